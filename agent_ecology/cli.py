@@ -1,0 +1,192 @@
+"""The ``agent-ecology`` command.
+
+    agent-ecology init     create or migrate the world database from config.yaml, print balances
+    agent-ecology inspect  balances, scrip totals and recent events of a world database
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent_ecology import __version__
+from agent_ecology._table import render_table
+from agent_ecology.config import ConfigError, Settings, load_settings
+from agent_ecology.ledger import Event, Ledger, LedgerError
+from agent_ecology.store.migrate import current_revision, head_revision
+from agent_ecology.world import open_world
+
+__all__ = ["main"]
+
+
+def _num(value: float | int) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value)}"
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+async def balances_table(ledger: Ledger) -> str:
+    """Every principal with its scrip and, per resource, available of quota (and rate)."""
+    specs = await ledger.resources()
+    now = ledger.clock.now()
+    headers = ["principal", "kind", "scrip"] + [f"{s.name} ({s.unit})" for s in specs]
+    rows: list[list[object]] = []
+    for p in await ledger.principals():
+        stock, flow = await ledger.holdings(p.id)
+        by_name: dict[str, str] = {}
+        for h in stock:
+            by_name[h.resource] = f"{_num(h.available)} of {_num(h.quota)}"
+        for b in flow:
+            debt = " DEBT" if b.bucket.is_in_debt(now) else ""
+            by_name[b.resource] = (
+                f"{_num(b.available(now))} of {_num(b.capacity)} (+{_num(b.rate)}/s){debt}"
+            )
+        rows.append([p.id, p.kind, p.scrip] + [by_name.get(s.name) for s in specs])
+    supply = await ledger.supply()
+    verdict = "conserved" if supply.is_conserved else "NOT CONSERVED: report this as a bug"
+    footer = (
+        f"scrip: minted {supply.minted}, burned {supply.burned},"
+        f" circulating {supply.circulating} ({verdict})"
+    )
+    return render_table(headers, rows) + "\n\n" + footer
+
+
+def _event_summary(e: Event) -> str:
+    parts = []
+    if e.counterparty_id:
+        parts.append(f"-> {e.counterparty_id}")
+    if e.amount is not None:
+        parts.append(_num(e.amount) + (f" {e.resource}" if e.resource else ""))
+    elif e.resource:
+        parts.append(e.resource)
+    if e.artifact_id:
+        parts.append(f"artifact {e.artifact_id}")
+    if e.details:
+        parts.append(json.dumps(dict(e.details), sort_keys=True, separators=(",", ":")))
+    text = " ".join(parts)
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+def events_table(events: Sequence[Event]) -> str:
+    rows = [
+        [
+            e.seq,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.at)),
+            e.kind,
+            e.principal_id or e.actor_id,
+            _event_summary(e),
+        ]
+        for e in events
+    ]
+    return render_table(["seq", "time (UTC)", "kind", "principal", "what"], rows)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    if args.db is not None:
+        settings = settings.model_copy(
+            update={"world": settings.world.model_copy(update={"database": Path(args.db)})}
+        )
+    return settings
+
+
+async def _init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = settings.world.database
+    print(f"world database: {db}")
+    ledger, report = await open_world(settings)
+    try:
+        for line in report.lines():
+            print(line)
+        print()
+        print(await balances_table(ledger))
+        if settings.api_key() is None:
+            print(
+                f"\nno LLM API key in ${settings.llm.api_key_env}: agents will use the built-in"
+                " baseline policy (set the variable to use a model)"
+            )
+    finally:
+        await ledger.close()
+    return 0
+
+
+async def _inspect(args: argparse.Namespace) -> int:
+    db = Path(args.db) if args.db is not None else _settings(args).world.database
+    if not db.exists():
+        print(f"error: no world database at {db}; create it with `agent-ecology init`", file=sys.stderr)
+        return 1
+    revision, head = await current_revision(db), head_revision()
+    if revision != head:
+        print(
+            f"error: {db} is at schema revision {revision or 'none'}, this version needs {head};"
+            " run `agent-ecology init` to migrate it",
+            file=sys.stderr,
+        )
+        return 1
+    ledger = await Ledger.open(db, run_migrations=False)
+    try:
+        print(f"world database: {db}\n")
+        print(await balances_table(ledger))
+        events = await ledger.events(principal=args.principal, limit=args.events, newest_first=True)
+        whose = f" concerning {args.principal}" if args.principal else ""
+        print(f"\nlast {len(events)} event(s){whose}, newest first:")
+        print(events_table(events))
+    finally:
+        await ledger.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-ecology",
+        description="An ecology of LLM agents under real resource limits, kept in SQLite.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config",
+            default=os.environ.get("AGENT_ECOLOGY_CONFIG", "config.yaml"),
+            help="the world's config.yaml (default: $AGENT_ECOLOGY_CONFIG or ./config.yaml)",
+        )
+        p.add_argument("--db", default=None, help="the database file (overrides world.database)")
+
+    p_init = sub.add_parser("init", help="create or migrate the world database and print balances")
+    common(p_init)
+    p_init.set_defaults(handler=_init)
+
+    p_inspect = sub.add_parser("inspect", help="show balances and recent events")
+    common(p_inspect)
+    p_inspect.add_argument("--events", type=int, default=20, help="how many events (default 20)")
+    p_inspect.add_argument("--principal", default=None, help="only events concerning this id")
+    p_inspect.set_defaults(handler=_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = asyncio.run(args.handler(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except LedgerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `agent-ecology inspect | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""``config.yaml`` -> validated, typed settings.
+
+Every key is checked: an unknown key is an error naming its full path (with a suggestion
+when it looks like a typo), a bad value says what was expected, a duplicated key is an error
+rather than a silent overwrite. Secrets are never read from the file: the file names the
+environment variable that holds them (``llm.api_key_env``).
+
+The resource section has the shape of seed 004 with seed 003's token buckets::
+
+    resources:
+      stock:                      # fixed pools, shared out among the agents
+        disk: {total: 50000, unit: bytes, distribution: equal}
+      flow:                       # token buckets, one per agent
+        compute: {rate: 1.0, capacity: 10.0, unit: cpu_seconds}
+
+Any resource declared here is handled by the ledger without code changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+__all__ = [
+    "AgentSettings",
+    "ConfigError",
+    "FlowResource",
+    "LLMSettings",
+    "ResourcesSettings",
+    "ScripSettings",
+    "Settings",
+    "StockResource",
+    "WorldSettings",
+    "load_settings",
+    "parse_settings",
+]
+
+_SECRET_KEY = re.compile(r"(api_?key|secret|password|token)$", re.IGNORECASE)
+_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+_PRINCIPAL = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class ConfigError(ValueError):
+    """config.yaml could not be read or is not valid; the message lists every problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source} is not valid:\n{lines}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class WorldSettings(_Strict):
+    """Where the world lives."""
+
+    database: Path = Field(
+        default=Path("data/world.db"),
+        description="The SQLite file; relative paths are relative to config.yaml.",
+    )
+    system_principal: Annotated[str, Field(pattern=_PRINCIPAL)] = Field(
+        default="world", description="The system principal that mints the starting scrip."
+    )
+
+
+class ScripSettings(_Strict):
+    """The currency."""
+
+    initial: Annotated[int, Field(ge=0, strict=True)] = Field(
+        default=100, description="Scrip minted to each agent when it is created."
+    )
+
+
+class StockResource(_Strict):
+    """A fixed pool (seed 004): ``total`` is shared out among the agents."""
+
+    total: NonNegativeFloat
+    unit: str = "units"
+    distribution: Literal["equal"] = "equal"
+
+
+class FlowResource(_Strict):
+    """A token bucket per agent (seed 003): it refills at ``rate`` per second up to ``capacity``."""
+
+    rate: NonNegativeFloat
+    capacity: PositiveFloat
+    unit: str = "units"
+
+
+class ResourcesSettings(_Strict):
+    """Stock and flow resources, by name."""
+
+    stock: dict[Annotated[str, Field(pattern=_NAME)], StockResource] = Field(default_factory=dict)
+    flow: dict[Annotated[str, Field(pattern=_NAME)], FlowResource] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> ResourcesSettings:
+        both = sorted(set(self.stock) & set(self.flow))
+        if both:
+            raise ValueError(
+                f"resource {both[0]!r} is declared both as stock and as flow; keep one"
+            )
+        return self
+
+
+class AgentSettings(_Strict):
+    """One agent of the world."""
+
+    id: Annotated[str, Field(pattern=_PRINCIPAL)]
+    scrip: Annotated[int, Field(ge=0, strict=True)] | None = Field(
+        default=None, description="Starting scrip; defaults to scrip.initial."
+    )
+
+
+class LLMSettings(_Strict):
+    """Where agents think. Without a key in the environment the baseline policy is used."""
+
+    provider: Literal["baseline", "openai"] = "baseline"
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "OPENAI_API_KEY"
+
+
+class Settings(_Strict):
+    """The whole of config.yaml."""
+
+    world: WorldSettings = Field(default_factory=WorldSettings)
+    scrip: ScripSettings = Field(default_factory=ScripSettings)
+    resources: ResourcesSettings = Field(default_factory=ResourcesSettings)
+    agents: list[AgentSettings] = Field(default_factory=list)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+
+    @model_validator(mode="after")
+    def _agents_unique(self) -> Settings:
+        seen: set[str] = set()
+        for agent in self.agents:
+            if agent.id in seen:
+                raise ValueError(f"agent id {agent.id!r} appears twice in agents; ids must be unique")
+            if agent.id == self.world.system_principal:
+                raise ValueError(
+                    f"agent id {agent.id!r} is the system principal's id (world.system_principal)"
+                )
+            seen.add(agent.id)
+        return self
+
+    def api_key(self, environ: Mapping[str, str] | None = None) -> SecretStr | None:
+        """The LLM API key from the environment variable named by ``llm.api_key_env``."""
+        value = (os.environ if environ is None else environ).get(self.llm.api_key_env)
+        return SecretStr(value) if value else None
+
+    def stock_allocation(self, resource: str) -> float:
+        """One agent's starting share of a stock resource."""
+        spec = self.resources.stock[resource]
+        return spec.total / len(self.agents) if self.agents else 0.0
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicated keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {mark.line + 1}); keep only one", mark
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _strip(tp: Any) -> Any:
+    """``Annotated[X, ...]`` and ``X | None`` -> ``X``."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the key at ``loc`` (to list the keys it allows)."""
+    tp: Any = Settings
+    for part in loc[:-1]:
+        tp = _strip(tp)
+        if typing.get_origin(tp) in (list, dict):
+            tp = typing.get_args(tp)[-1]  # the item (or value) type; ``part`` is its index/key
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and str(part) in tp.model_fields:
+            tp = tp.model_fields[str(part)].annotation
+        else:
+            return None
+    tp = _strip(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = _path(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        if _SECRET_KEY.search(key):
+            return (
+                f"{where}: secrets are not read from config.yaml; remove it and put the value in"
+                " the environment variable named by llm.api_key_env"
+            )
+        model = _model_at(loc)
+        allowed = sorted(model.model_fields) if model else []
+        hint = ""
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+        allowed_text = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        return f"{where}: unknown key{hint}{allowed_text}"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    value = error.get("input")
+    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+    message = str(error["msg"])
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif kind == "string_pattern_mismatch":
+        if error.get("ctx", {}).get("pattern") == _NAME:
+            message = "must be a name of lowercase letters, digits and '_', starting with a letter"
+        else:
+            message = "must be an id of letters, digits, '_', '.', ':' or '-' (at most 64)"
+    return f"{where}: {message[:1].lower()}{message[1:]}{shown}"
+
+
+def parse_settings(data: object, source: str = "config.yaml") -> Settings:
+    """Validate already-parsed YAML data; raise :class:`ConfigError` listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"the top level must be a mapping of sections, got {type(data).__name__}"])
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            # Dict keys that fail their pattern show up with a '[key]' marker; fold it in.
+            loc = tuple(p for p in loc if p != "[key]")
+            problems.append(_describe({**error, "loc": loc}))
+        raise ConfigError(source, problems) from None
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate ``path``; relative paths inside it are resolved against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), [f"file not found: {path} (pass --config PATH)"]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read {path}: {exc.strerror}"]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    settings = parse_settings(data, str(path))
+    database = settings.world.database
+    if not database.is_absolute():
+        world = settings.world.model_copy(update={"database": (path.parent / database)})
+        settings = settings.model_copy(update={"world": world})
+    return settings

@@ -1,0 +1,409 @@
+"""The ledger kernel's public face: every change of state, and the reads that go with it.
+
+::
+
+    async with await Ledger.open("world.db") as ledger:
+        await ledger.transfer("alice", "bob", 10, op_id="pay-42")
+        print(await ledger.scrip("bob"))
+
+Writes go to the single writer (group commit, one savepoint per operation, answered after
+COMMIT); reads go through SQLAlchemy's async engine on their own read-only connections and
+see everything acknowledged so far. Every write takes an optional ``op_id``: the same id with
+the same arguments returns the first receipt without applying twice, with other arguments it
+is refused (:class:`IdempotencyConflict`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NoReturn, Self
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent_ecology.clock import Clock, SystemClock
+from agent_ecology.ledger import ops
+from agent_ecology.ledger.buckets import Bucket
+from agent_ecology.ledger.errors import UnknownArtifact, UnknownPrincipal, UnknownResource
+from agent_ecology.ledger.records import (
+    Artifact,
+    Event,
+    FlowHolding,
+    Principal,
+    PrincipalKind,
+    Receipt,
+    ResourceSpec,
+    StockHolding,
+    Supply,
+)
+from agent_ecology.ledger.writer import Writer, WriterStats
+from agent_ecology.store import schema
+from agent_ecology.store.engine import create_reader
+from agent_ecology.store.migrate import migrate
+
+__all__ = ["Ledger"]
+
+
+class Ledger:
+    """The ledger of one world database. Create it with :meth:`open`."""
+
+    def __init__(self, path: Path, clock: Clock, writer: Writer, reader: AsyncEngine) -> None:
+        self.path = path
+        self.clock = clock
+        self._writer = writer
+        self._reader = reader
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        run_migrations: bool = True,
+        max_batch: int = 1024,
+    ) -> Ledger:
+        """Open (creating and migrating, unless told not to) the database at ``path``."""
+        path = Path(path)
+        if run_migrations:
+            await migrate(path)
+        clock = clock or SystemClock()
+        writer = Writer(path, clock, max_batch=max_batch)
+        await writer.start()
+        return cls(path, clock, writer, create_reader(path))
+
+    async def close(self) -> None:
+        """Apply what is queued, then release the database."""
+        await self._writer.close()
+        await self._reader.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        """Batches and operations committed so far."""
+        return self._writer.stats
+
+    async def submit(self, op: ops.Operation) -> Receipt:
+        """Apply any kernel operation (the typed methods below are thin wrappers of this)."""
+        return await self._writer.submit(op)
+
+    # --- world set-up ---------------------------------------------------------------------
+
+    async def declare_resource(self, spec: ResourceSpec, *, op_id: str | None = None) -> Receipt:
+        """Record a resource (as declared in config.yaml), or its changed parameters."""
+        return await self.submit(
+            ops.DeclareResource(
+                name=spec.name,
+                resource_kind=spec.kind,
+                unit=spec.unit,
+                total=spec.total,
+                distribution=spec.distribution,
+                rate=spec.rate,
+                capacity=spec.capacity,
+                op_id=op_id,
+            )
+        )
+
+    async def ensure_principal(
+        self,
+        principal_id: str,
+        kind: PrincipalKind = "agent",
+        *,
+        stock: Mapping[str, float] | None = None,
+        flow: Mapping[str, tuple[float, float]] | None = None,
+        op_id: str | None = None,
+    ) -> Receipt:
+        """Create ``principal_id`` if it does not exist; idempotent.
+
+        An agent gets a holding of every declared resource it lacks: stock quotas from
+        ``stock`` (default 0), buckets from ``flow`` as ``(rate, capacity)`` (default: the
+        resource's declared values), starting full. Existing holdings are left alone.
+        """
+        return await self.submit(
+            ops.EnsurePrincipal(
+                principal_id=principal_id,
+                principal_kind=kind,
+                stock=tuple(sorted((stock or {}).items())),
+                flow=tuple(sorted((name, r, c) for name, (r, c) in (flow or {}).items())),
+                op_id=op_id,
+            )
+        )
+
+    # --- scrip ----------------------------------------------------------------------------
+
+    async def transfer(self, src: str, dst: str, amount: int, *, op_id: str | None = None) -> Receipt:
+        """Move ``amount`` scrip from ``src`` to ``dst`` (unilateral; never below zero)."""
+        return await self.submit(ops.Transfer(src=src, dst=dst, amount=amount, op_id=op_id))
+
+    async def mint(
+        self, dst: str, amount: int, *, authority: str, op_id: str | None = None
+    ) -> Receipt:
+        """Create ``amount`` scrip for ``dst``; ``authority`` must be a system principal."""
+        return await self.submit(ops.Mint(dst=dst, amount=amount, authority=authority, op_id=op_id))
+
+    async def burn(
+        self, src: str, amount: int, *, authority: str, op_id: str | None = None
+    ) -> Receipt:
+        """Destroy ``amount`` of ``src``'s scrip; ``authority`` must be a system principal."""
+        return await self.submit(ops.Burn(src=src, amount=amount, authority=authority, op_id=op_id))
+
+    # --- resources and quotas -------------------------------------------------------------
+
+    async def spend(
+        self, principal: str, resource: str, amount: float, *, op_id: str | None = None
+    ) -> Receipt:
+        """Charge a resource after use: stock within quota, flow possibly into debt."""
+        return await self.submit(
+            ops.Spend(principal=principal, resource=resource, amount=amount, op_id=op_id)
+        )
+
+    async def release(
+        self, principal: str, resource: str, amount: float, *, op_id: str | None = None
+    ) -> Receipt:
+        """Give back stock in use (for example a reservation not needed after all)."""
+        return await self.submit(
+            ops.Release(principal=principal, resource=resource, amount=amount, op_id=op_id)
+        )
+
+    async def transfer_resource(
+        self, src: str, dst: str, resource: str, amount: float, *, op_id: str | None = None
+    ) -> Receipt:
+        """Give part of a flow bucket's balance to another principal (e.g. a rescue from debt)."""
+        return await self.submit(
+            ops.TransferResource(src=src, dst=dst, resource=resource, amount=amount, op_id=op_id)
+        )
+
+    async def set_quota(
+        self,
+        principal: str,
+        resource: str,
+        amount: float,
+        *,
+        authority: str,
+        op_id: str | None = None,
+    ) -> Receipt:
+        """Set a quota (stock allocation, or flow rate); ``authority`` must be a system principal."""
+        return await self.submit(
+            ops.SetQuota(
+                principal=principal, resource=resource, amount=amount, authority=authority,
+                op_id=op_id,
+            )
+        )
+
+    async def transfer_quota(
+        self, src: str, dst: str, resource: str, amount: float, *, op_id: str | None = None
+    ) -> Receipt:
+        """Permanently move quota: unused stock capacity, or flow rate."""
+        return await self.submit(
+            ops.TransferQuota(src=src, dst=dst, resource=resource, amount=amount, op_id=op_id)
+        )
+
+    # --- artifacts ------------------------------------------------------------------------
+
+    async def write_artifact(
+        self, actor: str, artifact_id: str, content: str, *, op_id: str | None = None
+    ) -> Receipt:
+        """Create an artifact owned by ``actor``, or replace one it owns (disk is charged)."""
+        return await self.submit(
+            ops.WriteArtifact(actor=actor, artifact_id=artifact_id, content=content, op_id=op_id)
+        )
+
+    async def delete_artifact(
+        self, actor: str, artifact_id: str, *, op_id: str | None = None
+    ) -> Receipt:
+        """Delete an artifact ``actor`` owns and free its disk."""
+        return await self.submit(ops.DeleteArtifact(actor=actor, artifact_id=artifact_id, op_id=op_id))
+
+    async def transfer_artifact(
+        self, actor: str, artifact_id: str, new_owner: str, *, op_id: str | None = None
+    ) -> Receipt:
+        """Give an artifact ``actor`` owns to ``new_owner`` (its disk charge moves with it)."""
+        return await self.submit(
+            ops.TransferArtifact(
+                actor=actor, artifact_id=artifact_id, new_owner=new_owner, op_id=op_id
+            )
+        )
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def _rows(self, query: sa.Executable) -> Sequence[sa.Row[Any]]:
+        async with self._reader.connect() as conn:
+            return (await conn.execute(query)).all()
+
+    async def principal(self, principal_id: str) -> Principal:
+        """One principal; :class:`UnknownPrincipal` if there is none with that id."""
+        rows = await self._rows(sa.select(schema.principals).where(schema.principals.c.id == principal_id))
+        if not rows:
+            raise UnknownPrincipal(principal_id)
+        return Principal(*rows[0])
+
+    async def principals(self, kind: PrincipalKind | None = None) -> list[Principal]:
+        """All principals (of one kind, if given), by id."""
+        query = sa.select(schema.principals).order_by(schema.principals.c.id)
+        if kind is not None:
+            query = query.where(schema.principals.c.kind == kind)
+        return [Principal(*row) for row in await self._rows(query)]
+
+    async def scrip(self, principal_id: str) -> int:
+        """``principal_id``'s scrip balance."""
+        return (await self.principal(principal_id)).scrip
+
+    async def supply(self) -> Supply:
+        """Minted, burned and circulating scrip (conserved: circulating = minted - burned)."""
+        t = schema.scrip_supply
+        query = sa.select(
+            t.c.minted,
+            t.c.burned,
+            sa.select(sa.func.coalesce(sa.func.sum(schema.principals.c.scrip), 0)).scalar_subquery(),
+        )
+        async with self._reader.connect() as conn:
+            minted, burned, circulating = (await conn.execute(query)).one()
+        return Supply(int(minted), int(burned), int(circulating))
+
+    async def resources(self) -> list[ResourceSpec]:
+        """Every declared resource, by name."""
+        t = schema.resources
+        rows = await self._rows(
+            sa.select(t.c.name, t.c.kind, t.c.unit, t.c.total, t.c.distribution, t.c.rate,
+                      t.c.capacity).order_by(t.c.name)
+        )
+        return [ResourceSpec(*row) for row in rows]
+
+    async def stock(self, principal_id: str, resource: str) -> StockHolding:
+        """``principal_id``'s share of a stock resource."""
+        t = schema.stock_holdings
+        rows = await self._rows(
+            sa.select(t.c.principal_id, t.c.resource, t.c.quota, t.c.used).where(
+                t.c.principal_id == principal_id, t.c.resource == resource
+            )
+        )
+        if not rows:
+            await self._explain_missing(principal_id, resource, "stock")
+        return StockHolding(*rows[0])
+
+    async def bucket(self, principal_id: str, resource: str) -> FlowHolding:
+        """``principal_id``'s token bucket for a flow resource."""
+        t = schema.flow_buckets
+        rows = await self._rows(
+            sa.select(t.c.balance, t.c.updated_at, t.c.rate, t.c.capacity).where(
+                t.c.principal_id == principal_id, t.c.resource == resource
+            )
+        )
+        if not rows:
+            await self._explain_missing(principal_id, resource, "flow")
+        return FlowHolding(principal_id, resource, Bucket(*rows[0]))
+
+    async def available(self, principal_id: str, resource: str) -> float:
+        """What ``principal_id`` can use of ``resource`` now (a bucket evaluated at the clock)."""
+        kinds = {spec.name: spec.kind for spec in await self.resources()}
+        if resource not in kinds:
+            raise UnknownResource(resource)
+        if kinds[resource] == "stock":
+            return (await self.stock(principal_id, resource)).available
+        return (await self.bucket(principal_id, resource)).available(self.clock.now())
+
+    async def holdings(self, principal_id: str) -> tuple[list[StockHolding], list[FlowHolding]]:
+        """All of ``principal_id``'s stock holdings and buckets, by resource name."""
+        s, f = schema.stock_holdings, schema.flow_buckets
+        async with self._reader.connect() as conn:
+            stock = (
+                await conn.execute(
+                    sa.select(s.c.principal_id, s.c.resource, s.c.quota, s.c.used)
+                    .where(s.c.principal_id == principal_id)
+                    .order_by(s.c.resource)
+                )
+            ).all()
+            flow = (
+                await conn.execute(
+                    sa.select(f.c.resource, f.c.balance, f.c.updated_at, f.c.rate, f.c.capacity)
+                    .where(f.c.principal_id == principal_id)
+                    .order_by(f.c.resource)
+                )
+            ).all()
+        return (
+            [StockHolding(*row) for row in stock],
+            [FlowHolding(principal_id, row[0], Bucket(*row[1:])) for row in flow],
+        )
+
+    async def in_debt(self, principal_id: str) -> list[str]:
+        """The flow resources ``principal_id`` is in debt on now (it may not act while any)."""
+        _stock, flow = await self.holdings(principal_id)
+        now = self.clock.now()
+        return [h.resource for h in flow if h.bucket.is_in_debt(now)]
+
+    async def artifact(self, artifact_id: str) -> Artifact:
+        """One artifact; :class:`UnknownArtifact` if there is none with that id."""
+        rows = await self._rows(sa.select(schema.artifacts).where(schema.artifacts.c.id == artifact_id))
+        if not rows:
+            raise UnknownArtifact(artifact_id)
+        return Artifact(*rows[0])
+
+    async def artifacts(self, owner_id: str | None = None) -> list[Artifact]:
+        """All artifacts (of one owner, if given), by id."""
+        query = sa.select(schema.artifacts).order_by(schema.artifacts.c.id)
+        if owner_id is not None:
+            query = query.where(schema.artifacts.c.owner_id == owner_id)
+        return [Artifact(*row) for row in await self._rows(query)]
+
+    async def events(
+        self,
+        *,
+        after: int = 0,
+        principal: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[Event]:
+        """A page of the event log: events after sequence number ``after``, oldest first.
+
+        ``principal`` keeps the events it took part in (as actor, subject or counterparty).
+        """
+        t = schema.events
+        query = sa.select(t).where(t.c.seq > after)
+        if principal is not None:
+            query = query.where(
+                sa.or_(
+                    t.c.principal_id == principal,
+                    t.c.counterparty_id == principal,
+                    t.c.actor_id == principal,
+                )
+            )
+        if kind is not None:
+            query = query.where(t.c.kind == kind)
+        query = query.order_by(t.c.seq.desc() if newest_first else t.c.seq).limit(limit)
+        return [
+            Event(
+                row.seq, row.at, row.kind, row.actor_id, row.principal_id, row.counterparty_id,
+                row.resource, _number(row.amount), row.artifact_id, row.op_id,
+                json.loads(row.details),
+            )
+            for row in await self._rows(query)
+        ]
+
+    async def _explain_missing(self, principal_id: str, resource: str, kind: str) -> NoReturn:
+        await self.principal(principal_id)
+        specs = {spec.name: spec.kind for spec in await self.resources()}
+        if resource not in specs:
+            raise UnknownResource(resource)
+        if specs[resource] != kind:
+            raise UnknownResource(resource, f"{resource} is a {specs[resource]} resource, not {kind}")
+        raise UnknownResource(resource, f"{principal_id!r} holds no {resource}")
+
+
+def _number(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else number

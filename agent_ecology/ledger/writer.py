@@ -1,0 +1,206 @@
+"""The single writer: one thread, one SQLite connection, group commit.
+
+Callers on the event loop put requests on a queue and await a future. The writer thread
+takes everything queued (up to ``max_batch``), opens one ``BEGIN IMMEDIATE`` transaction,
+applies each request in its own savepoint (a refused request rolls back its savepoint and
+nothing else), commits once, and only then answers every caller with one hop back to each
+event loop. Under load a whole batch shares one COMMIT and one fsync, so concurrency turns
+into throughput; with one caller it costs one commit per request, as it must.
+
+A request is never acknowledged before its COMMIT has returned (``synchronous=FULL``), so
+an acknowledged operation survives a crash. If the COMMIT fails, every request in the batch
+fails with :class:`LedgerUnavailable` and none was applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from agent_ecology.clock import Clock
+from agent_ecology.ledger.errors import LedgerClosed, LedgerError, LedgerUnavailable
+from agent_ecology.ledger.ops import Operation, apply_operation
+from agent_ecology.ledger.records import Receipt
+from agent_ecology.store.engine import connect_writer
+
+__all__ = ["Writer", "WriterStats"]
+
+_Outcome = Receipt | BaseException
+
+
+@dataclass(slots=True)
+class _Request:
+    op: Operation
+    future: asyncio.Future[Receipt]
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters for observing group commit (read them from the event loop)."""
+
+    batches: int = 0
+    operations: int = 0
+    largest_batch: int = 0
+
+
+def _resolve(pairs: list[tuple[asyncio.Future[Receipt], _Outcome]]) -> None:
+    for future, outcome in pairs:
+        if future.done():  # the caller was cancelled meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+class Writer:
+    """Applies operations on a dedicated thread and commits them in batches."""
+
+    def __init__(self, path: str | Path, clock: Clock, *, max_batch: int = 1024) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self._path = Path(path)
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.stats = WriterStats()
+
+    async def start(self) -> None:
+        """Open the writer's connection and start its thread."""
+        if self._thread is not None:
+            raise RuntimeError("the writer is started already")
+        conn = await anyio.to_thread.run_sync(connect_writer, self._path)
+        self._thread = threading.Thread(
+            target=self._run, args=(conn,), name=f"ledger-writer:{self._path.name}", daemon=True
+        )
+        self._thread.start()
+
+    async def submit(self, op: Operation) -> Receipt:
+        """Apply ``op`` and return its receipt once it is durably committed.
+
+        If the awaiting task is cancelled, the operation may or may not have been applied;
+        send it again with the same ``op_id`` to find out.
+        """
+        if self._closed or self._thread is None:
+            raise LedgerClosed("the ledger is closed; open it again to write")
+        if not self._thread.is_alive():
+            raise LedgerClosed("the ledger's writer thread has stopped; open the ledger again")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Receipt] = loop.create_future()
+        self._queue.put(_Request(op, future, loop))
+        return await future
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop the thread and close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            await anyio.to_thread.run_sync(self._thread.join)
+
+    # --- the writer thread ---------------------------------------------------------------
+
+    def _run(self, conn: sqlite3.Connection) -> None:
+        try:
+            stop = False
+            while not stop:
+                first = self._queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._commit(conn, batch)
+        finally:
+            conn.close()
+            self._fail_leftovers()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
+        # Reading cancelled() from this thread is a benign race: at worst a cancelled
+        # request is applied, which its caller was told may happen.
+        live = [req for req in batch if not req.future.cancelled()]
+        if not live:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes = [self._apply(conn, req.op) for req in live]
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            error = LedgerUnavailable(
+                f"the database could not be written ({exc}); nothing in this batch was saved."
+                " Check the disk and that no other program holds a write lock, then send the"
+                " same request (same op_id) again"
+            )
+            error.__cause__ = exc
+            outcomes = [error] * len(live)
+        self.stats.batches += 1
+        self.stats.operations += len(live)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(live))
+        self._deliver(live, outcomes)
+
+    def _apply(self, conn: sqlite3.Connection, op: Operation) -> _Outcome:
+        conn.execute("SAVEPOINT op")
+        try:
+            receipt = apply_operation(conn, op, self._clock.now())
+        except sqlite3.IntegrityError as exc:
+            # A schema CHECK caught what the code should have refused: refuse, keep going.
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            error = LedgerError(f"{op.kind} refused by a database constraint: {exc}")
+            error.__cause__ = exc
+            return error
+        except sqlite3.Error:
+            raise  # the whole batch fails (I/O error, disk full, ...)
+        except Exception as exc:  # LedgerError, or a bug: either way only this request fails
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            return exc
+        conn.execute("RELEASE op")
+        return receipt
+
+    def _deliver(self, batch: list[_Request], outcomes: list[_Outcome]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], _Outcome]]]
+        by_loop = defaultdict(list)
+        for req, outcome in zip(batch, outcomes, strict=True):
+            by_loop[req.loop].append((req.future, outcome))
+        for loop, pairs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, pairs)
+            except RuntimeError:  # that event loop is closed; nobody is waiting
+                pass
+
+    def _fail_leftovers(self) -> None:
+        leftovers: list[_Request] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftovers.append(item)
+        if leftovers:
+            error = LedgerClosed("the ledger was closed before this request was applied")
+            self._deliver(leftovers, [error] * len(leftovers))

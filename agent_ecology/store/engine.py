@@ -1,0 +1,90 @@
+"""Connections to the world database: one SQLite file in WAL mode.
+
+Three kinds of connection, each set up the same way (WAL, ``synchronous=FULL``, a busy
+timeout, foreign keys on):
+
+- the **reader** engine (SQLAlchemy async over aiosqlite) for queries; it is ``query_only``,
+  so nothing but the kernel can write, and its transactions are plain deferred ``BEGIN`` so
+  that a multi-statement read sees one snapshot;
+- the **migrator** engine, used by Alembic, whose transactions start with ``BEGIN IMMEDIATE``
+  and whose DDL is transactional (a failing revision rolls back whole);
+- the kernel's **writer** connection (stdlib ``sqlite3``), owned by one thread that commits
+  whole batches (see :mod:`agent_ecology.ledger.writer`).
+
+pysqlite (and so aiosqlite) manages transactions itself and would run DDL outside of them;
+we switch that off (``isolation_level = None``) and emit ``BEGIN`` ourselves, as the
+SQLAlchemy documentation recommends for SQLite.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+__all__ = ["BUSY_TIMEOUT_MS", "connect_writer", "create_migrator", "create_reader", "sqlite_url"]
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a connection waits for another writer's lock before giving up."""
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The SQLAlchemy URL of the database file at ``path`` (aiosqlite driver)."""
+    return f"sqlite+aiosqlite:///{Path(path)}"
+
+
+def _pragmas(cursor: Any, *, writable: bool) -> None:
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    if writable:
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+    else:
+        cursor.execute("PRAGMA query_only = ON")
+
+
+def _create(path: str | Path, *, writable: bool, **kwargs: Any) -> AsyncEngine:
+    engine = create_async_engine(sqlite_url(path), **kwargs)
+    begin_sql = "BEGIN IMMEDIATE" if writable else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            _pragmas(cursor, writable=writable)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin_sql)
+
+    return engine
+
+
+def create_reader(path: str | Path) -> AsyncEngine:
+    """An engine for queries; it cannot write (``PRAGMA query_only``)."""
+    return _create(path, writable=False)
+
+
+def create_migrator(path: str | Path) -> AsyncEngine:
+    """An engine for schema migrations: ``BEGIN IMMEDIATE`` and transactional DDL."""
+    return _create(path, writable=True, poolclass=NullPool)
+
+
+def connect_writer(path: str | Path) -> sqlite3.Connection:
+    """The kernel writer's own connection; the caller manages transactions explicitly."""
+    conn = sqlite3.connect(
+        str(path),
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+    )
+    _pragmas(conn, writable=True)
+    return conn

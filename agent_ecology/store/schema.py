@@ -1,0 +1,133 @@
+"""The database schema as SQLAlchemy Core tables.
+
+This is the schema *as the migrations leave it*: the Alembic revisions in ``migrations/`` are
+the only thing that changes a database, and a test checks that a freshly migrated file matches
+these tables. Readers use them to build queries; the ledger kernel's writer uses plain SQL.
+
+Times are Unix seconds (REAL); the views in the migrations add readable UTC strings.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "artifacts",
+    "events",
+    "flow_buckets",
+    "metadata",
+    "operations",
+    "principals",
+    "resources",
+    "scrip_supply",
+    "stock_holdings",
+]
+
+metadata = sa.MetaData()
+
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("scrip", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.CheckConstraint("kind IN ('agent', 'system')", name="principal_kind"),
+    sa.CheckConstraint("scrip >= 0", name="scrip_never_negative"),
+    sa.CheckConstraint("typeof(scrip) = 'integer'", name="scrip_is_integer"),
+)
+
+scrip_supply = sa.Table(
+    "scrip_supply",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("minted", sa.Integer, nullable=False),
+    sa.Column("burned", sa.Integer, nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+    sa.CheckConstraint("minted >= 0 AND burned >= 0 AND burned <= minted", name="supply_sane"),
+)
+
+resources = sa.Table(
+    "resources",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("total", sa.Float, nullable=True),
+    sa.Column("distribution", sa.Text, nullable=True),
+    sa.Column("rate", sa.Float, nullable=True),
+    sa.Column("capacity", sa.Float, nullable=True),
+    sa.Column("declared_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.CheckConstraint(
+        "(kind = 'stock' AND total IS NOT NULL AND total >= 0)"
+        " OR (kind = 'flow' AND rate IS NOT NULL AND rate >= 0"
+        " AND capacity IS NOT NULL AND capacity >= 0)",
+        name="resource_shape",
+    ),
+)
+
+stock_holdings = sa.Table(
+    "stock_holdings",
+    metadata,
+    sa.Column("principal_id", sa.Text, sa.ForeignKey("principals.id"), primary_key=True),
+    sa.Column("resource", sa.Text, sa.ForeignKey("resources.name"), primary_key=True),
+    sa.Column("quota", sa.Float, nullable=False),
+    sa.Column("used", sa.Float, nullable=False),
+    sa.CheckConstraint("quota >= 0", name="quota_non_negative"),
+    sa.CheckConstraint("used >= 0 AND used <= quota", name="used_within_quota"),
+)
+
+flow_buckets = sa.Table(
+    "flow_buckets",
+    metadata,
+    sa.Column("principal_id", sa.Text, sa.ForeignKey("principals.id"), primary_key=True),
+    sa.Column("resource", sa.Text, sa.ForeignKey("resources.name"), primary_key=True),
+    sa.Column("rate", sa.Float, nullable=False),
+    sa.Column("capacity", sa.Float, nullable=False),
+    sa.Column("balance", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.CheckConstraint("rate >= 0 AND capacity >= 0", name="bucket_shape"),
+    sa.CheckConstraint("balance <= capacity", name="balance_within_capacity"),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("owner_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False, index=True),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.CheckConstraint("size_bytes >= 0", name="size_non_negative"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("actor_id", sa.Text, nullable=True),
+    sa.Column("principal_id", sa.Text, nullable=True),
+    sa.Column("counterparty_id", sa.Text, nullable=True),
+    sa.Column("resource", sa.Text, nullable=True),
+    sa.Column("amount", sa.Numeric(asdecimal=False), nullable=True),
+    sa.Column("artifact_id", sa.Text, nullable=True),
+    sa.Column("op_id", sa.Text, nullable=True),
+    sa.Column("details", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_events_principal", "principal_id", "seq"),
+    sa.Index("ix_events_counterparty", "counterparty_id", "seq"),
+    sqlite_autoincrement=True,
+)
+
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("op_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("receipt", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)

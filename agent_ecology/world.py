@@ -1,0 +1,101 @@
+"""Boot a world database from validated settings: migrate, declare resources, create principals.
+
+Idempotent: running it again on the same database changes nothing; running it after adding
+a resource or an agent to config.yaml adds just that. Quotas already handed out are never
+reallocated by a config change (they are rights that may have been traded); the report says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+
+from agent_ecology.clock import Clock
+from agent_ecology.config import Settings
+from agent_ecology.ledger import IdempotencyConflict, Ledger, ResourceSpec
+
+__all__ = ["WorldReport", "open_world"]
+
+
+@dataclass
+class WorldReport:
+    """What :func:`open_world` did."""
+
+    created_agents: list[str] = field(default_factory=list)
+    new_resources: list[str] = field(default_factory=list)
+    changed_resources: list[str] = field(default_factory=list)
+    minted: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.new_resources:
+            out.append(f"declared resources: {', '.join(self.new_resources)}")
+        if self.changed_resources:
+            out.append(
+                f"changed in config: {', '.join(self.changed_resources)} (recorded; quotas already"
+                " held are kept, since they are rights that may have been traded)"
+            )
+        if self.created_agents:
+            out.append(f"created agents: {', '.join(self.created_agents)}")
+        if self.minted:
+            total = sum(self.minted.values())
+            out.append(f"minted starting scrip: {total} to {len(self.minted)} agent(s)")
+        return out or ["nothing to do: the database already matches config.yaml"]
+
+
+def _specs(settings: Settings) -> list[ResourceSpec]:
+    stock = [
+        ResourceSpec(name, "stock", spec.unit, total=spec.total, distribution=spec.distribution)
+        for name, spec in settings.resources.stock.items()
+    ]
+    flow = [
+        ResourceSpec(name, "flow", spec.unit, rate=spec.rate, capacity=spec.capacity)
+        for name, spec in settings.resources.flow.items()
+    ]
+    return stock + flow
+
+
+async def open_world(settings: Settings, *, clock: Clock | None = None) -> tuple[Ledger, WorldReport]:
+    """Open (create, migrate) the world database and bring it in line with ``settings``."""
+    ledger = await Ledger.open(settings.world.database, clock=clock)
+    report = WorldReport()
+    try:
+        for spec in _specs(settings):
+            receipt = await ledger.declare_resource(spec)
+            if receipt.details["created"]:
+                report.new_resources.append(spec.name)
+            elif receipt.details["changed"]:
+                report.changed_resources.append(spec.name)
+        authority = settings.world.system_principal
+        await ledger.ensure_principal(authority, "system")
+        stock = {name: settings.stock_allocation(name) for name in settings.resources.stock}
+        flow = {name: (s.rate, s.capacity) for name, s in settings.resources.flow.items()}
+
+        async def add(agent_id: str, scrip: int) -> None:
+            receipt = await ledger.ensure_principal(agent_id, "agent", stock=stock, flow=flow)
+            if receipt.details["created"]:
+                report.created_agents.append(agent_id)
+            if scrip <= 0:
+                return
+            # The op id makes this exactly-once across crashes and re-runs; a later change of
+            # the starting amount in config does not mint again.
+            try:
+                minted = await ledger.mint(
+                    agent_id, scrip, authority=authority, op_id=f"init:starting-scrip:{agent_id}"
+                )
+            except IdempotencyConflict:
+                return
+            if not minted.replayed:
+                report.minted[agent_id] = scrip
+
+        # Concurrent requests share commits (the writer batches them).
+        async with anyio.create_task_group() as tg:
+            for agent in settings.agents:
+                scrip = agent.scrip if agent.scrip is not None else settings.scrip.initial
+                tg.start_soon(add, agent.id, scrip)
+    except BaseException:
+        await ledger.close()
+        raise
+    report.created_agents.sort()
+    return ledger, report
