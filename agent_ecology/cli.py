@@ -1,7 +1,7 @@
 """The ``agent-ecology`` command.
 
-    agent-ecology init     create or migrate the world database from config.yaml, print balances
-    agent-ecology inspect  balances, scrip totals and recent events of a world database
+agent-ecology init     create or migrate the world database from config.yaml, print balances
+agent-ecology inspect  balances, scrip totals and recent events of a world database
 """
 
 from __future__ import annotations
@@ -119,7 +119,10 @@ async def _init(args: argparse.Namespace) -> int:
 async def _inspect(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db is not None else _settings(args).world.database
     if not db.exists():
-        print(f"error: no world database at {db}; create it with `agent-ecology init`", file=sys.stderr)
+        print(
+            f"error: no world database at {db}; create it with `agent-ecology init`",
+            file=sys.stderr,
+        )
         return 1
     revision, head = await current_revision(db), head_revision()
     if revision != head:

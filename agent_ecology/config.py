@@ -151,7 +151,9 @@ class Settings(_Strict):
         seen: set[str] = set()
         for agent in self.agents:
             if agent.id in seen:
-                raise ValueError(f"agent id {agent.id!r} appears twice in agents; ids must be unique")
+                raise ValueError(
+                    f"agent id {agent.id!r} appears twice in agents; ids must be unique"
+                )
             if agent.id == self.world.system_principal:
                 raise ValueError(
                     f"agent id {agent.id!r} is the system principal's id (world.system_principal)"
@@ -190,9 +192,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -274,7 +274,9 @@ def parse_settings(data: object, source: str = "config.yaml") -> Settings:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(source, [f"the top level must be a mapping of sections, got {type(data).__name__}"])
+        raise ConfigError(
+            source, [f"the top level must be a mapping of sections, got {type(data).__name__}"]
+        )
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -297,7 +299,7 @@ def load_settings(path: str | Path) -> Settings:
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read {path}: {exc.strerror}"]) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
     settings = parse_settings(data, str(path))

@@ -56,7 +56,9 @@ def _specs(settings: Settings) -> list[ResourceSpec]:
     return stock + flow
 
 
-async def open_world(settings: Settings, *, clock: Clock | None = None) -> tuple[Ledger, WorldReport]:
+async def open_world(
+    settings: Settings, *, clock: Clock | None = None
+) -> tuple[Ledger, WorldReport]:
     """Open (create, migrate) the world database and bring it in line with ``settings``."""
     ledger = await Ledger.open(settings.world.database, clock=clock)
     report = WorldReport()

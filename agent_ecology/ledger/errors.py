@@ -104,7 +104,9 @@ class UnknownArtifact(LedgerError, LookupError):
 
     def __init__(self, artifact_id: str) -> None:
         self.artifact_id = artifact_id
-        super().__init__(f"unknown artifact {artifact_id!r}; check the id (it may have been deleted)")
+        super().__init__(
+            f"unknown artifact {artifact_id!r}; check the id (it may have been deleted)"
+        )
 
 
 class PrincipalConflict(LedgerError):

@@ -143,7 +143,9 @@ class Ledger:
 
     # --- scrip ----------------------------------------------------------------------------
 
-    async def transfer(self, src: str, dst: str, amount: int, *, op_id: str | None = None) -> Receipt:
+    async def transfer(
+        self, src: str, dst: str, amount: int, *, op_id: str | None = None
+    ) -> Receipt:
         """Move ``amount`` scrip from ``src`` to ``dst`` (unilateral; never below zero)."""
         return await self.submit(ops.Transfer(src=src, dst=dst, amount=amount, op_id=op_id))
 
@@ -194,10 +196,13 @@ class Ledger:
         authority: str,
         op_id: str | None = None,
     ) -> Receipt:
-        """Set a quota (stock allocation, or flow rate); ``authority`` must be a system principal."""
+        """Set a quota (stock allocation, or flow rate); only a system ``authority`` may."""
         return await self.submit(
             ops.SetQuota(
-                principal=principal, resource=resource, amount=amount, authority=authority,
+                principal=principal,
+                resource=resource,
+                amount=amount,
+                authority=authority,
                 op_id=op_id,
             )
         )
@@ -224,7 +229,9 @@ class Ledger:
         self, actor: str, artifact_id: str, *, op_id: str | None = None
     ) -> Receipt:
         """Delete an artifact ``actor`` owns and free its disk."""
-        return await self.submit(ops.DeleteArtifact(actor=actor, artifact_id=artifact_id, op_id=op_id))
+        return await self.submit(
+            ops.DeleteArtifact(actor=actor, artifact_id=artifact_id, op_id=op_id)
+        )
 
     async def transfer_artifact(
         self, actor: str, artifact_id: str, new_owner: str, *, op_id: str | None = None
@@ -244,7 +251,9 @@ class Ledger:
 
     async def principal(self, principal_id: str) -> Principal:
         """One principal; :class:`UnknownPrincipal` if there is none with that id."""
-        rows = await self._rows(sa.select(schema.principals).where(schema.principals.c.id == principal_id))
+        rows = await self._rows(
+            sa.select(schema.principals).where(schema.principals.c.id == principal_id)
+        )
         if not rows:
             raise UnknownPrincipal(principal_id)
         return Principal(*rows[0])
@@ -266,7 +275,9 @@ class Ledger:
         query = sa.select(
             t.c.minted,
             t.c.burned,
-            sa.select(sa.func.coalesce(sa.func.sum(schema.principals.c.scrip), 0)).scalar_subquery(),
+            sa.select(
+                sa.func.coalesce(sa.func.sum(schema.principals.c.scrip), 0)
+            ).scalar_subquery(),
         )
         async with self._reader.connect() as conn:
             minted, burned, circulating = (await conn.execute(query)).one()
@@ -276,8 +287,9 @@ class Ledger:
         """Every declared resource, by name."""
         t = schema.resources
         rows = await self._rows(
-            sa.select(t.c.name, t.c.kind, t.c.unit, t.c.total, t.c.distribution, t.c.rate,
-                      t.c.capacity).order_by(t.c.name)
+            sa.select(
+                t.c.name, t.c.kind, t.c.unit, t.c.total, t.c.distribution, t.c.rate, t.c.capacity
+            ).order_by(t.c.name)
         )
         return [ResourceSpec(*row) for row in rows]
 
@@ -345,7 +357,9 @@ class Ledger:
 
     async def artifact(self, artifact_id: str) -> Artifact:
         """One artifact; :class:`UnknownArtifact` if there is none with that id."""
-        rows = await self._rows(sa.select(schema.artifacts).where(schema.artifacts.c.id == artifact_id))
+        rows = await self._rows(
+            sa.select(schema.artifacts).where(schema.artifacts.c.id == artifact_id)
+        )
         if not rows:
             raise UnknownArtifact(artifact_id)
         return Artifact(*rows[0])
@@ -385,8 +399,16 @@ class Ledger:
         query = query.order_by(t.c.seq.desc() if newest_first else t.c.seq).limit(limit)
         return [
             Event(
-                row.seq, row.at, row.kind, row.actor_id, row.principal_id, row.counterparty_id,
-                row.resource, _number(row.amount), row.artifact_id, row.op_id,
+                row.seq,
+                row.at,
+                row.kind,
+                row.actor_id,
+                row.principal_id,
+                row.counterparty_id,
+                row.resource,
+                _number(row.amount),
+                row.artifact_id,
+                row.op_id,
                 json.loads(row.details),
             )
             for row in await self._rows(query)
@@ -398,7 +420,9 @@ class Ledger:
         if resource not in specs:
             raise UnknownResource(resource)
         if specs[resource] != kind:
-            raise UnknownResource(resource, f"{resource} is a {specs[resource]} resource, not {kind}")
+            raise UnknownResource(
+                resource, f"{resource} is a {specs[resource]} resource, not {kind}"
+            )
         raise UnknownResource(resource, f"{principal_id!r} holds no {resource}")
 
 

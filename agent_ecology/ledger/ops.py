@@ -192,12 +192,15 @@ class Tx:
     def require_system(self, authority: str, action: str) -> None:
         if self.principal_kind(authority) != "system":
             raise NotPermitted(
-                authority, f"only system principals may {action}; agents earn scrip and quota"
-                " through the oracle, trades and transfers"
+                authority,
+                f"only system principals may {action}; agents earn scrip and quota"
+                " through the oracle, trades and transfers",
             )
 
     def scrip(self, principal: str) -> int:
-        row = self.conn.execute("SELECT scrip FROM principals WHERE id = ?", (principal,)).fetchone()
+        row = self.conn.execute(
+            "SELECT scrip FROM principals WHERE id = ?", (principal,)
+        ).fetchone()
         if row is None:
             raise UnknownPrincipal(principal)
         return int(row[0])
@@ -266,7 +269,7 @@ class Tx:
             (amount, principal, resource, amount),
         ).fetchone()
         if row is None:
-            quota, used = self.stock(principal, resource)
+            _quota, used = self.stock(principal, resource)
             raise InvalidRequest(
                 f"{principal!r} has {used:g} {resource} in use and cannot release {amount:g};"
                 f" release at most {used:g}"
@@ -342,7 +345,9 @@ class DeclareResource(Operation):
             _non_negative(self.rate, f"resources.flow.{self.name}.rate")
             _non_negative(self.capacity, f"resources.flow.{self.name}.capacity")
         else:
-            raise InvalidRequest(f"resource kind must be 'stock' or 'flow', got {self.resource_kind!r}")
+            raise InvalidRequest(
+                f"resource kind must be 'stock' or 'flow', got {self.resource_kind!r}"
+            )
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         spec = {
@@ -362,7 +367,11 @@ class DeclareResource(Operation):
                 " declared_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.name, self.resource_kind, *spec.values(), tx.now, tx.now),
             )
-            tx.event("resource_declared", resource=self.name, details={"kind": self.resource_kind, **spec})
+            tx.event(
+                "resource_declared",
+                resource=self.name,
+                details={"kind": self.resource_kind, **spec},
+            )
             return {"created": True, "changed": True}
         if row[0] != self.resource_kind:
             raise InvalidRequest(
@@ -399,7 +408,9 @@ class EnsurePrincipal(Operation):
         _principal_id(self.principal_id, "principal_id")
         _op_id(self.op_id)
         if self.principal_kind not in ("agent", "system"):
-            raise InvalidRequest(f"principal kind must be 'agent' or 'system', got {self.principal_kind!r}")
+            raise InvalidRequest(
+                f"principal kind must be 'agent' or 'system', got {self.principal_kind!r}"
+            )
         if self.principal_kind == "system" and (self.stock or self.flow):
             raise InvalidRequest("system principals are not metered; give them no allocations")
         for name, quota in self.stock:
@@ -511,8 +522,13 @@ class Mint(Operation):
         tx.require_system(self.authority, "mint scrip")
         scrip = tx.credit_scrip(self.dst, self.amount)
         tx.conn.execute("UPDATE scrip_supply SET minted = minted + ? WHERE id = 1", (self.amount,))
-        tx.event("mint", actor=self.authority, principal=self.dst, amount=self.amount,
-                 details={"scrip": scrip})
+        tx.event(
+            "mint",
+            actor=self.authority,
+            principal=self.dst,
+            amount=self.amount,
+            details={"scrip": scrip},
+        )
         return {"scrip": scrip}
 
 
@@ -535,8 +551,13 @@ class Burn(Operation):
         tx.require_system(self.authority, "burn scrip")
         scrip = tx.debit_scrip(self.src, self.amount)
         tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (self.amount,))
-        tx.event("burn", actor=self.authority, principal=self.src, amount=self.amount,
-                 details={"scrip": scrip})
+        tx.event(
+            "burn",
+            actor=self.authority,
+            principal=self.src,
+            amount=self.amount,
+            details={"scrip": scrip},
+        )
         return {"scrip": scrip}
 
 
@@ -568,8 +589,14 @@ class Spend(Operation):
             bucket = buckets.spend(tx.bucket(self.principal, self.resource), amount, tx.now)
             tx.put_bucket(self.principal, self.resource, bucket)
             details = {"balance": bucket.balance}
-        tx.event("spend", actor=self.principal, principal=self.principal,
-                 resource=self.resource, amount=amount, details=details)
+        tx.event(
+            "spend",
+            actor=self.principal,
+            principal=self.principal,
+            resource=self.resource,
+            amount=amount,
+            details=details,
+        )
         return details
 
 
@@ -594,8 +621,14 @@ class Release(Operation):
                 f"{self.resource} is a flow resource: it accrues by itself and cannot be released"
             )
         left = tx.free_stock(self.principal, self.resource, float(self.amount))
-        tx.event("release", actor=self.principal, principal=self.principal,
-                 resource=self.resource, amount=float(self.amount), details={"available": left})
+        tx.event(
+            "release",
+            actor=self.principal,
+            principal=self.principal,
+            resource=self.resource,
+            amount=float(self.amount),
+            details={"available": left},
+        )
         return {"available": left}
 
 
@@ -642,15 +675,24 @@ class TransferResource(Operation):
         tx.put_bucket(self.src, self.resource, src)
         tx.put_bucket(self.dst, self.resource, dst)
         details = {"src_balance": src.balance, "dst_balance": dst.balance}
-        tx.event("resource_transfer", actor=self.src, principal=self.src, counterparty=self.dst,
-                 resource=self.resource, amount=amount, details=details)
+        tx.event(
+            "resource_transfer",
+            actor=self.src,
+            principal=self.src,
+            counterparty=self.dst,
+            resource=self.resource,
+            amount=amount,
+            details=details,
+        )
         return details
 
 
 def _set_rate(tx: Tx, principal: str, resource: str, rate: float) -> None:
     # Accrual up to now happens at the old rate; the new rate counts from now on.
     settled = buckets.settle(tx.bucket(principal, resource), tx.now)
-    tx.put_bucket(principal, resource, Bucket(settled.balance, settled.updated_at, rate, settled.capacity))
+    tx.put_bucket(
+        principal, resource, Bucket(settled.balance, settled.updated_at, rate, settled.capacity)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -677,7 +719,8 @@ class SetQuota(Operation):
             _quota, used = tx.stock(self.principal, self.resource)
             if amount < used:
                 raise InvalidRequest(
-                    f"{self.principal!r} uses {used:g} {self.resource}; its quota cannot go below that"
+                    f"{self.principal!r} uses {used:g} {self.resource};"
+                    " its quota cannot go below that"
                 )
             tx.conn.execute(
                 "UPDATE stock_holdings SET quota = ? WHERE principal_id = ? AND resource = ?",
@@ -685,8 +728,13 @@ class SetQuota(Operation):
             )
         else:
             _set_rate(tx, self.principal, self.resource, amount)
-        tx.event("quota_set", actor=self.authority, principal=self.principal,
-                 resource=self.resource, amount=amount)
+        tx.event(
+            "quota_set",
+            actor=self.authority,
+            principal=self.principal,
+            resource=self.resource,
+            amount=amount,
+        )
         return {"quota": amount}
 
 
@@ -707,7 +755,9 @@ class TransferQuota(Operation):
         _resource_amount(self.amount)
         _op_id(self.op_id)
         if self.src == self.dst:
-            raise InvalidRequest(f"cannot transfer {self.resource} quota from {self.src!r} to itself")
+            raise InvalidRequest(
+                f"cannot transfer {self.resource} quota from {self.src!r} to itself"
+            )
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         amount = float(self.amount)
@@ -716,15 +766,20 @@ class TransferQuota(Operation):
             tx.stock(self.dst, self.resource)
             if quota - used < amount:
                 raise InsufficientResource(
-                    self.src, self.resource, amount, quota - used,
+                    self.src,
+                    self.resource,
+                    amount,
+                    quota - used,
                     "only unused quota can be given; free some first",
                 )
             tx.conn.execute(
-                "UPDATE stock_holdings SET quota = quota - ? WHERE principal_id = ? AND resource = ?",
+                "UPDATE stock_holdings SET quota = quota - ?"
+                " WHERE principal_id = ? AND resource = ?",
                 (amount, self.src, self.resource),
             )
             tx.conn.execute(
-                "UPDATE stock_holdings SET quota = quota + ? WHERE principal_id = ? AND resource = ?",
+                "UPDATE stock_holdings SET quota = quota + ?"
+                " WHERE principal_id = ? AND resource = ?",
                 (amount, self.dst, self.resource),
             )
             src_quota, dst_quota = quota - amount, tx.stock(self.dst, self.resource)[0]
@@ -732,15 +787,25 @@ class TransferQuota(Operation):
             src, dst = tx.bucket(self.src, self.resource), tx.bucket(self.dst, self.resource)
             if src.rate < amount:
                 raise InsufficientResource(
-                    self.src, self.resource, amount, src.rate, f"its {self.resource} rate is only"
-                    f" {src.rate:g} per second; give at most that"
+                    self.src,
+                    self.resource,
+                    amount,
+                    src.rate,
+                    f"its {self.resource} rate is only {src.rate:g} per second; give at most that",
                 )
             src_quota, dst_quota = src.rate - amount, dst.rate + amount
             _set_rate(tx, self.src, self.resource, src_quota)
             _set_rate(tx, self.dst, self.resource, dst_quota)
         details = {"src_quota": src_quota, "dst_quota": dst_quota}
-        tx.event("quota_transfer", actor=self.src, principal=self.src, counterparty=self.dst,
-                 resource=self.resource, amount=amount, details=details)
+        tx.event(
+            "quota_transfer",
+            actor=self.src,
+            principal=self.src,
+            counterparty=self.dst,
+            resource=self.resource,
+            amount=amount,
+            details=details,
+        )
         return details
 
 
@@ -760,7 +825,9 @@ class WriteArtifact(Operation):
         _principal_id(self.actor, "actor")
         _artifact_id(self.artifact_id)
         if not isinstance(self.content, str):
-            raise InvalidRequest(f"artifact content must be text, got {type(self.content).__name__}")
+            raise InvalidRequest(
+                f"artifact content must be text, got {type(self.content).__name__}"
+            )
         _op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
@@ -772,13 +839,16 @@ class WriteArtifact(Operation):
             actor_kind = tx.principal_kind(self.actor)
             if self.artifact_id.startswith(RESERVED_ARTIFACT_PREFIX) and actor_kind != "system":
                 raise NotPermitted(
-                    self.actor, f"artifact ids starting with {RESERVED_ARTIFACT_PREFIX!r} are"
+                    self.actor,
+                    f"artifact ids starting with {RESERVED_ARTIFACT_PREFIX!r} are"
                     " reserved for the world; choose another id",
                 )
             old_size = 0
         else:
             if row[0] != self.actor:
-                raise NotPermitted(self.actor, f"artifact {self.artifact_id!r} is owned by {row[0]!r}")
+                raise NotPermitted(
+                    self.actor, f"artifact {self.artifact_id!r} is owned by {row[0]!r}"
+                )
             old_size = int(row[1])
         delta = size - old_size
         if delta and tx.disk_metered(self.actor):
@@ -799,8 +869,14 @@ class WriteArtifact(Operation):
                 (self.content, size, tx.now, self.artifact_id),
             )
         details = {"created": row is None, "size_bytes": size, "delta_bytes": delta}
-        tx.event("artifact_written", actor=self.actor, principal=self.actor,
-                 artifact=self.artifact_id, amount=size, details=details)
+        tx.event(
+            "artifact_written",
+            actor=self.actor,
+            principal=self.actor,
+            artifact=self.artifact_id,
+            amount=size,
+            details=details,
+        )
         return details
 
 
@@ -834,14 +910,19 @@ class DeleteArtifact(Operation):
         if size and tx.disk_metered(self.actor):
             tx.free_stock(self.actor, DISK, float(size))
         tx.conn.execute("DELETE FROM artifacts WHERE id = ?", (self.artifact_id,))
-        tx.event("artifact_deleted", actor=self.actor, principal=self.actor,
-                 artifact=self.artifact_id, amount=size)
+        tx.event(
+            "artifact_deleted",
+            actor=self.actor,
+            principal=self.actor,
+            artifact=self.artifact_id,
+            amount=size,
+        )
         return {"freed_bytes": size}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransferArtifact(Operation):
-    """Give an artifact to ``new_owner``; its size moves from one owner's ``disk`` to the other's."""
+    """Give an artifact to ``new_owner``; its size moves between the owners' ``disk``."""
 
     kind: ClassVar[str] = "artifact_transferred"
     actor: str
@@ -860,16 +941,26 @@ class TransferArtifact(Operation):
         size = _owned(tx, self.actor, self.artifact_id)
         tx.principal_kind(self.new_owner)
         if size and tx.disk_metered(self.new_owner):
-            tx.use_stock(self.new_owner, DISK, float(size),
-                         "the receiver must free disk or get more quota first")
+            tx.use_stock(
+                self.new_owner,
+                DISK,
+                float(size),
+                "the receiver must free disk or get more quota first",
+            )
         if size and tx.disk_metered(self.actor):
             tx.free_stock(self.actor, DISK, float(size))
         tx.conn.execute(
             "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
             (self.new_owner, tx.now, self.artifact_id),
         )
-        tx.event("artifact_transferred", actor=self.actor, principal=self.actor,
-                 counterparty=self.new_owner, artifact=self.artifact_id, amount=size)
+        tx.event(
+            "artifact_transferred",
+            actor=self.actor,
+            principal=self.actor,
+            counterparty=self.new_owner,
+            artifact=self.artifact_id,
+            amount=size,
+        )
         return {"size_bytes": size}
 
 
@@ -890,7 +981,8 @@ def apply_operation(conn: sqlite3.Connection, op: Operation, now: float) -> Rece
     receipt = Receipt(op.kind, tx.seq, now, details, op.op_id)
     if op.op_id is not None:
         conn.execute(
-            "INSERT INTO operations (op_id, kind, request_hash, receipt, at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO operations (op_id, kind, request_hash, receipt, at)"
+            " VALUES (?, ?, ?, ?, ?)",
             (op.op_id, op.kind, request_hash, receipt.to_json(), now),
         )
     return receipt

@@ -15,6 +15,7 @@ fails with :class:`LedgerUnavailable` and none was applied.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -145,10 +146,8 @@ class Writer:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             error = LedgerUnavailable(
                 f"the database could not be written ({exc}); nothing in this batch was saved."
                 " Check the disk and that no other program holds a write lock, then send the"
@@ -187,10 +186,8 @@ class Writer:
         for req, outcome in zip(batch, outcomes, strict=True):
             by_loop[req.loop].append((req.future, outcome))
         for loop, pairs in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                 loop.call_soon_threadsafe(_resolve, pairs)
-            except RuntimeError:  # that event loop is closed; nobody is waiting
-                pass
 
     def _fail_leftovers(self) -> None:
         leftovers: list[_Request] = []

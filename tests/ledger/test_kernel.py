@@ -1,0 +1,312 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent_ecology.clock import ManualClock
+from agent_ecology.ledger import (
+    CapacityExceeded,
+    IdempotencyConflict,
+    InsufficientResource,
+    InsufficientScrip,
+    InvalidRequest,
+    Ledger,
+    LedgerClosed,
+    NotPermitted,
+    PrincipalConflict,
+    UnknownArtifact,
+    UnknownPrincipal,
+    UnknownResource,
+)
+
+# --- scrip ---------------------------------------------------------------------------------
+
+
+async def test_transfer_moves_scrip_and_logs_one_event(ledger: Ledger) -> None:
+    before = (await ledger.events(newest_first=True, limit=1))[0].seq
+    receipt = await ledger.transfer("alice", "bob", 30)
+    assert receipt.details == {"src_scrip": 70, "dst_scrip": 130}
+    assert await ledger.scrip("alice") == 70
+    assert await ledger.scrip("bob") == 130
+    events = await ledger.events(after=before)
+    assert [(e.kind, e.principal_id, e.counterparty_id, e.amount) for e in events] == [
+        ("transfer", "alice", "bob", 30)
+    ]
+    assert events[0].seq == receipt.seq
+
+
+async def test_overdraft_is_refused_and_leaves_nothing(ledger: Ledger) -> None:
+    before = await ledger.events()
+    with pytest.raises(InsufficientScrip) as info:
+        await ledger.transfer("alice", "bob", 101)
+    assert (info.value.needed, info.value.available) == (101, 100)
+    assert "has 100" in str(info.value)
+    assert await ledger.scrip("alice") == 100
+    assert await ledger.events() == before
+
+
+@pytest.mark.parametrize("amount", [0, -5, 1.5, 2.0, "3", True, None, 2**63])
+async def test_bad_scrip_amounts_are_refused(ledger: Ledger, amount: object) -> None:
+    with pytest.raises(InvalidRequest, match=r"scrip amount|whole numbers"):
+        await ledger.transfer("alice", "bob", amount)  # type: ignore[arg-type]
+
+
+async def test_unknown_principals_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(UnknownPrincipal, match="'zed'"):
+        await ledger.transfer("alice", "zed", 1)
+    with pytest.raises(UnknownPrincipal, match="'zed'"):
+        await ledger.transfer("zed", "alice", 1)
+    assert await ledger.scrip("alice") == 100  # the debit before the failed credit was undone
+    with pytest.raises(InvalidRequest, match="principal id"):
+        await ledger.transfer("alice", "bad id!", 1)
+    with pytest.raises(InvalidRequest, match="itself"):
+        await ledger.transfer("alice", "alice", 1)
+
+
+async def test_only_system_principals_mint_and_burn(ledger: Ledger) -> None:
+    with pytest.raises(NotPermitted, match="only system principals may mint"):
+        await ledger.mint("alice", 10, authority="bob")
+    await ledger.burn("alice", 40, authority="world")
+    with pytest.raises(InsufficientScrip):
+        await ledger.burn("alice", 61, authority="world")
+    supply = await ledger.supply()
+    assert (supply.minted, supply.burned, supply.circulating) == (300, 40, 260)
+    assert supply.is_conserved
+
+
+async def test_the_schema_itself_refuses_negative_scrip(ledger: Ledger) -> None:
+    conn = sqlite3.connect(ledger.path)
+    with pytest.raises(sqlite3.IntegrityError, match=r"scrip_never_negative|CHECK"):
+        conn.execute("UPDATE principals SET scrip = -1 WHERE id = 'alice'")
+    conn.close()
+
+
+async def test_events_are_append_only_in_the_schema(ledger: Ledger) -> None:
+    conn = sqlite3.connect(ledger.path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE events SET amount = 0")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM events")
+    conn.close()
+
+
+async def test_readers_cannot_write(ledger: Ledger) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    async with ledger._reader.connect() as conn:
+        with pytest.raises(OperationalError, match="readonly"):
+            await conn.execute(text("UPDATE principals SET scrip = 0"))
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+async def test_a_retried_operation_applies_once(ledger: Ledger) -> None:
+    first = await ledger.transfer("alice", "bob", 10, op_id="pay-1")
+    again = await ledger.transfer("alice", "bob", 10, op_id="pay-1")
+    assert not first.replayed and again.replayed
+    assert (again.seq, dict(again.details)) == (first.seq, dict(first.details))
+    assert await ledger.scrip("alice") == 90
+    assert len(await ledger.events(kind="transfer")) == 1
+
+
+async def test_a_reused_operation_id_with_other_arguments_is_refused(ledger: Ledger) -> None:
+    await ledger.transfer("alice", "bob", 10, op_id="pay-1")
+    with pytest.raises(IdempotencyConflict, match="pay-1"):
+        await ledger.transfer("alice", "bob", 11, op_id="pay-1")
+    with pytest.raises(IdempotencyConflict):
+        await ledger.mint("alice", 10, authority="world", op_id="pay-1")
+    assert await ledger.scrip("alice") == 90
+
+
+async def test_a_failed_operation_does_not_burn_its_id(ledger: Ledger) -> None:
+    with pytest.raises(InsufficientScrip):
+        await ledger.transfer("alice", "bob", 500, op_id="big")
+    await ledger.mint("alice", 400, authority="world")
+    receipt = await ledger.transfer("alice", "bob", 500, op_id="big")
+    assert not receipt.replayed
+    assert await ledger.scrip("alice") == 0
+
+
+async def test_op_ids_survive_reopening(db_path: Path, clock: ManualClock, ledger: Ledger) -> None:
+    await ledger.transfer("alice", "bob", 5, op_id="durable")
+    await ledger.close()
+    reopened = await Ledger.open(db_path, clock=clock)
+    try:
+        assert (await reopened.transfer("alice", "bob", 5, op_id="durable")).replayed
+        assert await reopened.scrip("alice") == 95
+    finally:
+        await reopened.close()
+
+
+# --- principals ----------------------------------------------------------------------------
+
+
+async def test_ensure_principal_is_idempotent(ledger: Ledger) -> None:
+    receipt = await ledger.ensure_principal("alice")
+    assert receipt.details == {"created": False, "holdings_added": []}
+    assert receipt.seq is None
+    with pytest.raises(PrincipalConflict, match="agent"):
+        await ledger.ensure_principal("alice", "system")
+
+
+async def test_a_new_resource_reaches_existing_agents(ledger: Ledger) -> None:
+    from agent_ecology.ledger import ResourceSpec
+
+    await ledger.declare_resource(ResourceSpec("bandwidth", "flow", "bytes", rate=1, capacity=5))
+    receipt = await ledger.ensure_principal("alice")
+    assert receipt.details["holdings_added"] == ["bandwidth"]
+    assert await ledger.available("alice", "bandwidth") == 5
+
+
+# --- resources -----------------------------------------------------------------------------
+
+
+async def test_flow_spending_may_go_into_debt_and_accrues_out(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    await ledger.spend("alice", "compute", 130)
+    assert await ledger.available("alice", "compute") == -30
+    assert await ledger.in_debt("alice") == ["compute"]
+    clock.advance(2.9)
+    assert await ledger.in_debt("alice") == ["compute"]
+    clock.advance(0.2)
+    assert await ledger.in_debt("alice") == []
+    clock.advance(100)
+    assert await ledger.available("alice", "compute") == 100  # capped
+
+
+async def test_stock_spending_stays_within_quota(ledger: Ledger) -> None:
+    await ledger.spend("alice", "llm_budget", 0.75)
+    with pytest.raises(InsufficientResource, match="llm_budget") as info:
+        await ledger.spend("alice", "llm_budget", 0.5)
+    assert info.value.available == pytest.approx(0.25)
+    await ledger.release("alice", "llm_budget", 0.75)
+    assert await ledger.available("alice", "llm_budget") == 1.0
+    with pytest.raises(InvalidRequest, match="release at most"):
+        await ledger.release("alice", "llm_budget", 0.1)
+    with pytest.raises(InvalidRequest, match="flow resource"):
+        await ledger.release("alice", "compute", 1)
+
+
+@pytest.mark.parametrize("amount", [0, -1, float("nan"), float("inf"), "1", True])
+async def test_bad_resource_amounts_are_refused(ledger: Ledger, amount: object) -> None:
+    with pytest.raises(InvalidRequest):
+        await ledger.spend("alice", "compute", amount)  # type: ignore[arg-type]
+
+
+async def test_unknown_resources_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(UnknownResource, match="gpu"):
+        await ledger.spend("alice", "gpu", 1)
+    with pytest.raises(InvalidRequest, match="system principal"):
+        await ledger.spend("world", "compute", 1)
+
+
+async def test_a_frozen_agent_can_be_rescued_by_a_transfer(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    await ledger.spend("alice", "compute", 120)
+    assert await ledger.in_debt("alice") == ["compute"]
+    await ledger.transfer_resource("bob", "alice", "compute", 25)
+    assert await ledger.available("alice", "compute") == 5
+    assert await ledger.available("bob", "compute") == 75
+    assert await ledger.in_debt("alice") == []
+
+
+async def test_resource_transfers_respect_balance_and_capacity(ledger: Ledger) -> None:
+    with pytest.raises(CapacityExceeded, match="room for 0"):
+        await ledger.transfer_resource("bob", "alice", "compute", 1)
+    await ledger.spend("bob", "compute", 90)
+    with pytest.raises(InsufficientResource):
+        await ledger.transfer_resource("bob", "alice", "compute", 11)
+    with pytest.raises(InvalidRequest, match="transfer_quota"):
+        await ledger.transfer_resource("bob", "alice", "disk", 1)
+
+
+async def test_quota_transfer_moves_flow_rate(ledger: Ledger, clock: ManualClock) -> None:
+    await ledger.spend("alice", "compute", 100)
+    await ledger.spend("bob", "compute", 100)
+    clock.advance(1)  # both accrue 10 at the old rate
+    receipt = await ledger.transfer_quota("alice", "bob", "compute", 4)
+    assert receipt.details == {"src_quota": 6.0, "dst_quota": 14.0}
+    clock.advance(2)
+    assert await ledger.available("alice", "compute") == pytest.approx(10 + 2 * 6)
+    assert await ledger.available("bob", "compute") == pytest.approx(10 + 2 * 14)
+    with pytest.raises(InsufficientResource, match="rate is only 6"):
+        await ledger.transfer_quota("alice", "bob", "compute", 7)
+
+
+async def test_quota_transfer_moves_unused_stock_capacity(ledger: Ledger) -> None:
+    await ledger.write_artifact("alice", "a", "x" * 600)
+    with pytest.raises(InsufficientResource, match="only unused quota"):
+        await ledger.transfer_quota("alice", "bob", "disk", 401)
+    await ledger.transfer_quota("alice", "bob", "disk", 400)
+    assert (await ledger.stock("alice", "disk")).quota == 600
+    assert (await ledger.stock("bob", "disk")).quota == 1400
+
+
+async def test_set_quota_is_privileged(ledger: Ledger) -> None:
+    with pytest.raises(NotPermitted):
+        await ledger.set_quota("alice", "disk", 5000, authority="alice")
+    await ledger.set_quota("alice", "disk", 5000, authority="world")
+    assert (await ledger.stock("alice", "disk")).quota == 5000
+
+
+# --- artifacts -----------------------------------------------------------------------------
+
+
+async def test_artifacts_charge_their_owner_disk(ledger: Ledger) -> None:
+    await ledger.write_artifact("alice", "notes", "héllo")  # 6 bytes in UTF-8
+    assert (await ledger.stock("alice", "disk")).used == 6
+    await ledger.write_artifact("alice", "notes", "hi")
+    assert (await ledger.stock("alice", "disk")).used == 2
+    with pytest.raises(InsufficientResource, match="disk"):
+        await ledger.write_artifact("alice", "big", "x" * 999)
+    art = await ledger.artifact("notes")
+    assert (art.owner_id, art.content, art.size_bytes) == ("alice", "hi", 2)
+    await ledger.delete_artifact("alice", "notes")
+    assert (await ledger.stock("alice", "disk")).used == 0
+    with pytest.raises(UnknownArtifact):
+        await ledger.artifact("notes")
+
+
+async def test_only_the_owner_changes_an_artifact(ledger: Ledger) -> None:
+    await ledger.write_artifact("alice", "tool", "v1")
+    for attempt in (
+        ledger.write_artifact("bob", "tool", "v2"),
+        ledger.delete_artifact("bob", "tool"),
+        ledger.transfer_artifact("bob", "tool", "carol"),
+    ):
+        with pytest.raises(NotPermitted, match="owned by 'alice'"):
+            await attempt
+    assert (await ledger.artifact("tool")).content == "v1"
+
+
+async def test_transferring_an_artifact_moves_its_disk_charge(ledger: Ledger) -> None:
+    await ledger.write_artifact("alice", "tool", "x" * 300)
+    await ledger.write_artifact("bob", "filler", "x" * 800)
+    with pytest.raises(InsufficientResource, match="receiver"):
+        await ledger.transfer_artifact("alice", "tool", "bob")
+    await ledger.transfer_artifact("alice", "tool", "carol")
+    assert (await ledger.stock("alice", "disk")).used == 0
+    assert (await ledger.stock("carol", "disk")).used == 300
+    assert (await ledger.artifact("tool")).owner_id == "carol"
+
+
+async def test_genesis_ids_are_reserved_for_the_world(ledger: Ledger) -> None:
+    with pytest.raises(NotPermitted, match="reserved"):
+        await ledger.write_artifact("alice", "genesis_ledger", "mine now")
+    await ledger.write_artifact("world", "genesis_handbook", "how the world works")
+    assert (await ledger.artifact("genesis_handbook")).owner_id == "world"
+
+
+# --- lifecycle -----------------------------------------------------------------------------
+
+
+async def test_a_closed_ledger_refuses_writes(ledger: Ledger) -> None:
+    await ledger.close()
+    with pytest.raises(LedgerClosed, match="closed"):
+        await ledger.transfer("alice", "bob", 1)
