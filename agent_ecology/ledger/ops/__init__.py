@@ -1,0 +1,46 @@
+"""The kernel's operations: validated requests that the writer applies inside a transaction.
+
+Each operation is a frozen dataclass. Its constructor checks the arguments (so a malformed
+call fails at once, in the caller's task); ``apply`` runs in the writer thread inside the
+operation's own savepoint, reads and writes through :class:`Tx`, appends exactly one event
+when it changes something, and raises a :class:`~agent_ecology.ledger.errors.LedgerError`
+to refuse (the savepoint is then rolled back, so a refused operation leaves nothing behind).
+
+Debits are conditional updates (``UPDATE ... WHERE scrip >= :amount``) whose row count is
+checked, and the schema's CHECK constraints back every rule up.
+"""
+
+from agent_ecology.ledger.ops.artifacts import DeleteArtifact, TransferArtifact, WriteArtifact
+from agent_ecology.ledger.ops.base import Operation, apply_operation
+from agent_ecology.ledger.ops.checks import DISK, RESERVED_ARTIFACT_PREFIX
+from agent_ecology.ledger.ops.resources import (
+    Release,
+    SetQuota,
+    Spend,
+    TransferQuota,
+    TransferResource,
+)
+from agent_ecology.ledger.ops.scrip import Burn, Mint, Transfer
+from agent_ecology.ledger.ops.tx import Tx
+from agent_ecology.ledger.ops.world import DeclareResource, EnsurePrincipal
+
+__all__ = [
+    "DISK",
+    "RESERVED_ARTIFACT_PREFIX",
+    "Burn",
+    "DeclareResource",
+    "DeleteArtifact",
+    "EnsurePrincipal",
+    "Mint",
+    "Operation",
+    "Release",
+    "SetQuota",
+    "Spend",
+    "Transfer",
+    "TransferArtifact",
+    "TransferQuota",
+    "TransferResource",
+    "Tx",
+    "WriteArtifact",
+    "apply_operation",
+]

@@ -1,0 +1,176 @@
+"""Artifacts: write, delete and give away, with their size charged to the owner's disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger.errors import (
+    InvalidRequest,
+    NotPermitted,
+    UnknownArtifact,
+)
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import (
+    DISK,
+    RESERVED_ARTIFACT_PREFIX,
+    check_artifact_id,
+    check_op_id,
+    check_principal_id,
+)
+from agent_ecology.ledger.ops.tx import Tx
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteArtifact(Operation):
+    """Create an artifact owned by ``actor``, or replace the content of one it owns.
+
+    The change in size is charged to (or freed from) the owner's ``disk``.
+    """
+
+    kind: ClassVar[str] = "artifact_written"
+    actor: str
+    artifact_id: str
+    content: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.actor, "actor")
+        check_artifact_id(self.artifact_id)
+        if not isinstance(self.content, str):
+            raise InvalidRequest(
+                f"artifact content must be text, got {type(self.content).__name__}"
+            )
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        size = len(self.content.encode("utf-8"))
+        row = tx.conn.execute(
+            "SELECT owner_id, size_bytes FROM artifacts WHERE id = ?", (self.artifact_id,)
+        ).fetchone()
+        if row is None:
+            actor_kind = tx.principal_kind(self.actor)
+            if self.artifact_id.startswith(RESERVED_ARTIFACT_PREFIX) and actor_kind != "system":
+                raise NotPermitted(
+                    self.actor,
+                    f"artifact ids starting with {RESERVED_ARTIFACT_PREFIX!r} are"
+                    " reserved for the world; choose another id",
+                )
+            old_size = 0
+        else:
+            if row[0] != self.actor:
+                raise NotPermitted(
+                    self.actor, f"artifact {self.artifact_id!r} is owned by {row[0]!r}"
+                )
+            old_size = int(row[1])
+        delta = size - old_size
+        if delta and tx.disk_metered(self.actor):
+            hint = "delete or shrink artifacts you own, or buy disk quota"
+            if delta > 0:
+                tx.use_stock(self.actor, DISK, float(delta), hint)
+            else:
+                tx.free_stock(self.actor, DISK, float(-delta))
+        if row is None:
+            tx.conn.execute(
+                "INSERT INTO artifacts (id, owner_id, content, size_bytes, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (self.artifact_id, self.actor, self.content, size, tx.now, tx.now),
+            )
+        else:
+            tx.conn.execute(
+                "UPDATE artifacts SET content = ?, size_bytes = ?, updated_at = ? WHERE id = ?",
+                (self.content, size, tx.now, self.artifact_id),
+            )
+        details = {"created": row is None, "size_bytes": size, "delta_bytes": delta}
+        tx.event(
+            "artifact_written",
+            actor=self.actor,
+            principal=self.actor,
+            artifact=self.artifact_id,
+            amount=size,
+            details=details,
+        )
+        return details
+
+
+def _owned(tx: Tx, actor: str, artifact_id: str) -> int:
+    row = tx.conn.execute(
+        "SELECT owner_id, size_bytes FROM artifacts WHERE id = ?", (artifact_id,)
+    ).fetchone()
+    if row is None:
+        tx.principal_kind(actor)
+        raise UnknownArtifact(artifact_id)
+    if row[0] != actor:
+        raise NotPermitted(actor, f"artifact {artifact_id!r} is owned by {row[0]!r}")
+    return int(row[1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteArtifact(Operation):
+    """Delete an artifact its ``actor`` owns; its size is freed from the owner's ``disk``."""
+
+    kind: ClassVar[str] = "artifact_deleted"
+    actor: str
+    artifact_id: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.actor, "actor")
+        check_artifact_id(self.artifact_id)
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        size = _owned(tx, self.actor, self.artifact_id)
+        if size and tx.disk_metered(self.actor):
+            tx.free_stock(self.actor, DISK, float(size))
+        tx.conn.execute("DELETE FROM artifacts WHERE id = ?", (self.artifact_id,))
+        tx.event(
+            "artifact_deleted",
+            actor=self.actor,
+            principal=self.actor,
+            artifact=self.artifact_id,
+            amount=size,
+        )
+        return {"freed_bytes": size}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferArtifact(Operation):
+    """Give an artifact to ``new_owner``; its size moves between the owners' ``disk``."""
+
+    kind: ClassVar[str] = "artifact_transferred"
+    actor: str
+    artifact_id: str
+    new_owner: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.actor, "actor")
+        check_principal_id(self.new_owner, "new_owner")
+        check_artifact_id(self.artifact_id)
+        check_op_id(self.op_id)
+        if self.actor == self.new_owner:
+            raise InvalidRequest(f"{self.actor!r} owns {self.artifact_id!r} already")
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        size = _owned(tx, self.actor, self.artifact_id)
+        tx.principal_kind(self.new_owner)
+        if size and tx.disk_metered(self.new_owner):
+            tx.use_stock(
+                self.new_owner,
+                DISK,
+                float(size),
+                "the receiver must free disk or get more quota first",
+            )
+        if size and tx.disk_metered(self.actor):
+            tx.free_stock(self.actor, DISK, float(size))
+        tx.conn.execute(
+            "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
+            (self.new_owner, tx.now, self.artifact_id),
+        )
+        tx.event(
+            "artifact_transferred",
+            actor=self.actor,
+            principal=self.actor,
+            counterparty=self.new_owner,
+            artifact=self.artifact_id,
+            amount=size,
+        )
+        return {"size_bytes": size}

@@ -1,0 +1,87 @@
+"""Argument checks, run in the caller before anything is queued."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from agent_ecology.ledger.errors import (
+    InvalidRequest,
+)
+
+DISK = "disk"
+"""The stock resource that artifact sizes are charged to, when it is declared."""
+
+RESERVED_ARTIFACT_PREFIX = "genesis_"
+"""Artifact ids with this prefix belong to the world; agents cannot create them."""
+
+MAX_SCRIP = 2**63 - 1
+_PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
+_RESOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+# --- argument checks (run in the caller, before anything is queued) -------------------------
+
+
+def check_principal_id(value: object, role: str) -> str:
+    if not isinstance(value, str) or not _PRINCIPAL_ID.fullmatch(value):
+        raise InvalidRequest(
+            f"{role} must be a principal id (1-64 characters: letters, digits, '_', '.', ':', '-',"
+            f" starting with a letter or digit), got {value!r}"
+        )
+    return value
+
+
+def check_artifact_id(value: object) -> str:
+    if not isinstance(value, str) or not _ARTIFACT_ID.fullmatch(value):
+        raise InvalidRequest(
+            "artifact_id must be 1-128 characters (letters, digits, '_', '.', ':', '/', '-',"
+            f" starting with a letter or digit), got {value!r}"
+        )
+    return value
+
+
+def check_resource_name(value: object) -> str:
+    if not isinstance(value, str) or not _RESOURCE_NAME.fullmatch(value):
+        raise InvalidRequest(
+            f"resource must be a resource name (lowercase letters, digits, '_'), got {value!r}"
+        )
+    return value
+
+
+def check_scrip_amount(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(
+            f"scrip amounts are whole numbers; got {value!r} ({type(value).__name__}),"
+            " pass a positive int"
+        )
+    if value <= 0 or value > MAX_SCRIP:
+        raise InvalidRequest(f"scrip amount must be a positive integer, got {value}")
+    return value
+
+
+def check_resource_amount(value: object, what: str = "amount") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest(f"{what} must be a number, got {value!r}")
+    amount = float(value)
+    if not math.isfinite(amount) or amount <= 0:
+        raise InvalidRequest(f"{what} must be a positive finite number, got {value!r}")
+    return amount
+
+
+def check_non_negative(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest(f"{what} must be a number, got {value!r}")
+    amount = float(value)
+    if not math.isfinite(amount) or amount < 0:
+        raise InvalidRequest(f"{what} must be a finite number >= 0, got {value!r}")
+    return amount
+
+
+def check_op_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 200:
+        raise InvalidRequest(f"op_id must be a string of 1-200 characters, got {value!r}")
+    return value

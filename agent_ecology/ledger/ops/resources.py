@@ -1,0 +1,271 @@
+"""Resources and quotas: spending, releasing, giving buckets away, moving quota."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger import buckets
+from agent_ecology.ledger.buckets import Bucket
+from agent_ecology.ledger.errors import (
+    CapacityExceeded,
+    InsufficientResource,
+    InvalidRequest,
+)
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import (
+    check_non_negative,
+    check_op_id,
+    check_principal_id,
+    check_resource_amount,
+    check_resource_name,
+)
+from agent_ecology.ledger.ops.tx import Tx
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spend(Operation):
+    """Charge ``amount`` of a resource after the work it paid for.
+
+    Stock: taken from the unused quota (refused if it does not fit). Flow: taken from the
+    bucket, which may go into debt.
+    """
+
+    kind: ClassVar[str] = "spend"
+    principal: str
+    resource: str
+    amount: float
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.principal, "principal")
+        check_resource_name(self.resource)
+        check_resource_amount(self.amount)
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        amount = float(self.amount)
+        if tx.resource_kind(self.resource) == "stock":
+            left = tx.use_stock(self.principal, self.resource, amount)
+            details: dict[str, Any] = {"available": left}
+        else:
+            bucket = buckets.spend(tx.bucket(self.principal, self.resource), amount, tx.now)
+            tx.put_bucket(self.principal, self.resource, bucket)
+            details = {"balance": bucket.balance}
+        tx.event(
+            "spend",
+            actor=self.principal,
+            principal=self.principal,
+            resource=self.resource,
+            amount=amount,
+            details=details,
+        )
+        return details
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Release(Operation):
+    """Give back ``amount`` of a stock resource in use (flow resources accrue by themselves)."""
+
+    kind: ClassVar[str] = "release"
+    principal: str
+    resource: str
+    amount: float
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.principal, "principal")
+        check_resource_name(self.resource)
+        check_resource_amount(self.amount)
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        if tx.resource_kind(self.resource) != "stock":
+            raise InvalidRequest(
+                f"{self.resource} is a flow resource: it accrues by itself and cannot be released"
+            )
+        left = tx.free_stock(self.principal, self.resource, float(self.amount))
+        tx.event(
+            "release",
+            actor=self.principal,
+            principal=self.principal,
+            resource=self.resource,
+            amount=float(self.amount),
+            details={"available": left},
+        )
+        return {"available": left}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferResource(Operation):
+    """Give some of a flow bucket's balance to another principal (a rescue from debt, a sale).
+
+    The giver must hold ``amount`` now; the receiver's bucket must have room for it, so that
+    nothing is lost to the capacity cap. Stock is given by transferring quota instead.
+    """
+
+    kind: ClassVar[str] = "resource_transfer"
+    src: str
+    dst: str
+    resource: str
+    amount: float
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.src, "src")
+        check_principal_id(self.dst, "dst")
+        check_resource_name(self.resource)
+        check_resource_amount(self.amount)
+        check_op_id(self.op_id)
+        if self.src == self.dst:
+            raise InvalidRequest(f"cannot transfer {self.resource} from {self.src!r} to itself")
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        amount = float(self.amount)
+        if tx.resource_kind(self.resource) != "flow":
+            raise InvalidRequest(
+                f"{self.resource} is a stock resource; give unused capacity with transfer_quota"
+            )
+        src = buckets.settle(tx.bucket(self.src, self.resource), tx.now)
+        dst = buckets.settle(tx.bucket(self.dst, self.resource), tx.now)
+        if src.balance < amount:
+            raise InsufficientResource(
+                self.src, self.resource, amount, src.balance, "send at most what is available now"
+            )
+        room = dst.capacity - dst.balance
+        if amount > room:
+            raise CapacityExceeded(self.dst, self.resource, amount, room)
+        src = Bucket(src.balance - amount, src.updated_at, src.rate, src.capacity)
+        dst = Bucket(dst.balance + amount, dst.updated_at, dst.rate, dst.capacity)
+        tx.put_bucket(self.src, self.resource, src)
+        tx.put_bucket(self.dst, self.resource, dst)
+        details = {"src_balance": src.balance, "dst_balance": dst.balance}
+        tx.event(
+            "resource_transfer",
+            actor=self.src,
+            principal=self.src,
+            counterparty=self.dst,
+            resource=self.resource,
+            amount=amount,
+            details=details,
+        )
+        return details
+
+
+def _set_rate(tx: Tx, principal: str, resource: str, rate: float) -> None:
+    # Accrual up to now happens at the old rate; the new rate counts from now on.
+    settled = buckets.settle(tx.bucket(principal, resource), tx.now)
+    tx.put_bucket(
+        principal, resource, Bucket(settled.balance, settled.updated_at, rate, settled.capacity)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetQuota(Operation):
+    """Set a principal's quota (stock: its allocation; flow: its rate). System only."""
+
+    kind: ClassVar[str] = "quota_set"
+    principal: str
+    resource: str
+    amount: float
+    authority: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.principal, "principal")
+        check_principal_id(self.authority, "authority")
+        check_resource_name(self.resource)
+        check_non_negative(self.amount, "quota")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        tx.require_system(self.authority, "set quotas")
+        amount = float(self.amount)
+        if tx.resource_kind(self.resource) == "stock":
+            _quota, used = tx.stock(self.principal, self.resource)
+            if amount < used:
+                raise InvalidRequest(
+                    f"{self.principal!r} uses {used:g} {self.resource};"
+                    " its quota cannot go below that"
+                )
+            tx.conn.execute(
+                "UPDATE stock_holdings SET quota = ? WHERE principal_id = ? AND resource = ?",
+                (amount, self.principal, self.resource),
+            )
+        else:
+            _set_rate(tx, self.principal, self.resource, amount)
+        tx.event(
+            "quota_set",
+            actor=self.authority,
+            principal=self.principal,
+            resource=self.resource,
+            amount=amount,
+        )
+        return {"quota": amount}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferQuota(Operation):
+    """Permanently move quota: unused stock capacity, or flow rate, from ``src`` to ``dst``."""
+
+    kind: ClassVar[str] = "quota_transfer"
+    src: str
+    dst: str
+    resource: str
+    amount: float
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.src, "src")
+        check_principal_id(self.dst, "dst")
+        check_resource_name(self.resource)
+        check_resource_amount(self.amount)
+        check_op_id(self.op_id)
+        if self.src == self.dst:
+            raise InvalidRequest(
+                f"cannot transfer {self.resource} quota from {self.src!r} to itself"
+            )
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        amount = float(self.amount)
+        if tx.resource_kind(self.resource) == "stock":
+            quota, used = tx.stock(self.src, self.resource)
+            tx.stock(self.dst, self.resource)
+            if quota - used < amount:
+                raise InsufficientResource(
+                    self.src,
+                    self.resource,
+                    amount,
+                    quota - used,
+                    "only unused quota can be given; free some first",
+                )
+            tx.conn.execute(
+                "UPDATE stock_holdings SET quota = quota - ?"
+                " WHERE principal_id = ? AND resource = ?",
+                (amount, self.src, self.resource),
+            )
+            tx.conn.execute(
+                "UPDATE stock_holdings SET quota = quota + ?"
+                " WHERE principal_id = ? AND resource = ?",
+                (amount, self.dst, self.resource),
+            )
+            src_quota, dst_quota = quota - amount, tx.stock(self.dst, self.resource)[0]
+        else:
+            src, dst = tx.bucket(self.src, self.resource), tx.bucket(self.dst, self.resource)
+            if src.rate < amount:
+                raise InsufficientResource(
+                    self.src,
+                    self.resource,
+                    amount,
+                    src.rate,
+                    f"its {self.resource} rate is only {src.rate:g} per second; give at most that",
+                )
+            src_quota, dst_quota = src.rate - amount, dst.rate + amount
+            _set_rate(tx, self.src, self.resource, src_quota)
+            _set_rate(tx, self.dst, self.resource, dst_quota)
+        details = {"src_quota": src_quota, "dst_quota": dst_quota}
+        tx.event(
+            "quota_transfer",
+            actor=self.src,
+            principal=self.src,
+            counterparty=self.dst,
+            resource=self.resource,
+            amount=amount,
+            details=details,
+        )
+        return details

@@ -1,0 +1,107 @@
+"""Scrip: transfers (unilateral), and mint and burn (system principals only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger.errors import (
+    InvalidRequest,
+)
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import (
+    check_op_id,
+    check_principal_id,
+    check_scrip_amount,
+)
+from agent_ecology.ledger.ops.tx import Tx
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transfer(Operation):
+    """Move scrip from ``src`` to ``dst``; unilateral (the receiver need not agree)."""
+
+    kind: ClassVar[str] = "transfer"
+    src: str
+    dst: str
+    amount: int
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.src, "src")
+        check_principal_id(self.dst, "dst")
+        check_scrip_amount(self.amount)
+        check_op_id(self.op_id)
+        if self.src == self.dst:
+            raise InvalidRequest(f"cannot transfer scrip from {self.src!r} to itself")
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        src_scrip = tx.debit_scrip(self.src, self.amount)
+        dst_scrip = tx.credit_scrip(self.dst, self.amount)
+        details = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}
+        tx.event(
+            "transfer",
+            actor=self.src,
+            principal=self.src,
+            counterparty=self.dst,
+            amount=self.amount,
+            details=details,
+        )
+        return details
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mint(Operation):
+    """Create scrip for ``dst``; only a system principal (``authority``) may mint."""
+
+    kind: ClassVar[str] = "mint"
+    dst: str
+    amount: int
+    authority: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.dst, "dst")
+        check_principal_id(self.authority, "authority")
+        check_scrip_amount(self.amount)
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        tx.require_system(self.authority, "mint scrip")
+        scrip = tx.credit_scrip(self.dst, self.amount)
+        tx.conn.execute("UPDATE scrip_supply SET minted = minted + ? WHERE id = 1", (self.amount,))
+        tx.event(
+            "mint",
+            actor=self.authority,
+            principal=self.dst,
+            amount=self.amount,
+            details={"scrip": scrip},
+        )
+        return {"scrip": scrip}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Burn(Operation):
+    """Destroy scrip held by ``src``; only a system principal (``authority``) may burn."""
+
+    kind: ClassVar[str] = "burn"
+    src: str
+    amount: int
+    authority: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.src, "src")
+        check_principal_id(self.authority, "authority")
+        check_scrip_amount(self.amount)
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        tx.require_system(self.authority, "burn scrip")
+        scrip = tx.debit_scrip(self.src, self.amount)
+        tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (self.amount,))
+        tx.event(
+            "burn",
+            actor=self.authority,
+            principal=self.src,
+            amount=self.amount,
+            details={"scrip": scrip},
+        )
+        return {"scrip": scrip}

@@ -1,0 +1,182 @@
+"""What an operation may do inside its savepoint: typed reads and writes, and one event."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from agent_ecology.ledger.buckets import Bucket
+from agent_ecology.ledger.errors import (
+    InsufficientResource,
+    InsufficientScrip,
+    InvalidRequest,
+    NotPermitted,
+    UnknownPrincipal,
+    UnknownResource,
+)
+from agent_ecology.ledger.ops.checks import DISK
+
+
+class Tx:
+    """What an operation may do inside its savepoint: typed reads and writes, and one event."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float, op_id: str | None) -> None:
+        self.conn = conn
+        self.now = now
+        self.op_id = op_id
+        self.seq: int | None = None
+
+    def event(
+        self,
+        kind: str,
+        *,
+        actor: str | None = None,
+        principal: str | None = None,
+        counterparty: str | None = None,
+        resource: str | None = None,
+        amount: float | None = None,
+        artifact: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        if self.seq is not None:
+            raise AssertionError("an operation appends exactly one event")
+        cur = self.conn.execute(
+            "INSERT INTO events (at, kind, actor_id, principal_id, counterparty_id, resource,"
+            " amount, artifact_id, op_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.now,
+                kind,
+                actor,
+                principal,
+                counterparty,
+                resource,
+                amount,
+                artifact,
+                self.op_id,
+                json.dumps(details, sort_keys=True) if details else "{}",
+            ),
+        )
+        self.seq = cur.lastrowid
+        assert self.seq is not None
+        return self.seq
+
+    def principal_kind(self, principal: str) -> str:
+        row = self.conn.execute("SELECT kind FROM principals WHERE id = ?", (principal,)).fetchone()
+        if row is None:
+            raise UnknownPrincipal(principal)
+        return str(row[0])
+
+    def require_system(self, authority: str, action: str) -> None:
+        if self.principal_kind(authority) != "system":
+            raise NotPermitted(
+                authority,
+                f"only system principals may {action}; agents earn scrip and quota"
+                " through the oracle, trades and transfers",
+            )
+
+    def scrip(self, principal: str) -> int:
+        row = self.conn.execute(
+            "SELECT scrip FROM principals WHERE id = ?", (principal,)
+        ).fetchone()
+        if row is None:
+            raise UnknownPrincipal(principal)
+        return int(row[0])
+
+    def debit_scrip(self, principal: str, amount: int) -> int:
+        row = self.conn.execute(
+            "UPDATE principals SET scrip = scrip - ? WHERE id = ? AND scrip >= ? RETURNING scrip",
+            (amount, principal, amount),
+        ).fetchone()
+        if row is None:
+            raise InsufficientScrip(principal, amount, self.scrip(principal))
+        return int(row[0])
+
+    def credit_scrip(self, principal: str, amount: int) -> int:
+        row = self.conn.execute(
+            "UPDATE principals SET scrip = scrip + ? WHERE id = ? RETURNING scrip",
+            (amount, principal),
+        ).fetchone()
+        if row is None:
+            raise UnknownPrincipal(principal)
+        return int(row[0])
+
+    def resource_kind(self, resource: str) -> str:
+        row = self.conn.execute("SELECT kind FROM resources WHERE name = ?", (resource,)).fetchone()
+        if row is None:
+            raise UnknownResource(resource)
+        return str(row[0])
+
+    def _holder(self, principal: str, resource: str) -> NoReturn:
+        """Explain why ``principal`` has no row for ``resource``."""
+        kind = self.principal_kind(principal)
+        self.resource_kind(resource)
+        if kind == "system":
+            raise InvalidRequest(
+                f"{principal!r} is a system principal and holds no {resource}; system principals"
+                " are not metered"
+            )
+        raise UnknownResource(resource, f"{principal!r} holds no {resource}")
+
+    def stock(self, principal: str, resource: str) -> tuple[float, float]:
+        row = self.conn.execute(
+            "SELECT quota, used FROM stock_holdings WHERE principal_id = ? AND resource = ?",
+            (principal, resource),
+        ).fetchone()
+        if row is None:
+            self._holder(principal, resource)
+        return float(row[0]), float(row[1])
+
+    def use_stock(self, principal: str, resource: str, amount: float, hint: str = "") -> float:
+        """Take ``amount`` of ``principal``'s unused ``resource``; returns what is left."""
+        row = self.conn.execute(
+            "UPDATE stock_holdings SET used = used + ? WHERE principal_id = ? AND resource = ?"
+            " AND used + ? <= quota RETURNING quota - used",
+            (amount, principal, resource, amount),
+        ).fetchone()
+        if row is None:
+            quota, used = self.stock(principal, resource)
+            raise InsufficientResource(principal, resource, amount, quota - used, hint)
+        return float(row[0])
+
+    def free_stock(self, principal: str, resource: str, amount: float) -> float:
+        # max(0, ...) absorbs float round-off when freeing exactly what was used.
+        row = self.conn.execute(
+            "UPDATE stock_holdings SET used = max(0.0, used - ?) WHERE principal_id = ?"
+            " AND resource = ? AND used - ? >= -1e-9 RETURNING quota - used",
+            (amount, principal, resource, amount),
+        ).fetchone()
+        if row is None:
+            _quota, used = self.stock(principal, resource)
+            raise InvalidRequest(
+                f"{principal!r} has {used:g} {resource} in use and cannot release {amount:g};"
+                f" release at most {used:g}"
+            )
+        return float(row[0])
+
+    def bucket(self, principal: str, resource: str) -> Bucket:
+        row = self.conn.execute(
+            "SELECT balance, updated_at, rate, capacity FROM flow_buckets"
+            " WHERE principal_id = ? AND resource = ?",
+            (principal, resource),
+        ).fetchone()
+        if row is None:
+            self._holder(principal, resource)
+        return Bucket(float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+    def put_bucket(self, principal: str, resource: str, bucket: Bucket) -> None:
+        self.conn.execute(
+            "UPDATE flow_buckets SET balance = ?, updated_at = ?, rate = ?, capacity = ?"
+            " WHERE principal_id = ? AND resource = ?",
+            (bucket.balance, bucket.updated_at, bucket.rate, bucket.capacity, principal, resource),
+        )
+
+    def disk_metered(self, principal: str) -> bool:
+        """Whether artifact sizes are charged to ``principal`` (an agent, with disk declared)."""
+        if self.principal_kind(principal) != "agent":
+            return False
+        row = self.conn.execute(
+            "SELECT 1 FROM resources WHERE name = ? AND kind = 'stock'", (DISK,)
+        ).fetchone()
+        return row is not None

@@ -1,0 +1,168 @@
+"""Setting a world up: declaring resources and creating principals with their holdings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger.errors import (
+    InvalidRequest,
+    PrincipalConflict,
+    UnknownResource,
+)
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import (
+    check_non_negative,
+    check_op_id,
+    check_principal_id,
+    check_resource_name,
+)
+from agent_ecology.ledger.ops.tx import Tx
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclareResource(Operation):
+    """Record a resource from config.yaml (new, or with changed parameters)."""
+
+    kind: ClassVar[str] = "resource_declared"
+    name: str
+    resource_kind: str
+    unit: str
+    total: float | None = None
+    distribution: str | None = None
+    rate: float | None = None
+    capacity: float | None = None
+
+    def __post_init__(self) -> None:
+        check_resource_name(self.name)
+        check_op_id(self.op_id)
+        if self.resource_kind == "stock":
+            check_non_negative(self.total, f"resources.stock.{self.name}.total")
+        elif self.resource_kind == "flow":
+            check_non_negative(self.rate, f"resources.flow.{self.name}.rate")
+            check_non_negative(self.capacity, f"resources.flow.{self.name}.capacity")
+        else:
+            raise InvalidRequest(
+                f"resource kind must be 'stock' or 'flow', got {self.resource_kind!r}"
+            )
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        spec = {
+            "unit": self.unit,
+            "total": self.total,
+            "distribution": self.distribution,
+            "rate": self.rate,
+            "capacity": self.capacity,
+        }
+        row = tx.conn.execute(
+            "SELECT kind, unit, total, distribution, rate, capacity FROM resources WHERE name = ?",
+            (self.name,),
+        ).fetchone()
+        if row is None:
+            tx.conn.execute(
+                "INSERT INTO resources (name, kind, unit, total, distribution, rate, capacity,"
+                " declared_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.name, self.resource_kind, *spec.values(), tx.now, tx.now),
+            )
+            tx.event(
+                "resource_declared",
+                resource=self.name,
+                details={"kind": self.resource_kind, **spec},
+            )
+            return {"created": True, "changed": True}
+        if row[0] != self.resource_kind:
+            raise InvalidRequest(
+                f"resource {self.name!r} is declared as {row[0]} already and cannot become"
+                f" {self.resource_kind}; give the new resource another name"
+            )
+        if tuple(row[1:]) == tuple(spec.values()):
+            return {"created": False, "changed": False}
+        tx.conn.execute(
+            "UPDATE resources SET unit = ?, total = ?, distribution = ?, rate = ?, capacity = ?,"
+            " updated_at = ? WHERE name = ?",
+            (*spec.values(), tx.now, self.name),
+        )
+        tx.event("resource_updated", resource=self.name, details=spec)
+        return {"created": False, "changed": True}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnsurePrincipal(Operation):
+    """Create a principal if missing, and give an agent a holding of every declared resource.
+
+    Holdings that exist are left alone (they may have been traded). A new stock holding gets
+    the quota in ``stock`` (default 0); a new bucket gets ``flow[name] = (rate, capacity)``
+    (default: the resource's declared rate and capacity) and starts full.
+    """
+
+    kind: ClassVar[str] = "principal_created"
+    principal_id: str
+    principal_kind: str = "agent"
+    stock: tuple[tuple[str, float], ...] = ()
+    flow: tuple[tuple[str, float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.principal_id, "principal_id")
+        check_op_id(self.op_id)
+        if self.principal_kind not in ("agent", "system"):
+            raise InvalidRequest(
+                f"principal kind must be 'agent' or 'system', got {self.principal_kind!r}"
+            )
+        if self.principal_kind == "system" and (self.stock or self.flow):
+            raise InvalidRequest("system principals are not metered; give them no allocations")
+        for name, quota in self.stock:
+            check_resource_name(name)
+            check_non_negative(quota, f"stock quota of {name}")
+        for name, rate, capacity in self.flow:
+            check_resource_name(name)
+            check_non_negative(rate, f"rate of {name}")
+            check_non_negative(capacity, f"capacity of {name}")
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        row = tx.conn.execute(
+            "SELECT kind FROM principals WHERE id = ?", (self.principal_id,)
+        ).fetchone()
+        created = row is None
+        if row is None:
+            tx.conn.execute(
+                "INSERT INTO principals (id, kind, scrip, created_at) VALUES (?, ?, 0, ?)",
+                (self.principal_id, self.principal_kind, tx.now),
+            )
+        elif row[0] != self.principal_kind:
+            raise PrincipalConflict(self.principal_id, row[0], self.principal_kind)
+        added = self._add_holdings(tx) if self.principal_kind == "agent" else []
+        if created:
+            tx.event(
+                "principal_created",
+                principal=self.principal_id,
+                details={"kind": self.principal_kind, "holdings": added},
+            )
+        elif added:
+            tx.event("holdings_added", principal=self.principal_id, details={"holdings": added})
+        return {"created": created, "holdings_added": added}
+
+    def _add_holdings(self, tx: Tx) -> list[str]:
+        stock = dict(self.stock)
+        flow = {name: (rate, capacity) for name, rate, capacity in self.flow}
+        declared = tx.conn.execute("SELECT name, kind, rate, capacity FROM resources").fetchall()
+        unknown = (set(stock) | set(flow)) - {name for name, *_ in declared}
+        if unknown:
+            raise UnknownResource(sorted(unknown)[0])
+        added: list[str] = []
+        for name, kind, default_rate, default_capacity in declared:
+            if kind == "stock":
+                cur = tx.conn.execute(
+                    "INSERT OR IGNORE INTO stock_holdings (principal_id, resource, quota, used)"
+                    " VALUES (?, ?, ?, 0)",
+                    (self.principal_id, name, stock.get(name, 0.0)),
+                )
+            else:
+                rate, capacity = flow.get(name, (default_rate, default_capacity))
+                cur = tx.conn.execute(
+                    "INSERT OR IGNORE INTO flow_buckets (principal_id, resource, rate, capacity,"
+                    " balance, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.principal_id, name, rate, capacity, capacity, tx.now),
+                )
+            if cur.rowcount:
+                added.append(name)
+        return added
