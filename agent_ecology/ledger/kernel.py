@@ -16,18 +16,25 @@ is refused (:class:`IdempotencyConflict`).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.ledger import ops
 from agent_ecology.ledger.buckets import Bucket
-from agent_ecology.ledger.errors import UnknownArtifact, UnknownPrincipal, UnknownResource
+from agent_ecology.ledger.errors import (
+    LedgerUnavailable,
+    UnknownArtifact,
+    UnknownPrincipal,
+    UnknownResource,
+)
 from agent_ecology.ledger.records import (
     Artifact,
     Event,
@@ -41,7 +48,7 @@ from agent_ecology.ledger.records import (
 )
 from agent_ecology.ledger.writer import Writer, WriterStats
 from agent_ecology.store import schema
-from agent_ecology.store.engine import create_reader
+from agent_ecology.store.engine import BUSY_TIMEOUT_MS, create_reader
 from agent_ecology.store.migrate import migrate
 
 __all__ = ["Ledger"]
@@ -64,14 +71,25 @@ class Ledger:
         clock: Clock | None = None,
         run_migrations: bool = True,
         max_batch: int = 1024,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> Ledger:
-        """Open (creating and migrating, unless told not to) the database at ``path``."""
+        """Open (creating and migrating, unless told not to) the database at ``path``.
+
+        ``busy_timeout_ms`` is how long a write waits for a lock held by another program
+        before it fails with :class:`LedgerUnavailable`.
+        """
         path = Path(path)
-        if run_migrations:
-            await migrate(path)
         clock = clock or SystemClock()
-        writer = Writer(path, clock, max_batch=max_batch)
-        await writer.start()
+        writer = Writer(path, clock, max_batch=max_batch, busy_timeout_ms=busy_timeout_ms)
+        try:
+            if run_migrations:
+                await migrate(path)
+            await writer.start()
+        except (OSError, sqlite3.Error, DBAPIError) as exc:
+            raise LedgerUnavailable(
+                f"cannot open the world database at {path}: {exc}; check that the path is a"
+                " SQLite file (or does not exist yet) and that its folder is writable"
+            ) from exc
         return cls(path, clock, writer, create_reader(path))
 
     async def close(self) -> None:

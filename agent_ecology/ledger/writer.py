@@ -29,7 +29,7 @@ from agent_ecology.clock import Clock
 from agent_ecology.ledger.errors import LedgerClosed, LedgerError, LedgerUnavailable
 from agent_ecology.ledger.ops import Operation, apply_operation
 from agent_ecology.ledger.records import Receipt
-from agent_ecology.store.engine import connect_writer
+from agent_ecology.store.engine import BUSY_TIMEOUT_MS, connect_writer
 
 __all__ = ["Writer", "WriterStats"]
 
@@ -65,12 +65,20 @@ def _resolve(pairs: list[tuple[asyncio.Future[Receipt], _Outcome]]) -> None:
 class Writer:
     """Applies operations on a dedicated thread and commits them in batches."""
 
-    def __init__(self, path: str | Path, clock: Clock, *, max_batch: int = 1024) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Clock,
+        *,
+        max_batch: int = 1024,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self._path = Path(path)
         self._clock = clock
         self._max_batch = max_batch
+        self._busy_timeout_ms = busy_timeout_ms
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -80,7 +88,7 @@ class Writer:
         """Open the writer's connection and start its thread."""
         if self._thread is not None:
             raise RuntimeError("the writer is started already")
-        conn = await anyio.to_thread.run_sync(connect_writer, self._path)
+        conn = await anyio.to_thread.run_sync(connect_writer, self._path, self._busy_timeout_ms)
         self._thread = threading.Thread(
             target=self._run, args=(conn,), name=f"ledger-writer:{self._path.name}", daemon=True
         )

@@ -38,8 +38,8 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite+aiosqlite:///{Path(path)}"
 
 
-def _pragmas(cursor: Any, *, writable: bool) -> None:
-    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def _pragmas(cursor: Any, *, writable: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys = ON")
     if writable:
         cursor.execute("PRAGMA journal_mode = WAL")
@@ -78,13 +78,13 @@ def create_migrator(path: str | Path) -> AsyncEngine:
     return _create(path, writable=True, poolclass=NullPool)
 
 
-def connect_writer(path: str | Path) -> sqlite3.Connection:
+def connect_writer(path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """The kernel writer's own connection; the caller manages transactions explicitly."""
     conn = sqlite3.connect(
         str(path),
         isolation_level=None,
         check_same_thread=False,
-        timeout=BUSY_TIMEOUT_MS / 1000,
+        timeout=busy_timeout_ms / 1000,
     )
-    _pragmas(conn, writable=True)
+    _pragmas(conn, writable=True, busy_timeout_ms=busy_timeout_ms)
     return conn

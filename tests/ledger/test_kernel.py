@@ -96,9 +96,16 @@ async def test_readers_cannot_write(ledger: Ledger) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
-    async with ledger._reader.connect() as conn:
-        with pytest.raises(OperationalError, match="readonly"):
-            await conn.execute(text("UPDATE principals SET scrip = 0"))
+    from agent_ecology.store import create_reader
+
+    reader = create_reader(ledger.path)
+    try:
+        async with reader.connect() as conn:
+            with pytest.raises(OperationalError, match="readonly"):
+                await conn.execute(text("UPDATE principals SET scrip = 0"))
+    finally:
+        await reader.dispose()
+    assert await ledger.scrip("alice") == 100
 
 
 # --- idempotency ---------------------------------------------------------------------------
@@ -310,3 +317,39 @@ async def test_a_closed_ledger_refuses_writes(ledger: Ledger) -> None:
     await ledger.close()
     with pytest.raises(LedgerClosed, match="closed"):
         await ledger.transfer("alice", "bob", 1)
+
+
+async def test_a_locked_database_fails_the_batch_and_a_retry_applies_once(
+    db_path: Path, clock: ManualClock
+) -> None:
+    from agent_ecology.ledger import LedgerUnavailable
+
+    from ..conftest import populate
+
+    ledger = await Ledger.open(db_path, clock=clock, busy_timeout_ms=50)
+    try:
+        await populate(ledger)
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        try:
+            with pytest.raises(LedgerUnavailable, match="same op_id"):
+                await ledger.transfer("alice", "bob", 10, op_id="retry-me")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert await ledger.scrip("alice") == 100
+        receipt = await ledger.transfer("alice", "bob", 10, op_id="retry-me")
+        assert not receipt.replayed
+        assert (await ledger.transfer("alice", "bob", 10, op_id="retry-me")).replayed
+        assert await ledger.scrip("alice") == 90
+    finally:
+        await ledger.close()
+
+
+async def test_a_path_that_is_not_a_database_is_explained(tmp_path: Path) -> None:
+    from agent_ecology.ledger import LedgerUnavailable
+
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("this is not SQLite, and it is long enough to have a header" * 20)
+    with pytest.raises(LedgerUnavailable, match="cannot open the world database"):
+        await Ledger.open(not_a_db)

@@ -7,6 +7,7 @@ After every step: balances match the model, no scrip balance is negative, scrip 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import math
 import shutil
 import tempfile
@@ -41,9 +42,12 @@ _template: Path | None = None
 
 
 def template() -> Path:
+    """One migrated database for all examples (each copies it), removed at exit."""
     global _template
     if _template is None:
-        _template = Path(tempfile.mkdtemp(prefix="ledger-model-")) / "template.db"
+        folder = tempfile.mkdtemp(prefix="ledger-model-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _template = Path(folder) / "template.db"
         asyncio.run(migrate(_template))
     return _template
 
