@@ -64,9 +64,9 @@ class IdempotencyConflict(InvalidRequest):
     def __init__(self, op_id: str, first_kind: str, kind: str) -> None:
         self.op_id = op_id
         super().__init__(
-            f"operation id {op_id!r} was already used for a different {first_kind} request "
-            f"(this one is a {kind}); use a fresh operation id for a new request, or resend "
-            "the original arguments to get the first result back"
+            f"operation id {op_id!r} was already used for a {first_kind} request with other "
+            f"arguments (this request: {kind}); use a fresh operation id for a new request, or "
+            "resend the original arguments to get the first result back"
         )
 
 

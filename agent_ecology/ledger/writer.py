@@ -34,6 +34,12 @@ from agent_ecology.store.engine import BUSY_TIMEOUT_MS, connect_writer
 __all__ = ["Writer", "WriterStats"]
 
 _Outcome = Receipt | BaseException
+_REQUEST_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+)
 
 
 @dataclass(slots=True)
@@ -107,6 +113,8 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Receipt] = loop.create_future()
         self._queue.put(_Request(op, future, loop))
+        if not self._thread.is_alive():  # it stopped after our check: nobody will read the queue
+            self._fail_leftovers()
         return await future
 
     async def close(self) -> None:
@@ -137,7 +145,15 @@ class Writer:
                         stop = True
                         break
                     batch.append(item)
-                self._commit(conn, batch)
+                try:
+                    self._commit(conn, batch)
+                except BaseException:
+                    # Nothing of this batch was committed (no COMMIT ran); tell its callers.
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    error = LedgerClosed("the ledger's writer stopped on an internal error")
+                    self._deliver(batch, [error] * len(batch))
+                    raise
         finally:
             conn.close()
             self._fail_leftovers()
@@ -172,11 +188,12 @@ class Writer:
         conn.execute("SAVEPOINT op")
         try:
             receipt = apply_operation(conn, op, self._clock.now())
-        except sqlite3.IntegrityError as exc:
-            # A schema CHECK caught what the code should have refused: refuse, keep going.
+        except _REQUEST_ERRORS as exc:
+            # A constraint or a value SQLite cannot take: this request's fault, not the
+            # database's. Refuse it and keep the rest of the batch.
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
-            error = LedgerError(f"{op.kind} refused by a database constraint: {exc}")
+            error = LedgerError(f"{op.kind} refused by the database: {exc}")
             error.__cause__ = exc
             return error
         except sqlite3.Error:

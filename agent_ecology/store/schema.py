@@ -45,6 +45,9 @@ scrip_supply = sa.Table(
     sa.Column("burned", sa.Integer, nullable=False),
     sa.CheckConstraint("id = 1", name="single_row"),
     sa.CheckConstraint("minted >= 0 AND burned >= 0 AND burned <= minted", name="supply_sane"),
+    sa.CheckConstraint(
+        "typeof(minted) = 'integer' AND typeof(burned) = 'integer'", name="supply_is_integer"
+    ),
 )
 
 resources = sa.Table(

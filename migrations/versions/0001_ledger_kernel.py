@@ -107,6 +107,9 @@ def upgrade() -> None:
         sa.Column("burned", sa.Integer, nullable=False),
         sa.CheckConstraint("id = 1", name="single_row"),
         sa.CheckConstraint("minted >= 0 AND burned >= 0 AND burned <= minted", name="supply_sane"),
+        sa.CheckConstraint(
+            "typeof(minted) = 'integer' AND typeof(burned) = 'integer'", name="supply_is_integer"
+        ),
     )
     op.execute("INSERT INTO scrip_supply (id, minted, burned) VALUES (1, 0, 0)")
     op.create_table(

@@ -353,3 +353,96 @@ async def test_a_path_that_is_not_a_database_is_explained(tmp_path: Path) -> Non
     not_a_db.write_text("this is not SQLite, and it is long enough to have a header" * 20)
     with pytest.raises(LedgerUnavailable, match="cannot open the world database"):
         await Ledger.open(not_a_db)
+
+
+# --- regressions found in review ------------------------------------------------------------
+
+
+async def test_disk_is_moved_only_by_artifacts(ledger: Ledger) -> None:
+    await ledger.write_artifact("alice", "doc", "x" * 100)
+    with pytest.raises(InvalidRequest, match="accounted by artifact sizes"):
+        await ledger.release("alice", "disk", 100)
+    with pytest.raises(InvalidRequest, match="accounted by artifact sizes"):
+        await ledger.spend("alice", "disk", 1)
+    assert (await ledger.stock("alice", "disk")).used == 100
+
+
+async def test_disk_declared_late_counts_the_artifacts_already_owned(
+    db_path: Path, clock: ManualClock
+) -> None:
+    from agent_ecology.ledger import ResourceSpec
+
+    ledger = await Ledger.open(db_path, clock=clock)
+    try:
+        await ledger.ensure_principal("ann")
+        await ledger.write_artifact("ann", "old", "x" * 300)
+        await ledger.declare_resource(ResourceSpec("disk", "stock", "bytes", total=200))
+        await ledger.ensure_principal("ann", stock={"disk": 200})
+        holding = await ledger.stock("ann", "disk")
+        assert (holding.used, holding.quota) == (300, 300)
+        await ledger.delete_artifact("ann", "old")
+        assert (await ledger.stock("ann", "disk")).used == 0
+    finally:
+        await ledger.close()
+
+
+async def test_an_exact_fit_is_not_refused_for_float_round_off(ledger: Ledger) -> None:
+    await ledger.set_quota("alice", "llm_budget", 0.3, authority="world")
+    await ledger.spend("alice", "llm_budget", 0.1)
+    await ledger.spend("alice", "llm_budget", 0.2)
+    assert (await ledger.stock("alice", "llm_budget")).available == pytest.approx(0)
+
+
+async def test_a_database_refusal_fails_only_its_own_request(ledger: Ledger) -> None:
+    import asyncio
+
+    from agent_ecology.ledger import LedgerError
+
+    await ledger.mint("carol", 2**63 - 1 - 300, authority="world")  # minted total at max
+    results = await asyncio.gather(
+        ledger.transfer("alice", "bob", 5),
+        ledger.mint("bob", 2**62, authority="world"),  # the minted total would overflow
+        return_exceptions=True,
+    )
+    assert results[0].details == {"src_scrip": 95, "dst_scrip": 105}  # type: ignore[union-attr]
+    assert isinstance(results[1], LedgerError) and "refused by the database" in str(results[1])
+    assert (await ledger.supply()).is_conserved
+
+
+async def test_amounts_replay_whether_int_or_float(ledger: Ledger) -> None:
+    first = await ledger.spend("alice", "compute", 5, op_id="s1")
+    again = await ledger.spend("alice", "compute", 5.0, op_id="s1")
+    assert again.replayed and again.seq == first.seq
+
+
+class _Boom(BaseException):
+    pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_callers_are_answered_when_the_writer_thread_dies(ledger: Ledger) -> None:
+    import asyncio
+    from dataclasses import dataclass
+    from typing import Any, ClassVar
+
+    from agent_ecology.ledger.ops import Operation, Tx
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Explode(Operation):
+        kind: ClassVar[str] = "explode"
+
+        def apply(self, tx: Tx) -> dict[str, Any]:
+            raise _Boom("simulated fatal error in the writer thread")
+
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            ledger.transfer("alice", "bob", 1),
+            ledger.submit(Explode()),
+            return_exceptions=True,
+        ),
+        timeout=10,
+    )
+    assert all(isinstance(r, LedgerClosed) for r in results), results
+    with pytest.raises(LedgerClosed):  # and every later call, at once
+        await asyncio.wait_for(ledger.transfer("alice", "bob", 1), timeout=10)
+    assert await ledger.scrip("alice") == 100  # nothing of the failed batch was committed

@@ -85,3 +85,17 @@ def check_op_id(value: object) -> str | None:
     if not isinstance(value, str) or not 1 <= len(value) <= 200:
         raise InvalidRequest(f"op_id must be a string of 1-200 characters, got {value!r}")
     return value
+
+
+def check_not_disk(resource: str, verb: str) -> None:
+    if resource == DISK:
+        raise InvalidRequest(
+            f"{DISK} is accounted by artifact sizes and cannot be {verb} directly; write,"
+            " shrink or delete artifacts instead"
+        )
+
+
+def check_text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{what} must be text, got {value!r}")
+    return value

@@ -15,6 +15,7 @@ from agent_ecology.ledger.errors import (
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
     check_non_negative,
+    check_not_disk,
     check_op_id,
     check_principal_id,
     check_resource_amount,
@@ -39,8 +40,9 @@ class Spend(Operation):
     def __post_init__(self) -> None:
         check_principal_id(self.principal, "principal")
         check_resource_name(self.resource)
-        check_resource_amount(self.amount)
+        object.__setattr__(self, "amount", check_resource_amount(self.amount))
         check_op_id(self.op_id)
+        check_not_disk(self.resource, "spent")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         amount = float(self.amount)
@@ -74,8 +76,9 @@ class Release(Operation):
     def __post_init__(self) -> None:
         check_principal_id(self.principal, "principal")
         check_resource_name(self.resource)
-        check_resource_amount(self.amount)
+        object.__setattr__(self, "amount", check_resource_amount(self.amount))
         check_op_id(self.op_id)
+        check_not_disk(self.resource, "released")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         if tx.resource_kind(self.resource) != "stock":
@@ -112,7 +115,7 @@ class TransferResource(Operation):
         check_principal_id(self.src, "src")
         check_principal_id(self.dst, "dst")
         check_resource_name(self.resource)
-        check_resource_amount(self.amount)
+        object.__setattr__(self, "amount", check_resource_amount(self.amount))
         check_op_id(self.op_id)
         if self.src == self.dst:
             raise InvalidRequest(f"cannot transfer {self.resource} from {self.src!r} to itself")
@@ -171,7 +174,7 @@ class SetQuota(Operation):
         check_principal_id(self.principal, "principal")
         check_principal_id(self.authority, "authority")
         check_resource_name(self.resource)
-        check_non_negative(self.amount, "quota")
+        object.__setattr__(self, "amount", check_non_negative(self.amount, "quota"))
         check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
@@ -214,7 +217,7 @@ class TransferQuota(Operation):
         check_principal_id(self.src, "src")
         check_principal_id(self.dst, "dst")
         check_resource_name(self.resource)
-        check_resource_amount(self.amount)
+        object.__setattr__(self, "amount", check_resource_amount(self.amount))
         check_op_id(self.op_id)
         if self.src == self.dst:
             raise InvalidRequest(

@@ -131,8 +131,10 @@ class Tx:
     def use_stock(self, principal: str, resource: str, amount: float, hint: str = "") -> float:
         """Take ``amount`` of ``principal``'s unused ``resource``; returns what is left."""
         row = self.conn.execute(
-            "UPDATE stock_holdings SET used = used + ? WHERE principal_id = ? AND resource = ?"
-            " AND used + ? <= quota RETURNING quota - used",
+            # The tolerance lets an exact fit through despite float round-off (0.1 + 0.2);
+            # min() keeps the stored value within the schema's CHECK (used <= quota).
+            "UPDATE stock_holdings SET used = min(quota, used + ?) WHERE principal_id = ?"
+            " AND resource = ? AND used + ? <= quota + 1e-9 RETURNING quota - used",
             (amount, principal, resource, amount),
         ).fetchone()
         if row is None:

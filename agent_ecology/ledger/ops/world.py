@@ -12,10 +12,12 @@ from agent_ecology.ledger.errors import (
 )
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
+    DISK,
     check_non_negative,
     check_op_id,
     check_principal_id,
     check_resource_name,
+    check_text,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -35,6 +37,9 @@ class DeclareResource(Operation):
 
     def __post_init__(self) -> None:
         check_resource_name(self.name)
+        check_text(self.unit, f"unit of {self.name}")
+        if self.distribution is not None:
+            check_text(self.distribution, f"distribution of {self.name}")
         check_op_id(self.op_id)
         if self.resource_kind == "stock":
             check_non_negative(self.total, f"resources.stock.{self.name}.total")
@@ -141,6 +146,13 @@ class EnsurePrincipal(Operation):
             tx.event("holdings_added", principal=self.principal_id, details={"holdings": added})
         return {"created": created, "holdings_added": added}
 
+    def _owned_bytes(self, tx: Tx) -> int:
+        row = tx.conn.execute(
+            "SELECT coalesce(sum(size_bytes), 0) FROM artifacts WHERE owner_id = ?",
+            (self.principal_id,),
+        ).fetchone()
+        return int(row[0])
+
     def _add_holdings(self, tx: Tx) -> list[str]:
         stock = dict(self.stock)
         flow = {name: (rate, capacity) for name, rate, capacity in self.flow}
@@ -151,10 +163,14 @@ class EnsurePrincipal(Operation):
         added: list[str] = []
         for name, kind, default_rate, default_capacity in declared:
             if kind == "stock":
+                # Artifacts written before disk was declared count as used from now on; the
+                # quota grows to hold them if it must, so the holding is valid from the start.
+                used = self._owned_bytes(tx) if name == DISK else 0
+                quota = max(stock.get(name, 0.0), float(used))
                 cur = tx.conn.execute(
                     "INSERT OR IGNORE INTO stock_holdings (principal_id, resource, quota, used)"
-                    " VALUES (?, ?, ?, 0)",
-                    (self.principal_id, name, stock.get(name, 0.0)),
+                    " VALUES (?, ?, ?, ?)",
+                    (self.principal_id, name, quota, used),
                 )
             else:
                 rate, capacity = flow.get(name, (default_rate, default_capacity))
