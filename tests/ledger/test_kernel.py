@@ -422,10 +422,22 @@ class _Boom(BaseException):
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 async def test_callers_are_answered_when_the_writer_thread_dies(ledger: Ledger) -> None:
     import asyncio
+    import threading
     from dataclasses import dataclass
     from typing import Any, ClassVar
 
     from agent_ecology.ledger.ops import Operation, Tx
+
+    entered, release = threading.Event(), threading.Event()
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Hold(Operation):
+        kind: ClassVar[str] = "hold"
+
+        def apply(self, tx: Tx) -> dict[str, Any]:
+            entered.set()
+            release.wait(10)
+            return {}
 
     @dataclass(frozen=True, slots=True, kw_only=True)
     class Explode(Operation):
@@ -434,14 +446,17 @@ async def test_callers_are_answered_when_the_writer_thread_dies(ledger: Ledger) 
         def apply(self, tx: Tx) -> dict[str, Any]:
             raise _Boom("simulated fatal error in the writer thread")
 
-    results = await asyncio.wait_for(
-        asyncio.gather(
-            ledger.transfer("alice", "bob", 1),
-            ledger.submit(Explode()),
-            return_exceptions=True,
-        ),
-        timeout=10,
-    )
+    # Keep the writer busy so that the transfer and the explosion share the next batch.
+    held = asyncio.ensure_future(ledger.submit(Hold()))
+    assert await asyncio.to_thread(entered.wait, 10)
+    batch = [
+        asyncio.ensure_future(ledger.transfer("alice", "bob", 1)),
+        asyncio.ensure_future(ledger.submit(Explode())),
+    ]
+    await asyncio.sleep(0)  # both are queued now
+    release.set()
+    assert (await held).kind == "hold"
+    results = await asyncio.wait_for(asyncio.gather(*batch, return_exceptions=True), timeout=10)
     assert all(isinstance(r, LedgerClosed) for r in results), results
     with pytest.raises(LedgerClosed):  # and every later call, at once
         await asyncio.wait_for(ledger.transfer("alice", "bob", 1), timeout=10)
