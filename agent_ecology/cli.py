@@ -1,5 +1,6 @@
 """The ``agent-ecology`` command.
 
+agent-ecology run      boot the world from config.yaml and genesis/, and let every agent live
 agent-ecology init     create or migrate the world database from config.yaml, print balances
 agent-ecology inspect  balances, scrip totals and recent events of a world database
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -116,6 +118,17 @@ async def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run(args: argparse.Namespace) -> int:
+    from agent_ecology.agents import load_roster
+    from agent_ecology.runtime import Runtime
+
+    settings = _settings(args)
+    roster = load_roster(settings, count=args.agents)
+    runtime = Runtime(settings, roster=roster)
+    await runtime.run(duration=args.duration)
+    return 0
+
+
 async def _inspect(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db is not None else _settings(args).world.database
     if not db.exists():
@@ -145,6 +158,16 @@ async def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-ecology",
@@ -161,6 +184,25 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--db", default=None, help="the database file (overrides world.database)")
 
+    p_run = sub.add_parser(
+        "run", help="run the world: every agent thinks and acts on its own until stopped"
+    )
+    common(p_run)
+    p_run.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        help="seconds to run (default: run.duration in config.yaml; none: until stopped)",
+    )
+    p_run.add_argument(
+        "--agents",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run N agents: the first N defined, plus numbered default agents if N is more",
+    )
+    p_run.set_defaults(handler=_run)
+
     p_init = sub.add_parser("init", help="create or migrate the world database and print balances")
     common(p_init)
     p_init.set_defaults(handler=_init)
@@ -175,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         code: int = asyncio.run(args.handler(args))
     except ConfigError as exc:

@@ -31,15 +31,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 __all__ = [
+    "AgentLoopSettings",
     "AgentSettings",
     "ConfigError",
+    "FlowOverride",
     "FlowResource",
     "LLMSettings",
+    "ModelPrice",
     "ResourcesSettings",
+    "RunSettings",
     "ScripSettings",
     "Settings",
+    "SleepPolicy",
     "StockResource",
     "WorldSettings",
+    "load_agent_file",
     "load_settings",
     "parse_settings",
 ]
@@ -65,6 +71,8 @@ class _Strict(BaseModel):
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
 
 
 class WorldSettings(_Strict):
@@ -76,6 +84,10 @@ class WorldSettings(_Strict):
     )
     system_principal: Annotated[str, Field(pattern=_PRINCIPAL)] = Field(
         default="world", description="The system principal that mints the starting scrip."
+    )
+    genesis: Path = Field(
+        default=Path("genesis"),
+        description="The genesis folder (agents/*.yaml, handbook/*.md); relative to config.yaml.",
     )
 
 
@@ -119,13 +131,48 @@ class ResourcesSettings(_Strict):
         return self
 
 
+class FlowOverride(_Strict):
+    """An agent's own rate or capacity for a flow resource."""
+
+    rate: NonNegativeFloat | None = None
+    capacity: PositiveFloat | None = None
+
+
+class SleepPolicy(_Strict):
+    """How an agent paces itself: a pause after every turn (its own choice)."""
+
+    between_turns: NonNegativeFloat = 0.0
+
+
 class AgentSettings(_Strict):
-    """One agent of the world."""
+    """One agent: in config.yaml's ``agents`` list or in ``genesis/agents/<id>.yaml``.
+
+    Keys left out take the defaults: ``scrip.initial``, ``llm.model``, no system prompt of its
+    own, no ``max_tokens`` cap (seed 003: agents choose their own limits, or none).
+    """
 
     id: Annotated[str, Field(pattern=_PRINCIPAL)]
-    scrip: Annotated[int, Field(ge=0, strict=True)] | None = Field(
+    scrip: NonNegativeInt | None = Field(
         default=None, description="Starting scrip; defaults to scrip.initial."
     )
+    model: str | None = None
+    system_prompt: str | None = None
+    max_tokens: PositiveInt | None = None
+    sleep_policy: SleepPolicy | None = None
+    stock: dict[Annotated[str, Field(pattern=_NAME)], NonNegativeFloat] = Field(
+        default_factory=dict, description="Starting stock quotas instead of the equal share."
+    )
+    flow: dict[Annotated[str, Field(pattern=_NAME)], FlowOverride] = Field(
+        default_factory=dict, description="Own rate/capacity instead of the resource's."
+    )
+
+
+class ModelPrice(_Strict):
+    """What a model costs, in dollars per million tokens, and its longest possible answer."""
+
+    input: NonNegativeFloat
+    output: NonNegativeFloat
+    max_output_tokens: PositiveInt
 
 
 class LLMSettings(_Strict):
@@ -135,6 +182,52 @@ class LLMSettings(_Strict):
     base_url: str | None = None
     model: str = "gpt-4o-mini"
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "OPENAI_API_KEY"
+    max_api_cost: NonNegativeFloat = Field(
+        default=1.0, description="Hard limit on real dollars spent on LLM calls by this world."
+    )
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    timeout: PositiveFloat = Field(default=60.0, description="Seconds one attempt may take.")
+    connect_timeout: PositiveFloat = 10.0
+    max_retries: NonNegativeInt = Field(
+        default=4, description="Retries after a 429, a 5xx, a timeout or a lost connection."
+    )
+    retry_backoff: PositiveFloat = Field(
+        default=1.0, description="First wait before a retry (doubles; Retry-After wins)."
+    )
+    retry_backoff_max: PositiveFloat = 30.0
+    max_connections: PositiveInt = 1000
+
+
+class AgentLoopSettings(_Strict):
+    """How every agent's think-act loop runs."""
+
+    context_max_chars: Annotated[int, Field(ge=2000, strict=True)] = Field(
+        default=12000, description="The most characters of context sent in one call."
+    )
+    recent_events: PositiveInt = 20
+    max_notes: PositiveInt = 50
+    failure_backoff: PositiveFloat = Field(
+        default=1.0, description="Pause after a failed turn; doubles per failure in a row."
+    )
+    failure_backoff_max: PositiveFloat = 60.0
+    max_reply_chars: PositiveInt = 100_000
+    seed: int | None = Field(
+        default=None, description="Seed of the baseline policy's choices (none: random)."
+    )
+
+
+class RunSettings(_Strict):
+    """How `agent-ecology run` runs."""
+
+    duration: PositiveFloat | None = Field(
+        default=None, description="Seconds to run (none: until stopped or the budget is spent)."
+    )
+    metrics_interval: PositiveFloat = Field(
+        default=10.0, description="Seconds between metric window snapshots."
+    )
+    grace: NonNegativeFloat = Field(
+        default=5.0, description="Seconds in-flight turns get to finish when the run stops."
+    )
 
 
 class Settings(_Strict):
@@ -145,6 +238,8 @@ class Settings(_Strict):
     resources: ResourcesSettings = Field(default_factory=ResourcesSettings)
     agents: list[AgentSettings] = Field(default_factory=list)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    agent_loop: AgentLoopSettings = Field(default_factory=AgentLoopSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     @model_validator(mode="after")
     def _agents_unique(self) -> Settings:
@@ -160,6 +255,26 @@ class Settings(_Strict):
                 )
             seen.add(agent.id)
         return self
+
+    @model_validator(mode="after")
+    def _models_priced(self) -> Settings:
+        if self.llm.provider != "openai":
+            return self
+        for where, model in [("llm.model", self.llm.model)] + [
+            (f"agents[{i}].model", a.model) for i, a in enumerate(self.agents) if a.model
+        ]:
+            self.check_model_priced(model, where)
+        return self
+
+    def check_model_priced(self, model: str, where: str) -> None:
+        """Refuse a model without a price: its calls could not be charged."""
+        if model not in self.llm.prices:
+            known = ", ".join(sorted(self.llm.prices)) or "none"
+            raise ValueError(
+                f"{where}: model {model!r} has no price; add llm.prices.{model}:"
+                f" {{input: <$ per 1M tokens>, output: <$ per 1M tokens>, max_output_tokens: N}}"
+                f" (priced now: {known})"
+            )
 
     def api_key(self, environ: Mapping[str, str] | None = None) -> SecretStr | None:
         """The LLM API key from the environment variable named by ``llm.api_key_env``."""
@@ -220,9 +335,11 @@ def _strip(tp: Any) -> Any:
             return tp
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+def _model_at(
+    loc: tuple[int | str, ...], root: type[BaseModel] | None = None
+) -> type[BaseModel] | None:
     """The settings model that holds the key at ``loc`` (to list the keys it allows)."""
-    tp: Any = Settings
+    tp: Any = root or Settings
     for part in loc[:-1]:
         tp = _strip(tp)
         if typing.get_origin(tp) in (list, dict):
@@ -235,7 +352,7 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def _describe(error: Mapping[str, Any], root: type[BaseModel] | None = None) -> str:
     loc = tuple(error["loc"])
     where = _path(loc)
     kind = error["type"]
@@ -246,7 +363,7 @@ def _describe(error: Mapping[str, Any]) -> str:
                 f"{where}: secrets are not read from config.yaml; remove it and put the value in"
                 " the environment variable named by llm.api_key_env"
             )
-        model = _model_at(loc)
+        model = _model_at(loc, root)
         allowed = sorted(model.model_fields) if model else []
         hint = ""
         close = difflib.get_close_matches(key, allowed, n=1)
@@ -261,6 +378,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
+        if not loc:  # a whole-file rule; its message names the keys itself
+            return message
     elif kind == "string_pattern_mismatch":
         if error.get("ctx", {}).get("pattern") == _NAME:
             message = "must be a name of lowercase letters, digits and '_', starting with a letter"
@@ -280,13 +399,40 @@ def parse_settings(data: object, source: str = "config.yaml") -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            # Dict keys that fail their pattern show up with a '[key]' marker; fold it in.
-            loc = tuple(p for p in loc if p != "[key]")
-            problems.append(_describe({**error, "loc": loc}))
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, _errors(exc, Settings)) from None
+
+
+def _errors(exc: ValidationError, root: type[BaseModel]) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        # Dict keys that fail their pattern show up with a '[key]' marker; fold it in.
+        loc = tuple(p for p in error["loc"] if p != "[key]")
+        problems.append(_describe({**error, "loc": loc}, root))
+    return problems
+
+
+def load_agent_file(path: Path) -> AgentSettings:
+    """Read one ``genesis/agents/<id>.yaml``; its ``id`` defaults to the file name."""
+    source = str(path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read {path}: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"an agent file holds a mapping, got {type(data).__name__}"])
+    if data.setdefault("id", path.stem) != path.stem:
+        raise ConfigError(
+            source,
+            [f"id {data['id']!r} differs from the file name {path.stem!r}; rename one of them"],
+        )
+    try:
+        return AgentSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _errors(exc, AgentSettings)) from None
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -303,8 +449,14 @@ def load_settings(path: str | Path) -> Settings:
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
     settings = parse_settings(data, str(path))
-    database = settings.world.database
-    if not database.is_absolute():
-        world = settings.world.model_copy(update={"database": (path.parent / database)})
-        settings = settings.model_copy(update={"world": world})
+    updates = {
+        key: path.parent / value
+        for key, value in (
+            ("database", settings.world.database),
+            ("genesis", settings.world.genesis),
+        )
+        if not value.is_absolute()
+    }
+    if updates:
+        settings = settings.model_copy(update={"world": settings.world.model_copy(update=updates)})
     return settings

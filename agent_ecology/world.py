@@ -7,13 +7,15 @@ reallocated by a config change (they are rights that may have been traded); the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import anyio
 
+from agent_ecology.agents.roster import AgentSpec, load_roster
 from agent_ecology.clock import Clock
 from agent_ecology.config import Settings
-from agent_ecology.ledger import IdempotencyConflict, Ledger, ResourceSpec
+from agent_ecology.ledger import NANODOLLARS, IdempotencyConflict, Ledger, ResourceSpec
 
 __all__ = ["WorldReport", "open_world"]
 
@@ -57,9 +59,18 @@ def _specs(settings: Settings) -> list[ResourceSpec]:
 
 
 async def open_world(
-    settings: Settings, *, clock: Clock | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    roster: Sequence[AgentSpec] | None = None,
 ) -> tuple[Ledger, WorldReport]:
-    """Open (create, migrate) the world database and bring it in line with ``settings``."""
+    """Open (create, migrate) the world database and bring it in line with ``settings``.
+
+    ``roster`` is the agents to create (default: those of ``genesis/agents`` and config.yaml);
+    agents that exist keep their state: their configs may have been changed since.
+    """
+    if roster is None:
+        roster = load_roster(settings)
     ledger = await Ledger.open(settings.world.database, clock=clock)
     report = WorldReport()
     try:
@@ -71,13 +82,17 @@ async def open_world(
                 report.changed_resources.append(spec.name)
         authority = settings.world.system_principal
         await ledger.ensure_principal(authority, "system")
-        stock = {name: settings.stock_allocation(name) for name in settings.resources.stock}
-        flow = {name: (s.rate, s.capacity) for name, s in settings.resources.flow.items()}
+        limit_nd = round(settings.llm.max_api_cost * NANODOLLARS)
+        await ledger.set_api_limit(limit_nd, authority=authority)
 
-        async def add(agent_id: str, scrip: int) -> None:
-            receipt = await ledger.ensure_principal(agent_id, "agent", stock=stock, flow=flow)
+        async def add(agent: AgentSpec) -> None:
+            agent_id, scrip = agent.id, agent.scrip
+            receipt = await ledger.ensure_principal(
+                agent_id, "agent", stock=agent.stock, flow=agent.flow
+            )
             if receipt.details["created"]:
                 report.created_agents.append(agent_id)
+            await ledger.ensure_agent(agent_id, agent.config)
             if scrip <= 0:
                 return
             # The op id makes this exactly-once across crashes and re-runs; a later change of
@@ -93,9 +108,8 @@ async def open_world(
 
         # Concurrent requests share commits (the writer batches them).
         async with anyio.create_task_group() as tg:
-            for agent in settings.agents:
-                scrip = agent.scrip if agent.scrip is not None else settings.scrip.initial
-                tg.start_soon(add, agent.id, scrip)
+            for agent in roster:
+                tg.start_soon(add, agent)
     except BaseException:
         await ledger.close()
         raise

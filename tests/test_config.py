@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_ecology.agents import load_roster
 from agent_ecology.config import ConfigError, Settings, load_settings, parse_settings
 
 REPO = Path(__file__).parents[1]
@@ -15,17 +16,24 @@ def _problems(data: object) -> str:
     return str(info.value)
 
 
-def test_the_shipped_config_is_valid() -> None:
+def test_the_shipped_config_and_genesis_agents_are_valid() -> None:
     settings = load_settings(REPO / "config.yaml")
-    assert settings.agents and settings.resources.stock and settings.resources.flow
-    assert settings.world.database.is_absolute()
+    assert settings.resources.stock and settings.resources.flow
+    assert settings.world.database.is_absolute() and settings.world.genesis.is_absolute()
+    roster = load_roster(settings)
+    assert [a.id for a in roster] == ["alice", "bob", "carol", "dave", "erin"]
+    assert all(a.config["model"] in settings.llm.prices for a in roster)
 
 
 def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("")
     assert load_settings(path).model_dump() == Settings().model_dump() | {
-        "world": {"database": tmp_path / "data/world.db", "system_principal": "world"}
+        "world": {
+            "database": tmp_path / "data/world.db",
+            "system_principal": "world",
+            "genesis": tmp_path / "genesis",
+        }
     }
 
 

@@ -6,6 +6,7 @@ quotas, artifacts and the append-only event log, all in one SQLite file.
 
 from agent_ecology.ledger.buckets import Bucket
 from agent_ecology.ledger.errors import (
+    BudgetExhausted,
     CapacityExceeded,
     IdempotencyConflict,
     InsufficientResource,
@@ -21,11 +22,17 @@ from agent_ecology.ledger.errors import (
     UnknownResource,
 )
 from agent_ecology.ledger.kernel import Ledger
-from agent_ecology.ledger.ops import DISK, RESERVED_ARTIFACT_PREFIX
+from agent_ecology.ledger.ops import DISK, LLM_BUDGET, NANODOLLARS, RESERVED_ARTIFACT_PREFIX
 from agent_ecology.ledger.records import (
+    Account,
+    AgentRecord,
+    ApiBudget,
     Artifact,
+    ArtifactInfo,
     Event,
     FlowHolding,
+    LLMCall,
+    Note,
     Principal,
     Receipt,
     ResourceSpec,
@@ -35,9 +42,16 @@ from agent_ecology.ledger.records import (
 
 __all__ = [
     "DISK",
+    "LLM_BUDGET",
+    "NANODOLLARS",
     "RESERVED_ARTIFACT_PREFIX",
+    "Account",
+    "AgentRecord",
+    "ApiBudget",
     "Artifact",
+    "ArtifactInfo",
     "Bucket",
+    "BudgetExhausted",
     "CapacityExceeded",
     "Event",
     "FlowHolding",
@@ -45,11 +59,13 @@ __all__ = [
     "InsufficientResource",
     "InsufficientScrip",
     "InvalidRequest",
+    "LLMCall",
     "Ledger",
     "LedgerClosed",
     "LedgerError",
     "LedgerUnavailable",
     "NotPermitted",
+    "Note",
     "Principal",
     "PrincipalConflict",
     "Receipt",

@@ -17,6 +17,7 @@ behind: no balance moved, no event written, no idempotency key recorded.
     ├── InsufficientScrip         a debit larger than the scrip balance
     ├── InsufficientResource      a stock quota, a bucket or a quota to give is too small
     ├── CapacityExceeded          a flow transfer would overfill the receiver's bucket
+    ├── BudgetExhausted           the world's dollar limit (llm.max_api_cost) cannot cover a call
     └── LedgerUnavailable         the database could not be written (busy, I/O, closed)
         └── LedgerClosed          the ledger was closed
 """
@@ -24,6 +25,7 @@ behind: no balance moved, no event written, no idempotency key recorded.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExhausted",
     "CapacityExceeded",
     "IdempotencyConflict",
     "InsufficientResource",
@@ -178,6 +180,20 @@ class CapacityExceeded(LedgerError):
         super().__init__(
             f"{principal!r}'s {resource} bucket has room for {_fmt(max(room, 0.0))} more, "
             f"not {_fmt(amount)}; send at most that much"
+        )
+
+
+class BudgetExhausted(LedgerError):
+    """The world's dollar limit cannot cover a call's worst case; the run stops when it is hit."""
+
+    code = "budget_exhausted"
+
+    def __init__(self, needed_nd: int, left_nd: int) -> None:
+        self.needed_nd = needed_nd
+        self.left_nd = left_nd
+        super().__init__(
+            f"the world's API budget has ${left_nd / 1e9:.6f} left, less than this call's worst"
+            f" case of ${needed_nd / 1e9:.6f}; raise llm.max_api_cost in config.yaml to go on"
         )
 
 

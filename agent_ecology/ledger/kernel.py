@@ -36,9 +36,15 @@ from agent_ecology.ledger.errors import (
     UnknownResource,
 )
 from agent_ecology.ledger.records import (
+    Account,
+    AgentRecord,
+    ApiBudget,
     Artifact,
+    ArtifactInfo,
     Event,
     FlowHolding,
+    LLMCall,
+    Note,
     Principal,
     PrincipalKind,
     Receipt,
@@ -46,7 +52,7 @@ from agent_ecology.ledger.records import (
     StockHolding,
     Supply,
 )
-from agent_ecology.ledger.writer import Writer, WriterStats
+from agent_ecology.ledger.writer import EventListener, Writer, WriterStats
 from agent_ecology.store import schema
 from agent_ecology.store.engine import BUSY_TIMEOUT_MS, create_reader
 from agent_ecology.store.migrate import migrate
@@ -107,6 +113,17 @@ class Ledger:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    def subscribe(self, listener: EventListener) -> None:
+        """Call ``listener(events)`` on this event loop with the events of every commit.
+
+        Listeners see each committed event once, in sequence order, before the writer's
+        callers are answered. They must be quick and must not raise.
+        """
+        self._writer.add_listener(listener)
+
+    def unsubscribe(self, listener: EventListener) -> None:
+        self._writer.remove_listener(listener)
 
     @property
     def writer_stats(self) -> WriterStats:
@@ -261,6 +278,70 @@ class Ledger:
             )
         )
 
+    # --- agents ---------------------------------------------------------------------------
+
+    async def ensure_agent(
+        self, agent_id: str, config: Mapping[str, Any], *, op_id: str | None = None
+    ) -> Receipt:
+        """Give agent ``agent_id`` its runtime state with ``config`` unless it has some."""
+        return await self.submit(
+            ops.EnsureAgent(agent_id=agent_id, config=_dumps(config), op_id=op_id)
+        )
+
+    async def update_agent_config(
+        self, actor: str, agent_id: str, changes: Mapping[str, Any], *, op_id: str | None = None
+    ) -> Receipt:
+        """Change parts of an agent's config; only the holder of its config right may."""
+        return await self.submit(
+            ops.UpdateAgentConfig(
+                actor=actor, agent_id=agent_id, changes=_dumps(changes), op_id=op_id
+            )
+        )
+
+    async def transfer_config_right(
+        self, actor: str, agent_id: str, new_holder: str, *, op_id: str | None = None
+    ) -> Receipt:
+        """Give the right to change ``agent_id``'s config to ``new_holder``."""
+        return await self.submit(
+            ops.TransferConfigRight(
+                actor=actor, agent_id=agent_id, new_holder=new_holder, op_id=op_id
+            )
+        )
+
+    async def set_sleep(
+        self,
+        agent_id: str,
+        sleep: Mapping[str, Any] | None,
+        *,
+        reason: str = "",
+        op_id: str | None = None,
+    ) -> Receipt:
+        """Record that an agent sleeps (with its wake conditions), or that it woke (``None``)."""
+        text = None if sleep is None else _dumps(sleep)
+        return await self.submit(
+            ops.SetSleep(agent_id=agent_id, sleep=text, reason=reason, op_id=op_id)
+        )
+
+    async def add_note(
+        self, agent_id: str, text: str, *, keep: int = 50, op_id: str | None = None
+    ) -> Receipt:
+        """Append to an agent's notes, keeping its newest ``keep``."""
+        return await self.submit(ops.AddNote(agent_id=agent_id, text=text, keep=keep, op_id=op_id))
+
+    # --- the dollar budget ----------------------------------------------------------------
+
+    async def set_api_limit(
+        self, limit_nd: int, *, authority: str, op_id: str | None = None
+    ) -> Receipt:
+        """Set the world's dollar limit in nanodollars (from ``llm.max_api_cost``)."""
+        return await self.submit(
+            ops.SetApiLimit(authority=authority, limit_nd=limit_nd, op_id=op_id)
+        )
+
+    async def abandon_calls(self, *, authority: str) -> Receipt:
+        """Charge reservations left open by an interrupted run in full, and close them."""
+        return await self.submit(ops.AbandonCalls(authority=authority))
+
     # --- reads ----------------------------------------------------------------------------
 
     async def _rows(self, query: sa.Executable) -> Sequence[sa.Row[Any]]:
@@ -367,6 +448,33 @@ class Ledger:
             [FlowHolding(principal_id, row[0], Bucket(*row[1:])) for row in flow],
         )
 
+    async def account(self, principal_id: str) -> Account:
+        """``principal_id``'s scrip, stock holdings and buckets, read in one snapshot."""
+        p, s, f = schema.principals, schema.stock_holdings, schema.flow_buckets
+        async with self._reader.connect() as conn, conn.begin():
+            row = (await conn.execute(sa.select(p).where(p.c.id == principal_id))).first()
+            if row is None:
+                raise UnknownPrincipal(principal_id)
+            stock = (
+                await conn.execute(
+                    sa.select(s.c.principal_id, s.c.resource, s.c.quota, s.c.used)
+                    .where(s.c.principal_id == principal_id)
+                    .order_by(s.c.resource)
+                )
+            ).all()
+            flow = (
+                await conn.execute(
+                    sa.select(f.c.resource, f.c.balance, f.c.updated_at, f.c.rate, f.c.capacity)
+                    .where(f.c.principal_id == principal_id)
+                    .order_by(f.c.resource)
+                )
+            ).all()
+        return Account(
+            Principal(*row),
+            tuple(StockHolding(*r) for r in stock),
+            tuple(FlowHolding(principal_id, r[0], Bucket(*r[1:])) for r in flow),
+        )
+
     async def in_debt(self, principal_id: str) -> list[str]:
         """The flow resources ``principal_id`` is in debt on now (it may not act while any)."""
         _stock, flow = await self.holdings(principal_id)
@@ -388,6 +496,18 @@ class Ledger:
         if owner_id is not None:
             query = query.where(schema.artifacts.c.owner_id == owner_id)
         return [Artifact(*row) for row in await self._rows(query)]
+
+    async def artifact_index(
+        self, owner_id: str | None = None, *, limit: int | None = None
+    ) -> list[ArtifactInfo]:
+        """Artifacts without their content (of one owner, if given), by id."""
+        t = schema.artifacts
+        query = sa.select(t.c.id, t.c.owner_id, t.c.size_bytes, t.c.updated_at).order_by(t.c.id)
+        if owner_id is not None:
+            query = query.where(t.c.owner_id == owner_id)
+        if limit is not None:
+            query = query.limit(limit)
+        return [ArtifactInfo(*row) for row in await self._rows(query)]
 
     async def events(
         self,
@@ -432,6 +552,76 @@ class Ledger:
             for row in await self._rows(query)
         ]
 
+    async def agent(self, agent_id: str) -> AgentRecord:
+        """An agent's runtime state; :class:`UnknownPrincipal` if it has none."""
+        t = schema.agent_state
+        rows = await self._rows(
+            sa.select(
+                t.c.agent_id,
+                t.c.config,
+                t.c.config_version,
+                t.c.config_holder,
+                t.c.sleep,
+                t.c.last_result,
+                t.c.turns,
+            ).where(t.c.agent_id == agent_id)
+        )
+        if not rows:
+            raise UnknownPrincipal(agent_id)
+        return _agent_record(rows[0])
+
+    async def agents(self) -> list[AgentRecord]:
+        """Every agent's runtime state, by id."""
+        t = schema.agent_state
+        rows = await self._rows(
+            sa.select(
+                t.c.agent_id,
+                t.c.config,
+                t.c.config_version,
+                t.c.config_holder,
+                t.c.sleep,
+                t.c.last_result,
+                t.c.turns,
+            ).order_by(t.c.agent_id)
+        )
+        return [_agent_record(row) for row in rows]
+
+    async def notes(self, agent_id: str, *, limit: int = 50) -> list[Note]:
+        """An agent's newest ``limit`` notes, oldest first."""
+        t = schema.agent_notes
+        rows = await self._rows(
+            sa.select(t.c.id, t.c.at, t.c.text)
+            .where(t.c.agent_id == agent_id)
+            .order_by(t.c.id.desc())
+            .limit(limit)
+        )
+        return [Note(*row) for row in reversed(rows)]
+
+    async def api_budget(self) -> ApiBudget:
+        """The world's dollar limit and where it stands (nanodollars)."""
+        t = schema.api_budget
+        rows = await self._rows(sa.select(t.c.limit_nd, t.c.reserved_nd, t.c.spent_nd))
+        return ApiBudget(*(int(v) for v in rows[0]))
+
+    async def llm_calls(self, agent_id: str | None = None) -> list[LLMCall]:
+        """Every LLM attempt (of one agent, if given), oldest first."""
+        t = schema.llm_calls
+        query = sa.select(
+            t.c.call_id,
+            t.c.agent_id,
+            t.c.model,
+            t.c.attempt,
+            t.c.status,
+            t.c.reserved_nd,
+            t.c.cost_nd,
+            t.c.prompt_tokens,
+            t.c.completion_tokens,
+            t.c.error,
+        ).order_by(t.c.id)
+        if agent_id is not None:
+            query = query.where(t.c.agent_id == agent_id)
+        return [LLMCall(*row) for row in await self._rows(query)]
+
     async def _explain_missing(self, principal_id: str, resource: str, kind: str) -> NoReturn:
         await self.principal(principal_id)
         specs = {spec.name: spec.kind for spec in await self.resources()}
@@ -449,3 +639,19 @@ def _number(value: Any) -> float | int | None:
         return None
     number = float(value)
     return int(number) if number.is_integer() else number
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), sort_keys=True)
+
+
+def _agent_record(row: sa.Row[Any]) -> AgentRecord:
+    return AgentRecord(
+        row[0],
+        json.loads(row[1]),
+        int(row[2]),
+        row[3],
+        json.loads(row[4]) if row[4] is not None else None,
+        json.loads(row[5]) if row[5] is not None else None,
+        int(row[6]),
+    )

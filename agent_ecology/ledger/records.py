@@ -10,9 +10,15 @@ from typing import Any, Literal
 from agent_ecology.ledger.buckets import Bucket
 
 __all__ = [
+    "Account",
+    "AgentRecord",
+    "ApiBudget",
     "Artifact",
+    "ArtifactInfo",
     "Event",
     "FlowHolding",
+    "LLMCall",
+    "Note",
     "Principal",
     "PrincipalKind",
     "Receipt",
@@ -32,7 +38,8 @@ class Receipt:
 
     ``seq`` is the sequence number of the event it appended (``None`` when it changed
     nothing, e.g. ensuring a principal that exists). ``replayed`` is true when the operation
-    id had been seen before and this is the first result, returned again.
+    id had been seen before and this is the first result, returned again. ``event`` is the
+    event row it appended (``None`` when replayed or when nothing changed).
     """
 
     kind: str
@@ -41,6 +48,7 @@ class Receipt:
     details: Mapping[str, Any] = field(default_factory=dict)
     op_id: str | None = None
     replayed: bool = False
+    event: Event | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -151,3 +159,79 @@ class Supply:
     @property
     def is_conserved(self) -> bool:
         return self.circulating == self.minted - self.burned
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An agent's runtime state as stored: config (and who may change it), sleep, last result."""
+
+    agent_id: str
+    config: Mapping[str, Any]
+    config_version: int
+    config_holder: str
+    sleep: Mapping[str, Any] | None
+    last_result: Mapping[str, Any] | None
+    turns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One of an agent's own notes."""
+
+    id: int
+    at: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiBudget:
+    """The world's dollar limit in nanodollars: what is spent, held by calls in flight, left."""
+
+    limit_nd: int
+    reserved_nd: int
+    spent_nd: int
+
+    @property
+    def left_nd(self) -> int:
+        return self.limit_nd - self.reserved_nd - self.spent_nd
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCall:
+    """One attempt of an LLM call and what it cost."""
+
+    call_id: str
+    agent_id: str
+    model: str
+    attempt: int
+    status: str
+    reserved_nd: int
+    cost_nd: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    """An artifact without its content: who owns it, how big it is, when it last changed."""
+
+    id: str
+    owner_id: str
+    size_bytes: int
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One principal's scrip and holdings, read together (one consistent snapshot)."""
+
+    principal: Principal
+    stock: tuple[StockHolding, ...]
+    flow: tuple[FlowHolding, ...]
+
+    def bucket(self, resource: str) -> FlowHolding | None:
+        return next((h for h in self.flow if h.resource == resource), None)
+
+    def holding(self, resource: str) -> StockHolding | None:
+        return next((h for h in self.stock if h.resource == resource), None)

@@ -20,6 +20,7 @@ import queue
 import sqlite3
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,12 @@ import anyio
 from agent_ecology.clock import Clock
 from agent_ecology.ledger.errors import LedgerClosed, LedgerError, LedgerUnavailable
 from agent_ecology.ledger.ops import Operation, apply_operation
-from agent_ecology.ledger.records import Receipt
+from agent_ecology.ledger.records import Event, Receipt
 from agent_ecology.store.engine import BUSY_TIMEOUT_MS, connect_writer
 
-__all__ = ["Writer", "WriterStats"]
+__all__ = ["EventListener", "Writer", "WriterStats"]
+
+EventListener = Callable[[Sequence[Event]], None]
 
 _Outcome = Receipt | BaseException
 _REQUEST_ERRORS = (
@@ -88,7 +91,19 @@ class Writer:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._listeners: list[tuple[asyncio.AbstractEventLoop, EventListener]] = []
         self.stats = WriterStats()
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Call ``listener(events)`` on the current event loop after each commit.
+
+        It receives the events the batch appended, in order, before any caller of that
+        batch is answered; it must be quick and must not raise.
+        """
+        self._listeners.append((asyncio.get_running_loop(), listener))
+
+    def remove_listener(self, listener: EventListener) -> None:
+        self._listeners = [(lp, fn) for lp, fn in self._listeners if fn is not listener]
 
     async def start(self) -> None:
         """Open the writer's connection and start its thread."""
@@ -182,6 +197,11 @@ class Writer:
         self.stats.batches += 1
         self.stats.operations += len(live)
         self.stats.largest_batch = max(self.stats.largest_batch, len(live))
+        events = [o.event for o in outcomes if isinstance(o, Receipt) and o.event is not None]
+        if events:
+            for loop, listener in list(self._listeners):
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody listens
+                    loop.call_soon_threadsafe(listener, events)
         self._deliver(live, outcomes)
 
     def _apply(self, conn: sqlite3.Connection, op: Operation) -> _Outcome:

@@ -12,10 +12,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "agent_notes",
+    "agent_state",
+    "api_budget",
     "artifacts",
     "events",
     "flow_buckets",
+    "llm_calls",
     "metadata",
+    "metric_windows",
     "operations",
     "principals",
     "resources",
@@ -133,4 +138,96 @@ operations = sa.Table(
     sa.Column("request_hash", sa.Text, nullable=False),
     sa.Column("receipt", sa.Text, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
+)
+
+# --- revision 0002: agents and their LLM calls -----------------------------------------------
+
+agent_state = sa.Table(
+    "agent_state",
+    metadata,
+    sa.Column("agent_id", sa.Text, sa.ForeignKey("principals.id"), primary_key=True),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("config_version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("config_holder", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("sleep", sa.Text, nullable=True),
+    sa.Column("last_result", sa.Text, nullable=True),
+    sa.Column("turns", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.CheckConstraint("json_valid(config)", name="config_is_json"),
+    sa.CheckConstraint("sleep IS NULL OR json_valid(sleep)", name="sleep_is_json"),
+    sa.CheckConstraint("turns >= 0", name="turns_non_negative"),
+)
+
+agent_notes = sa.Table(
+    "agent_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("agent_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Index("ix_agent_notes_agent", "agent_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+api_budget = sa.Table(
+    "api_budget",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("limit_nd", sa.Integer, nullable=False),
+    sa.Column("reserved_nd", sa.Integer, nullable=False),
+    sa.Column("spent_nd", sa.Integer, nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+    sa.CheckConstraint(
+        "limit_nd >= 0 AND reserved_nd >= 0 AND spent_nd >= 0", name="budget_non_negative"
+    ),
+    sa.CheckConstraint(
+        "typeof(limit_nd) = 'integer' AND typeof(reserved_nd) = 'integer'"
+        " AND typeof(spent_nd) = 'integer'",
+        name="budget_is_integer",
+    ),
+)
+
+llm_calls = sa.Table(
+    "llm_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_id", sa.Text, nullable=False, unique=True),
+    sa.Column("agent_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reserved_nd", sa.Integer, nullable=False),
+    sa.Column("cost_nd", sa.Integer, nullable=True),
+    sa.Column("prompt_tokens", sa.Integer, nullable=True),
+    sa.Column("completion_tokens", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.CheckConstraint(
+        "status IN ('reserved', 'settled', 'failed', 'abandoned')", name="call_status"
+    ),
+    sa.CheckConstraint("reserved_nd >= 0 AND coalesce(cost_nd, 0) >= 0", name="cost_sane"),
+    sa.Index("ix_llm_calls_agent", "agent_id", "id"),
+    sa.Index("ix_llm_calls_status", "status"),
+    sqlite_autoincrement=True,
+)
+
+metric_windows = sa.Table(
+    "metric_windows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("window_end", sa.Float, nullable=False),
+    sa.Column("agent_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("scrip", sa.Integer, nullable=False),
+    sa.Column("turns", sa.Integer, nullable=False),
+    sa.Column("actions_ok", sa.Integer, nullable=False),
+    sa.Column("actions_failed", sa.Integer, nullable=False),
+    sa.Column("dollars", sa.Float, nullable=False),
+    sa.Column("tokens", sa.Integer, nullable=False),
+    sa.Column("cpu_seconds", sa.Float, nullable=False),
+    sa.Column("balances", sa.Text, nullable=False),
+    sa.Index("ix_metric_windows_end", "window_end", "agent_id"),
+    sqlite_autoincrement=True,
 )

@@ -10,9 +10,27 @@ Debits are conditional updates (``UPDATE ... WHERE scrip >= :amount``) whose row
 checked, and the schema's CHECK constraints back every rule up.
 """
 
+from agent_ecology.ledger.ops.agents import (
+    CONFIG_KEYS,
+    AddNote,
+    EndTurn,
+    EnsureAgent,
+    SetSleep,
+    TransferConfigRight,
+    UpdateAgentConfig,
+)
 from agent_ecology.ledger.ops.artifacts import DeleteArtifact, TransferArtifact, WriteArtifact
 from agent_ecology.ledger.ops.base import Operation, apply_operation
 from agent_ecology.ledger.ops.checks import DISK, RESERVED_ARTIFACT_PREFIX
+from agent_ecology.ledger.ops.llm import (
+    LLM_BUDGET,
+    NANODOLLARS,
+    AbandonCalls,
+    ReserveCall,
+    SetApiLimit,
+    SettleCall,
+)
+from agent_ecology.ledger.ops.metrics import RecordMetrics
 from agent_ecology.ledger.ops.resources import (
     Release,
     SetQuota,
@@ -25,22 +43,36 @@ from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.ledger.ops.world import DeclareResource, EnsurePrincipal
 
 __all__ = [
+    "CONFIG_KEYS",
     "DISK",
+    "LLM_BUDGET",
+    "NANODOLLARS",
     "RESERVED_ARTIFACT_PREFIX",
+    "AbandonCalls",
+    "AddNote",
     "Burn",
     "DeclareResource",
     "DeleteArtifact",
+    "EndTurn",
+    "EnsureAgent",
     "EnsurePrincipal",
     "Mint",
     "Operation",
+    "RecordMetrics",
     "Release",
+    "ReserveCall",
+    "SetApiLimit",
     "SetQuota",
+    "SetSleep",
+    "SettleCall",
     "Spend",
     "Transfer",
     "TransferArtifact",
+    "TransferConfigRight",
     "TransferQuota",
     "TransferResource",
     "Tx",
+    "UpdateAgentConfig",
     "WriteArtifact",
     "apply_operation",
 ]

@@ -47,7 +47,7 @@ def apply_operation(conn: sqlite3.Connection, op: Operation, now: float) -> Rece
                 raise IdempotencyConflict(op.op_id, row[0], op.kind)
             return Receipt.from_json(row[2], op_id=op.op_id, replayed=True)
     details = op.apply(tx)
-    receipt = Receipt(op.kind, tx.seq, now, details, op.op_id)
+    receipt = Receipt(op.kind, tx.seq, now, details, op.op_id, event=tx.record)
     if op.op_id is not None:
         conn.execute(
             "INSERT INTO operations (op_id, kind, request_hash, receipt, at)"

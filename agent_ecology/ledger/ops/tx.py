@@ -17,6 +17,7 @@ from agent_ecology.ledger.errors import (
     UnknownResource,
 )
 from agent_ecology.ledger.ops.checks import DISK
+from agent_ecology.ledger.records import Event
 
 
 class Tx:
@@ -27,6 +28,7 @@ class Tx:
         self.now = now
         self.op_id = op_id
         self.seq: int | None = None
+        self.record: Event | None = None
 
     def event(
         self,
@@ -60,6 +62,19 @@ class Tx:
         )
         self.seq = cur.lastrowid
         assert self.seq is not None
+        self.record = Event(
+            self.seq,
+            self.now,
+            kind,
+            actor,
+            principal,
+            counterparty,
+            resource,
+            amount,
+            artifact,
+            self.op_id,
+            dict(details) if details else {},
+        )
         return self.seq
 
     def principal_kind(self, principal: str) -> str:

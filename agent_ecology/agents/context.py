@@ -1,0 +1,176 @@
+"""What an agent is told each turn: the current time, its state, its last result, its news.
+
+:class:`Observation` is the structured state of one turn; :func:`render` turns it into the
+chat messages sent to the model, within ``max_chars``. The sections that let an agent act
+correctly always fit (time, balances, the exact result of its previous action, the action
+shapes); news, notes and lists are added newest first while room is left, and the context
+says what it left out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_ecology.agents.actions import action_shapes
+from agent_ecology.genesis import account_json, event_json
+from agent_ecology.ledger import Account, ArtifactInfo, Event
+from agent_ecology.llm.types import Message
+
+__all__ = ["Observation", "render"]
+
+RULES = """\
+You are {agent_id}, an autonomous agent in agent-ecology: an economy of agents under real
+resource limits. You own scrip (the currency), stock quotas and flow buckets; thinking costs
+real dollars and tokens, and acting costs CPU. Nobody gives you turns: you act while you can
+pay for it, and sleep when you choose to.
+
+Each turn, reply with exactly ONE JSON object: one action. Prose around it is ignored; two
+actions are refused. The result of your action, or the exact error, is in your next context.
+The handbook explains everything (invoke genesis_handbook read with a page name)."""
+
+_RESULT_CHARS = 2000
+_SHAPES = action_shapes()
+
+
+@dataclass(slots=True)
+class Observation:
+    """Everything one turn's context is built from."""
+
+    agent_id: str
+    now: float
+    turn: int
+    account: Account
+    config: Mapping[str, Any]
+    world_budget_left: float | None = None
+    world_budget_limit: float | None = None
+    last_result: Mapping[str, Any] | None = None
+    events: Sequence[Event] = ()
+    notes: Sequence[str] = ()
+    own_artifacts: Sequence[ArtifactInfo] = ()
+    others: Sequence[str] = ()
+    artifact_count: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_policy(self) -> dict[str, Any]:
+        """The same state as plain data, for policies that do not read text (the baseline)."""
+        balances = account_json(self.account, self.now)
+        return {
+            "agent_id": self.agent_id,
+            "now": self.now,
+            "turn": self.turn,
+            "scrip": balances["scrip"],
+            "stock": {k: v["available"] for k, v in balances["stock"].items()},
+            "flow": {k: v["available"] for k, v in balances["flow"].items()},
+            "own_artifacts": [a.id for a in self.own_artifacts],
+            "others": list(self.others),
+            "last_ok": None if self.last_result is None else self.last_result.get("ok"),
+        }
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 20] + f"... [{len(text) - n + 20} more chars]"
+
+
+def _balances(obs: Observation) -> list[str]:
+    data = account_json(obs.account, obs.now)
+    lines = [f"- scrip: {data['scrip']}"]
+    for name, h in data["stock"].items():
+        lines.append(f"- {name}: {h['available']:g} available of quota {h['quota']:g}")
+    for name, b in data["flow"].items():
+        debt = " IN DEBT: you cannot act until it is back to 0" if b["in_debt"] else ""
+        lines.append(
+            f"- {name}: {b['available']:g} of {b['capacity']:g}"
+            f" (refills {b['rate_per_second']:g}/s){debt}"
+        )
+    if obs.world_budget_left is not None and obs.world_budget_limit is not None:
+        lines.append(
+            f"- the world's API budget: ${obs.world_budget_left:.4f} left of"
+            f" ${obs.world_budget_limit:.2f}"
+        )
+    return lines
+
+
+def _config(obs: Observation) -> str:
+    cfg = obs.config
+    cap = cfg.get("max_tokens")
+    pacing = (cfg.get("sleep_policy") or {}).get("between_turns", 0)
+    return (
+        f"model {cfg.get('model')}, max_tokens {cap if cap is not None else 'none (no cap)'},"
+        f" pause between turns {pacing}s"
+    )
+
+
+def _fill(title: str, items: Sequence[str], room: int) -> tuple[list[str], int]:
+    """Newest items first until ``room`` runs out; shown oldest first."""
+    if not items or room <= len(title) + 40:
+        return ([f"{title} ({len(items)} not shown: no room)"] if items else []), room
+    chosen: list[str] = []
+    used = len(title) + 1
+    for item in reversed(items):
+        if used + len(item) + 1 > room:
+            break
+        chosen.append(item)
+        used += len(item) + 1
+    left_out = len(items) - len(chosen)
+    head = title if not left_out else f"{title} ({left_out} older not shown)"
+    return [head, *reversed(chosen)], room - used
+
+
+def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Message, ...]:
+    """The system and user messages for one turn, together at most ``max_chars`` long."""
+    rules = RULES.format(agent_id=obs.agent_id)
+    own = _clip(system_prompt.strip(), max(200, max_chars // 4)) if system_prompt.strip() else ""
+    system = rules + (f"\n\nYour own instructions:\n{own}" if own else "")
+
+    if obs.last_result is None:
+        previous = "(none: this is your first turn)"
+    else:
+        previous = _clip(json.dumps(obs.last_result, ensure_ascii=False), _RESULT_CHARS)
+    essential = [
+        f"Current time: {_utc(obs.now)} (unix {obs.now:.0f})",
+        f"You are {obs.agent_id}; this is your turn {obs.turn}. Your config: {_config(obs)}.",
+        "",
+        "Your balances:",
+        *_balances(obs),
+        "",
+        "Result of your previous action:",
+        previous,
+    ]
+    tail = [
+        "",
+        "Actions (reply with exactly one JSON object):",
+        _SHAPES,
+        "",
+        "Handbook pages: index, actions, resources, llm, genesis. Genesis artifacts:"
+        " genesis_ledger (balance, transfer, transfer_ownership), genesis_event_log (read),"
+        " genesis_handbook (read).",
+    ]
+    room = max_chars - len(system) - sum(len(x) + 1 for x in essential + tail)
+    optional: list[str] = []
+    event_lines = [json.dumps(event_json(e), ensure_ascii=False) for e in obs.events]
+    for title, items in (
+        ("Recent events that concern you (oldest first):", event_lines),
+        ("Your notes (oldest first):", [f"- {n}" for n in obs.notes]),
+        (
+            "Artifacts you own:",
+            [f"- {a.id} ({a.size_bytes} bytes)" for a in obs.own_artifacts],
+        ),
+        ("Other agents:", [", ".join(obs.others)] if obs.others else []),
+    ):
+        if not items:
+            continue
+        lines, room = _fill(title, items, room)
+        if lines:
+            optional += ["", *lines]
+    user = "\n".join(essential + optional + tail)
+    if len(system) + len(user) > max_chars:  # only when the essentials alone are too long
+        user = _clip(user, max(0, max_chars - len(system)))
+    return (Message("system", system), Message("user", user))

@@ -1,0 +1,236 @@
+"""Carrying out an agent's action through the kernel and the genesis artifacts.
+
+Every outcome, success or refusal, becomes an :class:`Outcome` that the agent reads on its
+next turn; a refusal carries the kernel's (or the artifact's) error code and message, which
+say what to do instead. Nothing an agent sends can raise out of :meth:`Executor.perform`
+except a failure of the runtime itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_ecology.agents import actions as act
+from agent_ecology.agents.sleep import WakeConditions
+from agent_ecology.clock import Clock
+from agent_ecology.genesis import Genesis, Invocation, InvocationError, account_json, event_json
+from agent_ecology.ledger import Ledger, LedgerError, LedgerUnavailable
+
+__all__ = ["Executor", "Outcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an action did, as the agent will be told."""
+
+    action: str
+    ok: bool
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    code: str | None = None
+    sleep: WakeConditions | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "ok": self.ok, "message": self.message}
+        if self.code is not None:
+            out["error"] = self.code
+        if self.data:
+            out["data"] = dict(self.data)
+        return out
+
+    @classmethod
+    def refused(cls, action: str, code: str, message: str) -> Outcome:
+        return cls(action, False, message, code=code)
+
+
+class Executor:
+    """Performs actions for agents. ``check_model`` raises ``ValueError`` for a model that
+    cannot be used (for example one without a price)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        genesis: Genesis,
+        clock: Clock,
+        *,
+        check_model: Callable[[str], None],
+        max_notes: int = 50,
+    ) -> None:
+        self.ledger = ledger
+        self.genesis = genesis
+        self.clock = clock
+        self.check_model = check_model
+        self.max_notes = max_notes
+
+    async def perform(self, agent_id: str, action: act.Action) -> Outcome:
+        name = action.action
+        try:
+            return await self._perform(agent_id, action)
+        except LedgerUnavailable:
+            raise  # the runtime's problem, not the agent's
+        except LedgerError as exc:
+            return Outcome.refused(name, exc.code, str(exc))
+        except InvocationError as exc:
+            return Outcome.refused(name, exc.code, str(exc))
+
+    async def _perform(self, me: str, a: act.Action) -> Outcome:
+        ledger = self.ledger
+        if isinstance(a, act.Noop):
+            return Outcome("noop", True, "you did nothing this turn")
+        if isinstance(a, act.ReadArtifact):
+            art = await ledger.artifact(a.artifact_id)
+            piece = art.content[a.offset : a.offset + a.limit]
+            end = a.offset + len(piece)
+            more = end < len(art.content)
+            data: dict[str, Any] = {
+                "artifact_id": art.id,
+                "owner": art.owner_id,
+                "size_bytes": art.size_bytes,
+                "offset": a.offset,
+                "content": piece,
+            }
+            if more:
+                data["next_offset"] = end
+            note = f" (characters {a.offset}-{end} of {len(art.content)})" if more else ""
+            return Outcome("read_artifact", True, f"read {art.id}{note}", data)
+        if isinstance(a, act.WriteArtifact):
+            receipt = await ledger.write_artifact(me, a.artifact_id, a.content)
+            verb = "created" if receipt.details["created"] else "replaced"
+            return Outcome(
+                "write_artifact",
+                True,
+                f"{verb} {a.artifact_id} ({receipt.details['size_bytes']} bytes)",
+                dict(receipt.details),
+            )
+        if isinstance(a, act.EditArtifact):
+            return await self._edit(me, a)
+        if isinstance(a, act.DeleteArtifact):
+            receipt = await ledger.delete_artifact(me, a.artifact_id)
+            return Outcome(
+                "delete_artifact", True, f"deleted {a.artifact_id}", dict(receipt.details)
+            )
+        if isinstance(a, act.Invoke):
+            inv = Invocation(me, ledger, self.clock)
+            result = await self.genesis.invoke(inv, a.artifact_id, a.method, a.args)
+            return Outcome("invoke", True, f"{a.artifact_id}.{a.method} done", dict(result))
+        if isinstance(a, act.Query):
+            return await self._query(me, a)
+        if isinstance(a, act.SleepAction):
+            return await self._sleep(me, a)
+        if isinstance(a, act.Note):
+            receipt = await ledger.add_note(me, a.text, keep=self.max_notes)
+            dropped = receipt.details["dropped"]
+            extra = f"; your oldest {dropped} note(s) were dropped" if dropped else ""
+            return Outcome("note", True, f"noted{extra}")
+        if isinstance(a, act.UpdateConfig):
+            changes = a.changes()
+            if "model" in changes:
+                try:
+                    self.check_model(changes["model"])
+                except ValueError as exc:
+                    return Outcome.refused("update_config", "unusable_model", str(exc))
+            target = a.agent_id or me
+            receipt = await ledger.update_agent_config(me, target, changes)
+            return Outcome(
+                "update_config",
+                True,
+                f"{target}'s config is now version {receipt.details['version']}; it applies"
+                " from its next turn",
+                {"config": receipt.details["config"]},
+            )
+        raise AssertionError(f"unhandled action {a!r}")  # the union is closed
+
+    async def _edit(self, me: str, a: act.EditArtifact) -> Outcome:
+        art = await self.ledger.artifact(a.artifact_id)
+        if art.owner_id != me:
+            return Outcome.refused(
+                "edit_artifact",
+                "not_permitted",
+                f"{a.artifact_id} is owned by {art.owner_id!r}; you can edit only your own",
+            )
+        count = art.content.count(a.old)
+        if count != 1:
+            hint = (
+                "it does not occur; read the artifact first and copy the text exactly"
+                if count == 0
+                else f"it occurs {count} times; include more surrounding text to make it unique"
+            )
+            return Outcome.refused(
+                "edit_artifact", "edit_no_match" if count == 0 else "edit_ambiguous", hint
+            )
+        receipt = await self.ledger.write_artifact(
+            me, a.artifact_id, art.content.replace(a.old, a.new, 1)
+        )
+        return Outcome(
+            "edit_artifact",
+            True,
+            f"edited {a.artifact_id} ({receipt.details['size_bytes']} bytes)",
+            dict(receipt.details),
+        )
+
+    async def _query(self, me: str, q: act.Query) -> Outcome:
+        ledger, now = self.ledger, self.clock.now()
+        if q.what == "balances":
+            account = await ledger.account(q.principal or me)
+            return Outcome("query", True, "balances", account_json(account, now))
+        if q.what == "agents":
+            agents = await ledger.principals("agent")
+            rows = [{"id": p.id, "scrip": p.scrip} for p in agents[: q.limit]]
+            return Outcome("query", True, f"{len(agents)} agents", {"agents": rows})
+        if q.what == "artifacts":
+            infos = await ledger.artifact_index(q.owner, limit=q.limit)
+            rows = [{"id": i.id, "owner": i.owner_id, "size_bytes": i.size_bytes} for i in infos]
+            return Outcome("query", True, f"{len(rows)} artifacts", {"artifacts": rows})
+        if q.what == "artifact":
+            if q.artifact_id is None:
+                return Outcome.refused(
+                    "query", "invalid_action", 'what "artifact" needs an artifact_id'
+                )
+            art = await ledger.artifact(q.artifact_id)
+            data = {
+                "id": art.id,
+                "owner": art.owner_id,
+                "size_bytes": art.size_bytes,
+                "updated_at": art.updated_at,
+                "preview": art.content[:200],
+            }
+            return Outcome("query", True, f"artifact {art.id}", data)
+        events = await ledger.events(
+            after=q.after, principal=q.principal, kind=q.kind, limit=q.limit
+        )
+        return Outcome(
+            "query",
+            True,
+            f"{len(events)} events",
+            {
+                "events": [event_json(e) for e in events],
+                "next_after": events[-1].seq if events else q.after,
+            },
+        )
+
+    async def _sleep(self, me: str, a: act.SleepAction) -> Outcome:
+        now = self.clock.now()
+        wake = WakeConditions.from_action(a, now)
+        if wake.resource is not None:
+            account = await self.ledger.account(me)
+            bucket = account.bucket(wake.resource)
+            known = wake.resource == "scrip" or bucket or account.holding(wake.resource)
+            if not known:
+                names = ["scrip", *(h.resource for h in account.stock + account.flow)]
+                return Outcome.refused(
+                    "sleep",
+                    "unknown_resource",
+                    f"you hold no {wake.resource!r}; until_balance.resource is one of:"
+                    f" {', '.join(names)}",
+                )
+            if bucket and wake.at_least is not None and wake.at_least > bucket.capacity:
+                return Outcome.refused(
+                    "sleep",
+                    "unreachable_threshold",
+                    f"{wake.resource} never exceeds its capacity {bucket.capacity:g}; ask for"
+                    f" at_least {bucket.capacity:g} or less",
+                )
+        await self.ledger.set_sleep(me, wake.to_json())
+        return Outcome("sleep", True, f"you slept {wake.describe()}", sleep=wake)

@@ -1,0 +1,364 @@
+"""One agent's life: ``while alive: wait until allowed -> think -> act -> pay``.
+
+Every agent runs its own :class:`AgentLoop` task; nothing ticks them. A turn:
+
+1. **Gate**: not asleep (else wait for its own wake conditions), no flow bucket in debt (else
+   wait, exactly, until the deepest debt has accrued back to zero, or until someone gives it
+   resources).
+2. **Context** from its account, its mailbox of recent events, its notes and last result.
+3. **Think**: one LLM call through :class:`~agent_ecology.llm.calls.LLMCaller`, which
+   reserves the dollar worst case first (the global and per-agent dollar gate).
+4. **Parse** the reply into one action, and **act** through the kernel.
+5. **Pay**: the measured CPU time to ``compute`` and the tokens to ``llm_rate``, after the
+   work, possibly into debt; the result is recorded for the next turn.
+
+Failures (a provider that keeps failing, a bad reply, an unexpected exception) never leave
+the loop: they are told to the agent and back off exponentially. Only the world's dollar
+budget running out ends the loop, and it tells the runtime to stop.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from agent_ecology.agents.bus import Mailbox
+from agent_ecology.agents.context import Observation, render
+from agent_ecology.agents.executor import Executor, Outcome
+from agent_ecology.agents.meter import CpuMeter
+from agent_ecology.agents.parser import ActionError, parse_action
+from agent_ecology.agents.sleep import WakeConditions
+from agent_ecology.clock import Clock
+from agent_ecology.config import AgentLoopSettings
+from agent_ecology.ledger import (
+    LLM_BUDGET,
+    Account,
+    AgentRecord,
+    BudgetExhausted,
+    InsufficientResource,
+    Ledger,
+    ops,
+)
+from agent_ecology.llm.calls import LLMCaller, Thought, UnpricedModel
+from agent_ecology.llm.types import CompletionRequest
+
+__all__ = ["COMPUTE", "LLM_RATE", "AgentLoop", "AgentState", "AgentStats", "LoopServices"]
+
+COMPUTE = "compute"
+"""The flow resource charged with each turn's measured CPU seconds."""
+LLM_RATE = "llm_rate"
+"""The flow resource charged with each call's tokens."""
+
+DEBT_TOLERANCE = 1e-9
+"""A bucket this close below zero counts as zero: float round-off, not debt."""
+
+_log = logging.getLogger("agent_ecology.agents")
+
+
+class AgentState(enum.Enum):
+    """Where an agent's loop is."""
+
+    STARTING = "starting"
+    ACTIVE = "active"
+    ASLEEP = "asleep"
+    FROZEN = "frozen"
+    BACKING_OFF = "backing off"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class AgentStats:
+    """What an agent did in this run (the database keeps the full record)."""
+
+    turns: int = 0
+    actions_ok: int = 0
+    actions_failed: int = 0
+    failures_in_a_row: int = 0
+    llm_attempts: int = 0
+    cost_nd: int = 0
+    tokens: int = 0
+    cpu_seconds: float = 0.0
+    by_action: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LoopServices:
+    """What every loop shares: the world, the thinker, the stop signal."""
+
+    ledger: Ledger
+    clock: Clock
+    caller: LLMCaller
+    executor: Executor
+    settings: AgentLoopSettings
+    flows: frozenset[str]
+    stop: anyio.Event
+    others: Callable[[str], Sequence[str]] = lambda _me: ()
+    budget_view: Callable[[], tuple[float, float] | None] = lambda: None
+    on_budget_exhausted: Callable[[str], None] = lambda _why: None
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop.is_set()
+
+
+class _OutOfBudget(Exception):
+    """The agent's own llm_budget cannot cover a call's worst case."""
+
+
+class AgentLoop:
+    """The continuous loop of one agent."""
+
+    def __init__(
+        self,
+        record: AgentRecord,
+        services: LoopServices,
+        mailbox: Mailbox,
+        *,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.agent_id = record.agent_id
+        self.services = services
+        self.mailbox = mailbox
+        self.config: Mapping[str, Any] = dict(record.config)
+        self.turns = record.turns
+        self.last_result: dict[str, Any] | None = (
+            dict(record.last_result) if record.last_result else None
+        )
+        self.sleep = WakeConditions.from_json(record.sleep) if record.sleep else None
+        self.notes = list(notes)
+        self.state = AgentState.ASLEEP if self.sleep else AgentState.STARTING
+        self.frozen_reason = ""
+        self.stats = AgentStats()
+        self._account: Account | None = None
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Live until the run stops or the world's dollar budget is spent."""
+        svc = self.services
+        try:
+            while not svc.stopping:
+                if not await self._gate():
+                    break
+                try:
+                    outcome, failed = await self.turn()
+                except BudgetExhausted as exc:
+                    svc.on_budget_exhausted(str(exc))
+                    break
+                except _OutOfBudget as exc:
+                    self._freeze(str(exc))
+                    await self._wait_for_news(math.inf)
+                    continue
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:
+                    _log.exception("agent %s: turn failed", self.agent_id)
+                    self.last_result = {
+                        "action": "turn",
+                        "ok": False,
+                        "error": "runtime_error",
+                        "message": f"your turn failed inside the runtime ({exc!r}); try again",
+                    }
+                    failed = True
+                    outcome = None
+                if failed:
+                    self.stats.failures_in_a_row += 1
+                    await self._back_off()
+                    continue
+                self.stats.failures_in_a_row = 0
+                if outcome is not None and outcome.sleep is not None:
+                    self.sleep = outcome.sleep
+                    self.mailbox.take_unseen()
+                    continue
+                pause = float((self.config.get("sleep_policy") or {}).get("between_turns", 0))
+                if pause > 0:
+                    await svc.clock.sleep_until(svc.clock.now() + pause, wake=svc.stop)
+        finally:
+            self.state = AgentState.STOPPED
+
+    async def turn(self) -> tuple[Outcome | None, bool]:
+        """One turn (the gate already passed): think, act, pay. Returns (outcome, failed)."""
+        svc = self.services
+        number = self.turns + 1
+        if self.mailbox.config_changed:
+            self.mailbox.config_changed = False
+            self.config = dict((await svc.ledger.agent(self.agent_id)).config)
+        meter = CpuMeter()
+        outcome, thought, failed = await meter.run(self._think_and_act(number))
+        charges = []
+        if COMPUTE in svc.flows and meter.seconds > 0:
+            charges.append((COMPUTE, meter.seconds))
+        tokens = thought.usage.total_tokens if thought is not None else 0
+        if LLM_RATE in svc.flows and tokens > 0:
+            charges.append((LLM_RATE, float(tokens)))
+        result = outcome.to_json()
+        await svc.ledger.submit(
+            ops.EndTurn(
+                agent_id=self.agent_id,
+                turn=number,
+                action=outcome.action,
+                ok=outcome.ok,
+                code=outcome.code,
+                result=json.dumps(result),
+                charges=tuple(charges),
+            )
+        )
+        self.turns = number
+        self.last_result = result
+        stats = self.stats
+        stats.turns += 1
+        stats.by_action[outcome.action] = stats.by_action.get(outcome.action, 0) + 1
+        if outcome.ok:
+            stats.actions_ok += 1
+        else:
+            stats.actions_failed += 1
+        stats.cpu_seconds += meter.seconds
+        if thought is not None:
+            stats.llm_attempts += thought.attempts
+            stats.cost_nd += thought.cost_nd
+            stats.tokens += tokens
+        return outcome, failed
+
+    async def _think_and_act(self, number: int) -> tuple[Outcome, Thought | None, bool]:
+        svc, me = self.services, self.agent_id
+        account = self._account or await svc.ledger.account(me)
+        self._account = None
+        own = await svc.ledger.artifact_index(me, limit=20)
+        budget = svc.budget_view()
+        obs = Observation(
+            agent_id=me,
+            now=svc.clock.now(),
+            turn=number,
+            account=account,
+            config=self.config,
+            world_budget_left=None if budget is None else budget[0],
+            world_budget_limit=None if budget is None else budget[1],
+            last_result=self.last_result,
+            events=list(self.mailbox.recent),
+            notes=self.notes,
+            own_artifacts=own,
+            others=svc.others(me),
+        )
+        messages = render(
+            obs,
+            str(self.config.get("system_prompt") or ""),
+            max_chars=svc.settings.context_max_chars,
+        )
+        request = CompletionRequest(
+            agent_id=me,
+            model=str(self.config.get("model")),
+            messages=messages,
+            max_tokens=self.config.get("max_tokens"),
+            observation=obs.to_policy(),
+        )
+        try:
+            thought = await svc.caller.think(request)
+        except UnpricedModel as exc:
+            return Outcome.refused("think", exc.code, str(exc)), None, True
+        except InsufficientResource as exc:
+            if exc.resource == LLM_BUDGET:
+                raise _OutOfBudget(str(exc)) from exc
+            raise
+        if thought.completion is None:
+            error = thought.error
+            code = error.code if error is not None else "provider_error"
+            message = (
+                f"your LLM call failed after {thought.attempts} attempt(s): {error}; this turn"
+                " had no action"
+            )
+            return Outcome.refused("think", code, message), thought, True
+        try:
+            action = parse_action(thought.completion.text, max_chars=svc.settings.max_reply_chars)
+        except ActionError as exc:
+            return Outcome.refused("invalid_reply", exc.code, str(exc)), thought, True
+        outcome = await svc.executor.perform(me, action)
+        if action.action == "note" and outcome.ok:
+            self.notes.append(action.text)
+            del self.notes[: -svc.settings.max_notes]
+        return outcome, thought, False
+
+    # --- waiting --------------------------------------------------------------------------
+
+    async def _gate(self) -> bool:
+        """Wait until this agent may act; False when the run is stopping."""
+        svc, me = self.services, self.agent_id
+        while not svc.stopping:
+            if self.sleep is not None:
+                self.state = AgentState.ASLEEP
+                reason = await self._sleep_until_woken(self.sleep)
+                if reason is None:
+                    return False
+                await svc.ledger.set_sleep(me, None, reason=reason)
+                self.sleep = None
+                if self.last_result is not None:
+                    self.last_result = {**self.last_result, "woke": reason}
+                continue
+            account = await svc.ledger.account(me)
+            now = svc.clock.now()
+            debts = [h for h in account.flow if h.available(now) < -DEBT_TOLERANCE]
+            if not debts:
+                self._account = account
+                self.state = AgentState.ACTIVE
+                return True
+            # The moment the deepest debt has accrued back to zero, computed from the stored
+            # bucket so that the wait ends exactly there.
+            until = max(
+                h.bucket.updated_at - h.bucket.balance / h.rate if h.rate > 0 else math.inf
+                for h in debts
+            )
+            self._freeze(
+                "in debt on " + ", ".join(h.resource for h in debts) + " until it accrues back"
+            )
+            await self._wait_for_news(until)
+        return False
+
+    def _freeze(self, reason: str) -> None:
+        self.state = AgentState.FROZEN
+        self.frozen_reason = reason
+
+    async def _wait_for_news(self, deadline: float) -> None:
+        """Wait until ``deadline`` or until an event concerning this agent arrives."""
+        wake = self.mailbox.rearm()
+        if not self.services.stopping:
+            await self.services.clock.sleep_until(deadline, wake=wake)
+
+    async def _sleep_until_woken(self, sleep: WakeConditions) -> str | None:
+        svc, me = self.services, self.agent_id
+        while not svc.stopping:
+            wake = self.mailbox.rearm()  # before checking, so no event slips between
+            now = svc.clock.now()
+            if sleep.is_due(now):
+                return "the time you set has come"
+            for event in self.mailbox.take_unseen():
+                if sleep.wakes_on(event, me):
+                    return f"an event of kind {event.kind} (seq {event.seq})"
+            bucket = None
+            if sleep.resource is not None:
+                account = await svc.ledger.account(me)
+                holding = account.bucket(sleep.resource)
+                if sleep.resource == "scrip":
+                    value = float(account.principal.scrip)
+                elif holding is not None:
+                    value = holding.available(svc.clock.now())
+                    bucket = holding.bucket
+                else:
+                    stock = account.holding(sleep.resource)
+                    value = stock.available if stock is not None else 0.0
+                if sleep.balance_met(value):
+                    return f"your {sleep.resource} reached {value:g}"
+            await svc.clock.sleep_until(sleep.next_deadline(bucket, now), wake=wake)
+        return None
+
+    async def _back_off(self) -> None:
+        svc = self.services
+        n = self.stats.failures_in_a_row
+        delay = min(svc.settings.failure_backoff_max, svc.settings.failure_backoff * 2.0 ** (n - 1))
+        self.state = AgentState.BACKING_OFF
+        await svc.clock.sleep_until(svc.clock.now() + delay, wake=svc.stop)

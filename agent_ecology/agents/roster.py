@@ -1,0 +1,102 @@
+"""Who lives in the world: agents from ``genesis/agents/*.yaml`` and config.yaml's ``agents``.
+
+Each file ``genesis/agents/<id>.yaml`` defines one agent (model, system prompt, max_tokens,
+sleep policy, starting scrip and resources). An entry of config.yaml's ``agents`` list with
+the same id overrides the keys it sets; one with a new id adds an agent. ``count`` (the
+``--agents`` option) keeps the first ``count`` agents, or adds numbered default agents to
+reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_ecology.config import AgentSettings, ConfigError, Settings, SleepPolicy, load_agent_file
+
+__all__ = ["AgentSpec", "load_roster"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """One agent as it starts: its config, scrip, stock quotas and flow overrides."""
+
+    id: str
+    scrip: int
+    config: Mapping[str, Any]
+    stock: Mapping[str, float] = field(default_factory=dict)
+    flow: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _merge(base: AgentSettings, override: AgentSettings) -> AgentSettings:
+    changes = {k: getattr(override, k) for k in override.model_fields_set if k != "id"}
+    return base.model_copy(update=changes)
+
+
+def _defined(settings: Settings) -> list[AgentSettings]:
+    folder = Path(settings.world.genesis) / "agents"
+    by_id: dict[str, AgentSettings] = {}
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.yaml")):
+            agent = load_agent_file(path)
+            by_id[agent.id] = agent
+    for agent in settings.agents:
+        by_id[agent.id] = _merge(by_id[agent.id], agent) if agent.id in by_id else agent
+    return list(by_id.values())
+
+
+def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSpec]:
+    """The agents of this run, in order, with everything needed to create them."""
+    agents = _defined(settings)
+    if count is not None:
+        if count < 1:
+            raise ConfigError("--agents", [f"--agents must be at least 1, got {count}"])
+        taken = {a.id for a in agents} | {settings.world.system_principal}
+        n = 0
+        while len(agents) < count:
+            n += 1
+            name = f"agent{n:04d}"
+            if name not in taken:
+                agents.append(AgentSettings(id=name))
+        agents = agents[:count]
+    problems = []
+    if settings.llm.provider == "openai":
+        for agent in agents:
+            if agent.model is not None:
+                try:
+                    settings.check_model_priced(agent.model, f"agent {agent.id}: model")
+                except ValueError as exc:
+                    problems.append(str(exc))
+    if problems:
+        raise ConfigError(str(Path(settings.world.genesis) / "agents"), problems)
+    stock_names = list(settings.resources.stock)
+    flows = settings.resources.flow
+    specs = []
+    for agent in agents:
+        unknown = sorted((set(agent.stock) - set(stock_names)) | (set(agent.flow) - set(flows)))
+        if unknown:
+            raise ConfigError(
+                f"agent {agent.id}",
+                [f"resource {unknown[0]!r} is not declared under resources in config.yaml"],
+            )
+        stock = {
+            name: agent.stock.get(name, settings.resources.stock[name].total / len(agents))
+            for name in stock_names
+        }
+        flow = {}
+        for name, override in agent.flow.items():
+            flow[name] = (
+                override.rate if override.rate is not None else flows[name].rate,
+                override.capacity if override.capacity is not None else flows[name].capacity,
+            )
+        config = {
+            "model": agent.model or settings.llm.model,
+            "system_prompt": agent.system_prompt or "",
+            "max_tokens": agent.max_tokens,
+            "sleep_policy": (agent.sleep_policy or SleepPolicy()).model_dump(),
+        }
+        scrip = agent.scrip if agent.scrip is not None else settings.scrip.initial
+        specs.append(AgentSpec(agent.id, scrip, config, stock, flow))
+    return specs

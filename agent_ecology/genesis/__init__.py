@@ -1,0 +1,24 @@
+"""The genesis artifacts: the world's built-in, privileged artifacts.
+
+``genesis_ledger`` (balances and unilateral transfers), ``genesis_event_log`` (paged reads of
+the event log) and ``genesis_handbook`` (how the world works, generated from the live config).
+Every state change they make goes through the ledger kernel.
+"""
+
+from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
+from agent_ecology.genesis.event_log import event_json
+from agent_ecology.genesis.handbook import Handbook
+from agent_ecology.genesis.ledger import account_json
+from agent_ecology.genesis.registry import Genesis
+
+__all__ = [
+    "Args",
+    "Genesis",
+    "GenesisArtifact",
+    "Handbook",
+    "Invocation",
+    "InvocationError",
+    "Method",
+    "account_json",
+    "event_json",
+]

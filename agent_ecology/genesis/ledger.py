@@ -1,0 +1,126 @@
+"""genesis_ledger: balances, unilateral transfers of scrip and resources, artifact ownership."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field
+
+from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
+from agent_ecology.ledger import Account
+
+__all__ = ["account_json", "make_ledger_artifact"]
+
+ID = "genesis_ledger"
+
+
+def account_json(account: Account, now: float) -> dict[str, Any]:
+    """An account as the JSON agents see: scrip, stock (available of quota), flow buckets."""
+    return {
+        "principal": account.principal.id,
+        "scrip": account.principal.scrip,
+        "stock": {
+            h.resource: {"available": round(h.available, 9), "quota": h.quota, "used": h.used}
+            for h in account.stock
+        },
+        "flow": {
+            h.resource: {
+                "available": round(h.available(now), 6),
+                "capacity": h.capacity,
+                "rate_per_second": h.rate,
+                "in_debt": h.bucket.is_in_debt(now),
+            }
+            for h in account.flow
+        },
+    }
+
+
+class BalanceArgs(Args):
+    principal: str | None = Field(
+        default=None, max_length=64, description="whose balances; default: yours"
+    )
+
+
+class TransferArgs(Args):
+    to: str = Field(min_length=1, max_length=64, description="the receiver's id")
+    amount: int | float = Field(description="scrip: a positive whole number; a resource: > 0")
+    resource: str | None = Field(
+        default=None, max_length=64, description="a flow resource to give instead of scrip"
+    )
+
+
+class TransferOwnershipArgs(Args):
+    artifact_id: str = Field(min_length=1, max_length=128, description="an artifact you own")
+    to: str = Field(min_length=1, max_length=64, description="the new owner's id")
+
+
+async def _balance(inv: Invocation, args: BalanceArgs) -> Mapping[str, Any]:
+    account = await inv.ledger.account(args.principal or inv.actor)
+    return account_json(account, inv.clock.now())
+
+
+async def _transfer(inv: Invocation, args: TransferArgs) -> Mapping[str, Any]:
+    if args.resource is None or args.resource == "scrip":
+        if isinstance(args.amount, float) and not args.amount.is_integer():
+            raise InvocationError(
+                "invalid_arguments",
+                f"scrip is whole numbers; amount {args.amount} is not"
+                f" (send e.g. {int(args.amount)})",
+            )
+        amount = int(args.amount)
+        receipt = await inv.ledger.transfer(inv.actor, args.to, amount)
+        return {"transferred": amount, "to": args.to, "seq": receipt.seq}
+    receipt = await inv.ledger.transfer_resource(inv.actor, args.to, args.resource, args.amount)
+    return {
+        "transferred": args.amount,
+        "resource": args.resource,
+        "to": args.to,
+        "seq": receipt.seq,
+    }
+
+
+async def _transfer_ownership(inv: Invocation, args: TransferOwnershipArgs) -> Mapping[str, Any]:
+    receipt = await inv.ledger.transfer_artifact(inv.actor, args.artifact_id, args.to)
+    return {"artifact_id": args.artifact_id, "owner": args.to, "seq": receipt.seq}
+
+
+def make_ledger_artifact() -> GenesisArtifact:
+    art = GenesisArtifact(
+        ID,
+        "The ledger: read balances and pay. Transfers are unilateral: you can give your own"
+        " scrip, resources and artifacts to anyone without their consent (for example to rescue"
+        " an agent frozen in debt), and nobody can take yours.",
+    )
+    art.add(
+        Method(
+            "balance",
+            "Scrip, stock quotas and flow buckets of a principal (yours by default).",
+            BalanceArgs,
+            _balance,
+            {"principal": "bob"},
+            returns="{principal, scrip, stock: {name: {available, quota, used}},"
+            " flow: {name: {available, capacity, rate_per_second, in_debt}}}",
+        )
+    )
+    art.add(
+        Method(
+            "transfer",
+            "Give scrip (default) or part of a flow resource's balance to another principal.",
+            TransferArgs,
+            _transfer,
+            {"to": "bob", "amount": 5},
+            returns="{transferred, to, seq}",
+        )
+    )
+    art.add(
+        Method(
+            "transfer_ownership",
+            "Give an artifact you own to another principal; its disk charge moves with it.",
+            TransferOwnershipArgs,
+            _transfer_ownership,
+            {"artifact_id": "alice/price-list", "to": "bob"},
+            returns="{artifact_id, owner, seq}",
+        )
+    )
+    return art

@@ -1,0 +1,76 @@
+"""The set of genesis artifacts of a world: built from the config, installed, invoked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent_ecology.config import Settings
+from agent_ecology.genesis.base import GenesisArtifact, Invocation, InvocationError
+from agent_ecology.genesis.event_log import make_event_log_artifact
+from agent_ecology.genesis.handbook import Handbook, build_handbook, make_handbook_artifact
+from agent_ecology.genesis.ledger import make_ledger_artifact
+from agent_ecology.ledger import Ledger, UnknownArtifact
+
+__all__ = ["Genesis"]
+
+
+class Genesis:
+    """The world's genesis artifacts by id, and its handbook."""
+
+    def __init__(self, artifacts: Mapping[str, GenesisArtifact], handbook: Handbook) -> None:
+        self.artifacts = dict(artifacts)
+        self.handbook = handbook
+
+    @classmethod
+    def build(cls, settings: Settings, *, actions_text: str, provider: str, agents: int) -> Genesis:
+        """Every genesis artifact, with a handbook generated from ``settings``."""
+        handbook = Handbook({})
+        arts = [make_ledger_artifact(), make_event_log_artifact(), make_handbook_artifact(handbook)]
+        built = build_handbook(
+            settings, arts, actions_text=actions_text, provider=provider, agents=agents
+        )
+        handbook.pages = built.pages
+        return cls({a.id: a for a in arts}, handbook)
+
+    async def install(self, ledger: Ledger, *, authority: str) -> list[str]:
+        """Write each artifact's interface (and the handbook index) as its content.
+
+        Owned by the system principal ``authority``; rewritten only when it changed.
+        Returns the ids written.
+        """
+        written = []
+        for art in self.artifacts.values():
+            content = art.describe()
+            if art.id == "genesis_handbook":
+                content = self.handbook.pages["index"] + "\n\n" + content
+            try:
+                current = await ledger.artifact(art.id)
+            except UnknownArtifact:
+                current = None
+            if current is None or current.content != content:
+                await ledger.write_artifact(authority, art.id, content)
+                written.append(art.id)
+        return written
+
+    async def invoke(
+        self, inv: Invocation, artifact_id: str, method: str, args: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Call ``artifact_id.method(**args)`` as ``inv.actor``."""
+        art = self.artifacts.get(artifact_id)
+        if art is None:
+            known = ", ".join(self.artifacts)
+            try:
+                await inv.ledger.artifact(artifact_id)
+            except UnknownArtifact:
+                raise InvocationError(
+                    "unknown_artifact",
+                    f"there is no artifact {artifact_id!r}; artifacts with methods: {known}",
+                ) from None
+            raise InvocationError(
+                "not_invocable",
+                f"{artifact_id!r} is a data artifact and has no methods; read it with"
+                f" read_artifact. Artifacts with methods: {known}",
+            )
+        bound, parsed = art.bind(args, method)
+        return await bound.handler(inv, parsed)

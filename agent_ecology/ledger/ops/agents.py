@@ -1,0 +1,309 @@
+"""Agents' own state: configuration (and who may change it), notes, sleep, and turns.
+
+An agent's configuration (model, system prompt, max_tokens, sleep policy) is changed only by
+the holder of the right to it: at first the agent itself; the right can be given away. The
+kernel checks the holder; the agent runtime checks the values (for example that a model
+has a price) before it asks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger import buckets
+from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownPrincipal
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import (
+    check_non_negative,
+    check_op_id,
+    check_principal_id,
+    check_resource_name,
+    check_text,
+)
+from agent_ecology.ledger.ops.tx import Tx
+
+CONFIG_KEYS = ("model", "system_prompt", "max_tokens", "sleep_policy")
+"""The parts of an agent's configuration that the holder of its config right may change."""
+
+MAX_NOTE_CHARS = 2000
+
+
+def _json_object(text: object, what: str) -> dict[str, Any]:
+    if not isinstance(text, str):
+        raise InvalidRequest(f"{what} must be a JSON object as text, got {type(text).__name__}")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _check_config_keys(config: dict[str, Any], what: str) -> None:
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise InvalidRequest(
+            f"{what} has unknown key(s) {', '.join(map(repr, unknown))};"
+            f" allowed: {', '.join(CONFIG_KEYS)}"
+        )
+
+
+def _agent_row(tx: Tx, agent_id: str) -> tuple[str, int, str]:
+    row = tx.conn.execute(
+        "SELECT config, config_version, config_holder FROM agent_state WHERE agent_id = ?",
+        (agent_id,),
+    ).fetchone()
+    if row is None:
+        if tx.principal_kind(agent_id) != "agent":
+            raise InvalidRequest(f"{agent_id!r} is a system principal, not an agent")
+        raise UnknownPrincipal(agent_id)
+    return str(row[0]), int(row[1]), str(row[2])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnsureAgent(Operation):
+    """Give an agent principal its runtime state (config, held by itself) if it has none.
+
+    An agent that has state already keeps it: its config may have been changed since.
+    """
+
+    kind: ClassVar[str] = "agent_registered"
+    agent_id: str
+    config: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.agent_id, "agent_id")
+        _check_config_keys(_json_object(self.config, "config"), "config")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        if tx.principal_kind(self.agent_id) != "agent":
+            raise InvalidRequest(f"{self.agent_id!r} is a system principal, not an agent")
+        cur = tx.conn.execute(
+            "INSERT OR IGNORE INTO agent_state (agent_id, config, config_version, config_holder,"
+            " turns, updated_at) VALUES (?, ?, 1, ?, 0, ?)",
+            (self.agent_id, self.config, self.agent_id, tx.now),
+        )
+        if not cur.rowcount:
+            return {"created": False}
+        tx.event(
+            "agent_registered",
+            principal=self.agent_id,
+            details={"config": json.loads(self.config)},
+        )
+        return {"created": True}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateAgentConfig(Operation):
+    """Change parts of ``agent_id``'s config; only the holder of its config right may."""
+
+    kind: ClassVar[str] = "agent_config_updated"
+    actor: str
+    agent_id: str
+    changes: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.actor, "actor")
+        check_principal_id(self.agent_id, "agent_id")
+        changes = _json_object(self.changes, "changes")
+        if not changes:
+            raise InvalidRequest(f"update_config needs at least one of: {', '.join(CONFIG_KEYS)}")
+        _check_config_keys(changes, "changes")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        config_text, version, holder = _agent_row(tx, self.agent_id)
+        if holder != self.actor:
+            tx.principal_kind(self.actor)
+            raise NotPermitted(
+                self.actor,
+                f"the right to change {self.agent_id!r}'s configuration is held by {holder!r};"
+                " only its holder may change it (buy the right from them)",
+            )
+        changes = json.loads(self.changes)
+        config = {**json.loads(config_text), **changes}
+        tx.conn.execute(
+            "UPDATE agent_state SET config = ?, config_version = ?, updated_at = ?"
+            " WHERE agent_id = ?",
+            (json.dumps(config, sort_keys=True), version + 1, tx.now, self.agent_id),
+        )
+        details = {"changes": changes, "version": version + 1}
+        tx.event(
+            "agent_config_updated",
+            actor=self.actor,
+            principal=self.agent_id,
+            details=details,
+        )
+        return {"config": config, "version": version + 1}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferConfigRight(Operation):
+    """Give the right to change ``agent_id``'s config to ``new_holder`` (only its holder may)."""
+
+    kind: ClassVar[str] = "config_right_transferred"
+    actor: str
+    agent_id: str
+    new_holder: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.actor, "actor")
+        check_principal_id(self.agent_id, "agent_id")
+        check_principal_id(self.new_holder, "new_holder")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        _config, _version, holder = _agent_row(tx, self.agent_id)
+        if holder != self.actor:
+            tx.principal_kind(self.actor)
+            raise NotPermitted(
+                self.actor,
+                f"the right to change {self.agent_id!r}'s configuration is held by {holder!r}",
+            )
+        tx.principal_kind(self.new_holder)
+        if self.new_holder == holder:
+            raise InvalidRequest(f"{holder!r} holds that right already")
+        tx.conn.execute(
+            "UPDATE agent_state SET config_holder = ?, updated_at = ? WHERE agent_id = ?",
+            (self.new_holder, tx.now, self.agent_id),
+        )
+        tx.event(
+            "config_right_transferred",
+            actor=self.actor,
+            principal=self.actor,
+            counterparty=self.new_holder,
+            details={"agent_id": self.agent_id},
+        )
+        return {"holder": self.new_holder}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetSleep(Operation):
+    """Put an agent to sleep with its wake conditions (JSON), or wake it (``sleep=None``)."""
+
+    kind: ClassVar[str] = "agent_sleep"
+    agent_id: str
+    sleep: str | None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.agent_id, "agent_id")
+        if self.sleep is not None:
+            _json_object(self.sleep, "sleep")
+        check_text(self.reason, "reason")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        _agent_row(tx, self.agent_id)
+        tx.conn.execute(
+            "UPDATE agent_state SET sleep = ?, updated_at = ? WHERE agent_id = ?",
+            (self.sleep, tx.now, self.agent_id),
+        )
+        if self.sleep is None:
+            tx.event("agent_woke", principal=self.agent_id, details={"reason": self.reason})
+        else:
+            tx.event("agent_slept", principal=self.agent_id, details=json.loads(self.sleep))
+        return {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddNote(Operation):
+    """Append to an agent's own notes, keeping only its newest ``keep``."""
+
+    kind: ClassVar[str] = "note_added"
+    agent_id: str
+    text: str
+    keep: int = 50
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.agent_id, "agent_id")
+        check_text(self.text, "note")
+        if not self.text.strip():
+            raise InvalidRequest("a note needs some text")
+        if len(self.text) > MAX_NOTE_CHARS:
+            raise InvalidRequest(
+                f"a note is at most {MAX_NOTE_CHARS} characters, got {len(self.text)};"
+                " shorten it or keep long text in an artifact"
+            )
+        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
+            raise InvalidRequest(f"keep must be a positive integer, got {self.keep!r}")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        _agent_row(tx, self.agent_id)
+        cur = tx.conn.execute(
+            "INSERT INTO agent_notes (agent_id, at, text) VALUES (?, ?, ?)",
+            (self.agent_id, tx.now, self.text),
+        )
+        dropped = tx.conn.execute(
+            "DELETE FROM agent_notes WHERE agent_id = ? AND id NOT IN (SELECT id FROM agent_notes"
+            " WHERE agent_id = ? ORDER BY id DESC LIMIT ?)",
+            (self.agent_id, self.agent_id, self.keep),
+        ).rowcount
+        tx.event(
+            "note_added",
+            principal=self.agent_id,
+            details={"note_id": cur.lastrowid, "chars": len(self.text), "dropped": dropped},
+        )
+        return {"note_id": cur.lastrowid, "dropped": dropped}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndTurn(Operation):
+    """Close an agent's turn: charge its flow resources (possibly into debt), record the result.
+
+    ``charges`` are ``(resource, amount)`` pairs of flow resources, charged after the work as
+    seed 003 says. ``result`` (JSON) is what the agent will be told on its next turn.
+    """
+
+    kind: ClassVar[str] = "turn"
+    agent_id: str
+    turn: int
+    action: str
+    ok: bool
+    code: str | None = None
+    result: str = "{}"
+    charges: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.agent_id, "agent_id")
+        if isinstance(self.turn, bool) or not isinstance(self.turn, int) or self.turn < 1:
+            raise InvalidRequest(f"turn must be a positive integer, got {self.turn!r}")
+        check_text(self.action, "action")
+        _json_object(self.result, "result")
+        for name, amount in self.charges:
+            check_resource_name(name)
+            check_non_negative(amount, f"charge of {name}")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        _agent_row(tx, self.agent_id)
+        balances: dict[str, float] = {}
+        for name, amount in self.charges:
+            if tx.resource_kind(name) != "flow":
+                raise InvalidRequest(f"turns are charged to flow resources; {name} is stock")
+            bucket = buckets.spend(tx.bucket(self.agent_id, name), float(amount), tx.now)
+            tx.put_bucket(self.agent_id, name, bucket)
+            balances[name] = bucket.balance
+        tx.conn.execute(
+            "UPDATE agent_state SET turns = max(turns, ?), last_result = ?, updated_at = ?"
+            " WHERE agent_id = ?",
+            (self.turn, self.result, tx.now, self.agent_id),
+        )
+        tx.event(
+            "turn",
+            actor=self.agent_id,
+            principal=self.agent_id,
+            details={
+                "turn": self.turn,
+                "action": self.action,
+                "ok": self.ok,
+                "code": self.code,
+                "charges": dict(self.charges),
+            },
+        )
+        return {"balances": balances}

@@ -1,0 +1,255 @@
+"""The hard dollar limit: reserve a call's worst case before it, settle to real usage after.
+
+Amounts are integer nanodollars (1e-9 $), rounded up when priced, so that the limit is
+checked exactly. A reservation takes the worst case from both the world's budget
+(``api_budget``, the limit ``llm.max_api_cost``) and the agent's own share (its
+``llm_budget`` stock quota, when that resource is declared). Settling gives the reservation
+back and charges what the provider billed. Reservations left open by a crash are charged in
+full when the world opens again (the provider may have billed them), so the limit holds
+across crashes too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger.errors import BudgetExhausted, InvalidRequest
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import check_op_id, check_principal_id, check_text
+from agent_ecology.ledger.ops.tx import Tx
+
+LLM_BUDGET = "llm_budget"
+"""The stock resource (dollars) that is each agent's share of the world's API budget."""
+
+NANODOLLARS = 1_000_000_000
+_SETTLED_STATUSES = ("settled", "failed")
+
+
+def _check_nd(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest(f"{what} must be a non-negative integer of nanodollars, got {value!r}")
+    return value
+
+
+def _check_tokens(value: object, what: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidRequest(f"{what} must be a non-negative integer or None, got {value!r}")
+
+
+def _budget(tx: Tx) -> tuple[int, int, int]:
+    row = tx.conn.execute("SELECT limit_nd, reserved_nd, spent_nd FROM api_budget").fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _metered(tx: Tx, agent_id: str) -> bool:
+    row = tx.conn.execute(
+        "SELECT 1 FROM stock_holdings WHERE principal_id = ? AND resource = ?",
+        (agent_id, LLM_BUDGET),
+    ).fetchone()
+    return row is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetApiLimit(Operation):
+    """Set the world's dollar limit (from ``llm.max_api_cost``); only a system authority may."""
+
+    kind: ClassVar[str] = "api_limit_set"
+    authority: str
+    limit_nd: int
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.authority, "authority")
+        _check_nd(self.limit_nd, "limit_nd")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        tx.require_system(self.authority, "set the API budget")
+        limit, _reserved, spent = _budget(tx)
+        if limit == self.limit_nd:
+            return {"changed": False}
+        tx.conn.execute("UPDATE api_budget SET limit_nd = ?", (self.limit_nd,))
+        tx.event(
+            "api_limit_set",
+            actor=self.authority,
+            amount=self.limit_nd / NANODOLLARS,
+            details={"previous_dollars": limit / NANODOLLARS, "spent_dollars": spent / NANODOLLARS},
+        )
+        return {"changed": True}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReserveCall(Operation):
+    """Hold ``reserve_nd`` for one attempt of an LLM call, or refuse if it does not fit."""
+
+    kind: ClassVar[str] = "llm_reserved"
+    call_id: str
+    agent_id: str
+    model: str
+    attempt: int
+    reserve_nd: int
+
+    def __post_init__(self) -> None:
+        check_text(self.call_id, "call_id")
+        check_principal_id(self.agent_id, "agent_id")
+        check_text(self.model, "model")
+        _check_nd(self.reserve_nd, "reserve_nd")
+        if isinstance(self.attempt, bool) or not isinstance(self.attempt, int) or self.attempt < 1:
+            raise InvalidRequest(f"attempt must be a positive integer, got {self.attempt!r}")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        tx.principal_kind(self.agent_id)
+        limit, reserved, spent = _budget(tx)
+        left = limit - reserved - spent
+        if self.reserve_nd > left:
+            raise BudgetExhausted(self.reserve_nd, max(0, left))
+        dollars = self.reserve_nd / NANODOLLARS
+        if _metered(tx, self.agent_id) and self.reserve_nd:
+            tx.use_stock(
+                self.agent_id,
+                LLM_BUDGET,
+                dollars,
+                "your share of the API budget cannot cover this call's worst case; lower"
+                " max_tokens (update_config), shorten what you send, or get llm_budget quota"
+                " from another agent",
+            )
+        tx.conn.execute("UPDATE api_budget SET reserved_nd = reserved_nd + ?", (self.reserve_nd,))
+        tx.conn.execute(
+            "INSERT INTO llm_calls (call_id, agent_id, model, attempt, status, reserved_nd,"
+            " started_at) VALUES (?, ?, ?, ?, 'reserved', ?, ?)",
+            (self.call_id, self.agent_id, self.model, self.attempt, self.reserve_nd, tx.now),
+        )
+        tx.event(
+            "llm_reserved",
+            actor=self.agent_id,
+            principal=self.agent_id,
+            resource=LLM_BUDGET,
+            amount=dollars,
+            details={"call_id": self.call_id, "model": self.model, "attempt": self.attempt},
+        )
+        return {"left_nd": left - self.reserve_nd}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettleCall(Operation):
+    """Close an attempt: give its reservation back and charge ``cost_nd``.
+
+    ``status`` is ``settled`` (an answer) or ``failed`` (an error; ``cost_nd`` is what the
+    error is known or assumed to have cost). A cost above the reservation (a provider billing
+    more than the worst case) is recorded as billed: the record stays true.
+    """
+
+    kind: ClassVar[str] = "llm_call"
+    call_id: str
+    status: str
+    cost_nd: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        check_text(self.call_id, "call_id")
+        if self.status not in _SETTLED_STATUSES:
+            raise InvalidRequest(f"status must be one of {_SETTLED_STATUSES}, got {self.status!r}")
+        _check_nd(self.cost_nd, "cost_nd")
+        _check_tokens(self.prompt_tokens, "prompt_tokens")
+        _check_tokens(self.completion_tokens, "completion_tokens")
+        if self.error is not None:
+            check_text(self.error, "error")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        row = tx.conn.execute(
+            "SELECT agent_id, model, reserved_nd, status FROM llm_calls WHERE call_id = ?",
+            (self.call_id,),
+        ).fetchone()
+        if row is None:
+            raise InvalidRequest(f"no LLM call {self.call_id!r} was reserved")
+        agent_id, model, reserved_nd, status = str(row[0]), str(row[1]), int(row[2]), str(row[3])
+        if status != "reserved":
+            raise InvalidRequest(f"LLM call {self.call_id!r} is {status} already")
+        tx.conn.execute(
+            "UPDATE api_budget SET reserved_nd = reserved_nd - ?, spent_nd = spent_nd + ?",
+            (reserved_nd, self.cost_nd),
+        )
+        if _metered(tx, agent_id):
+            if reserved_nd:
+                tx.free_stock(agent_id, LLM_BUDGET, reserved_nd / NANODOLLARS)
+            quota, used = tx.stock(agent_id, LLM_BUDGET)
+            charge = min(self.cost_nd / NANODOLLARS, quota - used)
+            if charge > 0:
+                tx.use_stock(agent_id, LLM_BUDGET, charge)
+        tx.conn.execute(
+            "UPDATE llm_calls SET status = ?, cost_nd = ?, prompt_tokens = ?,"
+            " completion_tokens = ?, error = ?, finished_at = ? WHERE call_id = ?",
+            (
+                self.status,
+                self.cost_nd,
+                self.prompt_tokens,
+                self.completion_tokens,
+                self.error,
+                tx.now,
+                self.call_id,
+            ),
+        )
+        tx.event(
+            "llm_call",
+            actor=agent_id,
+            principal=agent_id,
+            resource=LLM_BUDGET,
+            amount=self.cost_nd / NANODOLLARS,
+            details={
+                "call_id": self.call_id,
+                "model": model,
+                "status": self.status,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "over_reservation": self.cost_nd > reserved_nd,
+            },
+        )
+        return {"cost_nd": self.cost_nd, "reserved_nd": reserved_nd}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AbandonCalls(Operation):
+    """Charge every reservation left open (by a crash) in full and close it.
+
+    Whether the provider billed those attempts is unknown, so the worst case is assumed:
+    the dollar limit must hold even across a kill -9.
+    """
+
+    kind: ClassVar[str] = "llm_calls_abandoned"
+    authority: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.authority, "authority")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        tx.require_system(self.authority, "close abandoned LLM calls")
+        rows = tx.conn.execute(
+            "SELECT call_id, reserved_nd FROM llm_calls WHERE status = 'reserved'"
+        ).fetchall()
+        if not rows:
+            return {"calls": 0, "charged_nd": 0}
+        total = sum(int(r[1]) for r in rows)
+        tx.conn.execute(
+            "UPDATE api_budget SET reserved_nd = reserved_nd - ?, spent_nd = spent_nd + ?",
+            (total, total),
+        )
+        tx.conn.execute(
+            "UPDATE llm_calls SET status = 'abandoned', cost_nd = reserved_nd, finished_at = ?,"
+            " error = 'left open by an interrupted run; charged its worst case'"
+            " WHERE status = 'reserved'",
+            (tx.now,),
+        )
+        # The agents' llm_budget stock stays used by the reservation: it becomes the charge.
+        tx.event(
+            "llm_calls_abandoned",
+            actor=self.authority,
+            resource=LLM_BUDGET,
+            amount=total / NANODOLLARS,
+            details={"calls": len(rows)},
+        )
+        return {"calls": len(rows), "charged_nd": total}

@@ -1,0 +1,78 @@
+"""Metric windows: periodic snapshots of every agent, for plots after the run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger.errors import InvalidRequest
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import check_op_id
+from agent_ecology.ledger.ops.tx import Tx
+
+_FIELDS = (
+    "agent_id",
+    "state",
+    "scrip",
+    "turns",
+    "actions_ok",
+    "actions_failed",
+    "dollars",
+    "tokens",
+    "cpu_seconds",
+    "balances",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordMetrics(Operation):
+    """Store one window's rows (a JSON list of objects with the ``metric_windows`` fields)."""
+
+    kind: ClassVar[str] = "metrics_window"
+    window_start: float
+    window_end: float
+    rows: str
+
+    def __post_init__(self) -> None:
+        if not self.window_start <= self.window_end:
+            raise InvalidRequest("a metrics window must not end before it starts")
+        try:
+            rows = json.loads(self.rows)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"metrics rows are not JSON: {exc}") from None
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and set(r) == set(_FIELDS) for r in rows
+        ):
+            raise InvalidRequest(f"metrics rows must be objects with exactly {', '.join(_FIELDS)}")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        rows = json.loads(self.rows)
+        tx.conn.executemany(
+            "INSERT INTO metric_windows (window_start, window_end, agent_id, state, scrip, turns,"
+            " actions_ok, actions_failed, dollars, tokens, cpu_seconds, balances)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    self.window_start,
+                    self.window_end,
+                    r["agent_id"],
+                    r["state"],
+                    r["scrip"],
+                    r["turns"],
+                    r["actions_ok"],
+                    r["actions_failed"],
+                    r["dollars"],
+                    r["tokens"],
+                    r["cpu_seconds"],
+                    json.dumps(r["balances"], sort_keys=True),
+                )
+                for r in rows
+            ],
+        )
+        tx.event(
+            "metrics_window",
+            details={"start": self.window_start, "end": self.window_end, "agents": len(rows)},
+        )
+        return {"rows": len(rows)}

@@ -1,0 +1,509 @@
+"""Boots a world and runs it: every agent's loop in one task group, a background clock,
+and a clean stop.
+
+::
+
+    runtime = Runtime(settings)
+    report = await runtime.run(duration=60)
+
+The run ends when the duration is over, when the world's dollar budget is spent, or on
+SIGINT/SIGTERM. Stopping lets in-flight turns finish for ``run.grace`` seconds and then
+cancels what is left (an LLM call cancelled mid-flight is charged its worst case). Every
+committed change stays; running again on the same database resumes: balances, artifacts,
+configs, notes and sleep states carry over.
+
+The background clock writes metric windows and watches the budget. It never triggers a
+turn: agents act on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import anyio
+
+from agent_ecology._table import render_table
+from agent_ecology.agents import (
+    AgentLoop,
+    AgentSpec,
+    AgentState,
+    EventBus,
+    Executor,
+    LoopServices,
+    action_shapes,
+    load_roster,
+)
+from agent_ecology.clock import Clock, SystemClock
+from agent_ecology.config import ConfigError, Settings
+from agent_ecology.genesis import Genesis
+from agent_ecology.ledger import NANODOLLARS, Ledger, ops
+from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
+from agent_ecology.world import open_world
+
+__all__ = ["RunReport", "Runtime", "choose_provider"]
+
+_log = logging.getLogger("agent_ecology.runtime")
+
+
+def choose_provider(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> tuple[Provider, bool, str | None]:
+    """The provider ``settings`` ask for: ``(provider, billed, notice)``.
+
+    Without an API key the baseline policy stands in, and ``notice`` says so and how to set
+    one.
+    """
+    key = settings.api_key(environ)
+    seed = settings.agent_loop.seed
+    if settings.llm.provider == "openai" and key is not None:
+        from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
+
+        provider = OpenAICompatibleProvider(
+            api_key=key.get_secret_value(),
+            base_url=settings.llm.base_url,
+            timeout=settings.llm.timeout,
+            connect_timeout=settings.llm.connect_timeout,
+            max_connections=settings.llm.max_connections,
+        )
+        return provider, True, None
+    if settings.llm.provider == "openai":
+        notice = (
+            f"no API key in ${settings.llm.api_key_env}: agents use the baseline policy"
+            f" (zero-intelligence, no model). Set {settings.llm.api_key_env} (and"
+            " OPENAI_BASE_URL or llm.base_url for another OpenAI-compatible server) to think"
+            " with a model."
+        )
+    else:
+        notice = (
+            "llm.provider is 'baseline': agents use the baseline policy (zero-intelligence,"
+            " no model). Set llm.provider: openai and an API key to think with a model."
+        )
+    return ZeroIntelligencePolicy(seed), False, notice
+
+
+@dataclass
+class RunReport:
+    """How a run went."""
+
+    reason: str
+    started: float
+    ended: float
+    provider: str
+    agents: dict[str, dict[str, object]] = field(default_factory=dict)
+    spent_nd: int = 0
+    limit_nd: int = 0
+    conserved: bool = True
+    abandoned_calls: int = 0
+
+    @property
+    def turns(self) -> int:
+        return sum(int(a["turns"]) for a in self.agents.values())  # type: ignore[call-overload]
+
+
+class Runtime:
+    """One run of a world."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        provider: Provider | None = None,
+        billed: bool | None = None,
+        clock: Clock | None = None,
+        roster: Sequence[AgentSpec] | None = None,
+        out: TextIO | None = None,
+        progress: bool | None = None,
+        handle_signals: bool = True,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.out = out if out is not None else sys.stdout
+        self.notice: str | None = None
+        if provider is None:
+            provider, chosen_billed, self.notice = choose_provider(settings, environ)
+            billed = chosen_billed if billed is None else billed
+        self.provider = provider
+        self.billed = bool(billed)
+        self.roster = list(roster) if roster is not None else load_roster(settings)
+        self.progress = progress if progress is not None else self.out.isatty()
+        self.handle_signals = handle_signals
+        self.stop_event = anyio.Event()
+        self.reason = ""
+        self.loops: dict[str, AgentLoop] = {}
+        self.ledger: Ledger | None = None
+        self._budget: tuple[float, float] | None = None
+        self._started = 0.0
+
+    # --- control --------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Ask the run to stop (idempotent; the first reason is kept)."""
+        if not self.stop_event.is_set():
+            self.reason = reason
+            self.stop_event.set()
+            self._say(f"stopping: {reason}")
+            if self._bus is not None:
+                self._bus.poke_all()
+
+    _bus: EventBus | None = None
+
+    def _say(self, line: str) -> None:
+        if self.progress:
+            self.out.write("\r\x1b[2K")
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    # --- the run --------------------------------------------------------------------------
+
+    async def run(self, duration: float | None = None) -> RunReport:
+        """Run until ``duration`` seconds (default ``run.duration``), the budget, or a signal."""
+        settings = self.settings
+        if duration is None:
+            duration = settings.run.duration
+        ledger, world = await open_world(settings, clock=self.clock, roster=self.roster)
+        self.ledger = ledger
+        try:
+            return await self._run(ledger, world.lines(), duration)
+        finally:
+            await ledger.close()
+            await self.provider.aclose()
+
+    async def _run(
+        self, ledger: Ledger, world_lines: list[str], duration: float | None
+    ) -> RunReport:
+        settings, clock = self.settings, self.clock
+        authority = settings.world.system_principal
+        abandoned = await ledger.abandon_calls(authority=authority)
+        self._say(f"world database: {settings.world.database}")
+        for line in world_lines:
+            self._say(line)
+        if abandoned.details.get("calls"):
+            self._say(
+                f"closed {abandoned.details['calls']} LLM call(s) left open by an interrupted run,"
+                f" charged their worst case (${abandoned.details['charged_nd'] / NANODOLLARS:.6f})"
+            )
+        self._say(f"agents think with: {self.provider.name}")
+        if self.notice:
+            self._say(self.notice)
+
+        genesis = Genesis.build(
+            settings,
+            actions_text=action_shapes(),
+            provider=self.provider.name,
+            agents=len(self.roster),
+        )
+        await genesis.install(ledger, authority=authority)
+
+        ids = [spec.id for spec in self.roster]
+        records = {r.agent_id: r for r in await ledger.agents() if r.agent_id in set(ids)}
+        if self.billed:
+            unpriced = [
+                f"agent {r.agent_id}: model {r.config.get('model')!r} has no price in llm.prices"
+                for r in records.values()
+                if r.config.get("model") not in settings.llm.prices
+            ]
+            if unpriced:
+                raise ConfigError(
+                    "config.yaml", [*unpriced, "add the prices, or change the models"]
+                )
+
+        bus = self._bus = EventBus(settings.agent_loop.recent_events)
+        for agent_id in ids:
+            bus.mailbox(agent_id)
+        ledger.subscribe(bus.publish)
+        caller = LLMCaller(
+            self.provider,
+            ledger,
+            clock=clock,
+            prices=settings.llm.prices,
+            billed=self.billed,
+            retry=RetryPolicy.from_settings(settings.llm),
+        )
+
+        def check_model(model: str) -> None:
+            if self.billed or settings.llm.provider == "openai":
+                settings.check_model_priced(model, "model")
+
+        executor = Executor(
+            ledger,
+            genesis,
+            clock,
+            check_model=check_model,
+            max_notes=settings.agent_loop.max_notes,
+        )
+        neighbours = ids[:50]
+
+        def others(me: str) -> Sequence[str]:
+            return [i for i in neighbours if i != me]
+
+        services = LoopServices(
+            ledger=ledger,
+            clock=clock,
+            caller=caller,
+            executor=executor,
+            settings=settings.agent_loop,
+            flows=frozenset(settings.resources.flow),
+            stop=self.stop_event,
+            others=others,
+            budget_view=lambda: self._budget,
+            on_budget_exhausted=lambda why: self.stop(f"the API budget is spent ({why})"),
+        )
+        for agent_id in ids:
+            notes = [
+                n.text for n in await ledger.notes(agent_id, limit=settings.agent_loop.max_notes)
+            ]
+            self.loops[agent_id] = AgentLoop(
+                records[agent_id], services, bus.mailbox(agent_id), notes=notes
+            )
+        await self._refresh_budget(ledger)
+
+        self._started = clock.now()
+        wall_start = time.monotonic()
+        self._say(
+            f"running {len(ids)} agent(s)"
+            + (f" for {duration:g} s" if duration else " until stopped (Ctrl-C)")
+        )
+        async with anyio.create_task_group() as tg:
+            if self.handle_signals:
+                tg.start_soon(self._signals)
+            if duration is not None:
+                tg.start_soon(self._deadline, self._started + duration)
+            tg.start_soon(self._background, ledger)
+            tg.start_soon(self._show_progress, wall_start)
+            await self._supervise()
+            tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await self._record_window(ledger, self._window_start, clock.now())
+            report = await self._report(ledger, abandoned.details.get("calls", 0))
+        self._summary(report, time.monotonic() - wall_start)
+        ledger.unsubscribe(bus.publish)
+        return report
+
+    async def _supervise(self) -> None:
+        """Run every loop; after a stop, give them ``run.grace`` seconds, then cancel."""
+        remaining = len(self.loops)
+        if remaining == 0:
+            self.stop("no agents to run")
+            return
+        async with anyio.create_task_group() as agents:
+
+            async def live(loop: AgentLoop) -> None:
+                nonlocal remaining
+                try:
+                    await loop.run()
+                finally:
+                    remaining -= 1
+                    if remaining == 0:
+                        agents.cancel_scope.cancel()
+
+            async def reaper() -> None:
+                await self.stop_event.wait()
+                await anyio.sleep(self.settings.run.grace)
+                agents.cancel_scope.cancel()
+
+            for loop in self.loops.values():
+                agents.start_soon(live, loop)
+            agents.start_soon(reaper)
+
+    async def _deadline(self, when: float) -> None:
+        await self.clock.sleep_until(when, wake=self.stop_event)
+        self.stop("the duration is over")
+
+    async def _signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if self.stop_event.is_set():
+                    self._say(f"{name} again: not waiting for in-flight turns")
+                    self.settings = self.settings.model_copy(
+                        update={"run": self.settings.run.model_copy(update={"grace": 0.0})}
+                    )
+                    return
+                self.stop(f"{name} received")
+
+    # --- the background clock: budget and metrics -------------------------------------------
+
+    _window_start = 0.0
+
+    async def _refresh_budget(self, ledger: Ledger) -> None:
+        if not self.billed:
+            self._budget = None
+            return
+        budget = await ledger.api_budget()
+        self._budget = (budget.left_nd / NANODOLLARS, budget.limit_nd / NANODOLLARS)
+
+    async def _background(self, ledger: Ledger) -> None:
+        clock = self.clock
+        interval = self.settings.run.metrics_interval
+        self._window_start = clock.now()
+        next_window = self._window_start + interval
+        while not self.stop_event.is_set():
+            await clock.sleep_until(min(next_window, clock.now() + 1.0), wake=self.stop_event)
+            if self.stop_event.is_set():
+                return
+            await self._refresh_budget(ledger)
+            if self._budget is not None and self._budget[0] <= 0:
+                self.stop("the API budget is spent")
+                return
+            now = clock.now()
+            if now >= next_window:
+                await self._record_window(ledger, self._window_start, now)
+                self._window_start = now
+                next_window = now + interval
+
+    async def _record_window(self, ledger: Ledger, start: float, end: float) -> None:
+        rows = []
+        for agent_id, loop in self.loops.items():
+            account = await ledger.account(agent_id)
+            balances = {h.resource: round(h.available, 9) for h in account.stock}
+            balances |= {h.resource: round(h.available(end), 6) for h in account.flow}
+            s = loop.stats
+            rows.append(
+                {
+                    "agent_id": agent_id,
+                    "state": loop.state.value,
+                    "scrip": account.principal.scrip,
+                    "turns": s.turns,
+                    "actions_ok": s.actions_ok,
+                    "actions_failed": s.actions_failed,
+                    "dollars": s.cost_nd / NANODOLLARS,
+                    "tokens": s.tokens,
+                    "cpu_seconds": s.cpu_seconds,
+                    "balances": balances,
+                }
+            )
+        if rows:
+            await ledger.submit(
+                ops.RecordMetrics(
+                    window_start=start, window_end=max(start, end), rows=json.dumps(rows)
+                )
+            )
+
+    # --- progress and the summary ---------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Agents per state, for the progress line."""
+        out = {"active": 0, "asleep": 0, "frozen": 0}
+        for loop in self.loops.values():
+            if loop.state is AgentState.ASLEEP:
+                out["asleep"] += 1
+            elif loop.state in (AgentState.FROZEN, AgentState.BACKING_OFF):
+                out["frozen"] += 1
+            elif loop.state is not AgentState.STOPPED:
+                out["active"] += 1
+        return out
+
+    def progress_line(self, elapsed: float) -> str:
+        c = self.counts()
+        turns = sum(loop.stats.turns for loop in self.loops.values())
+        failed = sum(loop.stats.actions_failed for loop in self.loops.values())
+        spent = sum(loop.stats.cost_nd for loop in self.loops.values()) / NANODOLLARS
+        money = f"${spent:.4f} spent"
+        if self._budget is not None:
+            money += f", ${self._budget[0]:.4f} of ${self._budget[1]:.2f} left"
+        return (
+            f"{elapsed:7.1f}s  agents {len(self.loops)}: {c['active']} active, {c['asleep']}"
+            f" asleep, {c['frozen']} frozen  |  actions {turns} ({failed} refused)  |  {money}"
+        )
+
+    async def _show_progress(self, wall_start: float) -> None:
+        """A live line on a terminal (twice a second); a plain log line every 10 s otherwise."""
+        live = self.progress
+        while not self.stop_event.is_set():
+            with anyio.move_on_after(0.5 if live else 10.0):
+                await self.stop_event.wait()
+            if self.stop_event.is_set():
+                break
+            line = self.progress_line(time.monotonic() - wall_start)
+            if live:
+                self.out.write("\r\x1b[2K" + line)
+            else:
+                self.out.write(line + "\n")
+            self.out.flush()
+        if live:
+            self.out.write("\r\x1b[2K")
+            self.out.flush()
+
+    async def _report(self, ledger: Ledger, abandoned: int) -> RunReport:
+        budget = await ledger.api_budget()
+        supply = await ledger.supply()
+        report = RunReport(
+            reason=self.reason or "every agent stopped",
+            started=self._started,
+            ended=self.clock.now(),
+            provider=self.provider.name,
+            spent_nd=budget.spent_nd,
+            limit_nd=budget.limit_nd,
+            conserved=supply.is_conserved,
+            abandoned_calls=abandoned,
+        )
+        for agent_id, loop in self.loops.items():
+            s = loop.stats
+            report.agents[agent_id] = {
+                "state": loop.state.value if loop.state is not AgentState.STOPPED else "stopped",
+                "turns": s.turns,
+                "ok": s.actions_ok,
+                "refused": s.actions_failed,
+                "dollars": s.cost_nd / NANODOLLARS,
+                "tokens": s.tokens,
+                "cpu_ms": s.cpu_seconds * 1000,
+                "scrip": (await ledger.principal(agent_id)).scrip,
+                "by_action": dict(s.by_action),
+            }
+        return report
+
+    def _summary(self, report: RunReport, wall: float) -> None:
+        by_action: dict[str, int] = {}
+        for a in report.agents.values():
+            for name, n in a["by_action"].items():  # type: ignore[attr-defined]
+                by_action[name] = by_action.get(name, 0) + n
+        lines = [
+            "",
+            f"run ended: {report.reason} after {wall:.1f} s",
+            f"actions: {report.turns} in all"
+            + (
+                " (" + ", ".join(f"{k} {v}" for k, v in sorted(by_action.items())) + ")"
+                if by_action
+                else ""
+            ),
+            f"API dollars: ${report.spent_nd / NANODOLLARS:.6f} spent of"
+            f" ${report.limit_nd / NANODOLLARS:.2f} (the world's total so far)",
+            "scrip: "
+            + ("conserved" if report.conserved else "NOT CONSERVED: report this as a bug"),
+        ]
+        rows = []
+        shown = list(report.agents.items())
+        for agent_id, a in shown[:20]:
+            rows.append(
+                [
+                    agent_id,
+                    a["turns"],
+                    a["ok"],
+                    a["refused"],
+                    f"{a['dollars']:.6f}",
+                    a["tokens"],
+                    f"{a['cpu_ms']:.1f}",
+                    a["scrip"],
+                ]
+            )
+        table = render_table(
+            ["agent", "actions", "ok", "refused", "dollars", "tokens", "cpu ms", "scrip"], rows
+        )
+        if len(shown) > 20:
+            table += f"\n... and {len(shown) - 20} more agents"
+        lines += [
+            "",
+            table,
+            "",
+            f"inspect the world: agent-ecology inspect --db {self.settings.world.database}",
+        ]
+        for line in lines:
+            self._say(line)
