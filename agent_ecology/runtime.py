@@ -71,6 +71,7 @@ def choose_provider(
             timeout=settings.llm.timeout,
             connect_timeout=settings.llm.connect_timeout,
             max_connections=settings.llm.max_connections,
+            api_key_env=settings.llm.api_key_env,
         )
         return provider, True, None
     if settings.llm.provider == "openai":

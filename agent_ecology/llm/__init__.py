@@ -11,6 +11,7 @@
 from agent_ecology.llm.baseline import ZeroIntelligencePolicy
 from agent_ecology.llm.calls import LLMCaller, RetryPolicy, Thought, UnpricedModel
 from agent_ecology.llm.errors import (
+    ConnectionLost,
     MalformedResponse,
     ProviderError,
     ProviderTimeout,
@@ -26,6 +27,7 @@ from agent_ecology.llm.types import Completion, CompletionRequest, Message, Prov
 __all__ = [
     "Completion",
     "CompletionRequest",
+    "ConnectionLost",
     "LLMCaller",
     "MalformedResponse",
     "Message",

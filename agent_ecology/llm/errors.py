@@ -9,6 +9,7 @@ says whether retrying can help and what the attempt cost::
     ├── ServerError                HTTP 5xx
     ├── ProviderTimeout            no answer within the configured timeout (usage unknown)
     ├── ProviderUnreachable        the connection failed before the request was sent
+    ├── ConnectionLost             the connection dropped after sending (usage unknown)
     ├── MalformedResponse          an answer that is not a chat completion (usage unknown)
     └── RequestRejected            any other 4xx: bad key, unknown model, bad request
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 from agent_ecology.llm.types import Usage
 
 __all__ = [
+    "ConnectionLost",
     "MalformedResponse",
     "ProviderError",
     "ProviderTimeout",
@@ -82,6 +84,14 @@ class ProviderUnreachable(ProviderError):
 
     code = "provider_unreachable"
     retryable = True
+
+
+class ConnectionLost(ProviderError):
+    """The connection dropped after the request went out; it may have been processed."""
+
+    code = "connection_lost"
+    retryable = True
+    usage_known = False
 
 
 class MalformedResponse(ProviderError):

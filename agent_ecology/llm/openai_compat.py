@@ -1,0 +1,459 @@
+"""A :class:`~agent_ecology.llm.types.Provider` for any OpenAI-compatible chat-completions API.
+
+OpenAI itself, vLLM, the llama.cpp server and Ollama all speak ``POST /v1/chat/completions``;
+:class:`OpenAICompatibleProvider` talks to them through the ``openai`` SDK's ``AsyncOpenAI``.
+
+Design:
+
+* **One attempt per call.** The SDK's own retries are switched off (``max_retries=0``): a
+  hidden retry would spend tokens and time that the caller never reserved or charged.
+  Retrying, with backoff and ``retry_after``, is the caller's job
+  (:mod:`agent_ecology.llm.caller`).
+* **A deadline for the whole attempt.** The HTTP timeouts bound each phase (connect, each
+  read, each write, waiting for a pooled connection); an ``asyncio`` deadline of ``timeout``
+  seconds around the call bounds the attempt as a whole, so a server that trickles bytes
+  cannot hold an agent longer than configured.
+* **A pool sized for the whole world.** Every agent may be waiting on the model at once, so
+  up to ``max_connections`` connections are allowed and kept alive. They are split over
+  several SDK clients of at most 32 connections each (the HTTP pool's bookkeeping is linear
+  in its size, per request), and each call goes to the one with the most free connections,
+  so a call never waits for a connection while fewer than ``max_connections`` are in use.
+* **Only our errors leave.** Every failure becomes a
+  :class:`~agent_ecology.llm.errors.ProviderError`; no ``openai`` or ``httpx`` exception
+  escapes :meth:`OpenAICompatibleProvider.complete`. The mapping:
+
+  ===============================================  =========================================
+  what happened                                    raised
+  ===============================================  =========================================
+  HTTP 429                                         ``RateLimited(retry_after=...)``
+  HTTP 5xx                                         ``ServerError(status, retry_after=...)``
+  any other 4xx (bad key, unknown model, ...)      ``RequestRejected(status)``
+  no answer within the timeout                     ``ProviderTimeout``
+  could not connect (refused, DNS, TLS, pool)      ``ProviderUnreachable``
+  connection lost after the request went out       ``ProviderUnreachable``, usage unknown
+  a 2xx that is not a readable chat completion     ``MalformedResponse``
+  ===============================================  =========================================
+
+  ``retry_after`` comes from ``retry-after-ms`` (milliseconds) or else ``Retry-After``
+  (seconds, or an HTTP date). The response body is parsed and checked here, not by the
+  SDK's models, which are built without validation: a completion must have ``choices[0]``
+  with string ``message.content`` and ``usage`` with integer ``prompt_tokens`` and
+  ``completion_tokens``, or the attempt counts as malformed (its cost unknown).
+
+Error messages are read by people and by the agent that made the call, so each says what
+happened (with the server's own message, shortened) and what to do about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import ssl
+import time
+from collections.abc import Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+import httpx2
+import openai
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionUserMessageParam,
+)
+
+from agent_ecology.llm.errors import (
+    ConnectionLost,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnreachable,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+)
+from agent_ecology.llm.types import Completion, CompletionRequest, Message, Usage
+
+__all__ = ["OpenAICompatibleProvider", "parse_retry_after"]
+
+#: How much of a server's message goes into ours.
+_MAX_DETAIL: Final = 300
+#: Seconds an idle pooled connection is kept before it is closed.
+_KEEPALIVE_EXPIRY: Final = 30.0
+#: The most connections one HTTP client pools. httpcore scans its whole pool (polling each
+#: idle socket) on every request and every release: with one pool of 1000 connections,
+#: 1000 concurrent calls to a 200 ms server took 10-17 s of client CPU; shards of 32 bring
+#: that to about 3 s, most of it the SDK's own per-call work (about 2 ms a call).
+_CONNECTIONS_PER_SHARD: Final = 32
+
+
+class OpenAICompatibleProvider:
+    """Chat completions from an OpenAI-compatible server, one attempt per :meth:`complete`.
+
+    ``timeout`` bounds a whole attempt, ``connect_timeout`` the TCP/TLS connect alone;
+    ``max_connections`` is how many calls may be in flight at once (as many connections are
+    kept alive; more calls wait for one, within ``timeout``). ``api_key_env`` only names the
+    key's environment variable in error messages. ``base_url=None`` means the SDK's default:
+    ``$OPENAI_BASE_URL`` if set, else ``https://api.openai.com/v1``.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        max_connections: int = 1000,
+        api_key_env: str = "OPENAI_API_KEY",
+    ) -> None:
+        if not api_key:
+            raise ValueError(
+                f"the API key is empty; set {api_key_env} (a server that checks no key, such as"
+                " a local llama.cpp or Ollama, accepts any non-empty value)"
+            )
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("timeout and connect_timeout must be positive (seconds)")
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._max_connections = max_connections
+        self._api_key_env = api_key_env
+        http_timeout = httpx2.Timeout(timeout, connect=min(connect_timeout, timeout))
+        shards = math.ceil(max_connections / _CONNECTIONS_PER_SHARD)
+        # Shard sizes that add up to max_connections exactly (they differ by at most one).
+        sizes = [max_connections // shards + (i < max_connections % shards) for i in range(shards)]
+        # One TLS context for all shards: building one costs ~35 ms (it loads the trust store).
+        tls = httpx2.create_ssl_context()
+        try:
+            self._clients = [
+                openai.AsyncOpenAI(
+                    api_key=api_key,
+                    base_url=base_url,
+                    timeout=http_timeout,
+                    max_retries=0,
+                    http_client=openai.DefaultAsyncHttpxClient(
+                        verify=tls,
+                        timeout=http_timeout,
+                        limits=httpx2.Limits(
+                            max_connections=size,
+                            max_keepalive_connections=size,
+                            keepalive_expiry=_KEEPALIVE_EXPIRY,
+                        ),
+                    ),
+                )
+                for size in sizes
+            ]
+        except openai.OpenAIError as exc:  # e.g. a base_url that is not a URL
+            raise ValueError(f"cannot create the OpenAI client: {exc}") from exc
+        self._free = sizes  # connections of each shard not carrying a call now
+        self._base_url = str(self._clients[0].base_url).rstrip("/")
+
+    @property
+    def name(self) -> str:
+        host = self._clients[0].base_url.host
+        shown = "api.openai.com" if host == "api.openai.com" else self._base_url
+        return f"openai-compatible ({shown})"
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Make one attempt; raise a :class:`ProviderError` on any failure."""
+        # The shard with the most free connections: it has one whenever fewer than
+        # max_connections calls are in flight in all, so no call waits needlessly.
+        shard = max(range(len(self._clients)), key=self._free.__getitem__)
+        max_tokens = openai.omit if request.max_tokens is None else request.max_tokens
+        self._free[shard] -= 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                raw = await self._clients[shard].chat.completions.with_raw_response.create(
+                    model=request.model,
+                    messages=[_message_param(m) for m in request.messages],
+                    max_tokens=max_tokens,
+                )
+                body = raw.content
+        except TimeoutError as exc:
+            raise ProviderTimeout(
+                f"no complete answer from {self._base_url} within the {self._timeout:g} s timeout"
+                " (whole attempt); the server may be overloaded or the answer too long; retry"
+                " later, or raise the timeout for slow local models"
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc, request) from exc
+        except openai.APITimeoutError as exc:  # before APIConnectionError: it is a subclass
+            raise self._timeout_error(exc) from exc
+        except openai.APIConnectionError as exc:
+            raise self._connection_error(exc) from exc
+        except openai.APIResponseValidationError as exc:
+            raise MalformedResponse(
+                f"the answer from {self._base_url} was not a chat completion"
+                f" (HTTP {exc.status_code}): {_detail(exc.body)}; check that base_url points at"
+                " an OpenAI-compatible API (it usually ends in /v1)"
+            ) from exc
+        except (openai.OpenAIError, httpx2.HTTPError, httpx2.StreamError) as exc:
+            raise MalformedResponse(
+                f"unexpected failure talking to {self._base_url}: {type(exc).__name__}: "
+                f"{_truncate(str(exc))}"
+            ) from exc
+        finally:
+            self._free[shard] += 1
+        return self._parse(body, raw.status_code, request)
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients and their pooled connections."""
+        for client in self._clients:
+            await client.close()
+
+    # --- error mapping --------------------------------------------------------------------
+
+    def _status_error(
+        self, exc: openai.APIStatusError, request: CompletionRequest
+    ) -> ProviderError:
+        status = exc.status_code
+        detail = _server_message(exc)
+        headers = exc.response.headers
+        if status == 429:
+            retry_after = parse_retry_after(headers)
+            wait = f"wait {retry_after:g} s" if retry_after is not None else "wait"
+            return RateLimited(
+                f"rate limited by {self._base_url} (HTTP 429): {detail}; {wait} and retry, or"
+                " lower the request rate (fewer concurrent agents)",
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            return ServerError(
+                f"{self._base_url} failed (HTTP {status}): {detail}; this is the server's fault,"
+                " retry later",
+                status=status,
+                retry_after=parse_retry_after(headers),
+            )
+        if 400 <= status < 500:
+            return RequestRejected(self._rejection(status, detail, request), status=status)
+        return MalformedResponse(
+            f"unexpected HTTP {status} from {self._base_url}: {detail}; check that base_url"
+            " points at an OpenAI-compatible API (it usually ends in /v1)"
+        )
+
+    def _rejection(self, status: int, detail: str, request: CompletionRequest) -> str:
+        where = self._base_url
+        if status in (401, 403):
+            what = "the API key was refused" if status == 401 else "the API key may not do this"
+            return (
+                f"{what} by {where} (HTTP {status}): {detail}; check the API key in the"
+                f" environment variable {self._api_key_env} (llm.api_key_env) and its"
+                " permissions for this model"
+            )
+        if status == 404:
+            return (
+                f"not found at {where} (HTTP 404): {detail}; check llm.model ({request.model!r}"
+                " may not exist or be served there) and llm.base_url (it usually ends in /v1)"
+            )
+        if status == 400:
+            return (
+                f"the request was rejected by {where} (HTTP 400): {detail}; change the request"
+                " (for example a shorter prompt or a smaller max_tokens) before trying again"
+            )
+        return (
+            f"the request was rejected by {where} (HTTP {status}): {detail}; retrying the same"
+            " request will not help"
+        )
+
+    def _timeout_error(self, exc: openai.APITimeoutError) -> ProviderError:
+        cause = exc.__cause__
+        if isinstance(cause, httpx2.ConnectTimeout):
+            return ProviderUnreachable(
+                f"could not connect to {self._base_url} within {self._connect_timeout:g} s;"
+                " check that the server is running and reachable, then retry"
+            )
+        if isinstance(cause, httpx2.PoolTimeout):
+            return ProviderUnreachable(
+                f"all {self._max_connections} connections to {self._base_url} stayed busy for"
+                f" {self._timeout:g} s, so the request was never sent; retry, or allow more"
+                " connections"
+            )
+        return ProviderTimeout(
+            f"no answer from {self._base_url} within the {self._timeout:g} s timeout; the"
+            " server may be overloaded or the answer too long; retry later, or raise the"
+            " timeout for slow local models"
+        )
+
+    def _connection_error(self, exc: openai.APIConnectionError) -> ProviderError:
+        cause = exc.__cause__
+        reason = f"{type(cause).__name__}: {_truncate(str(cause))}" if cause else exc.message
+        if isinstance(cause, httpx2.ConnectError | httpx2.ProxyError | ssl.SSLError):
+            return ProviderUnreachable(
+                f"cannot connect to {self._base_url} ({reason}); check that the server is"
+                " running and that llm.base_url is right (host, port, http/https)"
+            )
+        if isinstance(cause, httpx2.UnsupportedProtocol):
+            return ProviderUnreachable(
+                f"cannot use {self._base_url} ({reason}); llm.base_url must start with"
+                " http:// or https://"
+            )
+        if isinstance(cause, httpx2.DecodingError | httpx2.TooManyRedirects):
+            return MalformedResponse(
+                f"the answer from {self._base_url} could not be read ({reason}); check that"
+                " base_url points at an OpenAI-compatible API"
+            )
+        # The request may have reached the server (a dropped connection, a protocol error
+        # mid-answer): retrying is sensible, but what this attempt cost is unknown.
+        return ConnectionLost(
+            f"the connection to {self._base_url} was lost before a full answer arrived"
+            f" ({reason}); the request may have been processed; retry"
+        )
+
+    # --- the answer -----------------------------------------------------------------------
+
+    def _parse(self, body: bytes, status: int, request: CompletionRequest) -> Completion:
+        def malformed(problem: str) -> MalformedResponse:
+            return MalformedResponse(
+                f"HTTP {status} from {self._base_url} is not a chat completion: {problem};"
+                " check that base_url points at an OpenAI-compatible chat-completions API"
+                " and that the model returns text"
+            )
+
+        try:
+            data: Any = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise malformed(f"the body is not JSON: {_detail(body)}") from None
+        if not isinstance(data, dict):
+            raise malformed(f"the body is JSON but not an object: {_detail(body)}")
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise malformed(f"no 'choices' in {_detail(body)}")
+        choice = choices[0]
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            raise malformed(f"choices[0] has no 'message' object: {_detail(body)}")
+        content = message.get("content")
+        if not isinstance(content, str):
+            if content is None:
+                raise malformed(_why_no_text(message, choice))
+            raise malformed(f"choices[0].message.content is not a string: {_detail(content)}")
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            raise malformed(
+                "no 'usage' object, so the cost of the call is unknown (servers such as"
+                " vLLM and llama.cpp report usage on chat completions; check the server's"
+                " version and options)"
+            )
+        prompt_tokens = _count(usage.get("prompt_tokens"))
+        completion_tokens = _count(usage.get("completion_tokens"))
+        if prompt_tokens is None or completion_tokens is None:
+            raise malformed(
+                "usage.prompt_tokens and usage.completion_tokens must be non-negative"
+                f" integers, got {_detail(usage)}"
+            )
+        finish_reason = choice.get("finish_reason")
+        model = data.get("model")
+        return Completion(
+            text=content,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            model=model if isinstance(model, str) and model else request.model,
+            finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        )
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait before retrying, from ``retry-after-ms`` or ``Retry-After``.
+
+    ``retry-after-ms`` (milliseconds, an OpenAI extension) wins; ``Retry-After`` may be
+    seconds (a float is accepted) or an HTTP date, taken as seconds from ``now`` (never
+    negative). ``None`` when neither header is there or parses. ``headers`` must look up
+    names case-insensitively (``httpx`` headers do).
+    """
+    milliseconds = _finite_float(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return max(milliseconds / 1000.0, 0.0)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _finite_float(value)
+    if seconds is not None:
+        return max(seconds, 0.0)
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # a "-0000" zone; HTTP dates are always UTC
+        when = when.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(when.timestamp() - current, 0.0)
+
+
+def _finite_float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _message_param(message: Message) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return ChatCompletionSystemMessageParam(role="system", content=message.content)
+    if message.role == "assistant":
+        return ChatCompletionAssistantMessageParam(role="assistant", content=message.content)
+    return ChatCompletionUserMessageParam(role="user", content=message.content)
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    """The server's own explanation: ``error.message`` when the body has one, else the body."""
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return _truncate(message)
+        error = body.get("error")
+        if isinstance(error, str) and error:
+            return _truncate(error)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return _truncate(error["message"])
+    if body is None or body == "":
+        text = exc.response.reason_phrase or "no details"
+        return _truncate(text)
+    return _detail(body)
+
+
+def _why_no_text(message: Mapping[str, Any], choice: Mapping[str, Any]) -> str:
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        return f"the model refused instead of answering: {_truncate(refusal)}"
+    if message.get("tool_calls") or message.get("function_call"):
+        return "the model called a tool instead of answering with text (no tools are offered)"
+    reason = choice.get("finish_reason")
+    return f"choices[0].message.content is null (finish_reason {reason!r})"
+
+
+def _count(value: object) -> int | None:
+    """``value`` when it is a token count (a non-negative integer, not a bool), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _detail(value: object) -> str:
+    """A short, printable rendering of a body or a part of one."""
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", errors="replace")
+    elif isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+    text = text.strip()
+    return _truncate(text) if text else "(empty body)"
+
+
+def _truncate(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
