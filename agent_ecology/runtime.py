@@ -137,6 +137,7 @@ class Runtime:
         self.progress = progress if progress is not None else self.out.isatty()
         self.handle_signals = handle_signals
         self.stop_event = anyio.Event()
+        self._changed = anyio.Event()
         self.reason = ""
         self.loops: dict[str, AgentLoop] = {}
         self.ledger: Ledger | None = None
@@ -150,11 +151,21 @@ class Runtime:
         if not self.stop_event.is_set():
             self.reason = reason
             self.stop_event.set()
+            self._changed.set()
             self._say(f"stopping: {reason}")
             if self._bus is not None:
                 self._bus.poke_all()
 
     _bus: EventBus | None = None
+
+    def _on_change(self) -> None:
+        self._changed.set()
+
+    async def wait_for_change(self) -> None:
+        """Return after the next change of any agent's state or turn count."""
+        if self._changed.is_set():
+            self._changed = anyio.Event()
+        await self._changed.wait()
 
     def _say(self, line: str) -> None:
         if self.progress:
@@ -256,6 +267,7 @@ class Runtime:
             others=others,
             budget_view=lambda: self._budget,
             on_budget_exhausted=lambda why: self.stop(f"the API budget is spent ({why})"),
+            on_change=self._on_change,
         )
         for agent_id in ids:
             notes = [

@@ -100,6 +100,7 @@ class LoopServices:
     flows: frozenset[str]
     stop: anyio.Event
     others: Callable[[str], Sequence[str]] = lambda _me: ()
+    on_change: Callable[[], None] = lambda: None
     budget_view: Callable[[], tuple[float, float] | None] = lambda: None
     on_budget_exhausted: Callable[[str], None] = lambda _why: None
 
@@ -133,10 +134,20 @@ class AgentLoop:
         )
         self.sleep = WakeConditions.from_json(record.sleep) if record.sleep else None
         self.notes = list(notes)
-        self.state = AgentState.ASLEEP if self.sleep else AgentState.STARTING
+        self._state = AgentState.ASLEEP if self.sleep else AgentState.STARTING
         self.frozen_reason = ""
         self.stats = AgentStats()
         self._account: Account | None = None
+
+    @property
+    def state(self) -> AgentState:
+        return self._state
+
+    @state.setter
+    def state(self, value: AgentState) -> None:
+        if value is not self._state:
+            self._state = value
+            self.services.on_change()
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -170,6 +181,7 @@ class AgentLoop:
                     outcome = None
                 if failed:
                     self.stats.failures_in_a_row += 1
+                    svc.on_change()
                     await self._back_off()
                     continue
                 self.stats.failures_in_a_row = 0
@@ -224,6 +236,7 @@ class AgentLoop:
             stats.llm_attempts += thought.attempts
             stats.cost_nd += thought.cost_nd
             stats.tokens += tokens
+        svc.on_change()
         return outcome, failed
 
     async def _think_and_act(self, number: int) -> tuple[Outcome, Thought | None, bool]:

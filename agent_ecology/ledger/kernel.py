@@ -35,6 +35,7 @@ from agent_ecology.ledger.errors import (
     UnknownPrincipal,
     UnknownResource,
 )
+from agent_ecology.ledger.reader import HotReader
 from agent_ecology.ledger.records import (
     Account,
     AgentRecord,
@@ -63,11 +64,14 @@ __all__ = ["Ledger"]
 class Ledger:
     """The ledger of one world database. Create it with :meth:`open`."""
 
-    def __init__(self, path: Path, clock: Clock, writer: Writer, reader: AsyncEngine) -> None:
+    def __init__(
+        self, path: Path, clock: Clock, writer: Writer, reader: AsyncEngine, hot: HotReader
+    ) -> None:
         self.path = path
         self.clock = clock
         self._writer = writer
         self._reader = reader
+        self._hot = hot
 
     @classmethod
     async def open(
@@ -87,20 +91,24 @@ class Ledger:
         path = Path(path)
         clock = clock or SystemClock()
         writer = Writer(path, clock, max_batch=max_batch, busy_timeout_ms=busy_timeout_ms)
+        hot = HotReader(path, busy_timeout_ms=busy_timeout_ms)
         try:
             if run_migrations:
                 await migrate(path)
             await writer.start()
+            await hot.start()
         except (OSError, sqlite3.Error, DBAPIError) as exc:
+            await writer.close()
             raise LedgerUnavailable(
                 f"cannot open the world database at {path}: {exc}; check that the path is a"
                 " SQLite file (or does not exist yet) and that its folder is writable"
             ) from exc
-        return cls(path, clock, writer, create_reader(path))
+        return cls(path, clock, writer, create_reader(path), hot)
 
     async def close(self) -> None:
         """Apply what is queued, then release the database."""
         await self._writer.close()
+        await self._hot.close()
         await self._reader.dispose()
 
     async def __aenter__(self) -> Self:
@@ -450,30 +458,7 @@ class Ledger:
 
     async def account(self, principal_id: str) -> Account:
         """``principal_id``'s scrip, stock holdings and buckets, read in one snapshot."""
-        p, s, f = schema.principals, schema.stock_holdings, schema.flow_buckets
-        async with self._reader.connect() as conn, conn.begin():
-            row = (await conn.execute(sa.select(p).where(p.c.id == principal_id))).first()
-            if row is None:
-                raise UnknownPrincipal(principal_id)
-            stock = (
-                await conn.execute(
-                    sa.select(s.c.principal_id, s.c.resource, s.c.quota, s.c.used)
-                    .where(s.c.principal_id == principal_id)
-                    .order_by(s.c.resource)
-                )
-            ).all()
-            flow = (
-                await conn.execute(
-                    sa.select(f.c.resource, f.c.balance, f.c.updated_at, f.c.rate, f.c.capacity)
-                    .where(f.c.principal_id == principal_id)
-                    .order_by(f.c.resource)
-                )
-            ).all()
-        return Account(
-            Principal(*row),
-            tuple(StockHolding(*r) for r in stock),
-            tuple(FlowHolding(principal_id, r[0], Bucket(*r[1:])) for r in flow),
-        )
+        return await self._hot.read(lambda conn: _account(conn, principal_id))
 
     async def in_debt(self, principal_id: str) -> list[str]:
         """The flow resources ``principal_id`` is in debt on now (it may not act while any)."""
@@ -483,12 +468,18 @@ class Ledger:
 
     async def artifact(self, artifact_id: str) -> Artifact:
         """One artifact; :class:`UnknownArtifact` if there is none with that id."""
-        rows = await self._rows(
-            sa.select(schema.artifacts).where(schema.artifacts.c.id == artifact_id)
-        )
-        if not rows:
-            raise UnknownArtifact(artifact_id)
-        return Artifact(*rows[0])
+
+        def query(conn: sqlite3.Connection) -> Artifact:
+            row = conn.execute(
+                "SELECT id, owner_id, content, size_bytes, created_at, updated_at FROM artifacts"
+                " WHERE id = ?",
+                (artifact_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownArtifact(artifact_id)
+            return Artifact(*row)
+
+        return await self._hot.read(query)
 
     async def artifacts(self, owner_id: str | None = None) -> list[Artifact]:
         """All artifacts (of one owner, if given), by id."""
@@ -501,13 +492,18 @@ class Ledger:
         self, owner_id: str | None = None, *, limit: int | None = None
     ) -> list[ArtifactInfo]:
         """Artifacts without their content (of one owner, if given), by id."""
-        t = schema.artifacts
-        query = sa.select(t.c.id, t.c.owner_id, t.c.size_bytes, t.c.updated_at).order_by(t.c.id)
+        sql = "SELECT id, owner_id, size_bytes, updated_at FROM artifacts"
+        params: list[Any] = []
         if owner_id is not None:
-            query = query.where(t.c.owner_id == owner_id)
+            sql += " WHERE owner_id = ?"
+            params.append(owner_id)
+        sql += " ORDER BY id"
         if limit is not None:
-            query = query.limit(limit)
-        return [ArtifactInfo(*row) for row in await self._rows(query)]
+            sql += " LIMIT ?"
+            params.append(limit)
+        return await self._hot.read(
+            lambda conn: [ArtifactInfo(*row) for row in conn.execute(sql, params)]
+        )
 
     async def events(
         self,
@@ -554,21 +550,18 @@ class Ledger:
 
     async def agent(self, agent_id: str) -> AgentRecord:
         """An agent's runtime state; :class:`UnknownPrincipal` if it has none."""
-        t = schema.agent_state
-        rows = await self._rows(
-            sa.select(
-                t.c.agent_id,
-                t.c.config,
-                t.c.config_version,
-                t.c.config_holder,
-                t.c.sleep,
-                t.c.last_result,
-                t.c.turns,
-            ).where(t.c.agent_id == agent_id)
-        )
-        if not rows:
-            raise UnknownPrincipal(agent_id)
-        return _agent_record(rows[0])
+
+        def query(conn: sqlite3.Connection) -> AgentRecord:
+            row = conn.execute(
+                "SELECT agent_id, config, config_version, config_holder, sleep, last_result,"
+                " turns FROM agent_state WHERE agent_id = ?",
+                (agent_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownPrincipal(agent_id)
+            return _agent_record(row)
+
+        return await self._hot.read(query)
 
     async def agents(self) -> list[AgentRecord]:
         """Every agent's runtime state, by id."""
@@ -599,9 +592,11 @@ class Ledger:
 
     async def api_budget(self) -> ApiBudget:
         """The world's dollar limit and where it stands (nanodollars)."""
-        t = schema.api_budget
-        rows = await self._rows(sa.select(t.c.limit_nd, t.c.reserved_nd, t.c.spent_nd))
-        return ApiBudget(*(int(v) for v in rows[0]))
+        return await self._hot.read(
+            lambda conn: ApiBudget(
+                *conn.execute("SELECT limit_nd, reserved_nd, spent_nd FROM api_budget").fetchone()
+            )
+        )
 
     async def llm_calls(self, agent_id: str | None = None) -> list[LLMCall]:
         """Every LLM attempt (of one agent, if given), oldest first."""
@@ -645,7 +640,30 @@ def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(dict(value), sort_keys=True)
 
 
-def _agent_record(row: sa.Row[Any]) -> AgentRecord:
+def _account(conn: sqlite3.Connection, principal_id: str) -> Account:
+    row = conn.execute(
+        "SELECT id, kind, scrip, created_at FROM principals WHERE id = ?", (principal_id,)
+    ).fetchone()
+    if row is None:
+        raise UnknownPrincipal(principal_id)
+    stock = conn.execute(
+        "SELECT principal_id, resource, quota, used FROM stock_holdings WHERE principal_id = ?"
+        " ORDER BY resource",
+        (principal_id,),
+    ).fetchall()
+    flow = conn.execute(
+        "SELECT resource, balance, updated_at, rate, capacity FROM flow_buckets"
+        " WHERE principal_id = ? ORDER BY resource",
+        (principal_id,),
+    ).fetchall()
+    return Account(
+        Principal(*row),
+        tuple(StockHolding(*r) for r in stock),
+        tuple(FlowHolding(principal_id, r[0], Bucket(*r[1:])) for r in flow),
+    )
+
+
+def _agent_record(row: sa.Row[Any] | tuple[Any, ...]) -> AgentRecord:
     return AgentRecord(
         row[0],
         json.loads(row[1]),

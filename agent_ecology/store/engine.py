@@ -9,7 +9,10 @@ timeout, foreign keys on):
 - the **migrator** engine, used by Alembic, whose transactions start with ``BEGIN IMMEDIATE``
   and whose DDL is transactional (a failing revision rolls back whole);
 - the kernel's **writer** connection (stdlib ``sqlite3``), owned by one thread that commits
-  whole batches (see :mod:`agent_ecology.ledger.writer`).
+  whole batches (see :mod:`agent_ecology.ledger.writer`);
+- the kernel's **hot reader** connection (stdlib ``sqlite3``, ``query_only``), owned by one
+  thread that answers the small reads of every agent turn in batches
+  (see :mod:`agent_ecology.ledger.reader`).
 
 pysqlite (and so aiosqlite) manages transactions itself and would run DDL outside of them;
 we switch that off (``isolation_level = None``) and emit ``BEGIN`` ourselves, as the
@@ -27,7 +30,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["BUSY_TIMEOUT_MS", "connect_writer", "create_migrator", "create_reader", "sqlite_url"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "connect_hot_reader",
+    "connect_writer",
+    "create_migrator",
+    "create_reader",
+    "sqlite_url",
+]
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another writer's lock before giving up."""
@@ -87,4 +97,18 @@ def connect_writer(path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
         timeout=busy_timeout_ms / 1000,
     )
     _pragmas(conn, writable=True, busy_timeout_ms=busy_timeout_ms)
+    return conn
+
+
+def connect_hot_reader(
+    path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> sqlite3.Connection:
+    """The hot reader's own connection: read-only; the caller opens each read transaction."""
+    conn = sqlite3.connect(
+        str(path),
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=busy_timeout_ms / 1000,
+    )
+    _pragmas(conn, writable=False, busy_timeout_ms=busy_timeout_ms)
     return conn

@@ -147,7 +147,10 @@ class TransferArtifact(Operation):
         check_artifact_id(self.artifact_id)
         check_op_id(self.op_id)
         if self.actor == self.new_owner:
-            raise InvalidRequest(f"{self.actor!r} owns {self.artifact_id!r} already")
+            raise InvalidRequest(
+                f"{self.actor!r} is both the giver and the receiver of {self.artifact_id!r};"
+                " name another principal as new owner"
+            )
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         size = _owned(tx, self.actor, self.artifact_id)

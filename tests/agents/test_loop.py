@@ -1,0 +1,266 @@
+"""Agent loops: debt throttling, sleep and wake, failures that stay contained, config rights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agent_ecology.agents import AgentState
+from agent_ecology.llm import Completion, CompletionRequest, ScriptedProvider, ServerError, Usage
+from tests.agents.world import T0, running_world, world_settings
+
+NOOP = '{"action": "noop"}'
+
+
+def by_agent(replies: dict[str, list[str]], default: str = NOOP):  # type: ignore[no-untyped-def]
+    """A script function answering each agent from its own queue of replies."""
+    queues = {k: list(v) for k, v in replies.items()}
+
+    def answer(request: CompletionRequest) -> str:
+        queue = queues.get(request.agent_id)
+        return queue.pop(0) if queue else default
+
+    return answer
+
+
+def sleeper(seconds: float = 3600) -> str:
+    return json.dumps({"action": "sleep", "seconds": seconds})
+
+
+async def test_an_agent_in_debt_waits_exactly_until_its_bucket_is_back_to_zero(
+    tmp_path: Path,
+) -> None:
+    # alice's call uses 150 tokens of a 100-token bucket refilling 10/s: -50, so 5 s of debt.
+    usage = Usage(100, 50)
+    calls: list[tuple[str, float]] = []
+
+    def answer(request: CompletionRequest) -> Completion:
+        calls.append((request.agent_id, request.observation["now"]))
+        if request.agent_id == "alice":
+            return Completion(NOOP, usage, request.model)
+        return Completion(sleeper(), Usage(0, 0), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(world_settings(tmp_path), provider) as world:
+        await world.until(lambda: world.state("alice") is AgentState.FROZEN, "alice frozen")
+        bucket = await world.ledger.bucket("alice", "llm_rate")
+        assert bucket.available(T0) == pytest.approx(-50.0)
+        alice_calls = [c for c in calls if c[0] == "alice"]
+        assert len(alice_calls) == 1
+
+        world.clock.advance(4.999)
+        await world.settle()
+        assert len([c for c in calls if c[0] == "alice"]) == 1, "acted while still in debt"
+        assert world.state("alice") is AgentState.FROZEN
+
+        world.clock.advance(0.001)
+        await world.until(lambda: len([c for c in calls if c[0] == "alice"]) == 2, "alice")
+        assert [c[1] for c in calls if c[0] == "alice"] == [T0, pytest.approx(T0 + 5.0)]
+
+
+async def test_a_transfer_rescues_an_agent_frozen_in_debt(tmp_path: Path) -> None:
+    def answer(request: CompletionRequest) -> Completion:
+        if request.agent_id == "alice":
+            return Completion(NOOP, Usage(500, 0), request.model)  # deep in debt: -400
+        return Completion(sleeper(), Usage(0, 0), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(world_settings(tmp_path), provider) as world:
+        await world.until(lambda: world.state("alice") is AgentState.FROZEN, "alice frozen")
+        # bob gives alice most of his llm_rate: the vulture-capitalist rescue of seed 003.
+        await world.ledger.transfer_resource("bob", "alice", "llm_rate", 100)
+        # Still -300: no turn. Then carol gives too, and alice can act again at once.
+        await world.settle()
+        assert world.turns("alice") == 1
+        await world.ledger.transfer_resource("carol", "alice", "llm_rate", 100)
+        await world.settle()
+        assert world.state("alice") is AgentState.FROZEN  # -200 still
+        world.clock.advance(20.0)
+        await world.until(lambda: world.turns("alice") >= 2, "alice acts again")
+
+
+async def test_sleep_by_duration_wakes_on_time(tmp_path: Path) -> None:
+    provider = ScriptedProvider(default=by_agent({"alice": [sleeper(30)]}, default=sleeper()))
+    async with running_world(world_settings(tmp_path), provider) as world:
+        await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
+        record = await world.ledger.agent("alice")
+        assert record.sleep is not None and record.sleep["deadline"] == T0 + 30
+        world.clock.advance(29.9)
+        await world.settle()
+        assert world.turns("alice") == 1
+        world.clock.advance(0.1)
+        await world.until(lambda: world.turns("alice") == 2, "alice wakes")
+        runtime_loop = world.runtime.loops["alice"]
+        assert runtime_loop.last_result is not None
+        assert (await world.ledger.agent("alice")).turns == 2
+
+
+async def test_sleep_until_an_event_of_a_kind_that_concerns_the_agent(tmp_path: Path) -> None:
+    wait_for_transfer = json.dumps({"action": "sleep", "until_event": "transfer"})
+    provider = ScriptedProvider(default=by_agent({"alice": [wait_for_transfer]}, default=sleeper()))
+    async with running_world(world_settings(tmp_path), provider) as world:
+        await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
+        await world.ledger.transfer("bob", "carol", 5)  # not about alice
+        await world.ledger.write_artifact("bob", "bob/x", "hello")  # about bob only
+        await world.ledger.transfer_artifact("bob", "bob/x", "alice")  # about alice, other kind
+        await world.settle()
+        assert world.state("alice") is AgentState.ASLEEP and world.turns("alice") == 1
+        await world.ledger.transfer("bob", "alice", 5)
+        await world.until(lambda: world.turns("alice") == 2, "alice wakes on the transfer")
+        woke = world.runtime.loops["alice"].last_result
+        assert woke is not None
+        events = await world.ledger.events(principal="alice", kind="agent_woke")
+        assert "transfer" in events[-1].details["reason"]
+
+
+async def test_sleep_until_a_scrip_threshold(tmp_path: Path) -> None:
+    wait_rich = json.dumps(
+        {"action": "sleep", "until_balance": {"resource": "scrip", "at_least": 150}}
+    )
+    provider = ScriptedProvider(default=by_agent({"alice": [wait_rich]}, default=sleeper()))
+    async with running_world(world_settings(tmp_path), provider) as world:
+        await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
+        await world.ledger.transfer("bob", "alice", 30)  # 130: not yet
+        await world.settle()
+        assert world.turns("alice") == 1
+        await world.ledger.transfer("carol", "alice", 20)  # 150
+        await world.until(lambda: world.turns("alice") == 2, "alice wakes at 150")
+
+
+async def test_sleep_until_a_flow_bucket_refills_wakes_at_the_computed_moment(
+    tmp_path: Path,
+) -> None:
+    # alice spends 90 of 100 llm_rate, then sleeps until it is back to 60 (rate 10/s): 5 s.
+    wait_refill = json.dumps(
+        {"action": "sleep", "until_balance": {"resource": "llm_rate", "at_least": 60}}
+    )
+
+    def answer(request: CompletionRequest) -> Completion:
+        if request.agent_id == "alice":
+            return Completion(wait_refill, Usage(60, 30), request.model)
+        return Completion(sleeper(), Usage(0, 0), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(world_settings(tmp_path), provider) as world:
+        await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
+        world.clock.advance(4.9)
+        await world.settle()
+        assert world.turns("alice") == 1
+        world.clock.advance(0.1)
+        await world.until(lambda: world.turns("alice") >= 2, "alice wakes at 60")
+
+
+async def test_one_agents_failures_back_off_and_never_stop_the_others(tmp_path: Path) -> None:
+    def answer(request: CompletionRequest) -> Completion:
+        if request.agent_id == "alice":
+            raise RuntimeError("a bug in a provider")
+        if request.agent_id == "bob":
+            raise ServerError("down", status=503)
+        return Completion(NOOP, Usage(0, 0), request.model)
+
+    settings = world_settings(tmp_path, llm={"provider": "baseline", "max_retries": 0})
+    provider = ScriptedProvider(default=answer)
+    async with running_world(settings, provider) as world:
+        # carol acts freely (the clock does not move, noop turns cost only CPU).
+        await world.until(lambda: world.turns("carol") >= 20, "carol keeps acting")
+        await world.until(
+            lambda: (
+                world.state("alice") is AgentState.BACKING_OFF
+                and world.state("bob") is AgentState.BACKING_OFF
+            ),
+            "both back off",
+        )
+        alice = world.runtime.loops["alice"]
+        assert alice.stats.failures_in_a_row == 1
+        assert alice.last_result is not None and alice.last_result["error"] == "runtime_error"
+        bob = world.runtime.loops["bob"]
+        assert bob.last_result is not None and bob.last_result["error"] == "server_error"
+        # Backoff doubles: 1 s, then 2 s, then 4 s.
+        for failures, wait in ((2, 1.0), (3, 2.0)):
+            world.clock.advance(wait)
+            await world.until(lambda n=failures: alice.stats.failures_in_a_row == n, "again")
+        world.clock.advance(3.9)
+        await world.settle()
+        assert alice.stats.failures_in_a_row == 3
+        # The bob failure shows up, exactly, in bob's next context.
+        world.clock.advance(10)
+        await world.until(
+            lambda: len([r for r in provider.requests if r.agent_id == "bob"]) >= 2, ""
+        )
+        second = [r for r in provider.requests if r.agent_id == "bob"][1]
+        assert "server_error" in second.messages[1].content
+
+
+async def test_update_config_by_a_non_holder_is_refused_and_the_holder_can(tmp_path: Path) -> None:
+    bob_tries = json.dumps({"action": "update_config", "agent_id": "alice", "max_tokens": 7})
+    provider = ScriptedProvider(
+        default=by_agent({"bob": [bob_tries, sleeper()], "alice": [sleeper(10)]}, default=NOOP)
+    )
+    settings = world_settings(tmp_path)
+    async with running_world(settings, provider) as world:
+        await world.until(lambda: world.state("bob") is AgentState.ASLEEP, "bob done")
+        first = [r for r in world.runtime.loops["bob"].notes]
+        assert first == []
+        result = (await world.ledger.agent("bob")).last_result
+        # bob's last result is its sleep; the refusal is in the turn before it.
+        events = await world.ledger.events(principal="bob", kind="turn")
+        assert events[0].details["ok"] is False and events[0].details["code"] == "not_permitted"
+        assert (await world.ledger.agent("alice")).config["max_tokens"] is None
+        assert result is not None
+
+        # alice gives bob the right; bob changes alice's max_tokens; alice's next call uses it.
+        await world.ledger.transfer_config_right("alice", "alice", "bob")
+        await world.ledger.update_agent_config("bob", "alice", {"max_tokens": 7})
+        with pytest.raises(Exception, match="held by 'bob'"):
+            await world.ledger.update_agent_config("alice", "alice", {"max_tokens": 9})
+        world.clock.advance(10)
+        await world.until(
+            lambda: len([r for r in provider.requests if r.agent_id == "alice"]) >= 2, "alice"
+        )
+        latest = [r for r in provider.requests if r.agent_id == "alice"][-1]
+        assert latest.max_tokens == 7
+
+
+async def test_stopping_ends_every_loop_and_keeps_the_record(tmp_path: Path) -> None:
+    provider = ScriptedProvider(default=NOOP)
+    async with running_world(world_settings(tmp_path), provider) as world:
+        await world.until(lambda: all(world.turns(a) >= 3 for a in ("alice", "bob")), "turns")
+        world.runtime.stop("enough")
+    report = world.report
+    assert report is not None and report.reason == "enough"
+    assert all(a["state"] == "stopped" for a in report.agents.values())
+    assert report.turns >= 6
+    assert report.conserved
+    _ = anyio
+
+
+async def test_notes_configs_and_sleep_carry_over_to_the_next_run(tmp_path: Path) -> None:
+    note = json.dumps({"action": "note", "text": "bob pays on time"})
+    pace = json.dumps({"action": "update_config", "max_tokens": 42})
+    first = ScriptedProvider(
+        default=by_agent({"alice": [note, pace, sleeper(1000)]}, default=sleeper())
+    )
+    settings = world_settings(tmp_path)
+    async with running_world(settings, first) as world:
+        await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
+        assert world.turns("alice") == 3
+    clock = world.clock
+
+    second = ScriptedProvider(default=sleeper())
+    async with running_world(settings, second, clock=clock) as world:
+        await world.settle()
+        assert world.state("alice") is AgentState.ASLEEP
+        assert not [r for r in second.requests if r.agent_id == "alice"]
+        clock.advance(1000)
+        await world.until(
+            lambda: any(r.agent_id == "alice" for r in second.requests), "alice wakes"
+        )
+        request = next(r for r in second.requests if r.agent_id == "alice")
+        context = request.messages[1].content
+        assert "bob pays on time" in context
+        assert "this is your turn 4" in context
+        assert request.max_tokens == 42
+        assert '"woke": "the time you set has come"' in context

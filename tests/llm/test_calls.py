@@ -1,0 +1,194 @@
+"""Metered calls: every attempt reserved before it is sent and charged what it cost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import pytest
+
+from agent_ecology.clock import SystemClock
+from agent_ecology.config import ModelPrice
+from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger
+from agent_ecology.llm import (
+    CompletionRequest,
+    LLMCaller,
+    MalformedResponse,
+    Message,
+    ProviderTimeout,
+    RetryPolicy,
+    Usage,
+    cost_nd,
+    worst_case_nd,
+)
+from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
+from tests.llm.chat_server import ChatServer, Hang, Malformed, Reply, Status
+
+PRICE = ModelPrice(input=0.15, output=0.60, max_output_tokens=1000)
+KEY = "sk-test"
+
+
+@pytest.fixture
+def server() -> Iterator[ChatServer]:
+    with ChatServer(api_key=KEY) as chat_server:
+        yield chat_server
+
+
+async def _caller(
+    ledger: Ledger, server: ChatServer, *, attempt_timeout: float = 5.0, retries: int = 3
+) -> LLMCaller:
+    provider = OpenAICompatibleProvider(
+        api_key=KEY, base_url=server.base_url, timeout=attempt_timeout
+    )
+    return LLMCaller(
+        provider,
+        ledger,
+        clock=SystemClock(),
+        prices={"m": PRICE},
+        billed=True,
+        retry=RetryPolicy(max_retries=retries, backoff=0.01, backoff_max=0.05),
+    )
+
+
+@pytest.fixture
+async def caller(ledger: Ledger, server: ChatServer) -> AsyncIterator[LLMCaller]:
+    await ledger.set_api_limit(NANODOLLARS, authority="world")  # $1
+    c = await _caller(ledger, server)
+    try:
+        yield c
+    finally:
+        await c.provider.aclose()
+
+
+def request(max_tokens: int | None = 100) -> CompletionRequest:
+    return CompletionRequest(
+        "alice", "m", (Message("system", "rules"), Message("user", "hello")), max_tokens
+    )
+
+
+async def _spent(ledger: Ledger) -> tuple[int, int]:
+    budget = await ledger.api_budget()
+    return budget.spent_nd, budget.reserved_nd
+
+
+async def test_an_answer_is_charged_exactly_its_reported_usage(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    server.enqueue(Reply('{"action": "noop"}', prompt_tokens=17, completion_tokens=9))
+    thought = await caller.think(request())
+    assert thought.completion is not None and thought.completion.text == '{"action": "noop"}'
+    expected = cost_nd(PRICE, Usage(17, 9))
+    assert thought.cost_nd == expected and thought.usage == Usage(17, 9)
+    assert await _spent(ledger) == (expected, 0)
+    (call,) = await ledger.llm_calls("alice")
+    assert (call.status, call.cost_nd, call.prompt_tokens, call.completion_tokens) == (
+        "settled",
+        expected,
+        17,
+        9,
+    )
+    assert call.reserved_nd == worst_case_nd(PRICE, request().messages, 100)
+    holding = await ledger.stock("alice", "llm_budget")
+    assert holding.used == pytest.approx(expected / NANODOLLARS)
+
+
+async def test_a_429_is_retried_after_retry_after_and_only_the_answer_costs(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    server.enqueue(
+        Status(429, headers={"Retry-After": "0.2"}),
+        Reply("ok", prompt_tokens=5, completion_tokens=5),
+    )
+    start = time.monotonic()
+    thought = await caller.think(request())
+    assert time.monotonic() - start >= 0.2
+    assert thought.completion is not None and thought.attempts == 2
+    assert server.request_count == 2
+    calls = await ledger.llm_calls("alice")
+    assert [(c.attempt, c.status, c.cost_nd) for c in calls] == [
+        (1, "failed", 0),
+        (2, "settled", cost_nd(PRICE, Usage(5, 5))),
+    ]
+    assert await _spent(ledger) == (cost_nd(PRICE, Usage(5, 5)), 0)
+
+
+async def test_a_500_is_retried_and_each_attempt_recorded(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    server.enqueue(Status(500), Status(503), Reply("ok", prompt_tokens=1, completion_tokens=1))
+    thought = await caller.think(request())
+    assert thought.completion is not None and thought.attempts == 3
+    assert [c.status for c in await ledger.llm_calls("alice")] == ["failed", "failed", "settled"]
+
+
+async def test_a_malformed_answer_is_charged_its_worst_case_and_not_retried(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    server.enqueue(Malformed("{not json"))
+    thought = await caller.think(request())
+    assert thought.completion is None and isinstance(thought.error, MalformedResponse)
+    worst = worst_case_nd(PRICE, request().messages, 100)
+    assert thought.attempts == 1 and thought.cost_nd == worst
+    assert await _spent(ledger) == (worst, 0)
+
+
+async def test_timeouts_are_retried_and_each_charged_its_worst_case(
+    ledger: Ledger, server: ChatServer
+) -> None:
+    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    caller = await _caller(ledger, server, attempt_timeout=0.2, retries=1)
+    try:
+        server.enqueue(Hang(2.0), Hang(2.0))
+        thought = await caller.think(request())
+    finally:
+        await caller.provider.aclose()
+    assert isinstance(thought.error, ProviderTimeout) and thought.attempts == 2
+    worst = worst_case_nd(PRICE, request().messages, 100)
+    assert await _spent(ledger) == (2 * worst, 0)
+
+
+async def test_a_call_the_world_budget_cannot_cover_is_never_sent(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    worst = worst_case_nd(PRICE, request().messages, 100)
+    await ledger.set_api_limit(worst - 1, authority="world")
+    with pytest.raises(BudgetExhausted, match=r"raise llm\.max_api_cost"):
+        await caller.think(request())
+    assert server.request_count == 0
+    await ledger.set_api_limit(worst, authority="world")
+    assert (await caller.think(request())).completion is not None
+
+
+async def test_a_call_the_agents_own_share_cannot_cover_is_never_sent(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    # alice's llm_budget is $1; without a max_tokens of its own, the worst case is bigger.
+    big = ModelPrice(input=1000.0, output=1000.0, max_output_tokens=2000)
+    caller.prices["m"] = big
+    await ledger.set_api_limit(100 * NANODOLLARS, authority="world")
+    with pytest.raises(InsufficientResource, match="llm_budget"):
+        await caller.think(request(max_tokens=None))
+    assert server.request_count == 0
+    assert await _spent(ledger) == (0, 0)
+
+
+async def test_a_cancelled_call_is_settled_at_its_worst_case(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    server.enqueue(Hang(5.0))
+    with anyio.move_on_after(0.3):
+        await caller.think(request())
+    worst = worst_case_nd(PRICE, request().messages, 100)
+    assert await _spent(ledger) == (worst, 0)
+    assert [c.status for c in await ledger.llm_calls("alice")] == ["failed"]
+
+
+async def test_a_provider_billing_above_the_reservation_is_recorded_as_billed(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    server.enqueue(Reply("ok", prompt_tokens=10, completion_tokens=5000))  # ignores max_tokens
+    thought = await caller.think(request(max_tokens=10))
+    assert thought.cost_nd == cost_nd(PRICE, Usage(10, 5000))
+    events = await ledger.events(kind="llm_call")
+    assert events[-1].details["over_reservation"] is True

@@ -1,0 +1,102 @@
+"""`agent-ecology run` as a user runs it: offline by default, stopped by signals, resumable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Path:
+    """A copy of the shipped config.yaml and genesis/ folder."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(REPO / "genesis", tmp_path / "genesis")
+    return tmp_path
+
+
+def _run(world: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent_ecology.cli", "run", "--config", "config.yaml", *args],
+        cwd=world,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_offline_run_for_5_seconds_exits_0_and_agents_have_acted(world: Path) -> None:
+    proc = _run(world, "--duration", "5")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "baseline policy" in out and "OPENAI_API_KEY" in out
+    assert "run ended: the duration is over" in out
+    db = world / "data" / "world.db"
+    acted = _query(db, "SELECT agent_id, count(*) FROM agent_turns GROUP BY agent_id")
+    assert {agent for agent, _n in acted} == {"alice", "bob", "carol", "dave", "erin"}
+    assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
+    assert _query(db, "SELECT count(*) > 0 FROM metric_windows") == [(1,)]
+
+
+def test_sigterm_stops_cleanly_and_a_second_run_resumes(world: Path) -> None:
+    db = world / "data" / "world.db"
+    proc = _run(world, "--duration", "120")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                if _query(db, "SELECT count(*) FROM agent_turns")[0][0] >= 10:
+                    break
+            except sqlite3.OperationalError:
+                continue  # not migrated yet
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "stopping: SIGTERM received" in out and "run ended" in out
+
+    turns_before = dict(_query(db, "SELECT agent_id, turns FROM agent_state"))
+    minted_before = _query(db, "SELECT minted FROM scrip_supply")
+    assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
+    assert _query(db, "SELECT count(*) FROM llm_calls WHERE status = 'reserved'") == [(0,)]
+
+    proc = _run(world, "--duration", "2")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "created agents" not in out  # the same agents, resumed
+    turns_after = dict(_query(db, "SELECT agent_id, turns FROM agent_state"))
+    assert all(turns_after[a] >= turns_before[a] for a in turns_before)
+    assert sum(turns_after.values()) > sum(turns_before.values())
+    # Turn numbers carry on where they stopped: no agent starts again from 1.
+    for agent, before in turns_before.items():
+        firsts = _query(
+            db,
+            f"SELECT count(*) FROM agent_turns WHERE agent_id = '{agent}' AND turn = 1",
+        )
+        assert firsts == [(1,)] or before == 0
+    assert _query(db, "SELECT minted FROM scrip_supply") == minted_before  # no second grant
+    assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
