@@ -1,8 +1,8 @@
 # One command runs the main job, one runs the tests; both set themselves up.
-#   make run    create/migrate the world database from config.yaml and print its balances
+#   make run    run the world of config.yaml (agents live for run.duration seconds)
 #   make test   run the test suite
 #   make check  lint, format check and type check
-#   make bench  the ledger throughput benchmark (outside the test suite)
+#   make bench  the ledger and agent benchmarks (outside the test suite)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/agent-ecology init --config config.yaml
+	$(BIN)/agent-ecology run --config config.yaml
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -36,6 +36,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/agents.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
