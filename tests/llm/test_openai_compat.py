@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from email.utils import formatdate
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from agent_ecology.llm.errors import (
