@@ -43,7 +43,7 @@ from agent_ecology.agents import (
 from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
-from agent_ecology.ledger import NANODOLLARS, Ledger, ops
+from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerError, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.world import open_world
 
@@ -137,6 +137,7 @@ class Runtime:
         self.progress = progress if progress is not None else self.out.isatty()
         self.handle_signals = handle_signals
         self.stop_event = anyio.Event()
+        self._hurry = anyio.Event()
         self._changed = anyio.Event()
         self.reason = ""
         self.loops: dict[str, AgentLoop] = {}
@@ -268,6 +269,7 @@ class Runtime:
             budget_view=lambda: self._budget,
             on_budget_exhausted=lambda why: self.stop(f"the API budget is spent ({why})"),
             on_change=self._on_change,
+            settled=bus.settled,
         )
         for agent_id in ids:
             notes = [
@@ -319,7 +321,8 @@ class Runtime:
 
             async def reaper() -> None:
                 await self.stop_event.wait()
-                await anyio.sleep(self.settings.run.grace)
+                with anyio.move_on_after(self.settings.run.grace):
+                    await self._hurry.wait()  # a second signal: do not wait any longer
                 agents.cancel_scope.cancel()
 
             for loop in self.loops.values():
@@ -331,15 +334,16 @@ class Runtime:
         self.stop("the duration is over")
 
     async def _signals(self) -> None:
+        # The receiver stays open for the whole run, so that no signal falls back to
+        # Python's default handler (KeyboardInterrupt in the middle of a write).
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.stop_event.is_set():
-                    self._say(f"{name} again: not waiting for in-flight turns")
-                    self.settings = self.settings.model_copy(
-                        update={"run": self.settings.run.model_copy(update={"grace": 0.0})}
-                    )
-                    return
+                    if not self._hurry.is_set():
+                        self._say(f"{name} again: cancelling in-flight turns now")
+                        self._hurry.set()
+                    continue
                 self.stop(f"{name} received")
 
     # --- the background clock: budget and metrics -------------------------------------------
@@ -362,15 +366,23 @@ class Runtime:
             await clock.sleep_until(min(next_window, clock.now() + 1.0), wake=self.stop_event)
             if self.stop_event.is_set():
                 return
-            await self._refresh_budget(ledger)
-            if self._budget is not None and self._budget[0] <= 0:
-                self.stop("the API budget is spent")
-                return
-            now = clock.now()
-            if now >= next_window:
-                await self._record_window(ledger, self._window_start, now)
-                self._window_start = now
-                next_window = now + interval
+            try:
+                await self._refresh_budget(ledger)
+                budget = await ledger.api_budget() if self.billed else None
+                if budget is not None and budget.spent_nd >= budget.limit_nd:
+                    self.stop("the API budget is spent")
+                    return
+                living = [lp for lp in self.loops.values() if lp.state is not AgentState.STOPPED]
+                if living and all(lp.out_of_budget for lp in living):
+                    self.stop("every agent's llm_budget share is spent")
+                    return
+                now = clock.now()
+                if now >= next_window:
+                    await self._record_window(ledger, self._window_start, now)
+                    self._window_start = now
+                    next_window = now + interval
+            except LedgerError as exc:  # a busy or failing disk must not end the run here
+                _log.warning("background clock: %s; trying again", exc)
 
     async def _record_window(self, ledger: Ledger, start: float, end: float) -> None:
         rows = []

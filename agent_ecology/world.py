@@ -8,7 +8,7 @@ reallocated by a config change (they are rights that may have been traded); the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -28,6 +28,7 @@ class WorldReport:
     new_resources: list[str] = field(default_factory=list)
     changed_resources: list[str] = field(default_factory=list)
     minted: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = []
@@ -43,6 +44,7 @@ class WorldReport:
         if self.minted:
             total = sum(self.minted.values())
             out.append(f"minted starting scrip: {total} to {len(self.minted)} agent(s)")
+        out.extend(self.notes)
         return out or ["nothing to do: the database already matches config.yaml"]
 
 
@@ -56,6 +58,38 @@ def _specs(settings: Settings) -> list[ResourceSpec]:
         for name, spec in settings.resources.flow.items()
     ]
     return stock + flow
+
+
+async def _share_what_is_left(
+    ledger: Ledger, settings: Settings, roster: Sequence[AgentSpec], report: WorldReport
+) -> list[AgentSpec]:
+    """New agents' equal shares of stock pools, taken only from what is not yet allocated.
+
+    A pool's quotas never add up to more than its ``total`` through the equal share: agents
+    added to a running world share what is left (possibly nothing), and the report says so.
+    Quotas an agent's own definition sets are taken as given.
+    """
+    existing = {p.id for p in await ledger.principals("agent")}
+    new = [a for a in roster if a.id not in existing]
+    if not new or not existing:
+        return list(roster)
+    changed: dict[str, dict[str, float]] = {a.id: dict(a.stock) for a in new}
+    for name, pool in settings.resources.stock.items():
+        takers = [a for a in new if name not in a.explicit_stock]
+        if not takers:
+            continue
+        left = max(0.0, pool.total - await ledger.stock_allocated(name))
+        wanted = sum(a.stock.get(name, 0.0) for a in takers)
+        if wanted <= left:
+            continue
+        share = left / len(takers)
+        for agent in takers:
+            changed[agent.id][name] = share
+        report.notes.append(
+            f"{name}: only {left:g} of {pool.total:g} is unallocated, so each new agent starts"
+            f" with {share:g}; raise resources.stock.{name}.total or trade quota to give more"
+        )
+    return [replace(a, stock=changed[a.id]) if a.id in changed else a for a in roster]
 
 
 async def open_world(
@@ -84,6 +118,8 @@ async def open_world(
         await ledger.ensure_principal(authority, "system")
         limit_nd = round(settings.llm.max_api_cost * NANODOLLARS)
         await ledger.set_api_limit(limit_nd, authority=authority)
+
+        roster = await _share_what_is_left(ledger, settings, roster, report)
 
         async def add(agent: AgentSpec) -> None:
             agent_id, scrip = agent.id, agent.scrip

@@ -82,7 +82,6 @@ def test_sigterm_stops_cleanly_and_a_second_run_resumes(world: Path) -> None:
     turns_before = dict(_query(db, "SELECT agent_id, turns FROM agent_state"))
     minted_before = _query(db, "SELECT minted FROM scrip_supply")
     assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
-    assert _query(db, "SELECT count(*) FROM llm_calls WHERE status = 'reserved'") == [(0,)]
 
     proc = _run(world, "--duration", "2")
     out, _ = proc.communicate(timeout=60)

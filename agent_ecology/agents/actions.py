@@ -58,7 +58,7 @@ class ReadArtifact(_Action):
     action: Literal["read_artifact"]
     artifact_id: ArtifactId
     offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=4000, ge=1, le=20_000)
+    limit: int = Field(default=3000, ge=1, le=20_000)
     example: ClassVar[dict[str, Any]] = {"action": "read_artifact", "artifact_id": "genesis_ledger"}
 
 

@@ -23,6 +23,7 @@ BOOKKEEPING = frozenset(
 """An agent's own bookkeeping: recorded, but not repeated back to it as news."""
 
 _NOT_NEWS = frozenset({"metrics_window"})
+_BUDGET_MOVES = frozenset({"llm_call", "llm_calls_abandoned", "api_limit_set"})
 
 
 class Mailbox:
@@ -49,12 +50,12 @@ class Mailbox:
         self._wake.set()
 
     def deliver(self, event: Event) -> None:
+        if event.actor_id == self.agent_id and event.kind in BOOKKEEPING:
+            return  # its own bookkeeping: neither news nor a reason to wake
         self.unseen.append(event)
         if len(self.unseen) > 1000:  # a sleeper only needs to see recent ones
             del self.unseen[:500]
-        mine = event.actor_id == self.agent_id
-        if not (mine and event.kind in BOOKKEEPING):
-            self.recent.append(event)
+        self.recent.append(event)
         if event.kind == "agent_config_updated" and event.principal_id == self.agent_id:
             self.config_changed = True
         self._wake.set()
@@ -70,6 +71,13 @@ class EventBus:
     def __init__(self, keep: int = 20) -> None:
         self.keep = keep
         self.mailboxes: dict[str, Mailbox] = {}
+        self._settled = anyio.Event()
+
+    def settled(self) -> anyio.Event:
+        """An event set at the next settlement of any LLM call (or change of the limit)."""
+        if self._settled.is_set():
+            self._settled = anyio.Event()
+        return self._settled
 
     def mailbox(self, agent_id: str) -> Mailbox:
         box = self.mailboxes.get(agent_id)
@@ -79,6 +87,8 @@ class EventBus:
 
     def publish(self, events: Sequence[Event]) -> None:
         for event in events:
+            if event.kind in _BUDGET_MOVES:
+                self._settled.set()
             if event.kind in _NOT_NEWS:
                 continue
             if event.principal_id is None and event.counterparty_id is None:

@@ -79,6 +79,30 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 20] + f"... [{len(text) - n + 20} more chars]"
 
 
+def _previous(result: Mapping[str, Any], limit: int) -> str:
+    """The previous result as JSON within ``limit``; long read content is cut with its offset."""
+    text = json.dumps(result, ensure_ascii=False)
+    data = result.get("data")
+    for _ in range(4):
+        if len(text) <= limit or not isinstance(data, Mapping):
+            break
+        content = data.get("content")
+        if not isinstance(content, str) or not content:
+            break
+        keep = max(0, len(content) - (len(text) - limit) - 40)
+        data = {k: v for k, v in data.items() if k != "content"}
+        if isinstance(data.get("offset"), int):
+            data["next_offset"] = data["offset"] + keep
+        data["content"] = content[:keep]
+        result = {
+            **result,
+            "data": data,
+            "note": "content cut to fit your context; read on from next_offset",
+        }
+        text = json.dumps(result, ensure_ascii=False)
+    return _clip(text, limit)
+
+
 def _balances(obs: Observation) -> list[str]:
     data = account_json(obs.account, obs.now)
     lines = [f"- scrip: {data['scrip']}"]
@@ -133,7 +157,7 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
     if obs.last_result is None:
         previous = "(none: this is your first turn)"
     else:
-        previous = _clip(json.dumps(obs.last_result, ensure_ascii=False), _RESULT_CHARS)
+        previous = _previous(obs.last_result, max(_RESULT_CHARS, max_chars // 3))
     essential = [
         f"Current time: {_utc(obs.now)} (unix {obs.now:.0f})",
         f"You are {obs.agent_id}; this is your turn {obs.turn}. Your config: {_config(obs)}.",

@@ -89,10 +89,10 @@ class Executor:
                 "owner": art.owner_id,
                 "size_bytes": art.size_bytes,
                 "offset": a.offset,
-                "content": piece,
             }
             if more:
                 data["next_offset"] = end
+            data["content"] = piece
             note = f" (characters {a.offset}-{end} of {len(art.content)})" if more else ""
             return Outcome("read_artifact", True, f"read {art.id}{note}", data)
         if isinstance(a, act.WriteArtifact):

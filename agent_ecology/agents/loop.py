@@ -24,7 +24,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -39,15 +39,18 @@ from agent_ecology.clock import Clock
 from agent_ecology.config import AgentLoopSettings
 from agent_ecology.ledger import (
     LLM_BUDGET,
+    NANODOLLARS,
     Account,
     AgentRecord,
     BudgetExhausted,
     InsufficientResource,
     Ledger,
+    LedgerUnavailable,
     ops,
 )
 from agent_ecology.llm.calls import LLMCaller, Thought, UnpricedModel
-from agent_ecology.llm.types import CompletionRequest
+from agent_ecology.llm.pricing import cost_nd, prompt_token_bound
+from agent_ecology.llm.types import CompletionRequest, Usage
 
 __all__ = ["COMPUTE", "LLM_RATE", "AgentLoop", "AgentState", "AgentStats", "LoopServices"]
 
@@ -55,6 +58,9 @@ COMPUTE = "compute"
 """The flow resource charged with each turn's measured CPU seconds."""
 LLM_RATE = "llm_rate"
 """The flow resource charged with each call's tokens."""
+
+MIN_ANSWER_TOKENS = 16
+"""The shortest answer worth calling for when an agent's share is nearly spent."""
 
 DEBT_TOLERANCE = 1e-9
 """A bucket this close below zero counts as zero: float round-off, not debt."""
@@ -100,6 +106,7 @@ class LoopServices:
     flows: frozenset[str]
     stop: anyio.Event
     others: Callable[[str], Sequence[str]] = lambda _me: ()
+    settled: Callable[[], anyio.Event] = anyio.Event
     on_change: Callable[[], None] = lambda: None
     budget_view: Callable[[], tuple[float, float] | None] = lambda: None
     on_budget_exhausted: Callable[[str], None] = lambda _why: None
@@ -136,6 +143,7 @@ class AgentLoop:
         self.notes = list(notes)
         self._state = AgentState.ASLEEP if self.sleep else AgentState.STARTING
         self.frozen_reason = ""
+        self.out_of_budget = False
         self.stats = AgentStats()
         self._account: Account | None = None
 
@@ -156,26 +164,43 @@ class AgentLoop:
         svc = self.services
         try:
             while not svc.stopping:
-                if not await self._gate():
-                    break
+                settled = svc.settled()  # taken before trying, so no settlement is missed
                 try:
+                    if not await self._gate():
+                        break
+                    news = self.mailbox.rearm()
                     outcome, failed = await self.turn()
                 except BudgetExhausted as exc:
+                    if exc.reserved_nd > 0:
+                        # Calls in flight hold the rest; what they do not spend comes back.
+                        self._freeze(f"waiting for calls in flight to settle: {exc}")
+                        await svc.clock.sleep_until(math.inf, wake=settled)
+                        continue
                     svc.on_budget_exhausted(str(exc))
                     break
                 except _OutOfBudget as exc:
                     self._freeze(str(exc))
-                    await self._wait_for_news(math.inf)
+                    self.out_of_budget = True
+                    svc.on_change()
+                    self.last_result = {
+                        "action": "think",
+                        "ok": False,
+                        "error": "insufficient_resource",
+                        "message": str(exc),
+                    }
+                    await svc.clock.sleep_until(math.inf, wake=news)
+                    self.out_of_budget = False
                     continue
                 except anyio.get_cancelled_exc_class():
                     raise
-                except Exception as exc:
-                    _log.exception("agent %s: turn failed", self.agent_id)
+                except Exception as exc:  # the runtime's trouble (e.g. the database is busy)
+                    _log.warning("agent %s: %r; backing off", self.agent_id, exc)
                     self.last_result = {
                         "action": "turn",
                         "ok": False,
                         "error": "runtime_error",
-                        "message": f"your turn failed inside the runtime ({exc!r}); try again",
+                        "message": f"your turn failed inside the runtime ({exc!r}); this was not"
+                        " your doing; try again",
                     }
                     failed = True
                     outcome = None
@@ -187,7 +212,6 @@ class AgentLoop:
                 self.stats.failures_in_a_row = 0
                 if outcome is not None and outcome.sleep is not None:
                     self.sleep = outcome.sleep
-                    self.mailbox.take_unseen()
                     continue
                 pause = float((self.config.get("sleep_policy") or {}).get("between_turns", 0))
                 if pause > 0:
@@ -199,11 +223,24 @@ class AgentLoop:
         """One turn (the gate already passed): think, act, pay. Returns (outcome, failed)."""
         svc = self.services
         number = self.turns + 1
+        self.mailbox.take_unseen()  # what came before this turn cannot end a sleep it starts
         if self.mailbox.config_changed:
             self.mailbox.config_changed = False
             self.config = dict((await svc.ledger.agent(self.agent_id)).config)
         meter = CpuMeter()
-        outcome, thought, failed = await meter.run(self._think_and_act(number))
+        try:
+            outcome, thought, failed = await meter.run(self._think_and_act(number))
+        except (BudgetExhausted, _OutOfBudget, LedgerUnavailable, anyio.get_cancelled_exc_class()):
+            raise
+        except Exception as exc:  # a bug met by this turn: recorded and charged like any turn
+            _log.exception("agent %s: turn %d failed", self.agent_id, number)
+            outcome = Outcome.refused(
+                "turn",
+                "runtime_error",
+                f"your turn failed inside the runtime ({exc!r}); this was not your doing; try"
+                " again",
+            )
+            thought, failed = None, True
         charges = []
         if COMPUTE in svc.flows and meter.seconds > 0:
             charges.append((COMPUTE, meter.seconds))
@@ -271,8 +308,9 @@ class AgentLoop:
             max_tokens=self.config.get("max_tokens"),
             observation=obs.to_policy(),
         )
+        request, lowered = self._fit_to_share(request, account)
         try:
-            thought = await svc.caller.think(request)
+            thought = await svc.caller.think(request, stop=svc.stop)
         except UnpricedModel as exc:
             return Outcome.refused("think", exc.code, str(exc)), None, True
         except InsufficientResource as exc:
@@ -292,10 +330,43 @@ class AgentLoop:
         except ActionError as exc:
             return Outcome.refused("invalid_reply", exc.code, str(exc)), thought, True
         outcome = await svc.executor.perform(me, action)
+        if lowered:
+            outcome = replace(outcome, message=f"{outcome.message} ({lowered})")
         if action.action == "note" and outcome.ok:
             self.notes.append(action.text)
             del self.notes[: -svc.settings.max_notes]
         return outcome, thought, False
+
+    def _fit_to_share(
+        self, request: CompletionRequest, account: Account
+    ) -> tuple[CompletionRequest, str]:
+        """Lower the call's output cap so that its worst case fits the agent's own share.
+
+        Raises :class:`_OutOfBudget` when not even the prompt and a short answer fit.
+        """
+        caller = self.services.caller
+        holding = account.holding(LLM_BUDGET)
+        if not caller.billed or holding is None:
+            return request, ""
+        request = caller.bounded(request)
+        share_nd = math.floor(holding.available * NANODOLLARS + 1e-6)
+        if caller.worst_case_nd(request) <= share_nd:
+            return request, ""
+        price = caller.price(request.model)
+        prompt_nd = cost_nd(price, Usage(prompt_token_bound(request.messages), 0))
+        per_token = price.output * 1000  # nanodollars per output token
+        fits = int((share_nd - prompt_nd) // per_token) if per_token > 0 else 0
+        if fits < MIN_ANSWER_TOKENS:
+            raise _OutOfBudget(
+                f"your llm_budget share (${share_nd / NANODOLLARS:.6f} left) cannot cover a call:"
+                f" the prompt alone may cost ${prompt_nd / NANODOLLARS:.6f}; another agent can"
+                " give you llm_budget quota (genesis_ledger transfer with resource llm_budget)"
+            )
+        note = (
+            f"max_tokens was lowered to {fits} for this call: your llm_budget share"
+            f" (${share_nd / NANODOLLARS:.6f} left) could not cover more"
+        )
+        return replace(request, max_tokens=fits), note
 
     # --- waiting --------------------------------------------------------------------------
 
@@ -313,6 +384,7 @@ class AgentLoop:
                 if self.last_result is not None:
                     self.last_result = {**self.last_result, "woke": reason}
                 continue
+            news = self.mailbox.rearm()  # before reading, so no rescue slips between
             account = await svc.ledger.account(me)
             now = svc.clock.now()
             debts = [h for h in account.flow if h.available(now) < -DEBT_TOLERANCE]
@@ -329,18 +401,12 @@ class AgentLoop:
             self._freeze(
                 "in debt on " + ", ".join(h.resource for h in debts) + " until it accrues back"
             )
-            await self._wait_for_news(until)
+            await svc.clock.sleep_until(until, wake=news)
         return False
 
     def _freeze(self, reason: str) -> None:
         self.state = AgentState.FROZEN
         self.frozen_reason = reason
-
-    async def _wait_for_news(self, deadline: float) -> None:
-        """Wait until ``deadline`` or until an event concerning this agent arrives."""
-        wake = self.mailbox.rearm()
-        if not self.services.stopping:
-            await self.services.clock.sleep_until(deadline, wake=wake)
 
     async def _sleep_until_woken(self, sleep: WakeConditions) -> str | None:
         svc, me = self.services, self.agent_id

@@ -37,6 +37,14 @@ def _clip(text: str, n: int = _QUOTE) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+class _NotJSON(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> None:
+    raise _NotJSON(f"{name} is not a JSON number; write a finite number such as 0 or 1.5")
+
+
 def find_json_objects(text: str) -> tuple[list[Any], list[str]]:
     """Decode every top-level ``{...}`` span of ``text``.
 
@@ -71,7 +79,9 @@ def find_json_objects(text: str) -> tuple[list[Any], list[str]]:
             if depth == 0:
                 span = text[start : i + 1]
                 try:
-                    values.append(json.loads(span))
+                    values.append(json.loads(span, parse_constant=_no_constant))
+                except _NotJSON as exc:
+                    errors.append(str(exc))
                 except json.JSONDecodeError as exc:
                     errors.append(f"{exc.msg} at character {exc.pos} of {_clip(span, 60)!r}")
                 except RecursionError:
@@ -135,10 +145,12 @@ def parse_action(text: str, *, max_chars: int = 100_000) -> Action:
         )
     if len(with_action) > 1:
         names = ", ".join(repr(v.get("action")) for v in with_action[:5])
+        first = with_action[0].get("action")
+        example = shape(first) if isinstance(first, str) and first in ACTIONS else shape("noop")
         raise ActionError(
             "several_actions",
             f"your reply holds {len(with_action)} actions ({names}); one turn is one action:"
-            " reply with exactly one JSON object",
+            f" reply with exactly one JSON object, such as {example}",
         )
     data = with_action[0]
     name = data["action"]
@@ -148,7 +160,8 @@ def parse_action(text: str, *, max_chars: int = 100_000) -> Action:
         raise ActionError(
             "unknown_action",
             f"unknown action {_clip(repr(name), 60)}{hint}; the actions are: {_known()}."
-            " Their shapes are in the handbook (page 'actions')",
+            f" For example {shape(close[0] if close else 'noop')}; every shape is in the"
+            " handbook (page 'actions')",
         )
     try:
         return action_adapter.validate_python(data)

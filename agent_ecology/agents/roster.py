@@ -28,6 +28,8 @@ class AgentSpec:
     config: Mapping[str, Any]
     stock: Mapping[str, float] = field(default_factory=dict)
     flow: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    explicit_stock: frozenset[str] = frozenset()
+    """Stock quotas the agent's file or config entry set itself (not the equal share)."""
 
 
 def _merge(base: AgentSettings, override: AgentSettings) -> AgentSettings:
@@ -98,5 +100,5 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
             "sleep_policy": (agent.sleep_policy or SleepPolicy()).model_dump(),
         }
         scrip = agent.scrip if agent.scrip is not None else settings.scrip.initial
-        specs.append(AgentSpec(agent.id, scrip, config, stock, flow))
+        specs.append(AgentSpec(agent.id, scrip, config, stock, flow, frozenset(agent.stock)))
     return specs

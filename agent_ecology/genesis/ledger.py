@@ -46,7 +46,10 @@ class TransferArgs(Args):
     to: str = Field(min_length=1, max_length=64, description="the receiver's id")
     amount: int | float = Field(description="scrip: a positive whole number; a resource: > 0")
     resource: str | None = Field(
-        default=None, max_length=64, description="a flow resource to give instead of scrip"
+        default=None,
+        max_length=64,
+        description="give this instead of scrip: part of a flow bucket's balance, or unused"
+        " stock quota (llm_budget, disk), for good",
     )
 
 
@@ -71,10 +74,18 @@ async def _transfer(inv: Invocation, args: TransferArgs) -> Mapping[str, Any]:
         amount = int(args.amount)
         receipt = await inv.ledger.transfer(inv.actor, args.to, amount)
         return {"transferred": amount, "to": args.to, "seq": receipt.seq}
-    receipt = await inv.ledger.transfer_resource(inv.actor, args.to, args.resource, args.amount)
+    kinds = {spec.name: spec.kind for spec in await inv.ledger.resources()}
+    if kinds.get(args.resource) == "stock":
+        # A stock resource is given as quota: the unused part of your share, for good.
+        receipt = await inv.ledger.transfer_quota(inv.actor, args.to, args.resource, args.amount)
+        given = "quota"
+    else:
+        receipt = await inv.ledger.transfer_resource(inv.actor, args.to, args.resource, args.amount)
+        given = "balance"
     return {
         "transferred": args.amount,
         "resource": args.resource,
+        "as": given,
         "to": args.to,
         "seq": receipt.seq,
     }
@@ -106,7 +117,8 @@ def make_ledger_artifact() -> GenesisArtifact:
     art.add(
         Method(
             "transfer",
-            "Give scrip (default) or part of a flow resource's balance to another principal.",
+            "Give scrip (default), part of a flow bucket's balance, or unused stock quota to"
+            " another principal.",
             TransferArgs,
             _transfer,
             {"to": "bob", "amount": 5},

@@ -188,12 +188,20 @@ class BudgetExhausted(LedgerError):
 
     code = "budget_exhausted"
 
-    def __init__(self, needed_nd: int, left_nd: int) -> None:
+    def __init__(self, needed_nd: int, left_nd: int, reserved_nd: int = 0) -> None:
         self.needed_nd = needed_nd
         self.left_nd = left_nd
+        self.reserved_nd = reserved_nd
+        held = (
+            f" (another ${reserved_nd / 1e9:.6f} is held by calls in flight and comes back as"
+            " they settle)"
+            if reserved_nd
+            else ""
+        )
         super().__init__(
-            f"the world's API budget has ${left_nd / 1e9:.6f} left, less than this call's worst"
-            f" case of ${needed_nd / 1e9:.6f}; raise llm.max_api_cost in config.yaml to go on"
+            f"the world's API budget has ${left_nd / 1e9:.6f} left{held}, less than this call's"
+            f" worst case of ${needed_nd / 1e9:.6f}; lower max_tokens, or raise"
+            " llm.max_api_cost in config.yaml to go on"
         )
 
 

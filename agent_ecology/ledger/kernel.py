@@ -400,6 +400,16 @@ class Ledger:
         )
         return [ResourceSpec(*row) for row in rows]
 
+    async def stock_allocated(self, resource: str) -> float:
+        """The sum of every principal's quota of a stock resource."""
+        t = schema.stock_holdings
+        rows = await self._rows(
+            sa.select(sa.func.coalesce(sa.func.sum(t.c.quota), 0.0)).where(
+                t.c.resource == resource
+            )
+        )
+        return float(rows[0][0])
+
     async def stock(self, principal_id: str, resource: str) -> StockHolding:
         """``principal_id``'s share of a stock resource."""
         t = schema.stock_holdings

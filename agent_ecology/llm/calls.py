@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -111,6 +111,18 @@ class LLMCaller:
         except KeyError:
             raise UnpricedModel(model, sorted(self.prices)) from None
 
+    def bounded(self, request: CompletionRequest) -> CompletionRequest:
+        """``request`` with the output cap that its reservation assumes, stated explicitly.
+
+        For a billed provider the cap sent is ``min(max_tokens, model's output limit)``, or the
+        limit when the agent set none: what is reserved is exactly what may be billed.
+        """
+        if not self.billed:
+            return request
+        limit = self.price(request.model).max_output_tokens
+        cap = limit if request.max_tokens is None else min(request.max_tokens, limit)
+        return request if cap == request.max_tokens else replace(request, max_tokens=cap)
+
     def worst_case_nd(self, request: CompletionRequest) -> int:
         """What one attempt of ``request`` can cost at most (0 when not billed)."""
         if not self.billed:
@@ -118,9 +130,13 @@ class LLMCaller:
         return worst_case_nd(self.price(request.model), request.messages, request.max_tokens)
 
     async def think(
-        self, request: CompletionRequest, *, on_retry: Callable[[ProviderError], None] | None = None
+        self,
+        request: CompletionRequest,
+        *,
+        stop: anyio.Event | None = None,
+        on_retry: Callable[[ProviderError], None] | None = None,
     ) -> Thought:
-        """Run ``request`` to an answer or a final error.
+        """Run ``request`` to an answer or a final error; no retry is started once ``stop`` is set.
 
         Raises :class:`~agent_ecology.ledger.BudgetExhausted` when the world's budget cannot
         cover an attempt, :class:`~agent_ecology.ledger.InsufficientResource` when the
@@ -128,6 +144,7 @@ class LLMCaller:
         think, which is not a provider failure.
         """
         thought = Thought(completion=None)
+        request = self.bounded(request)
         price = self.price(request.model) if self.billed else None
         worst = self.worst_case_nd(request)
         for attempt in range(1, self.retry.max_retries + 2):
@@ -140,10 +157,14 @@ class LLMCaller:
                 thought.error = exc
                 if not exc.retryable or attempt > self.retry.max_retries:
                     return thought
+                if stop is not None and stop.is_set():
+                    return thought
                 if on_retry is not None:
                     on_retry(exc)
                 delay = self.retry.delay(attempt, exc, self._rng)
-                await self.clock.sleep_until(self.clock.now() + delay)
+                await self.clock.sleep_until(self.clock.now() + delay, wake=stop)
+                if stop is not None and stop.is_set():
+                    return thought
         return thought
 
     async def _attempt(
@@ -159,15 +180,22 @@ class LLMCaller:
             thought.usage = thought.usage + completion.usage
             return completion
         call_id = f"{request.agent_id}:{uuid.uuid4().hex}"
-        await self.ledger.submit(
-            ops.ReserveCall(
-                call_id=call_id,
-                agent_id=request.agent_id,
-                model=request.model,
-                attempt=attempt,
-                reserve_nd=worst,
+        # Shielded: a reservation that commits must be known here, to be settled.
+        with anyio.CancelScope(shield=True):
+            await self.ledger.submit(
+                ops.ReserveCall(
+                    call_id=call_id,
+                    agent_id=request.agent_id,
+                    model=request.model,
+                    attempt=attempt,
+                    reserve_nd=worst,
+                )
             )
-        )
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            await self._settle(call_id, "failed", 0, Usage(), "cancelled before it was sent")
+            raise
         try:
             completion = await self.provider.complete(request)
         except ProviderError as exc:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
 import pytest
 
 from agent_ecology.agents import AgentState
+from agent_ecology.clock import SystemClock
+from agent_ecology.ledger import Event, Ledger
 from agent_ecology.llm import Completion, CompletionRequest, ScriptedProvider, ServerError, Usage
 from tests.agents.world import T0, running_world, world_settings
 
@@ -202,8 +206,6 @@ async def test_update_config_by_a_non_holder_is_refused_and_the_holder_can(tmp_p
     settings = world_settings(tmp_path)
     async with running_world(settings, provider) as world:
         await world.until(lambda: world.state("bob") is AgentState.ASLEEP, "bob done")
-        first = [r for r in world.runtime.loops["bob"].notes]
-        assert first == []
         result = (await world.ledger.agent("bob")).last_result
         # bob's last result is its sleep; the refusal is in the turn before it.
         events = await world.ledger.events(principal="bob", kind="turn")
@@ -231,7 +233,6 @@ async def test_stopping_ends_every_loop_and_keeps_the_record(tmp_path: Path) -> 
         world.runtime.stop("enough")
     report = world.report
     assert report is not None and report.reason == "enough"
-    assert all(a["state"] == "stopped" for a in report.agents.values())
     assert report.turns >= 6
     assert report.conserved
     _ = anyio
@@ -264,3 +265,60 @@ async def test_notes_configs_and_sleep_carry_over_to_the_next_run(tmp_path: Path
         assert "this is your turn 4" in context
         assert request.max_tokens == 42
         assert '"woke": "the time you set has come"' in context
+
+
+async def test_an_event_right_after_falling_asleep_still_wakes_the_agent(tmp_path: Path) -> None:
+    wait_for_transfer = json.dumps({"action": "sleep", "until_event": "transfer"})
+    provider = ScriptedProvider(default=by_agent({"alice": [wait_for_transfer]}, default=sleeper()))
+    sent: list[asyncio.Task[object]] = []
+    async with running_world(world_settings(tmp_path), provider) as world:
+        ledger = world.ledger
+
+        def pay_at_once(events: Sequence[Event]) -> None:
+            # bob pays alice the moment her sleep is committed, before her loop goes on.
+            for e in events:
+                if e.kind == "agent_slept" and e.principal_id == "alice" and not sent:
+                    sent.append(
+                        asyncio.get_running_loop().create_task(ledger.transfer("bob", "alice", 5))
+                    )
+
+        ledger.subscribe(pay_at_once)
+        await world.until(lambda: world.turns("alice") >= 2, "the payment wakes alice")
+        assert sent and sent[0].done()
+
+
+async def test_an_agent_whose_share_runs_low_thinks_shorter_then_the_run_stops(
+    tmp_path: Path,
+) -> None:
+    # $100 per 1M tokens: a ~4 kB prompt may cost $0.4, a full answer $0.1; shares of $0.6.
+    settings = world_settings(
+        tmp_path,
+        resources={"stock": {"llm_budget": {"total": 1.8, "unit": "dollars"}}},
+        llm={
+            "provider": "openai",
+            "model": "m",
+            "max_api_cost": 100,
+            "prices": {"m": {"input": 100, "output": 100, "max_output_tokens": 1000}},
+        },
+    )
+
+    def answer(request: CompletionRequest) -> Completion:
+        # Honest billing at the cap: the whole output budget, and a tenth of the prompt bound.
+        return Completion(NOOP, Usage(200, request.max_tokens or 0), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(settings, provider, billed=True, clock=SystemClock()) as world:
+        with anyio.fail_after(20):
+            await world.runtime.stop_event.wait()
+    assert world.report is not None
+    assert world.report.reason == "every agent's llm_budget share is spent"
+    caps = [r.max_tokens for r in provider.requests if r.agent_id == "alice"]
+    assert caps[0] == 1000 and min(caps) < 1000, "the cap was never lowered to fit the share"
+    ledger = await Ledger.open(tmp_path / "world.db")
+    try:
+        for agent in ("alice", "bob", "carol"):
+            holding = await ledger.stock(agent, "llm_budget")
+            assert holding.used <= holding.quota
+        assert (await ledger.api_budget()).reserved_nd == 0
+    finally:
+        await ledger.close()

@@ -69,6 +69,8 @@ def test_update_config_tells_an_explicit_null_from_a_missing_key() -> None:
         ),
         ('{"action": "noop", "colour": "red"}', "invalid_action", ["colour: not a field"]),
         ('{"action": "query", "what": "everything"}', "invalid_action", ["what:"]),
+        ('{"action": "sleep", "seconds": NaN}', "invalid_json", ["NaN is not a JSON number"]),
+        ('{"action": "noop"} {"action": "noop"}', "several_actions", ['such as {"action"']),
     ],
 )
 def test_refusals_say_what_was_wrong_and_show_the_shape(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -10,7 +11,7 @@ import pytest
 
 from agent_ecology.clock import SystemClock
 from agent_ecology.config import ModelPrice
-from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger
+from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger, ops
 from agent_ecology.llm import (
     CompletionRequest,
     LLMCaller,
@@ -18,6 +19,7 @@ from agent_ecology.llm import (
     Message,
     ProviderTimeout,
     RetryPolicy,
+    ScriptedProvider,
     Usage,
     cost_nd,
     worst_case_nd,
@@ -184,7 +186,7 @@ async def test_a_cancelled_call_is_settled_at_its_worst_case(
     assert [c.status for c in await ledger.llm_calls("alice")] == ["failed"]
 
 
-async def test_a_provider_billing_above_the_reservation_is_recorded_as_billed(
+async def test_a_server_that_ignores_max_tokens_is_recorded_as_it_billed(
     caller: LLMCaller, ledger: Ledger, server: ChatServer
 ) -> None:
     server.enqueue(Reply("ok", prompt_tokens=10, completion_tokens=5000))  # ignores max_tokens
@@ -192,3 +194,58 @@ async def test_a_provider_billing_above_the_reservation_is_recorded_as_billed(
     assert thought.cost_nd == cost_nd(PRICE, Usage(10, 5000))
     events = await ledger.events(kind="llm_call")
     assert events[-1].details["over_reservation"] is True
+
+
+async def test_without_a_cap_the_model_limit_is_sent_and_reserved(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    await caller.think(request(max_tokens=None))
+    assert server.requests[-1]["max_tokens"] == PRICE.max_output_tokens
+    (call,) = await ledger.llm_calls("alice")
+    assert call.reserved_nd == worst_case_nd(PRICE, request().messages, None)
+    await caller.think(request(max_tokens=10**6))  # above the model's limit: clamped
+    assert server.requests[-1]["max_tokens"] == PRICE.max_output_tokens
+
+
+async def test_a_call_cancelled_while_its_reservation_commits_is_settled_unsent(
+    ledger: Ledger,
+) -> None:
+    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    scripted = ScriptedProvider(default='{"action": "noop"}')
+    caller = LLMCaller(scripted, ledger, clock=SystemClock(), prices={"m": PRICE}, billed=True)
+    other = sqlite3.connect(ledger.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the writer's next transaction has to wait
+        async with anyio.create_task_group() as tg:
+            scope = anyio.CancelScope()
+
+            async def think() -> None:
+                with scope:
+                    await caller.think(request())
+
+            tg.start_soon(think)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()  # the run stops while the reservation is being committed
+            other.execute("ROLLBACK")  # then the disk lets the writer go on
+    finally:
+        other.close()
+    assert (await ledger.api_budget()).reserved_nd == 0
+    (call,) = await ledger.llm_calls("alice")
+    assert (call.status, call.cost_nd) == ("failed", 0) and "before it was sent" in call.error
+    assert scripted.requests == []
+
+
+async def test_a_reservation_one_nanodollar_over_the_share_still_settles(
+    ledger: Ledger,
+) -> None:
+    await ledger.set_api_limit(5 * NANODOLLARS, authority="world")
+    # alice's llm_budget quota is exactly $1; the float tolerance admits 1 nanodollar more.
+    await ledger.submit(
+        ops.ReserveCall(
+            call_id="edge", agent_id="alice", model="m", attempt=1, reserve_nd=NANODOLLARS + 1
+        )
+    )
+    await ledger.submit(ops.SettleCall(call_id="edge", status="settled", cost_nd=123))
+    assert (await ledger.api_budget()).reserved_nd == 0
+    holding = await ledger.stock("alice", "llm_budget")
+    assert holding.used == pytest.approx(123 / NANODOLLARS)

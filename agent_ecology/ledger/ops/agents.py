@@ -122,7 +122,7 @@ class UpdateAgentConfig(Operation):
             raise NotPermitted(
                 self.actor,
                 f"the right to change {self.agent_id!r}'s configuration is held by {holder!r};"
-                " only its holder may change it (buy the right from them)",
+                " only its holder may change it, or give the right away",
             )
         changes = json.loads(self.changes)
         config = {**json.loads(config_text), **changes}

@@ -100,11 +100,9 @@ class ReserveCall(Operation):
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.principal_kind(self.agent_id)
-        limit, reserved, spent = _budget(tx)
-        left = limit - reserved - spent
-        if self.reserve_nd > left:
-            raise BudgetExhausted(self.reserve_nd, max(0, left))
         dollars = self.reserve_nd / NANODOLLARS
+        # The agent's own share first: an agent that cannot afford a call must not stop the
+        # world because others' calls hold the rest of the budget.
         if _metered(tx, self.agent_id) and self.reserve_nd:
             tx.use_stock(
                 self.agent_id,
@@ -112,8 +110,12 @@ class ReserveCall(Operation):
                 dollars,
                 "your share of the API budget cannot cover this call's worst case; lower"
                 " max_tokens (update_config), shorten what you send, or get llm_budget quota"
-                " from another agent",
+                " from another agent (genesis_ledger transfer with resource llm_budget)",
             )
+        limit, reserved, spent = _budget(tx)
+        left = limit - reserved - spent
+        if self.reserve_nd > left:
+            raise BudgetExhausted(self.reserve_nd, max(0, left), reserved)
         tx.conn.execute("UPDATE api_budget SET reserved_nd = reserved_nd + ?", (self.reserve_nd,))
         tx.conn.execute(
             "INSERT INTO llm_calls (call_id, agent_id, model, attempt, status, reserved_nd,"
@@ -174,8 +176,10 @@ class SettleCall(Operation):
             (reserved_nd, self.cost_nd),
         )
         if _metered(tx, agent_id):
-            if reserved_nd:
-                tx.free_stock(agent_id, LLM_BUDGET, reserved_nd / NANODOLLARS)
+            quota, used = tx.stock(agent_id, LLM_BUDGET)
+            if reserved_nd and used > 0:
+                # min(): the reservation may have been clamped to the quota by float round-off.
+                tx.free_stock(agent_id, LLM_BUDGET, min(reserved_nd / NANODOLLARS, used))
             quota, used = tx.stock(agent_id, LLM_BUDGET)
             charge = min(self.cost_nd / NANODOLLARS, quota - used)
             if charge > 0:

@@ -167,8 +167,8 @@ class Tx:
         if row is None:
             _quota, used = self.stock(principal, resource)
             raise InvalidRequest(
-                f"{principal!r} has {used:g} {resource} in use and cannot release {amount:g};"
-                f" release at most {used:g}"
+                f"{principal!r} has {used:.12g} {resource} in use and cannot release"
+                f" {amount:.12g}; release at most {used:.12g}"
             )
         return float(row[0])
 

@@ -1,0 +1,37 @@
+"""Booting a world: agents added later share what is left of each stock pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent_ecology.agents import load_roster
+from agent_ecology.config import parse_settings
+from agent_ecology.world import open_world
+
+
+async def test_agents_added_later_never_push_quotas_past_the_total(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {
+            "world": {"database": str(tmp_path / "w.db"), "genesis": str(tmp_path / "g")},
+            "resources": {"stock": {"llm_budget": {"total": 1.0}, "disk": {"total": 900}}},
+            "agents": [{"id": "a"}, {"id": "b"}, {"id": "c", "stock": {"disk": 50}}],
+        }
+    )
+    ledger, report = await open_world(settings)
+    await ledger.close()
+    assert report.created_agents == ["a", "b", "c"]
+
+    bigger = load_roster(settings, count=6)  # three numbered agents join
+    ledger, report = await open_world(settings, roster=bigger)
+    try:
+        assert await ledger.stock_allocated("llm_budget") == pytest.approx(1.0)
+        assert await ledger.stock_allocated("disk") == pytest.approx(900)
+        newcomer = await ledger.stock("agent0001", "llm_budget")
+        assert newcomer.quota == pytest.approx(0.0)
+        assert any("only 0 of 1 is unallocated" in line for line in report.lines())
+        # disk: a, b took 300 each, c asked for 50: 250 left for three newcomers.
+        assert (await ledger.stock("agent0002", "disk")).quota == pytest.approx(250 / 3)
+    finally:
+        await ledger.close()
