@@ -404,9 +404,7 @@ class Ledger:
         """The sum of every principal's quota of a stock resource."""
         t = schema.stock_holdings
         rows = await self._rows(
-            sa.select(sa.func.coalesce(sa.func.sum(t.c.quota), 0.0)).where(
-                t.c.resource == resource
-            )
+            sa.select(sa.func.coalesce(sa.func.sum(t.c.quota), 0.0)).where(t.c.resource == resource)
         )
         return float(rows[0][0])
 
