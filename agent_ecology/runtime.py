@@ -270,6 +270,7 @@ class Runtime:
             on_budget_exhausted=lambda why: self.stop(f"the API budget is spent ({why})"),
             on_change=self._on_change,
             settled=bus.settled,
+            default_model=settings.llm.model,
         )
         for agent_id in ids:
             notes = [

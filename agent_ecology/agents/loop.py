@@ -49,6 +49,7 @@ from agent_ecology.ledger import (
     ops,
 )
 from agent_ecology.llm.calls import LLMCaller, Thought, UnpricedModel
+from agent_ecology.llm.errors import RequestRejected
 from agent_ecology.llm.pricing import cost_nd, prompt_token_bound
 from agent_ecology.llm.types import CompletionRequest, Usage
 
@@ -107,6 +108,7 @@ class LoopServices:
     stop: anyio.Event
     others: Callable[[str], Sequence[str]] = lambda _me: ()
     settled: Callable[[], anyio.Event] = anyio.Event
+    default_model: str | None = None
     on_change: Callable[[], None] = lambda: None
     budget_view: Callable[[], tuple[float, float] | None] = lambda: None
     on_budget_exhausted: Callable[[str], None] = lambda _why: None
@@ -144,6 +146,7 @@ class AgentLoop:
         self._state = AgentState.ASLEEP if self.sleep else AgentState.STARTING
         self.frozen_reason = ""
         self.out_of_budget = False
+        self.rejected_model: str | None = None
         self.stats = AgentStats()
         self._account: Account | None = None
 
@@ -301,14 +304,25 @@ class AgentLoop:
             str(self.config.get("system_prompt") or ""),
             max_chars=svc.settings.context_max_chars,
         )
+        model = str(self.config.get("model"))
+        fallback = ""
+        if model == self.rejected_model and svc.default_model and model != svc.default_model:
+            # The server said it has no such model: think with the world's default instead,
+            # so that the agent can still act (and change its model back).
+            fallback = (
+                f"the server rejected your model {model!r} as unknown, so this call used"
+                f" {svc.default_model!r}; set a model it serves with update_config"
+            )
+            model = svc.default_model
         request = CompletionRequest(
             agent_id=me,
-            model=str(self.config.get("model")),
+            model=model,
             messages=messages,
             max_tokens=self.config.get("max_tokens"),
             observation=obs.to_policy(),
         )
         request, lowered = self._fit_to_share(request, account)
+        lowered = "; ".join(x for x in (fallback, lowered) if x)
         try:
             thought = await svc.caller.think(request, stop=svc.stop)
         except UnpricedModel as exc:
@@ -319,6 +333,8 @@ class AgentLoop:
             raise
         if thought.completion is None:
             error = thought.error
+            if isinstance(error, RequestRejected) and error.status == 404:
+                self.rejected_model = model
             code = error.code if error is not None else "provider_error"
             message = (
                 f"your LLM call failed after {thought.attempts} attempt(s): {error}; this turn"

@@ -13,7 +13,14 @@ import pytest
 from agent_ecology.agents import AgentState
 from agent_ecology.clock import SystemClock
 from agent_ecology.ledger import Event, Ledger
-from agent_ecology.llm import Completion, CompletionRequest, ScriptedProvider, ServerError, Usage
+from agent_ecology.llm import (
+    Completion,
+    CompletionRequest,
+    RequestRejected,
+    ScriptedProvider,
+    ServerError,
+    Usage,
+)
 from tests.agents.world import T0, running_world, world_settings
 
 NOOP = '{"action": "noop"}'
@@ -322,3 +329,36 @@ async def test_an_agent_whose_share_runs_low_thinks_shorter_then_the_run_stops(
         assert (await ledger.api_budget()).reserved_nd == 0
     finally:
         await ledger.close()
+
+
+async def test_a_model_the_server_does_not_serve_falls_back_to_the_default(
+    tmp_path: Path,
+) -> None:
+    settings = world_settings(
+        tmp_path,
+        agents=[{"id": "alice", "model": "gone"}],
+        llm={
+            "provider": "openai",
+            "model": "m",
+            "max_retries": 0,
+            "prices": {
+                "m": {"input": 0, "output": 0, "max_output_tokens": 100},
+                "gone": {"input": 0, "output": 0, "max_output_tokens": 100},
+            },
+        },
+        agent_loop={"failure_backoff": 0.001, "failure_backoff_max": 0.001},
+    )
+
+    def answer(request: CompletionRequest) -> Completion:
+        if request.model == "gone":
+            raise RequestRejected("no such model", status=404)
+        return Completion(sleeper(), Usage(1, 1), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(settings, provider, billed=True, clock=SystemClock()) as world:
+        await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice acts")
+    assert [r.model for r in provider.requests] == ["gone", "m"]
+    context = provider.requests[1].messages[1].content
+    assert "request_rejected" in context
+    last = world.runtime.loops["alice"].last_result
+    assert last is not None and "used 'm'" in last["message"]
