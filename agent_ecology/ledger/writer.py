@@ -103,7 +103,7 @@ class Writer:
         self._listeners.append((asyncio.get_running_loop(), listener))
 
     def remove_listener(self, listener: EventListener) -> None:
-        self._listeners = [(lp, fn) for lp, fn in self._listeners if fn is not listener]
+        self._listeners = [(lp, fn) for lp, fn in self._listeners if fn != listener]
 
     async def start(self) -> None:
         """Open the writer's connection and start its thread."""
