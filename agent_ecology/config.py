@@ -196,6 +196,11 @@ class LLMSettings(_Strict):
     )
     retry_backoff_max: PositiveFloat = 30.0
     max_connections: PositiveInt = 1000
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens",
+        description="The request field that carries the output cap; OpenAI's reasoning"
+        " models want max_completion_tokens.",
+    )
 
 
 class AgentLoopSettings(_Strict):

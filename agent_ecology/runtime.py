@@ -72,6 +72,7 @@ def choose_provider(
             connect_timeout=settings.llm.connect_timeout,
             max_connections=settings.llm.max_connections,
             api_key_env=settings.llm.api_key_env,
+            max_tokens_param=settings.llm.max_tokens_param,
         )
         return provider, True, None
     if settings.llm.provider == "openai":

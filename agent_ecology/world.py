@@ -78,7 +78,8 @@ async def _share_what_is_left(
         takers = [a for a in new if name not in a.explicit_stock]
         if not takers:
             continue
-        left = max(0.0, pool.total - await ledger.stock_allocated(name))
+        explicit = sum(a.stock.get(name, 0.0) for a in new if name in a.explicit_stock)
+        left = max(0.0, pool.total - await ledger.stock_allocated(name) - explicit)
         wanted = sum(a.stock.get(name, 0.0) for a in takers)
         if wanted <= left:
             continue

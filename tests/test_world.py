@@ -35,3 +35,33 @@ async def test_agents_added_later_never_push_quotas_past_the_total(tmp_path: Pat
         assert (await ledger.stock("agent0002", "disk")).quota == pytest.approx(250 / 3)
     finally:
         await ledger.close()
+
+
+async def test_newcomers_own_quotas_come_out_of_what_is_left_first(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {
+            "world": {"database": str(tmp_path / "w.db"), "genesis": str(tmp_path / "g")},
+            "resources": {"stock": {"disk": {"total": 10}}},
+            "agents": [{"id": "a"}, {"id": "b"}],
+        }
+    )
+    ledger, _ = await open_world(settings)
+    await ledger.close()
+    # a and b hold 5 each; x asks for 4 of its own and y would take the equal share.
+    more = settings.model_copy(
+        update={
+            "agents": [
+                *settings.agents,
+                *parse_settings(
+                    {"agents": [{"id": "x", "stock": {"disk": 4}}, {"id": "y"}]}
+                ).agents,
+            ]
+        }
+    )
+    ledger, _ = await open_world(more)
+    try:
+        assert (await ledger.stock("x", "disk")).quota == 4
+        assert (await ledger.stock("y", "disk")).quota == 0
+        assert await ledger.stock_allocated("disk") == pytest.approx(14)  # x's own ask, as given
+    finally:
+        await ledger.close()

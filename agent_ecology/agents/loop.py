@@ -147,6 +147,9 @@ class AgentLoop:
         self.frozen_reason = ""
         self.out_of_budget = False
         self.rejected_model: str | None = None
+        self._woke: str | None = None
+        self._world_left_nd: int | None = None
+        self._last_prompt_tokens = 0
         self.stats = AgentStats()
         self._account: Account | None = None
 
@@ -168,16 +171,21 @@ class AgentLoop:
         try:
             while not svc.stopping:
                 settled = svc.settled()  # taken before trying, so no settlement is missed
+                news = None
                 try:
-                    if not await self._gate():
+                    news = await self._gate()  # armed before the gate read the account
+                    if news is None:
                         break
-                    news = self.mailbox.rearm()
                     outcome, failed = await self.turn()
                 except BudgetExhausted as exc:
                     if exc.reserved_nd > 0:
                         # Calls in flight hold the rest; what they do not spend comes back.
                         self._freeze(f"waiting for calls in flight to settle: {exc}")
                         await svc.clock.sleep_until(math.inf, wake=settled)
+                        continue
+                    if self._world_left_nd != exc.left_nd and self._can_think_within(exc.left_nd):
+                        # Nothing in flight: what is left is final. Think with a cap that fits.
+                        self._world_left_nd = exc.left_nd
                         continue
                     svc.on_budget_exhausted(str(exc))
                     break
@@ -191,7 +199,7 @@ class AgentLoop:
                         "error": "insufficient_resource",
                         "message": str(exc),
                     }
-                    await svc.clock.sleep_until(math.inf, wake=news)
+                    await svc.clock.sleep_until(math.inf, wake=news or self.mailbox.rearm())
                     self.out_of_budget = False
                     continue
                 except anyio.get_cancelled_exc_class():
@@ -321,9 +329,10 @@ class AgentLoop:
             max_tokens=self.config.get("max_tokens"),
             observation=obs.to_policy(),
         )
-        request, lowered = self._fit_to_share(request, account)
-        lowered = "; ".join(x for x in (fallback, lowered) if x)
+        self._last_prompt_tokens = prompt_token_bound(request.messages)
         try:
+            request, lowered = self._fit_to_share(request, account)
+            lowered = "; ".join(x for x in (fallback, lowered) if x)
             thought = await svc.caller.think(request, stop=svc.stop)
         except UnpricedModel as exc:
             return Outcome.refused("think", exc.code, str(exc)), None, True
@@ -362,44 +371,69 @@ class AgentLoop:
         """
         caller = self.services.caller
         holding = account.holding(LLM_BUDGET)
-        if not caller.billed or holding is None:
+        if not caller.billed or (holding is None and self._world_left_nd is None):
             return request, ""
         request = caller.bounded(request)
-        share_nd = math.floor(holding.available * NANODOLLARS + 1e-6)
+        share_nd = math.inf if holding is None else holding.available * NANODOLLARS + 1e-6
+        if self._world_left_nd is not None:
+            share_nd = min(share_nd, self._world_left_nd)
+        share_nd = math.floor(share_nd)
         if caller.worst_case_nd(request) <= share_nd:
             return request, ""
         price = caller.price(request.model)
         prompt_nd = cost_nd(price, Usage(prompt_token_bound(request.messages), 0))
         per_token = price.output * 1000  # nanodollars per output token
         fits = int((share_nd - prompt_nd) // per_token) if per_token > 0 else 0
+        if fits < MIN_ANSWER_TOKENS and self._world_left_nd == share_nd:
+            raise BudgetExhausted(prompt_nd + MIN_ANSWER_TOKENS * int(per_token), share_nd)
         if fits < MIN_ANSWER_TOKENS:
             raise _OutOfBudget(
                 f"your llm_budget share (${share_nd / NANODOLLARS:.6f} left) cannot cover a call:"
                 f" the prompt alone may cost ${prompt_nd / NANODOLLARS:.6f}; another agent can"
                 " give you llm_budget quota (genesis_ledger transfer with resource llm_budget)"
             )
+        whose = (
+            "the world's API budget" if self._world_left_nd == share_nd else "your llm_budget share"
+        )
         note = (
-            f"max_tokens was lowered to {fits} for this call: your llm_budget share"
+            f"max_tokens was lowered to {fits} for this call: {whose}"
             f" (${share_nd / NANODOLLARS:.6f} left) could not cover more"
         )
         return replace(request, max_tokens=fits), note
 
+    def _can_think_within(self, left_nd: int) -> bool:
+        """Whether a call with the current context could fit in ``left_nd`` (roughly)."""
+        caller = self.services.caller
+        try:
+            price = caller.price(str(self.config.get("model")))
+        except UnpricedModel:
+            return False
+        # The last prompt is the best guess of the next one's size.
+        prompt = self._last_prompt_tokens or self.services.settings.context_max_chars
+        return cost_nd(price, Usage(prompt, MIN_ANSWER_TOKENS)) <= left_nd
+
     # --- waiting --------------------------------------------------------------------------
 
-    async def _gate(self) -> bool:
-        """Wait until this agent may act; False when the run is stopping."""
+    async def _gate(self) -> anyio.Event | None:
+        """Wait until this agent may act; None when the run is stopping.
+
+        Returns the mailbox event armed before the account was read, so that a caller that
+        must wait for news after acting on that snapshot misses nothing that came since.
+        """
         svc, me = self.services, self.agent_id
         while not svc.stopping:
             if self.sleep is not None:
                 self.state = AgentState.ASLEEP
                 reason = await self._sleep_until_woken(self.sleep)
                 if reason is None:
-                    return False
-                await svc.ledger.set_sleep(me, None, reason=reason)
+                    return None
                 self.sleep = None
+                self._woke = reason
                 if self.last_result is not None:
                     self.last_result = {**self.last_result, "woke": reason}
-                continue
+            if self._woke is not None:  # recorded apart, so a failed write loses no wake-up
+                await svc.ledger.set_sleep(me, None, reason=self._woke)
+                self._woke = None
             news = self.mailbox.rearm()  # before reading, so no rescue slips between
             account = await svc.ledger.account(me)
             now = svc.clock.now()
@@ -407,7 +441,7 @@ class AgentLoop:
             if not debts:
                 self._account = account
                 self.state = AgentState.ACTIVE
-                return True
+                return news
             # The moment the deepest debt has accrued back to zero, computed from the stored
             # bucket so that the wait ends exactly there.
             until = max(
@@ -418,7 +452,7 @@ class AgentLoop:
                 "in debt on " + ", ".join(h.resource for h in debts) + " until it accrues back"
             )
             await svc.clock.sleep_until(until, wake=news)
-        return False
+        return None
 
     def _freeze(self, reason: str) -> None:
         self.state = AgentState.FROZEN

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +44,13 @@ class _NotJSON(ValueError):
 
 def _no_constant(name: str) -> None:
     raise _NotJSON(f"{name} is not a JSON number; write a finite number such as 0 or 1.5")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJSON(f"{text} is too large for a number; write a finite number")
+    return value
 
 
 def find_json_objects(text: str) -> tuple[list[Any], list[str]]:
@@ -79,7 +87,9 @@ def find_json_objects(text: str) -> tuple[list[Any], list[str]]:
             if depth == 0:
                 span = text[start : i + 1]
                 try:
-                    values.append(json.loads(span, parse_constant=_no_constant))
+                    values.append(
+                        json.loads(span, parse_constant=_no_constant, parse_float=_finite)
+                    )
                 except _NotJSON as exc:
                     errors.append(str(exc))
                 except json.JSONDecodeError as exc:

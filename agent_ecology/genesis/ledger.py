@@ -68,8 +68,7 @@ async def _transfer(inv: Invocation, args: TransferArgs) -> Mapping[str, Any]:
         if isinstance(args.amount, float) and not args.amount.is_integer():
             raise InvocationError(
                 "invalid_arguments",
-                f"scrip is whole numbers; amount {args.amount} is not"
-                f" (send e.g. {int(args.amount)})",
+                f"scrip is whole numbers; amount {args.amount} is not (send a whole number)",
             )
         amount = int(args.amount)
         receipt = await inv.ledger.transfer(inv.actor, args.to, amount)

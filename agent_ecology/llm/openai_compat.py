@@ -108,6 +108,7 @@ class OpenAICompatibleProvider:
         connect_timeout: float = 10.0,
         max_connections: int = 1000,
         api_key_env: str = "OPENAI_API_KEY",
+        max_tokens_param: str = "max_tokens",
     ) -> None:
         if not api_key:
             raise ValueError(
@@ -122,6 +123,7 @@ class OpenAICompatibleProvider:
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
         self._api_key_env = api_key_env
+        self._max_tokens_param = max_tokens_param
         http_timeout = httpx2.Timeout(timeout, connect=min(connect_timeout, timeout))
         shards = math.ceil(max_connections / _CONNECTIONS_PER_SHARD)
         # Shard sizes that add up to max_connections exactly (they differ by at most one).
@@ -172,7 +174,7 @@ class OpenAICompatibleProvider:
                     "messages": [{"role": m.role, "content": m.content} for m in request.messages],
                 }
                 if max_tokens is not openai.omit:
-                    payload["max_tokens"] = max_tokens
+                    payload[self._max_tokens_param] = max_tokens
                 # The client's own post(): the same request, headers, errors and timeouts as
                 # chat.completions.create, without its per-call introspection of the
                 # parameters' types (a third of the SDK's CPU per call); we read the body.

@@ -362,3 +362,34 @@ async def test_a_model_the_server_does_not_serve_falls_back_to_the_default(
     assert "request_rejected" in context
     last = world.runtime.loops["alice"].last_result
     assert last is not None and "used 'm'" in last["message"]
+
+
+async def test_when_nothing_is_in_flight_the_last_dollars_are_spent_with_a_lower_cap(
+    tmp_path: Path,
+) -> None:
+    # No llm_budget shares: only the world's limit. A ~2.5 kB prompt may cost ~$0.025 and a
+    # full answer $0.1; the limit is $0.11, so the full cap never fits, but a lower one does.
+    settings = world_settings(
+        tmp_path,
+        agents=[{"id": "alice"}],
+        resources={"flow": {"llm_rate": {"rate": 1e6, "capacity": 1e6}}},
+        llm={
+            "provider": "openai",
+            "model": "m",
+            "max_api_cost": 0.11,
+            "prices": {"m": {"input": 10, "output": 100, "max_output_tokens": 1000}},
+        },
+    )
+
+    def answer(request: CompletionRequest) -> Completion:
+        return Completion(NOOP, Usage(100, request.max_tokens or 0), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(settings, provider, billed=True, clock=SystemClock()) as world:
+        with anyio.fail_after(20):
+            await world.runtime.stop_event.wait()
+    assert world.report is not None and "API budget is spent" in world.report.reason
+    caps = [r.max_tokens for r in provider.requests]
+    assert caps and max(caps) < 1000  # never the full cap: it never fit
+    assert world.report.spent_nd <= 0.11 * 1e9
+    assert world.report.spent_nd > 0.07 * 1e9  # it went on spending until little was left

@@ -70,6 +70,7 @@ def test_update_config_tells_an_explicit_null_from_a_missing_key() -> None:
         ('{"action": "noop", "colour": "red"}', "invalid_action", ["colour: not a field"]),
         ('{"action": "query", "what": "everything"}', "invalid_action", ["what:"]),
         ('{"action": "sleep", "seconds": NaN}', "invalid_json", ["NaN is not a JSON number"]),
+        ('{"action": "sleep", "seconds": 1e999}', "invalid_json", ["too large"]),
         ('{"action": "noop"} {"action": "noop"}', "several_actions", ['such as {"action"']),
     ],
 )

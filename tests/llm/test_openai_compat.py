@@ -545,3 +545,15 @@ def test_chat_server_requires_a_bearer_token_and_uses_no_behaviour() -> None:
         authorized = {"Authorization": "Bearer k"}
         response = client.post("/chat/completions", json={"model": "m"}, headers=authorized)
         assert response.status_code == 500
+
+
+async def test_the_cap_can_be_sent_as_max_completion_tokens(server: ChatServer) -> None:
+    llm = OpenAICompatibleProvider(
+        api_key=KEY, base_url=server.base_url, max_tokens_param="max_completion_tokens"
+    )
+    try:
+        await llm.complete(make_request(max_tokens=33))
+    finally:
+        await llm.aclose()
+    body = server.requests[-1]
+    assert body["max_completion_tokens"] == 33 and "max_tokens" not in body
