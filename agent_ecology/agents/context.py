@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_ecology.agents.actions import action_shapes
 from agent_ecology.genesis import account_json, event_json
-from agent_ecology.ledger import Account, ArtifactInfo, Event
+from agent_ecology.ledger import Account, ArtifactInfo, Event, Listing
 from agent_ecology.llm.types import Message
 
 __all__ = ["Observation", "render"]
@@ -52,6 +52,7 @@ class Observation:
     notes: Sequence[str] = ()
     own_artifacts: Sequence[ArtifactInfo] = ()
     others: Sequence[str] = ()
+    for_sale: Sequence[Listing] = ()
     artifact_count: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -67,6 +68,7 @@ class Observation:
             "flow": {k: v["available"] for k, v in balances["flow"].items()},
             "own_artifacts": [a.id for a in self.own_artifacts],
             "others": list(self.others),
+            "for_sale": [{"listing_id": x.id, "price": x.price} for x in self.for_sale],
             "last_ok": None if self.last_result is None else self.last_result.get("ok"),
         }
 
@@ -174,8 +176,8 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         _SHAPES,
         "",
         "Handbook pages: index, actions, resources, llm, genesis. Genesis artifacts:"
-        " genesis_ledger (balance, transfer, transfer_ownership), genesis_event_log (read),"
-        " genesis_handbook (read).",
+        " genesis_ledger (balance, transfer, transfer_ownership), genesis_escrow (deposit,"
+        " purchase, cancel, list), genesis_event_log (read), genesis_handbook (read).",
     ]
     room = max_chars - len(system) - sum(len(x) + 1 for x in essential + tail)
     optional: list[str] = []
@@ -186,6 +188,14 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         (
             "Artifacts you own:",
             [f"- {a.id} ({a.size_bytes} bytes)" for a in obs.own_artifacts],
+        ),
+        (
+            "For sale in genesis_escrow (buy with its purchase method):",
+            [
+                f"- listing {x.id}: {x.artifact_id} from {x.seller_id}, {x.price} scrip,"
+                f" {x.size_bytes} bytes"
+                for x in obs.for_sale
+            ],
         ),
         ("Other agents:", [", ".join(obs.others)] if obs.others else []),
     ):

@@ -292,6 +292,7 @@ class AgentLoop:
         account = self._account or await svc.ledger.account(me)
         self._account = None
         own = await svc.ledger.artifact_index(me, limit=20)
+        for_sale = await svc.ledger.listings(open_to=me, limit=5)
         budget = svc.budget_view()
         obs = Observation(
             agent_id=me,
@@ -306,6 +307,7 @@ class AgentLoop:
             notes=self.notes,
             own_artifacts=own,
             others=svc.others(me),
+            for_sale=for_sale,
         )
         messages = render(
             obs,

@@ -1,6 +1,7 @@
 """The genesis artifacts: the world's built-in, privileged artifacts.
 
-``genesis_ledger`` (balances and unilateral transfers), ``genesis_event_log`` (paged reads of
+``genesis_ledger`` (balances and unilateral transfers), ``genesis_escrow`` (artifact-for-scrip
+trades), ``genesis_event_log`` (paged reads of
 the event log) and ``genesis_handbook`` (how the world works, generated from the live config).
 Every state change they make goes through the ledger kernel.
 """

@@ -7,10 +7,11 @@ from typing import Any
 
 from agent_ecology.config import Settings
 from agent_ecology.genesis.base import GenesisArtifact, Invocation, InvocationError
+from agent_ecology.genesis.escrow import make_escrow_artifact
 from agent_ecology.genesis.event_log import make_event_log_artifact
 from agent_ecology.genesis.handbook import Handbook, build_handbook, make_handbook_artifact
 from agent_ecology.genesis.ledger import make_ledger_artifact
-from agent_ecology.ledger import Ledger, UnknownArtifact
+from agent_ecology.ledger import Ledger, UnknownArtifact, ops
 
 __all__ = ["Genesis"]
 
@@ -26,7 +27,12 @@ class Genesis:
     def build(cls, settings: Settings, *, actions_text: str, provider: str, agents: int) -> Genesis:
         """Every genesis artifact, with a handbook generated from ``settings``."""
         handbook = Handbook({})
-        arts = [make_ledger_artifact(), make_event_log_artifact(), make_handbook_artifact(handbook)]
+        arts = [
+            make_ledger_artifact(),
+            make_escrow_artifact(),
+            make_event_log_artifact(),
+            make_handbook_artifact(handbook),
+        ]
         built = build_handbook(
             settings, arts, actions_text=actions_text, provider=provider, agents=agents
         )
@@ -40,6 +46,8 @@ class Genesis:
         Returns the ids written.
         """
         written = []
+        # Principals for the artifacts that hold things (the escrow holds listed artifacts).
+        await ledger.ensure_principal(ops.ESCROW, "system")
         for art in self.artifacts.values():
             content = art.describe()
             if art.id == "genesis_handbook":

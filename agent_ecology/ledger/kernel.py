@@ -44,6 +44,7 @@ from agent_ecology.ledger.records import (
     ArtifactInfo,
     Event,
     FlowHolding,
+    Listing,
     LLMCall,
     Note,
     Principal,
@@ -495,6 +496,40 @@ class Ledger:
         if owner_id is not None:
             query = query.where(schema.artifacts.c.owner_id == owner_id)
         return [Artifact(*row) for row in await self._rows(query)]
+
+    async def listings(
+        self,
+        *,
+        status: str | None = "active",
+        seller: str | None = None,
+        open_to: str | None = None,
+        max_price: int | None = None,
+        after: int = 0,
+        limit: int = 20,
+    ) -> list[Listing]:
+        """Escrow listings by id (``open_to``: those that agent may buy), after ``after``."""
+        sql = (
+            "SELECT id, artifact_id, seller_id, price, buyer_id, status, size_bytes, created_at,"
+            " closed_at, sold_to FROM escrow_listings WHERE id > ?"
+        )
+        params: list[Any] = [after]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if seller is not None:
+            sql += " AND seller_id = ?"
+            params.append(seller)
+        if open_to is not None:
+            sql += " AND (buyer_id IS NULL OR buyer_id = ?) AND seller_id != ?"
+            params += [open_to, open_to]
+        if max_price is not None:
+            sql += " AND price <= ?"
+            params.append(max_price)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return await self._hot.read(
+            lambda conn: [Listing(*row) for row in conn.execute(sql, params)]
+        )
 
     async def artifact_index(
         self, owner_id: str | None = None, *, limit: int | None = None

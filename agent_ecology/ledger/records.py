@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "FlowHolding",
     "LLMCall",
+    "Listing",
     "Note",
     "Principal",
     "PrincipalKind",
@@ -235,3 +236,19 @@ class Account:
 
     def holding(self, resource: str) -> StockHolding | None:
         return next((h for h in self.stock if h.resource == resource), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """An escrow listing: an artifact for sale, and what became of it."""
+
+    id: int
+    artifact_id: str
+    seller_id: str
+    price: int
+    buyer_id: str | None
+    status: str
+    size_bytes: int
+    created_at: float
+    closed_at: float | None
+    sold_to: str | None

@@ -126,7 +126,32 @@ class ZeroIntelligencePolicy:
                     },
                 )
             )
+        affordable = [x for x in obs.get("for_sale", []) or [] if int(x["price"]) <= scrip]
+        if affordable:
+            pick = rng.choice(affordable)
+            options.append(
+                (
+                    1.0,
+                    {
+                        "action": "invoke",
+                        "artifact_id": "genesis_escrow",
+                        "method": "purchase",
+                        "args": {"listing_id": pick["listing_id"]},
+                    },
+                )
+            )
         if own:
+            options.append(
+                (
+                    0.5,
+                    {
+                        "action": "invoke",
+                        "artifact_id": "genesis_escrow",
+                        "method": "deposit",
+                        "args": {"artifact_id": rng.choice(own), "price": rng.randint(1, 20)},
+                    },
+                )
+            )
             options.append((0.7, {"action": "delete_artifact", "artifact_id": rng.choice(own)}))
             if others:
                 options.append(

@@ -16,6 +16,7 @@ __all__ = [
     "agent_state",
     "api_budget",
     "artifacts",
+    "escrow_listings",
     "events",
     "flow_buckets",
     "llm_calls",
@@ -229,5 +230,33 @@ metric_windows = sa.Table(
     sa.Column("cpu_seconds", sa.Float, nullable=False),
     sa.Column("balances", sa.Text, nullable=False),
     sa.Index("ix_metric_windows_end", "window_end", "agent_id"),
+    sqlite_autoincrement=True,
+)
+
+# --- revision 0003: escrow -------------------------------------------------------------------
+
+escrow_listings = sa.Table(
+    "escrow_listings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("artifact_id", sa.Text, nullable=False),
+    sa.Column("seller_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("price", sa.Integer, nullable=False),
+    sa.Column("buyer_id", sa.Text, sa.ForeignKey("principals.id"), nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("closed_at", sa.Float, nullable=True),
+    sa.Column("sold_to", sa.Text, sa.ForeignKey("principals.id"), nullable=True),
+    sa.CheckConstraint("price > 0 AND typeof(price) = 'integer'", name="price_positive"),
+    sa.CheckConstraint("status IN ('active', 'sold', 'cancelled')", name="listing_status"),
+    sa.CheckConstraint("(status = 'sold') = (sold_to IS NOT NULL)", name="sold_has_buyer"),
+    sa.Index(
+        "ux_escrow_active_artifact",
+        "artifact_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'active'"),
+    ),
+    sa.Index("ix_escrow_status", "status", "id"),
     sqlite_autoincrement=True,
 )

@@ -22,6 +22,7 @@ from agent_ecology.ledger.ops.agents import (
 from agent_ecology.ledger.ops.artifacts import DeleteArtifact, TransferArtifact, WriteArtifact
 from agent_ecology.ledger.ops.base import Operation, apply_operation
 from agent_ecology.ledger.ops.checks import DISK, RESERVED_ARTIFACT_PREFIX
+from agent_ecology.ledger.ops.escrow import ESCROW, EscrowCancel, EscrowDeposit, EscrowPurchase
 from agent_ecology.ledger.ops.llm import (
     LLM_BUDGET,
     NANODOLLARS,
@@ -45,6 +46,7 @@ from agent_ecology.ledger.ops.world import DeclareResource, EnsurePrincipal
 __all__ = [
     "CONFIG_KEYS",
     "DISK",
+    "ESCROW",
     "LLM_BUDGET",
     "NANODOLLARS",
     "RESERVED_ARTIFACT_PREFIX",
@@ -56,6 +58,9 @@ __all__ = [
     "EndTurn",
     "EnsureAgent",
     "EnsurePrincipal",
+    "EscrowCancel",
+    "EscrowDeposit",
+    "EscrowPurchase",
     "Mint",
     "Operation",
     "RecordMetrics",

@@ -58,9 +58,7 @@ class WriteArtifact(Operation):
             old_size = 0
         else:
             if row[0] != self.actor:
-                raise NotPermitted(
-                    self.actor, f"artifact {self.artifact_id!r} is owned by {row[0]!r}"
-                )
+                raise NotPermitted(self.actor, _owned_by(self.artifact_id, str(row[0])))
             old_size = int(row[1])
         delta = size - old_size
         if delta and tx.disk_metered(self.actor):
@@ -100,8 +98,17 @@ def _owned(tx: Tx, actor: str, artifact_id: str) -> int:
         tx.principal_kind(actor)
         raise UnknownArtifact(artifact_id)
     if row[0] != actor:
-        raise NotPermitted(actor, f"artifact {artifact_id!r} is owned by {row[0]!r}")
+        raise NotPermitted(actor, _owned_by(artifact_id, str(row[0])))
     return int(row[1])
+
+
+def _owned_by(artifact_id: str, owner: str) -> str:
+    if owner == "genesis_escrow":
+        return (
+            f"artifact {artifact_id!r} is listed for sale in genesis_escrow; its seller can"
+            " cancel the listing to get it back"
+        )
+    return f"artifact {artifact_id!r} is owned by {owner!r}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
