@@ -11,6 +11,7 @@ from agent_ecology.genesis.escrow import make_escrow_artifact
 from agent_ecology.genesis.event_log import make_event_log_artifact
 from agent_ecology.genesis.handbook import Handbook, build_handbook, make_handbook_artifact
 from agent_ecology.genesis.ledger import make_ledger_artifact
+from agent_ecology.genesis.rights import make_rights_artifact
 from agent_ecology.ledger import Ledger, UnknownArtifact, ops
 
 __all__ = ["Genesis"]
@@ -30,6 +31,7 @@ class Genesis:
         arts = [
             make_ledger_artifact(),
             make_escrow_artifact(),
+            make_rights_artifact(),
             make_event_log_artifact(),
             make_handbook_artifact(handbook),
         ]

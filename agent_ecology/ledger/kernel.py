@@ -307,6 +307,14 @@ class Ledger:
             )
         )
 
+    async def tokenize_config_right(
+        self, actor: str, agent_id: str, *, op_id: str | None = None
+    ) -> Receipt:
+        """Turn ``agent_id``'s config right, held by ``actor``, into an artifact it owns."""
+        return await self.submit(
+            ops.TokenizeConfigRight(actor=actor, agent_id=agent_id, op_id=op_id)
+        )
+
     async def transfer_config_right(
         self, actor: str, agent_id: str, new_holder: str, *, op_id: str | None = None
     ) -> Receipt:
@@ -592,14 +600,14 @@ class Ledger:
         ]
 
     async def agent(self, agent_id: str) -> AgentRecord:
-        """An agent's runtime state; :class:`UnknownPrincipal` if it has none."""
+        """An agent's runtime state; :class:`UnknownPrincipal` if it has none.
+
+        ``config_holder`` is who holds its config right now (the owner of the right's
+        artifact, if it was made one).
+        """
 
         def query(conn: sqlite3.Connection) -> AgentRecord:
-            row = conn.execute(
-                "SELECT agent_id, config, config_version, config_holder, sleep, last_result,"
-                " turns FROM agent_state WHERE agent_id = ?",
-                (agent_id,),
-            ).fetchone()
+            row = conn.execute(_AGENT_SQL + " WHERE s.agent_id = ?", (agent_id,)).fetchone()
             if row is None:
                 raise UnknownPrincipal(agent_id)
             return _agent_record(row)
@@ -608,19 +616,11 @@ class Ledger:
 
     async def agents(self) -> list[AgentRecord]:
         """Every agent's runtime state, by id."""
-        t = schema.agent_state
-        rows = await self._rows(
-            sa.select(
-                t.c.agent_id,
-                t.c.config,
-                t.c.config_version,
-                t.c.config_holder,
-                t.c.sleep,
-                t.c.last_result,
-                t.c.turns,
-            ).order_by(t.c.agent_id)
+        return await self._hot.read(
+            lambda conn: [
+                _agent_record(row) for row in conn.execute(_AGENT_SQL + " ORDER BY s.agent_id")
+            ]
         )
-        return [_agent_record(row) for row in rows]
 
     async def notes(self, agent_id: str, *, limit: int = 50) -> list[Note]:
         """An agent's newest ``limit`` notes, oldest first."""
@@ -681,6 +681,13 @@ def _number(value: Any) -> float | int | None:
 
 def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(dict(value), sort_keys=True)
+
+
+_AGENT_SQL = (
+    f"SELECT s.agent_id, s.config, s.config_version, {ops.HOLDER_SQL}, s.sleep,"
+    " s.last_result, s.turns FROM agent_state s"
+    f" LEFT JOIN artifacts a ON a.id = '{ops.CONFIG_RIGHT_PREFIX}' || s.agent_id"
+)
 
 
 def _account(conn: sqlite3.Connection, principal_id: str) -> Account:

@@ -63,6 +63,7 @@ async def test_installing_writes_each_interface_once(genesis: Genesis, ledger: L
         "genesis_event_log",
         "genesis_handbook",
         "genesis_ledger",
+        "genesis_rights_registry",
     ]
     assert await genesis.install(ledger, authority="world") == []  # unchanged: no rewrite
     art = await ledger.artifact("genesis_ledger")

@@ -12,16 +12,18 @@ checked, and the schema's CHECK constraints back every rule up.
 
 from agent_ecology.ledger.ops.agents import (
     CONFIG_KEYS,
+    HOLDER_SQL,
     AddNote,
     EndTurn,
     EnsureAgent,
     SetSleep,
+    TokenizeConfigRight,
     TransferConfigRight,
     UpdateAgentConfig,
 )
 from agent_ecology.ledger.ops.artifacts import DeleteArtifact, TransferArtifact, WriteArtifact
 from agent_ecology.ledger.ops.base import Operation, apply_operation
-from agent_ecology.ledger.ops.checks import DISK, RESERVED_ARTIFACT_PREFIX
+from agent_ecology.ledger.ops.checks import CONFIG_RIGHT_PREFIX, DISK, RESERVED_ARTIFACT_PREFIX
 from agent_ecology.ledger.ops.escrow import ESCROW, EscrowCancel, EscrowDeposit, EscrowPurchase
 from agent_ecology.ledger.ops.llm import (
     LLM_BUDGET,
@@ -45,8 +47,10 @@ from agent_ecology.ledger.ops.world import DeclareResource, EnsurePrincipal
 
 __all__ = [
     "CONFIG_KEYS",
+    "CONFIG_RIGHT_PREFIX",
     "DISK",
     "ESCROW",
+    "HOLDER_SQL",
     "LLM_BUDGET",
     "NANODOLLARS",
     "RESERVED_ARTIFACT_PREFIX",
@@ -71,6 +75,7 @@ __all__ = [
     "SetSleep",
     "SettleCall",
     "Spend",
+    "TokenizeConfigRight",
     "Transfer",
     "TransferArtifact",
     "TransferConfigRight",

@@ -16,6 +16,8 @@ from agent_ecology.ledger import buckets
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownPrincipal
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
+    CONFIG_RIGHT_PREFIX,
+    DISK,
     check_non_negative,
     check_op_id,
     check_principal_id,
@@ -51,9 +53,22 @@ def _check_config_keys(config: dict[str, Any], what: str) -> None:
         )
 
 
+HOLDER_SQL = (
+    "CASE WHEN a.owner_id IS NULL THEN s.config_holder"
+    " WHEN a.owner_id = 'genesis_escrow' THEN (SELECT l.seller_id FROM escrow_listings l"
+    " WHERE l.artifact_id = a.id AND l.status = 'active')"
+    " ELSE a.owner_id END"
+)
+"""Who holds an agent's config right: the owner of its right's artifact if it was made one
+(its seller while the artifact is listed in escrow), else the holder recorded with the agent.
+Used with ``agent_state s LEFT JOIN artifacts a ON a.id = 'rights/config/' || s.agent_id``."""
+
+
 def _agent_row(tx: Tx, agent_id: str) -> tuple[str, int, str]:
     row = tx.conn.execute(
-        "SELECT config, config_version, config_holder FROM agent_state WHERE agent_id = ?",
+        f"SELECT s.config, s.config_version, {HOLDER_SQL} FROM agent_state s"
+        f" LEFT JOIN artifacts a ON a.id = '{CONFIG_RIGHT_PREFIX}' || s.agent_id"
+        " WHERE s.agent_id = ?",
         (agent_id,),
     ).fetchone()
     if row is None:
@@ -122,7 +137,8 @@ class UpdateAgentConfig(Operation):
             raise NotPermitted(
                 self.actor,
                 f"the right to change {self.agent_id!r}'s configuration is held by {holder!r};"
-                " only its holder may change it, or give the right away",
+                " only its holder may change it; the holder can give or sell the right"
+                " (genesis_rights_registry)",
             )
         changes = json.loads(self.changes)
         config = {**json.loads(config_text), **changes}
@@ -164,6 +180,12 @@ class TransferConfigRight(Operation):
                 self.actor,
                 f"the right to change {self.agent_id!r}'s configuration is held by {holder!r}",
             )
+        token = f"{CONFIG_RIGHT_PREFIX}{self.agent_id}"
+        if tx.conn.execute("SELECT 1 FROM artifacts WHERE id = ?", (token,)).fetchone():
+            raise InvalidRequest(
+                f"this right is held as the artifact {token!r}; give it with genesis_ledger"
+                " transfer_ownership, or sell it through genesis_escrow"
+            )
         tx.principal_kind(self.new_holder)
         if self.new_holder == holder:
             raise InvalidRequest(f"{holder!r} holds that right already")
@@ -179,6 +201,61 @@ class TransferConfigRight(Operation):
             details={"agent_id": self.agent_id},
         )
         return {"holder": self.new_holder}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenizeConfigRight(Operation):
+    """Turn the right to change ``agent_id``'s config into an artifact its holder owns.
+
+    From then on whoever owns ``rights/config/<agent_id>`` holds the right: it can be given
+    (``transfer_ownership``) or sold (``genesis_escrow``) like any artifact, but not edited
+    or deleted. Its bytes are charged to its owner's disk like any artifact's.
+    """
+
+    kind: ClassVar[str] = "config_right_tokenized"
+    actor: str
+    agent_id: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.actor, "actor")
+        check_principal_id(self.agent_id, "agent_id")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        _config, _version, holder = _agent_row(tx, self.agent_id)
+        token = f"{CONFIG_RIGHT_PREFIX}{self.agent_id}"
+        if tx.conn.execute("SELECT 1 FROM artifacts WHERE id = ?", (token,)).fetchone():
+            raise InvalidRequest(f"the right is an artifact already: {token!r}")
+        if holder != self.actor:
+            tx.principal_kind(self.actor)
+            raise NotPermitted(
+                self.actor,
+                f"the right to change {self.agent_id!r}'s configuration is held by {holder!r}",
+            )
+        content = (
+            f"The right to change {self.agent_id}'s configuration (model, system prompt,"
+            " max_tokens, sleep policy). Whoever owns this artifact holds the right."
+        )
+        size = len(content.encode("utf-8"))
+        if tx.disk_metered(self.actor):
+            tx.use_stock(self.actor, DISK, float(size), "free some disk first")
+        tx.conn.execute(
+            "INSERT INTO artifacts (id, owner_id, content, size_bytes, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (token, self.actor, content, size, tx.now, tx.now),
+        )
+        tx.conn.execute(
+            "UPDATE agent_state SET config_holder = ?, updated_at = ? WHERE agent_id = ?",
+            (self.actor, tx.now, self.agent_id),
+        )
+        tx.event(
+            "config_right_tokenized",
+            actor=self.actor,
+            principal=self.actor,
+            artifact=token,
+            details={"agent_id": self.agent_id},
+        )
+        return {"artifact_id": token}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,11 @@ DISK = "disk"
 RESERVED_ARTIFACT_PREFIX = "genesis_"
 """Artifact ids with this prefix belong to the world; agents cannot create them."""
 
+CONFIG_RIGHT_PREFIX = "rights/config/"
+"""``rights/config/<agent>``: the artifact form of the right to change that agent's config.
+Only the kernel makes them; whoever owns one holds the right; they cannot be edited or
+deleted, only given or sold."""
+
 MAX_SCRIP = 2**63 - 1
 _PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")

@@ -1,0 +1,110 @@
+"""genesis_rights_registry: quotas move for good; config rights are given or sold, and only
+their holder can change an agent's configuration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_ecology.agents import action_shapes
+from agent_ecology.clock import ManualClock
+from agent_ecology.config import parse_settings
+from agent_ecology.genesis import Genesis, Invocation, InvocationError
+from agent_ecology.ledger import InvalidRequest, Ledger, NotPermitted
+
+CONFIG = {"model": "m", "system_prompt": "", "max_tokens": None, "sleep_policy": {}}
+
+
+@pytest.fixture
+async def genesis(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Genesis]:
+    settings = parse_settings({"world": {"genesis": str(tmp_path)}})
+    built = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
+    await built.install(ledger, authority="world")
+    for agent in ("alice", "bob", "carol"):
+        await ledger.ensure_agent(agent, CONFIG)
+    yield built
+
+
+async def call(
+    genesis: Genesis, ledger: Ledger, actor: str, artifact: str, method: str, **args: Any
+) -> dict[str, Any]:
+    inv = Invocation(actor, ledger, ManualClock(0))
+    return dict(await genesis.invoke(inv, artifact, method, args))
+
+
+async def rights(genesis: Genesis, ledger: Ledger, actor: str, method: str, **args: Any) -> Any:
+    return await call(genesis, ledger, actor, "genesis_rights_registry", method, **args)
+
+
+async def test_quotas_are_checked_and_moved_for_good(genesis: Genesis, ledger: Ledger) -> None:
+    mine = await rights(genesis, ledger, "alice", "check_quota")
+    assert mine["quotas"]["disk"] == {"kind": "stock", "quota": 1000.0, "used": 0.0}
+    assert mine["quotas"]["compute"]["rate_per_second"] == 10.0
+    await rights(genesis, ledger, "alice", "transfer_quota", to="bob", resource="compute", amount=4)
+    await rights(genesis, ledger, "alice", "transfer_quota", to="bob", resource="disk", amount=250)
+    bob = await rights(genesis, ledger, "bob", "check_quota")
+    assert bob["quotas"]["compute"]["rate_per_second"] == 14.0
+    assert bob["quotas"]["disk"]["quota"] == 1250.0
+    with pytest.raises(InvocationError, match="holds no quota of 'gold'"):
+        await rights(genesis, ledger, "bob", "check_quota", resource="gold")
+
+
+async def test_a_config_right_can_be_given_and_only_the_holder_changes_the_config(
+    genesis: Genesis, ledger: Ledger
+) -> None:
+    assert (await rights(genesis, ledger, "bob", "config_right", agent_id="alice")) == {
+        "agent_id": "alice",
+        "holder": "alice",
+        "artifact_id": None,
+    }
+    with pytest.raises(NotPermitted, match="held by 'alice'"):
+        await rights(genesis, ledger, "bob", "transfer_config_right", agent_id="alice", to="bob")
+    await rights(genesis, ledger, "alice", "transfer_config_right", agent_id="alice", to="bob")
+    await ledger.update_agent_config("bob", "alice", {"max_tokens": 5})
+    with pytest.raises(NotPermitted):
+        await ledger.update_agent_config("alice", "alice", {"max_tokens": 6})
+
+
+async def test_a_tokenized_right_is_sold_through_escrow_and_follows_its_artifact(
+    genesis: Genesis, ledger: Ledger
+) -> None:
+    made = await rights(genesis, ledger, "alice", "tokenize_config_right")
+    token = made["artifact_id"]
+    assert token == "rights/config/alice"
+    with pytest.raises(InvalidRequest, match="artifact already"):
+        await rights(genesis, ledger, "alice", "tokenize_config_right")
+    for attempt in (
+        ledger.write_artifact("alice", token, "mine forever"),
+        ledger.delete_artifact("alice", token),
+        ledger.write_artifact("bob", "rights/config/bob2", "forged"),
+    ):
+        with pytest.raises(NotPermitted):
+            await attempt
+    listed = await call(
+        genesis, ledger, "alice", "genesis_escrow", "deposit", artifact_id=token, price=25
+    )
+    # While listed, the seller still holds the right.
+    assert (await ledger.agent("alice")).config_holder == "alice"
+    await call(
+        genesis, ledger, "carol", "genesis_escrow", "purchase", listing_id=listed["listing_id"]
+    )
+    assert (await ledger.agent("alice")).config_holder == "carol"
+    await ledger.update_agent_config("carol", "alice", {"model": "m2"})
+    with pytest.raises(NotPermitted, match="held by 'carol'"):
+        await ledger.update_agent_config("alice", "alice", {"model": "m3"})
+    with pytest.raises(InvalidRequest, match="transfer_ownership"):
+        await rights(genesis, ledger, "carol", "transfer_config_right", agent_id="alice", to="bob")
+    await call(
+        genesis,
+        ledger,
+        "carol",
+        "genesis_ledger",
+        "transfer_ownership",
+        artifact_id=token,
+        to="bob",
+    )
+    assert (await ledger.agent("alice")).config_holder == "bob"
+    assert (await ledger.scrip("alice"), await ledger.scrip("carol")) == (125, 75)
