@@ -178,8 +178,9 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         "Handbook pages: index, actions, resources, llm, genesis. Genesis artifacts:"
         " genesis_ledger (balance, transfer, transfer_ownership), genesis_escrow (deposit,"
         " purchase, cancel, list), genesis_rights_registry (check_quota, transfer_quota,"
-        " config_right, transfer_config_right, tokenize_config_right), genesis_event_log"
-        " (read), genesis_handbook (read).",
+        " config_right, transfer_config_right, tokenize_config_right), genesis_debt (issue,"
+        " accept, repay, transfer, forgive, collect, check), genesis_event_log (read),"
+        " genesis_handbook (read).",
     ]
     room = max_chars - len(system) - sum(len(x) + 1 for x in essential + tail)
     optional: list[str] = []

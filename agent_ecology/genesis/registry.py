@@ -7,6 +7,7 @@ from typing import Any
 
 from agent_ecology.config import Settings
 from agent_ecology.genesis.base import GenesisArtifact, Invocation, InvocationError
+from agent_ecology.genesis.debt import make_debt_artifact
 from agent_ecology.genesis.escrow import make_escrow_artifact
 from agent_ecology.genesis.event_log import make_event_log_artifact
 from agent_ecology.genesis.handbook import Handbook, build_handbook, make_handbook_artifact
@@ -32,6 +33,7 @@ class Genesis:
             make_ledger_artifact(),
             make_escrow_artifact(),
             make_rights_artifact(),
+            make_debt_artifact(),
             make_event_log_artifact(),
             make_handbook_artifact(handbook),
         ]

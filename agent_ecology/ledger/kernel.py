@@ -539,6 +539,47 @@ class Ledger:
             lambda conn: [Listing(*row) for row in conn.execute(sql, params)]
         )
 
+    async def debts(self, principal: str | None = None) -> list[dict[str, Any]]:
+        """Debts (that ``principal`` owes or holds, if given), with their current creditor."""
+        creditor = (
+            "CASE WHEN a.owner_id = 'genesis_escrow' THEN (SELECT l.seller_id FROM"
+            " escrow_listings l WHERE l.artifact_id = a.id AND l.status = 'active')"
+            " ELSE a.owner_id END"
+        )
+        sql = (
+            f"SELECT d.id, d.debtor_id, d.lender_id, {creditor}, d.principal, d.interest_rate,"
+            " d.amount_due, d.repaid, d.defaulted, d.due_at, d.status FROM debts d"
+            f" LEFT JOIN artifacts a ON a.id = '{ops.DEBT_PREFIX}' || d.id"
+        )
+        keys = (
+            "debt_id",
+            "debtor",
+            "lender",
+            "creditor",
+            "principal",
+            "interest_rate",
+            "amount_due",
+            "repaid",
+            "defaulted",
+            "due_at",
+            "status",
+        )
+
+        def query(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = [
+                dict(zip(keys, row, strict=True)) for row in conn.execute(sql + " ORDER BY d.id")
+            ]
+            if principal is None:
+                return rows
+            return [
+                r
+                for r in rows
+                if principal in (r["debtor"], r["creditor"])
+                or (r["status"] == "proposed" and r["lender"] == principal)
+            ]
+
+        return await self._hot.read(query)
+
     async def artifact_index(
         self, owner_id: str | None = None, *, limit: int | None = None
     ) -> list[ArtifactInfo]:

@@ -16,6 +16,7 @@ __all__ = [
     "agent_state",
     "api_budget",
     "artifacts",
+    "debts",
     "escrow_listings",
     "events",
     "flow_buckets",
@@ -258,5 +259,35 @@ escrow_listings = sa.Table(
         sqlite_where=sa.text("status = 'active'"),
     ),
     sa.Index("ix_escrow_status", "status", "id"),
+    sqlite_autoincrement=True,
+)
+
+# --- revision 0004: debt ---------------------------------------------------------------------
+
+debts = sa.Table(
+    "debts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("debtor_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("lender_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("principal", sa.Integer, nullable=False),
+    sa.Column("interest_rate", sa.Float, nullable=False),
+    sa.Column("amount_due", sa.Integer, nullable=False),
+    sa.Column("repaid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("defaulted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("due_at", sa.Float, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("accepted_at", sa.Float, nullable=True),
+    sa.Column("closed_at", sa.Float, nullable=True),
+    sa.CheckConstraint("principal > 0 AND typeof(principal) = 'integer'", name="principal_ok"),
+    sa.CheckConstraint("interest_rate >= 0", name="interest_non_negative"),
+    sa.CheckConstraint("repaid >= 0 AND repaid <= amount_due", name="repaid_within_due"),
+    sa.CheckConstraint("defaulted >= 0", name="defaulted_non_negative"),
+    sa.CheckConstraint(
+        "status IN ('proposed', 'active', 'repaid', 'forgiven', 'defaulted', 'withdrawn')",
+        name="debt_status",
+    ),
+    sa.Index("ix_debts_debtor", "debtor_id", "status"),
     sqlite_autoincrement=True,
 )

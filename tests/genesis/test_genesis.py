@@ -59,6 +59,7 @@ async def test_the_handbook_is_generated_from_the_live_config(genesis: Genesis) 
 
 async def test_installing_writes_each_interface_once(genesis: Genesis, ledger: Ledger) -> None:
     assert sorted(await genesis.install(ledger, authority="world")) == [
+        "genesis_debt",
         "genesis_escrow",
         "genesis_event_log",
         "genesis_handbook",

@@ -23,7 +23,20 @@ from agent_ecology.ledger.ops.agents import (
 )
 from agent_ecology.ledger.ops.artifacts import DeleteArtifact, TransferArtifact, WriteArtifact
 from agent_ecology.ledger.ops.base import Operation, apply_operation
-from agent_ecology.ledger.ops.checks import CONFIG_RIGHT_PREFIX, DISK, RESERVED_ARTIFACT_PREFIX
+from agent_ecology.ledger.ops.checks import (
+    CONFIG_RIGHT_PREFIX,
+    DEBT_PREFIX,
+    DISK,
+    RESERVED_ARTIFACT_PREFIX,
+)
+from agent_ecology.ledger.ops.debt import (
+    DebtAccept,
+    DebtCollect,
+    DebtForgive,
+    DebtIssue,
+    DebtRepay,
+    debt_artifact,
+)
 from agent_ecology.ledger.ops.escrow import ESCROW, EscrowCancel, EscrowDeposit, EscrowPurchase
 from agent_ecology.ledger.ops.llm import (
     LLM_BUDGET,
@@ -48,6 +61,7 @@ from agent_ecology.ledger.ops.world import DeclareResource, EnsurePrincipal
 __all__ = [
     "CONFIG_KEYS",
     "CONFIG_RIGHT_PREFIX",
+    "DEBT_PREFIX",
     "DISK",
     "ESCROW",
     "HOLDER_SQL",
@@ -57,6 +71,11 @@ __all__ = [
     "AbandonCalls",
     "AddNote",
     "Burn",
+    "DebtAccept",
+    "DebtCollect",
+    "DebtForgive",
+    "DebtIssue",
+    "DebtRepay",
     "DeclareResource",
     "DeleteArtifact",
     "EndTurn",
@@ -85,4 +104,5 @@ __all__ = [
     "UpdateAgentConfig",
     "WriteArtifact",
     "apply_operation",
+    "debt_artifact",
 ]

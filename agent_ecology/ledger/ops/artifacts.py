@@ -12,8 +12,8 @@ from agent_ecology.ledger.errors import (
 )
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
-    CONFIG_RIGHT_PREFIX,
     DISK,
+    KERNEL_MADE_PREFIXES,
     RESERVED_ARTIFACT_PREFIX,
     check_artifact_id,
     check_op_id,
@@ -50,11 +50,11 @@ class WriteArtifact(Operation):
         ).fetchone()
         if row is None:
             actor_kind = tx.principal_kind(self.actor)
-            if self.artifact_id.startswith(CONFIG_RIGHT_PREFIX):
+            if self.artifact_id.startswith(KERNEL_MADE_PREFIXES):
                 raise NotPermitted(
                     self.actor,
-                    f"ids starting with {CONFIG_RIGHT_PREFIX!r} are rights made by"
-                    " genesis_rights_registry (tokenize_config_right); choose another id",
+                    f"ids starting with {' or '.join(map(repr, KERNEL_MADE_PREFIXES))} are"
+                    " rights and debts made by the genesis artifacts; choose another id",
                 )
             if self.artifact_id.startswith(RESERVED_ARTIFACT_PREFIX) and actor_kind != "system":
                 raise NotPermitted(
@@ -66,9 +66,10 @@ class WriteArtifact(Operation):
         else:
             if row[0] != self.actor:
                 raise NotPermitted(self.actor, _owned_by(self.artifact_id, str(row[0])))
-            if self.artifact_id.startswith(CONFIG_RIGHT_PREFIX):
+            if self.artifact_id.startswith(KERNEL_MADE_PREFIXES):
                 raise NotPermitted(
-                    self.actor, "a right's artifact cannot be rewritten; give or sell it instead"
+                    self.actor,
+                    "a right's or a debt's artifact cannot be rewritten; give or sell it instead",
                 )
             old_size = int(row[1])
         delta = size - old_size
@@ -137,9 +138,11 @@ class DeleteArtifact(Operation):
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         size = _owned(tx, self.actor, self.artifact_id)
-        if self.artifact_id.startswith(CONFIG_RIGHT_PREFIX):
+        if self.artifact_id.startswith(KERNEL_MADE_PREFIXES):
             raise NotPermitted(
-                self.actor, "a right cannot be destroyed; give it or sell it instead"
+                self.actor,
+                "a right or a debt cannot be destroyed; give it or sell it instead (a creditor"
+                " can forgive a debt with genesis_debt forgive)",
             )
         if size and tx.disk_metered(self.actor):
             tx.free_stock(self.actor, DISK, float(size))

@@ -20,6 +20,13 @@ CONFIG_RIGHT_PREFIX = "rights/config/"
 Only the kernel makes them; whoever owns one holds the right; they cannot be edited or
 deleted, only given or sold."""
 
+DEBT_PREFIX = "debts/"
+"""``debts/<id>``: a loan, owned by its creditor; made by the kernel, given or sold like the
+rights."""
+
+KERNEL_MADE_PREFIXES = (CONFIG_RIGHT_PREFIX, DEBT_PREFIX)
+"""Artifact ids only the kernel creates; they cannot be edited or deleted."""
+
 MAX_SCRIP = 2**63 - 1
 _PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
