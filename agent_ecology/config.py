@@ -38,6 +38,7 @@ __all__ = [
     "FlowResource",
     "LLMSettings",
     "ModelPrice",
+    "OracleSettings",
     "ResourcesSettings",
     "RunSettings",
     "ScripSettings",
@@ -221,6 +222,24 @@ class AgentLoopSettings(_Strict):
     )
 
 
+class OracleSettings(_Strict):
+    """genesis_oracle: when it resolves, how many bids win, what a score mints."""
+
+    interval: PositiveFloat = Field(
+        default=60.0,
+        description="Seconds between resolutions, at multiples of it since the Unix epoch.",
+    )
+    slots: PositiveInt = Field(default=1, description="Bids that win each resolution.")
+    mint_per_point: NonNegativeFloat = Field(
+        default=10.0, description="Scrip minted to a winning artifact's owner per score point."
+    )
+    max_mint: NonNegativeInt = Field(default=100, description="At most this much per winner.")
+    paid: Literal["burn", "share"] = Field(
+        default="burn",
+        description="What winners pay: burned, or shared equally among all agents.",
+    )
+
+
 class RunSettings(_Strict):
     """How `agent-ecology run` runs."""
 
@@ -245,6 +264,7 @@ class Settings(_Strict):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     agent_loop: AgentLoopSettings = Field(default_factory=AgentLoopSettings)
     run: RunSettings = Field(default_factory=RunSettings)
+    oracle: OracleSettings = Field(default_factory=OracleSettings)
 
     @model_validator(mode="after")
     def _agents_unique(self) -> Settings:

@@ -43,6 +43,7 @@ from agent_ecology.agents import (
 from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
+from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerError, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.world import open_world
@@ -272,6 +273,7 @@ class Runtime:
             on_change=self._on_change,
             settled=bus.settled,
             default_model=settings.llm.model,
+            next_resolution=lambda: next_resolution(clock.now(), settings.oracle.interval),
         )
         for agent_id in ids:
             notes = [
@@ -294,6 +296,7 @@ class Runtime:
             if duration is not None:
                 tg.start_soon(self._deadline, self._started + duration)
             tg.start_soon(self._background, ledger)
+            tg.start_soon(self._oracle, ledger)
             tg.start_soon(self._show_progress, wall_start)
             await self._supervise()
             tg.cancel_scope.cancel()
@@ -385,6 +388,29 @@ class Runtime:
                     next_window = now + interval
             except LedgerError as exc:  # a busy or failing disk must not end the run here
                 _log.warning("background clock: %s; trying again", exc)
+
+    async def _oracle(self, ledger: Ledger) -> None:
+        """Resolve the oracle at each instant of its schedule (it never triggers a turn)."""
+        settings, clock = self.settings, self.clock
+        while not self.stop_event.is_set():
+            when = next_resolution(clock.now(), settings.oracle.interval)
+            await clock.sleep_until(when, wake=self.stop_event)
+            if self.stop_event.is_set():
+                return
+            try:
+                receipt = await resolve(
+                    ledger, settings.oracle, when, authority=settings.world.system_principal
+                )
+            except LedgerError as exc:
+                _log.warning("oracle resolution at %.0f failed: %s", when, exc)
+                continue
+            winners = receipt.details.get("winners", []) if receipt is not None else []
+            if winners:
+                minted = sum(int(w["minted"]) for w in winners)
+                self._say(
+                    f"oracle: {len(winners)} winner(s) at"
+                    f" {time.strftime('%H:%M:%S', time.gmtime(when))}, {minted} scrip minted"
+                )
 
     async def _record_window(self, ledger: Ledger, start: float, end: float) -> None:
         rows = []

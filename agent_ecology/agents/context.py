@@ -53,6 +53,7 @@ class Observation:
     own_artifacts: Sequence[ArtifactInfo] = ()
     others: Sequence[str] = ()
     for_sale: Sequence[Listing] = ()
+    next_resolution: float | None = None
     artifact_count: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -163,6 +164,14 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
     essential = [
         f"Current time: {_utc(obs.now)} (unix {obs.now:.0f})",
         f"You are {obs.agent_id}; this is your turn {obs.turn}. Your config: {_config(obs)}.",
+        *(
+            [
+                f"Next oracle resolution at {_utc(obs.next_resolution)}"
+                f" (unix {obs.next_resolution:.0f})."
+            ]
+            if obs.next_resolution is not None
+            else []
+        ),
         "",
         "Your balances:",
         *_balances(obs),
@@ -180,7 +189,7 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         " purchase, cancel, list), genesis_rights_registry (check_quota, transfer_quota,"
         " config_right, transfer_config_right, tokenize_config_right), genesis_debt (issue,"
         " accept, repay, transfer, forgive, collect, check), genesis_event_log (read),"
-        " genesis_handbook (read).",
+        " genesis_oracle (bid, withdraw, status, check), genesis_handbook (read).",
     ]
     room = max_chars - len(system) - sum(len(x) + 1 for x in essential + tail)
     optional: list[str] = []

@@ -109,6 +109,7 @@ class LoopServices:
     others: Callable[[str], Sequence[str]] = lambda _me: ()
     settled: Callable[[], anyio.Event] = anyio.Event
     default_model: str | None = None
+    next_resolution: Callable[[], float | None] = lambda: None
     on_change: Callable[[], None] = lambda: None
     budget_view: Callable[[], tuple[float, float] | None] = lambda: None
     on_budget_exhausted: Callable[[str], None] = lambda _why: None
@@ -308,6 +309,7 @@ class AgentLoop:
             own_artifacts=own,
             others=svc.others(me),
             for_sale=for_sale,
+            next_resolution=svc.next_resolution(),
         )
         messages = render(
             obs,

@@ -12,6 +12,7 @@ from agent_ecology.genesis.escrow import make_escrow_artifact
 from agent_ecology.genesis.event_log import make_event_log_artifact
 from agent_ecology.genesis.handbook import Handbook, build_handbook, make_handbook_artifact
 from agent_ecology.genesis.ledger import make_ledger_artifact
+from agent_ecology.genesis.oracle import make_oracle_artifact
 from agent_ecology.genesis.rights import make_rights_artifact
 from agent_ecology.ledger import Ledger, UnknownArtifact, ops
 
@@ -34,6 +35,7 @@ class Genesis:
             make_escrow_artifact(),
             make_rights_artifact(),
             make_debt_artifact(),
+            make_oracle_artifact(settings.oracle),
             make_event_log_artifact(),
             make_handbook_artifact(handbook),
         ]
@@ -52,6 +54,7 @@ class Genesis:
         written = []
         # Principals for the artifacts that hold things (the escrow holds listed artifacts).
         await ledger.ensure_principal(ops.ESCROW, "system")
+        await ledger.ensure_principal(ops.ORACLE, "system")
         for art in self.artifacts.values():
             content = art.describe()
             if art.id == "genesis_handbook":

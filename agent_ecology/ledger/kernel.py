@@ -580,6 +580,49 @@ class Ledger:
 
         return await self._hot.read(query)
 
+    async def oracle_bids(self, *, status: str | None = "active") -> list[dict[str, Any]]:
+        """Oracle bids (of one status, if given), oldest first."""
+        sql = (
+            "SELECT id, bidder_id, artifact_id, amount, status, placed_at, round_at, paid"
+            " FROM oracle_bids"
+        )
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            params.append(status)
+        keys = (
+            "bid_id",
+            "bidder",
+            "artifact_id",
+            "amount",
+            "status",
+            "placed_at",
+            "round_at",
+            "paid",
+        )
+        return await self._hot.read(
+            lambda conn: [
+                dict(zip(keys, row, strict=True))
+                for row in conn.execute(sql + " ORDER BY id", params)
+            ]
+        )
+
+    async def oracle_results(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest oracle results, oldest first."""
+        keys = ("round_at", "artifact_id", "owner", "bidder", "bid", "paid", "score", "minted")
+        return await self._hot.read(
+            lambda conn: [
+                dict(zip(keys, row, strict=True))
+                for row in reversed(
+                    conn.execute(
+                        "SELECT round_at, artifact_id, owner_id, bidder_id, bid, paid, score,"
+                        " minted FROM oracle_results ORDER BY id DESC LIMIT ?",
+                        (limit,),
+                    ).fetchall()
+                )
+            ]
+        )
+
     async def artifact_index(
         self, owner_id: str | None = None, *, limit: int | None = None
     ) -> list[ArtifactInfo]:

@@ -153,6 +153,21 @@ class ZeroIntelligencePolicy:
                 )
             )
             options.append((0.7, {"action": "delete_artifact", "artifact_id": rng.choice(own)}))
+            if scrip > 0:
+                options.append(
+                    (
+                        0.5,
+                        {
+                            "action": "invoke",
+                            "artifact_id": "genesis_oracle",
+                            "method": "bid",
+                            "args": {
+                                "artifact_id": rng.choice(own),
+                                "amount": rng.randint(1, max(1, min(scrip, 10))),
+                            },
+                        },
+                    )
+                )
             if others:
                 options.append(
                     (

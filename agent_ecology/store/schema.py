@@ -24,6 +24,8 @@ __all__ = [
     "metadata",
     "metric_windows",
     "operations",
+    "oracle_bids",
+    "oracle_results",
     "principals",
     "resources",
     "scrip_supply",
@@ -289,5 +291,47 @@ debts = sa.Table(
         name="debt_status",
     ),
     sa.Index("ix_debts_debtor", "debtor_id", "status"),
+    sqlite_autoincrement=True,
+)
+
+# --- revision 0005: the oracle ----------------------------------------------------------------
+
+oracle_bids = sa.Table(
+    "oracle_bids",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("bidder_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("artifact_id", sa.Text, nullable=False),
+    sa.Column("amount", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("placed_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("round_at", sa.Float, nullable=True),
+    sa.Column("paid", sa.Integer, nullable=True),
+    sa.CheckConstraint("amount > 0 AND typeof(amount) = 'integer'", name="bid_positive"),
+    sa.CheckConstraint("status IN ('active', 'won', 'lost', 'withdrawn')", name="bid_status"),
+    sa.Index(
+        "ux_oracle_active_bid",
+        "bidder_id",
+        "artifact_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'active'"),
+    ),
+    sqlite_autoincrement=True,
+)
+
+oracle_results = sa.Table(
+    "oracle_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("round_at", sa.Float, nullable=False),
+    sa.Column("artifact_id", sa.Text, nullable=False),
+    sa.Column("owner_id", sa.Text, nullable=True),
+    sa.Column("bidder_id", sa.Text, nullable=False),
+    sa.Column("bid", sa.Integer, nullable=False),
+    sa.Column("paid", sa.Integer, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("minted", sa.Integer, nullable=False),
+    sa.Index("ix_oracle_results_round", "round_at"),
     sqlite_autoincrement=True,
 )

@@ -12,7 +12,7 @@ import pytest
 
 from agent_ecology.agents import AgentState
 from agent_ecology.clock import SystemClock
-from agent_ecology.ledger import Event, Ledger
+from agent_ecology.ledger import Event, Ledger, ops
 from agent_ecology.llm import (
     Completion,
     CompletionRequest,
@@ -393,3 +393,31 @@ async def test_when_nothing_is_in_flight_the_last_dollars_are_spent_with_a_lower
     assert caps and max(caps) < 1000  # never the full cap: it never fit
     assert world.report.spent_nd <= 0.11 * 1e9
     assert world.report.spent_nd > 0.07 * 1e9  # it went on spending until little was left
+
+
+async def test_the_oracle_resolves_at_its_published_instants(tmp_path: Path) -> None:
+    # T0 = 1,000,000 s; with a 60 s interval the next instants are 1,000,020 and 1,000,080.
+    provider = ScriptedProvider(default=sleeper())
+    settings = world_settings(tmp_path, oracle={"interval": 60, "mint_per_point": 1})
+    async with running_world(settings, provider) as world:
+        await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
+        first = provider.requests[0].messages[1].content
+        assert "Next oracle resolution at 1970-01-12T13:47:00Z (unix 1000020)" in first
+        await world.ledger.write_artifact("alice", "alice/idea", "a plan for sharing compute")
+        await world.ledger.submit(ops.OracleBid(bidder="alice", artifact_id="alice/idea", amount=5))
+        world.clock.advance(19.9)
+        await world.settle()
+        assert await world.ledger.oracle_results() == []
+        world.clock.advance(0.1)
+        resolved = anyio.Event()
+
+        def watch(events: Sequence[Event]) -> None:
+            if any(e.kind == "oracle_resolved" for e in events):
+                resolved.set()
+
+        world.ledger.subscribe(watch)
+        if not await world.ledger.oracle_results():
+            with anyio.fail_after(10):
+                await resolved.wait()
+        (result,) = await world.ledger.oracle_results()
+        assert result["round_at"] == T0 + 20 and result["artifact_id"] == "alice/idea"

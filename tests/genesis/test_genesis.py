@@ -64,6 +64,7 @@ async def test_installing_writes_each_interface_once(genesis: Genesis, ledger: L
         "genesis_event_log",
         "genesis_handbook",
         "genesis_ledger",
+        "genesis_oracle",
         "genesis_rights_registry",
     ]
     assert await genesis.install(ledger, authority="world") == []  # unchanged: no rewrite

@@ -47,6 +47,13 @@ from agent_ecology.ledger.ops.llm import (
     SettleCall,
 )
 from agent_ecology.ledger.ops.metrics import RecordMetrics
+from agent_ecology.ledger.ops.oracle import (
+    ORACLE,
+    OracleBid,
+    OracleResolve,
+    OracleWithdraw,
+    mint_for,
+)
 from agent_ecology.ledger.ops.resources import (
     Release,
     SetQuota,
@@ -67,6 +74,7 @@ __all__ = [
     "HOLDER_SQL",
     "LLM_BUDGET",
     "NANODOLLARS",
+    "ORACLE",
     "RESERVED_ARTIFACT_PREFIX",
     "AbandonCalls",
     "AddNote",
@@ -86,6 +94,9 @@ __all__ = [
     "EscrowPurchase",
     "Mint",
     "Operation",
+    "OracleBid",
+    "OracleResolve",
+    "OracleWithdraw",
     "RecordMetrics",
     "Release",
     "ReserveCall",
@@ -105,4 +116,5 @@ __all__ = [
     "WriteArtifact",
     "apply_operation",
     "debt_artifact",
+    "mint_for",
 ]

@@ -1,0 +1,265 @@
+"""The oracle: bids held in scrip at any time, resolved on a schedule, scores minted.
+
+A bid moves the bidder's scrip to the ``genesis_oracle`` principal, which holds it (so the
+held bids are part of circulating scrip and conservation is checked as usual). Raising a bid
+holds the difference; withdrawing refunds it. A resolution at ``round_at`` considers the bids
+placed by then: the top ``slots`` (by amount, the earlier bid first on a tie; one win per
+artifact) win and each pays the highest losing bid (second price); everything else is
+refunded. Each winning
+artifact's owner is minted ``min(max_mint, round(score * mint_per_point))``; what winners
+paid is burned, or shared equally among the agents (the remainder of the division burned).
+All of it is one transaction, with the results stored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agent_ecology.ledger.errors import InvalidRequest, UnknownArtifact
+from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.checks import (
+    check_artifact_id,
+    check_op_id,
+    check_principal_id,
+    check_scrip_amount,
+)
+from agent_ecology.ledger.ops.tx import Tx
+
+ORACLE = "genesis_oracle"
+"""The system principal that holds bids."""
+
+
+def mint_for(score: float, mint_per_point: float, max_mint: int) -> int:
+    """Scrip minted for a winning artifact's score."""
+    return max(0, min(max_mint, round(score * mint_per_point)))
+
+
+def _active(tx: Tx, bidder: str, artifact_id: str) -> tuple[int, int] | None:
+    row = tx.conn.execute(
+        "SELECT id, amount FROM oracle_bids WHERE bidder_id = ? AND artifact_id = ?"
+        " AND status = 'active'",
+        (bidder, artifact_id),
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OracleBid(Operation):
+    """Bid ``amount`` (the new total) to have ``artifact_id`` scored at the next resolution."""
+
+    kind: ClassVar[str] = "oracle_bid"
+    bidder: str
+    artifact_id: str
+    amount: int
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.bidder, "bidder")
+        check_artifact_id(self.artifact_id)
+        check_scrip_amount(self.amount)
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        if tx.principal_kind(self.bidder) != "agent":
+            raise InvalidRequest("only agents bid")
+        if not tx.conn.execute(
+            "SELECT 1 FROM artifacts WHERE id = ?", (self.artifact_id,)
+        ).fetchone():
+            raise UnknownArtifact(self.artifact_id)
+        current = _active(tx, self.bidder, self.artifact_id)
+        held = 0 if current is None else current[1]
+        if self.amount <= held:
+            raise InvalidRequest(
+                f"your bid on {self.artifact_id!r} is {held} already; bid more to raise it, or"
+                " withdraw it"
+            )
+        tx.debit_scrip(self.bidder, self.amount - held)
+        tx.credit_scrip(ORACLE, self.amount - held)
+        if current is None:
+            tx.conn.execute(
+                "INSERT INTO oracle_bids (bidder_id, artifact_id, amount, status, placed_at,"
+                " updated_at) VALUES (?, ?, ?, 'active', ?, ?)",
+                (self.bidder, self.artifact_id, self.amount, tx.now, tx.now),
+            )
+        else:
+            tx.conn.execute(
+                "UPDATE oracle_bids SET amount = ?, updated_at = ? WHERE id = ?",
+                (self.amount, tx.now, current[0]),
+            )
+        tx.event(
+            "oracle_bid",
+            actor=self.bidder,
+            principal=self.bidder,
+            amount=self.amount,
+            artifact=self.artifact_id,
+            details={"held_more": self.amount - held},
+        )
+        return {
+            "artifact_id": self.artifact_id,
+            "bid": self.amount,
+            "raised_by": self.amount - held,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OracleWithdraw(Operation):
+    """Take back an active bid: its scrip is refunded."""
+
+    kind: ClassVar[str] = "oracle_withdrawn"
+    bidder: str
+    artifact_id: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.bidder, "bidder")
+        check_artifact_id(self.artifact_id)
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        current = _active(tx, self.bidder, self.artifact_id)
+        if current is None:
+            raise InvalidRequest(f"you have no active bid on {self.artifact_id!r}")
+        bid_id, amount = current
+        tx.debit_scrip(ORACLE, amount)
+        tx.credit_scrip(self.bidder, amount)
+        tx.conn.execute(
+            "UPDATE oracle_bids SET status = 'withdrawn', updated_at = ? WHERE id = ?",
+            (tx.now, bid_id),
+        )
+        tx.event(
+            "oracle_withdrawn",
+            actor=self.bidder,
+            principal=self.bidder,
+            amount=amount,
+            artifact=self.artifact_id,
+        )
+        return {"artifact_id": self.artifact_id, "refunded": amount}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OracleResolve(Operation):
+    """Resolve the bids placed by ``round_at`` on the artifacts in ``scores``."""
+
+    kind: ClassVar[str] = "oracle_resolved"
+    authority: str
+    round_at: float
+    scores: tuple[tuple[str, float], ...]
+    slots: int
+    mint_per_point: float
+    max_mint: int
+    paid: str = "burn"
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.authority, "authority")
+        if self.slots < 1:
+            raise InvalidRequest(f"slots must be at least 1, got {self.slots}")
+        if self.paid not in ("burn", "share"):
+            raise InvalidRequest(f"paid must be 'burn' or 'share', got {self.paid!r}")
+        for artifact, score in self.scores:
+            check_artifact_id(artifact)
+            if not math.isfinite(score) or score < 0:
+                raise InvalidRequest(f"score of {artifact!r} must be >= 0, got {score}")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        tx.require_system(self.authority, "resolve the oracle")
+        bids = tx.conn.execute(
+            "SELECT id, bidder_id, artifact_id, amount FROM oracle_bids WHERE status = 'active'"
+            " AND placed_at <= ? ORDER BY amount DESC, id ASC",
+            (self.round_at,),
+        ).fetchall()
+        # Only what was scored competes: a bid that arrived while the scores were computed
+        # stays active for the next resolution.
+        scores = dict(self.scores)
+        bids = [b for b in bids if b[2] in scores]
+        # One win per artifact: further bids on a winning artifact compete no more.
+        winners: list[Any] = []
+        losers: list[Any] = []
+        won: set[str] = set()
+        for bid in bids:
+            if len(winners) < self.slots and bid[2] not in won:
+                winners.append(bid)
+                won.add(bid[2])
+            else:
+                losers.append(bid)
+        price = int(losers[0][3]) if losers else 0
+        results = []
+        collected = 0
+        for bid_id, bidder, artifact, amount in winners:
+            refund = int(amount) - price
+            if refund:
+                tx.debit_scrip(ORACLE, refund)
+                tx.credit_scrip(str(bidder), refund)
+            collected += price
+            row = tx.conn.execute(
+                "SELECT owner_id FROM artifacts WHERE id = ?", (artifact,)
+            ).fetchone()
+            owner = None if row is None else str(row[0])
+            minted = mint_for(scores[artifact], self.mint_per_point, self.max_mint)
+            if owner is None or tx.principal_kind(owner) != "agent":
+                minted = 0  # deleted since, or held by the world: nobody to pay
+            if minted:
+                tx.credit_scrip(owner, minted)  # type: ignore[arg-type]
+                tx.conn.execute(
+                    "UPDATE scrip_supply SET minted = minted + ? WHERE id = 1", (minted,)
+                )
+            tx.conn.execute(
+                "UPDATE oracle_bids SET status = 'won', round_at = ?, paid = ?, updated_at = ?"
+                " WHERE id = ?",
+                (self.round_at, price, tx.now, bid_id),
+            )
+            tx.conn.execute(
+                "INSERT INTO oracle_results (round_at, artifact_id, owner_id, bidder_id, bid, paid,"
+                " score, minted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.round_at, artifact, owner, bidder, amount, price, scores[artifact], minted),
+            )
+            results.append(
+                {
+                    "artifact_id": artifact,
+                    "owner": owner,
+                    "bidder": bidder,
+                    "bid": amount,
+                    "paid": price,
+                    "score": scores[artifact],
+                    "minted": minted,
+                }
+            )
+        for bid_id, bidder, _artifact, amount in losers:
+            tx.debit_scrip(ORACLE, int(amount))
+            tx.credit_scrip(str(bidder), int(amount))
+            tx.conn.execute(
+                "UPDATE oracle_bids SET status = 'lost', round_at = ?, paid = 0, updated_at = ?"
+                " WHERE id = ?",
+                (self.round_at, tx.now, bid_id),
+            )
+        shared = 0
+        if collected and self.paid == "share":
+            agents = [
+                str(r[0])
+                for r in tx.conn.execute(
+                    "SELECT id FROM principals WHERE kind = 'agent' ORDER BY id"
+                ).fetchall()
+            ]
+            each = collected // len(agents) if agents else 0
+            for agent in agents if each else ():
+                tx.debit_scrip(ORACLE, each)
+                tx.credit_scrip(agent, each)
+            shared = each * len(agents)
+        burned = collected - shared
+        if burned:
+            tx.debit_scrip(ORACLE, burned)
+            tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (burned,))
+        tx.event(
+            "oracle_resolved",
+            actor=self.authority,
+            amount=sum(r["minted"] for r in results),
+            details={
+                "round_at": self.round_at,
+                "winners": results,
+                "price": price,
+                "refunded_losers": len(losers),
+                "burned": burned,
+                "shared": shared,
+            },
+        )
+        return {"round_at": self.round_at, "winners": results, "price": price, "burned": burned}
