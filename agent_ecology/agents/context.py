@@ -70,6 +70,16 @@ class Observation:
             "own_artifacts": [a.id for a in self.own_artifacts],
             "others": list(self.others),
             "for_sale": [{"listing_id": x.id, "price": x.price} for x in self.for_sale],
+            "debt_offers": [
+                e.details.get("debt_id")
+                for e in self.events
+                if e.kind == "debt_proposed" and e.counterparty_id == self.agent_id
+            ],
+            "debts_owed": [
+                e.details.get("debt_id")
+                for e in self.events
+                if e.kind == "debt_accepted" and e.counterparty_id == self.agent_id
+            ],
             "last_ok": None if self.last_result is None else self.last_result.get("ok"),
         }
 

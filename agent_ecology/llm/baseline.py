@@ -126,6 +126,59 @@ class ZeroIntelligencePolicy:
                     },
                 )
             )
+        options.append(
+            (
+                0.2,
+                {
+                    "action": "invoke",
+                    "artifact_id": "genesis_rights_registry",
+                    "method": rng.choice(["check_quota", "tokenize_config_right"]),
+                    "args": {},
+                },
+            )
+        )
+        if others:
+            options.append(
+                (
+                    0.3,
+                    {
+                        "action": "invoke",
+                        "artifact_id": "genesis_debt",
+                        "method": "issue",
+                        "args": {
+                            "creditor_id": rng.choice(others),
+                            "principal": rng.randint(1, 20),
+                            "interest_rate": rng.choice([0, 0.1, 0.2]),
+                            "due_in": rng.randint(30, 300),
+                        },
+                    },
+                )
+            )
+        for debt_id in obs.get("debt_offers", []) or []:
+            options.append(
+                (
+                    1.0,
+                    {
+                        "action": "invoke",
+                        "artifact_id": "genesis_debt",
+                        "method": "accept",
+                        "args": {"debt_id": debt_id},
+                    },
+                )
+            )
+        for debt_id in obs.get("debts_owed", []) or []:
+            if scrip > 0:
+                options.append(
+                    (
+                        0.5,
+                        {
+                            "action": "invoke",
+                            "artifact_id": "genesis_debt",
+                            "method": "repay",
+                            "args": {"debt_id": debt_id, "amount": rng.randint(1, min(scrip, 20))},
+                        },
+                    )
+                )
         affordable = [x for x in obs.get("for_sale", []) or [] if int(x["price"]) <= scrip]
         if affordable:
             pick = rng.choice(affordable)
