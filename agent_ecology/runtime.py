@@ -44,6 +44,7 @@ from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.oracle import next_resolution, resolve
+from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer, Scorer
 from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerError, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.world import open_world
@@ -275,6 +276,7 @@ class Runtime:
             default_model=settings.llm.model,
             next_resolution=lambda: next_resolution(clock.now(), settings.oracle.interval),
         )
+        self._scorer = LLMJudge(caller, settings.llm.model) if self.billed else OfflineScorer()
         for agent_id in ids:
             notes = [
                 n.text for n in await ledger.notes(agent_id, limit=settings.agent_loop.max_notes)
@@ -354,6 +356,7 @@ class Runtime:
     # --- the background clock: budget and metrics -------------------------------------------
 
     _window_start = 0.0
+    _scorer: Scorer | None = None
 
     async def _refresh_budget(self, ledger: Ledger) -> None:
         if not self.billed:
@@ -399,7 +402,11 @@ class Runtime:
                 return
             try:
                 receipt = await resolve(
-                    ledger, settings.oracle, when, authority=settings.world.system_principal
+                    ledger,
+                    settings.oracle,
+                    when,
+                    authority=settings.world.system_principal,
+                    scorer=self._scorer,
                 )
             except LedgerError as exc:
                 _log.warning("oracle resolution at %.0f failed: %s", when, exc)

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from agent_ecology.config import OracleSettings
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
-from agent_ecology.genesis.scoring import offline_score
+from agent_ecology.genesis.scoring import OfflineScorer, Scorer
 from agent_ecology.ledger import IdempotencyConflict, Ledger, Receipt, ops
 
 __all__ = ["make_oracle_artifact", "next_resolution", "resolve"]
@@ -25,7 +25,12 @@ def next_resolution(now: float, interval: float) -> float:
 
 
 async def resolve(
-    ledger: Ledger, settings: OracleSettings, round_at: float, *, authority: str
+    ledger: Ledger,
+    settings: OracleSettings,
+    round_at: float,
+    *,
+    authority: str,
+    scorer: Scorer | None = None,
 ) -> Receipt | None:
     """Score every artifact bid on by ``round_at`` and resolve; ``None`` if that instant was
     resolved already (each instant resolves once, across restarts too)."""
@@ -33,11 +38,12 @@ async def resolve(
     artifacts = sorted({b["artifact_id"] for b in bids if b["placed_at"] <= round_at})
     everything = await ledger.artifacts()
     texts = {a.id: a.content for a in everything if not a.id.startswith(_KERNEL_MADE)}
+    scorer = scorer or OfflineScorer()
     scores = []
     for artifact in artifacts:
         text = texts.get(artifact, "")
         others = [t for i, t in texts.items() if i != artifact]
-        scores.append((artifact, offline_score(text, others)))
+        scores.append((artifact, await scorer.score(artifact, text, others)))
     try:
         return await ledger.submit(
             ops.OracleResolve(

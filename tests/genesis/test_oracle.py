@@ -13,11 +13,12 @@ import pytest
 
 from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
-from agent_ecology.config import OracleSettings, parse_settings
+from agent_ecology.config import ModelPrice, OracleSettings, parse_settings
 from agent_ecology.genesis import Genesis, Invocation
 from agent_ecology.genesis.oracle import next_resolution, resolve
-from agent_ecology.genesis.scoring import offline_score
-from agent_ecology.ledger import InvalidRequest, Ledger, ops
+from agent_ecology.genesis.scoring import LLMJudge, offline_score
+from agent_ecology.ledger import NANODOLLARS, InvalidRequest, Ledger, ops
+from agent_ecology.llm import LLMCaller, ScriptedProvider, Usage
 
 TEXT = {
     "alice/a": "a careful survey of compute prices across the market with sources and dates",
@@ -169,3 +170,34 @@ async def test_bids_racing_a_resolution_leave_nothing_half_done(
     assert (await ledger.supply()).is_conserved
     for who in ("alice", "bob", "carol"):
         assert await ledger.scrip(who) >= 0
+
+
+async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copies(
+    genesis: Genesis, ledger: Ledger, clock: ManualClock
+) -> None:
+    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    await ledger.write_artifact("carol", "carol/copy", TEXT["alice/a"])
+    provider = ScriptedProvider(
+        ['Here you go: {"score": 7.5}', "I like it a lot"],
+        usage=Usage(100, 5),
+    )
+    caller = LLMCaller(
+        provider,
+        ledger,
+        clock=clock,
+        prices={"judge": ModelPrice(input=1, output=1, max_output_tokens=50)},
+        billed=True,
+    )
+    judge = LLMJudge(caller, "judge")
+    others = [TEXT["bob/b"], TEXT["carol/c"]]
+    assert await judge.score("alice/a", TEXT["alice/a"], others) == 7.5
+    # Not a score: the offline one stands in.
+    assert await judge.score("bob/b", TEXT["bob/b"], [TEXT["carol/c"]]) == offline_score(
+        TEXT["bob/b"], [TEXT["carol/c"]]
+    )
+    # A copy scores 0 without a call.
+    assert await judge.score("carol/copy", TEXT["alice/a"], [TEXT["alice/a"]]) == 0.0
+    assert len(provider.requests) == 2
+    calls = await ledger.llm_calls("genesis_oracle")
+    assert len(calls) == 2 and all(c.status == "settled" for c in calls)
+    assert (await ledger.api_budget()).spent_nd == sum(c.cost_nd or 0 for c in calls)
