@@ -1,0 +1,195 @@
+"""A MOA program: a readable list of zones, and the tensors it compiles to (``MOA.md``).
+
+::
+
+    spec = ProgramSpec(zones=(
+        Zone("ask", prompt="Question: 2+2? Answer: ", trigger="<end>", timeout=0),
+        Zone("answer", trigger="<end>", timeout=8, captures="answer", tags=("free",)),
+    ))
+    program = compile_program(spec, ByteTokenizer())
+
+Shape legend: L zones, N tags, T prompt tokens in all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from agent_ecology.moa.tokenizer import Tokenizer, UnknownToken
+
+__all__ = ["Program", "ProgramError", "ProgramSpec", "Zone", "compile_program"]
+
+
+class ProgramError(ValueError):
+    """A program that cannot run; the message names the zone (by name and index)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """One zone of a program.
+
+    ``trigger`` is a special token name (``"<end>"``) or a text that is exactly one token.
+    ``jump_to`` (a zone name or index) enables the jump token in this zone. ``timeout`` is how
+    many model tokens the zone may hold (default: the program's ``max_genned_per_zone``).
+    ``captures`` names the consumer the model's tokens in this zone are captured for.
+    """
+
+    name: str
+    prompt: str = ""
+    trigger: str = "<end>"
+    jump_to: str | int | None = None
+    tags: tuple[str, ...] = ()
+    timeout: int | None = None
+    feeds_input: bool = False
+    captures: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramSpec:
+    """A program as people write it."""
+
+    zones: tuple[Zone, ...]
+    max_genned_per_zone: int = 64
+    pad: str = "<pad>"
+    escape: str = "<esc>"
+    jump: str = "<jump>"
+    tag_names: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A compiled program: instruction tensors of length L (no batch dimension)."""
+
+    step_trigger: torch.Tensor  # (L,) int64
+    jump_enable: torch.Tensor  # (L,) bool
+    jump_location: torch.Tensor  # (L,) int64
+    tags: torch.Tensor  # (L, N) bool
+    prompt_start: torch.Tensor  # (L,) int64, into token_data
+    prompt_end: torch.Tensor  # (L,) int64
+    timeout: torch.Tensor  # (L,) int64
+    feeds_input: torch.Tensor  # (L,) bool
+    captures_output: torch.Tensor  # (L,) int64, -1: none
+    token_data: torch.Tensor  # (T,) int64, every prompt concatenated
+    pad_token: int
+    escape_token: int
+    jump_token: int
+    max_genned_per_zone: int
+    zone_names: tuple[str, ...] = field(default=())
+    tag_names: tuple[str, ...] = field(default=())
+    consumers: tuple[str, ...] = field(default=())
+
+    @property
+    def length(self) -> int:
+        return int(self.step_trigger.shape[0])
+
+
+def _token(tokenizer: Tokenizer, text: str, where: str, what: str) -> int:
+    if text.startswith("<") and text.endswith(">") and len(text) > 2:
+        try:
+            return tokenizer.special(text)
+        except (UnknownToken, KeyError) as exc:
+            raise ProgramError(f"{where}: {what} {text!r} is not a token: {exc}") from None
+    ids = tokenizer.encode(text)
+    if len(ids) != 1:
+        raise ProgramError(
+            f"{where}: {what} {text!r} is {len(ids)} tokens, not one; use a special token"
+            " such as '<end>' or a single-token text"
+        )
+    return ids[0]
+
+
+def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
+    """Check ``spec`` and turn it into tensors; :class:`ProgramError` names the bad zone."""
+    zones: Sequence[Zone] = spec.zones
+    if not zones:
+        raise ProgramError("the program has no zones; give at least one")
+    if spec.max_genned_per_zone < 0:
+        raise ProgramError(f"max_genned_per_zone must be >= 0, got {spec.max_genned_per_zone}")
+    index: dict[str, int] = {}
+    for i, zone in enumerate(zones):
+        if zone.name in index:
+            raise ProgramError(
+                f"zone {i} ({zone.name!r}): the name is used by zone {index[zone.name]}"
+            )
+        index[zone.name] = i
+    pad = _token(tokenizer, spec.pad, "program", "pad")
+    escape = _token(tokenizer, spec.escape, "program", "escape")
+    jump = _token(tokenizer, spec.jump, "program", "jump")
+    tag_names = list(spec.tag_names or ())
+    if spec.tag_names is None:
+        for zone in zones:
+            tag_names += [t for t in zone.tags if t not in tag_names]
+    consumers: list[str] = []
+    triggers: list[int] = []
+    enables: list[bool] = []
+    targets: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    timeouts: list[int] = []
+    feeds: list[bool] = []
+    captures: list[int] = []
+    tag_rows: list[list[bool]] = []
+    data: list[int] = []
+    for i, zone in enumerate(zones):
+        where = f"zone {i} ({zone.name!r})"
+        trigger = _token(tokenizer, zone.trigger, where, "trigger")
+        if trigger in (escape, pad):
+            raise ProgramError(f"{where}: the trigger cannot be the escape or the pad token")
+        target = 0
+        if zone.jump_to is not None:
+            if isinstance(zone.jump_to, str):
+                if zone.jump_to not in index:
+                    raise ProgramError(f"{where}: jump target {zone.jump_to!r} is not a zone")
+                target = index[zone.jump_to]
+            else:
+                target = int(zone.jump_to)
+                if not 0 <= target <= len(zones):
+                    raise ProgramError(
+                        f"{where}: jump target {target} is out of range 0..{len(zones)}"
+                        f" ({len(zones)} ends the program)"
+                    )
+        timeout = spec.max_genned_per_zone if zone.timeout is None else zone.timeout
+        if timeout < 0:
+            raise ProgramError(f"{where}: timeout must be >= 0, got {timeout}")
+        unknown = [t for t in zone.tags if t not in tag_names]
+        if unknown:
+            raise ProgramError(f"{where}: tag {unknown[0]!r} is not among tag_names {tag_names}")
+        prompt = tokenizer.encode(zone.prompt) if zone.prompt else []
+        starts.append(len(data))
+        data += prompt
+        ends.append(len(data))
+        triggers.append(trigger)
+        enables.append(zone.jump_to is not None)
+        targets.append(target)
+        timeouts.append(timeout)
+        feeds.append(zone.feeds_input)
+        if zone.captures is not None and zone.captures not in consumers:
+            consumers.append(zone.captures)
+        captures.append(-1 if zone.captures is None else consumers.index(zone.captures))
+        tag_rows.append([t in zone.tags for t in tag_names])
+
+    def ints(values: list[int]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.int64)
+
+    return Program(
+        step_trigger=ints(triggers),
+        jump_enable=torch.tensor(enables, dtype=torch.bool),
+        jump_location=ints(targets),
+        tags=torch.tensor(tag_rows, dtype=torch.bool).reshape(len(zones), len(tag_names)),
+        prompt_start=ints(starts),
+        prompt_end=ints(ends),
+        timeout=ints(timeouts),
+        feeds_input=torch.tensor(feeds, dtype=torch.bool),
+        captures_output=ints(captures),
+        token_data=ints(data),
+        pad_token=pad,
+        escape_token=escape,
+        jump_token=jump,
+        max_genned_per_zone=spec.max_genned_per_zone,
+        zone_names=tuple(z.name for z in zones),
+        tag_names=tuple(tag_names),
+        consumers=tuple(consumers),
+    )

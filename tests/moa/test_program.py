@@ -1,0 +1,124 @@
+"""The MOA's program compiler and its scalar reference (the batched module comes next)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_ecology.moa import (
+    ByteTokenizer,
+    ProgramError,
+    ProgramSpec,
+    ScalarMOA,
+    Zone,
+    compile_program,
+)
+
+TOK = ByteTokenizer()
+END, PAD, ESC, JUMP = (TOK.special(n) for n in ("<end>", "<pad>", "<esc>", "<jump>"))
+X = ord("x")
+
+
+def program(*zones: Zone, **kw: object) -> ScalarMOA:
+    return ScalarMOA(compile_program(ProgramSpec(zones=tuple(zones), **kw), TOK))  # type: ignore[arg-type]
+
+
+def run(moa: ScalarMOA, tokens: list[int]) -> list[tuple[int, int]]:
+    out = []
+    for t in tokens:
+        s = moa.step(t)
+        out.append((s.token, s.resolver))
+    return out
+
+
+def test_the_compiler_lays_out_ragged_prompts_and_instructions() -> None:
+    p = compile_program(
+        ProgramSpec(
+            zones=(
+                Zone("a", prompt="hi", tags=("forced",)),
+                Zone("b", jump_to="a", captures="act", timeout=3, tags=("free",)),
+                Zone("c", feeds_input=True, trigger="!"),
+            )
+        ),
+        TOK,
+    )
+    assert p.token_data.tolist() == [ord("h"), ord("i")]
+    assert (p.prompt_start.tolist(), p.prompt_end.tolist()) == ([0, 2, 2], [2, 2, 2])
+    assert p.step_trigger.tolist() == [END, END, ord("!")]
+    assert p.jump_enable.tolist() == [False, True, False] and p.jump_location.tolist()[1] == 0
+    assert p.tags.tolist() == [[True, False], [False, True], [False, False]]
+    assert p.timeout.tolist() == [64, 3, 64] and p.captures_output.tolist() == [-1, 0, -1]
+    assert p.consumers == ("act",) and p.tag_names == ("forced", "free")
+
+
+@pytest.mark.parametrize(
+    ("zones", "words"),
+    [
+        ((), "no zones"),
+        ((Zone("a", trigger="ab"),), "zone 0 ('a'): trigger 'ab' is 2 tokens"),
+        ((Zone("a", trigger="<nope>"),), "zone 0 ('a'): trigger '<nope>' is not a token"),
+        ((Zone("a", jump_to=5),), "zone 0 ('a'): jump target 5 is out of range"),
+        ((Zone("a", jump_to="zz"),), "zone 0 ('a'): jump target 'zz' is not a zone"),
+        ((Zone("a"), Zone("a")), "zone 1 ('a'): the name is used by zone 0"),
+        ((Zone("a", trigger="<esc>"),), "cannot be the escape"),
+        ((Zone("a", timeout=-1),), "timeout must be >= 0"),
+    ],
+)
+def test_bad_programs_are_refused_naming_the_zone(zones: tuple[Zone, ...], words: str) -> None:
+    with pytest.raises(ProgramError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        compile_program(ProgramSpec(zones=zones), TOK)
+
+
+def test_prompts_are_forced_then_the_model_writes_until_the_trigger() -> None:
+    moa = program(Zone("ask", prompt="ab", timeout=0), Zone("free", timeout=5))
+    out = run(moa, [X, X, X, X, END])
+    assert out == [(ord("a"), 1), (ord("b"), 1), (END, 0), (X, -1), (END, -1)]
+    assert moa.done
+
+
+def test_a_prompt_that_ends_with_the_trigger_moves_the_program() -> None:
+    moa = program(Zone("ask", prompt="a", trigger="a"), Zone("b"))
+    assert run(moa, [X]) == [(ord("a"), 1)] and moa.pc == 1
+
+
+def test_a_timeout_ends_the_zone_at_exactly_its_limit() -> None:
+    moa = program(Zone("free", timeout=3), Zone("after", timeout=0))
+    out = run(moa, [X, X, X, X, X])
+    assert out[:4] == [(X, -1), (X, -1), (X, -1), (END, 0)]
+    assert out[4] == (END, 0) and moa.done  # the second zone times out at once
+
+
+def test_escape_negates_exactly_one_transition() -> None:
+    moa = program(Zone("free", timeout=10), Zone("next", timeout=10))
+    run(moa, [ESC, END])
+    assert moa.pc == 0 and not moa.escape
+    run(moa, [END])
+    assert moa.pc == 1
+
+
+def test_jump_only_where_enabled_and_jump_wins() -> None:
+    moa = program(Zone("a", timeout=10), Zone("b", timeout=10, jump_to="a"))
+    run(moa, [JUMP])  # not enabled in 'a': passes through, no transition
+    assert moa.pc == 0
+    run(moa, [END, JUMP])
+    assert moa.pc == 0  # from 'b' back to 'a'
+
+
+def test_finished_rows_pad_forever() -> None:
+    moa = program(Zone("only", timeout=0))
+    run(moa, [X])
+    assert moa.done
+    assert [moa.step(t).token for t in (X, END, ESC)] == [PAD, PAD, PAD]
+    assert moa.step(X).resolver == -1 and moa.step(X).tags == []
+
+
+def test_inputs_are_fed_then_the_trigger_and_captures_keep_per_consumer() -> None:
+    moa = program(
+        Zone("think", captures="thought", timeout=2),
+        Zone("act", captures="action", timeout=2),
+        Zone("result", feeds_input=True),
+    )
+    moa.set_input([ord("o"), ord("k")])
+    out = run(moa, [ord("1"), ord("2"), X, ord("3"), ord("4"), X, X, X, X])
+    assert moa.capture == {0: [ord("1"), ord("2")], 1: [ord("3"), ord("4")]}
+    assert moa.ready == {0: True, 1: True}
+    assert out[6:9] == [(ord("o"), 2), (ord("k"), 2), (END, 2)] and moa.done
