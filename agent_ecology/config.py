@@ -234,6 +234,11 @@ class OracleSettings(_Strict):
         default=10.0, description="Scrip minted to a winning artifact's owner per score point."
     )
     max_mint: NonNegativeInt = Field(default=100, description="At most this much per winner.")
+    reserve: NonNegativeInt = Field(
+        default=5,
+        description="The least a winner pays (bids below it cannot win), so that scrip is"
+        " never minted for nothing.",
+    )
     paid: Literal["burn", "share"] = Field(
         default="burn",
         description="What winners pay: burned, or shared equally among all agents.",

@@ -17,6 +17,10 @@ async def test_baseline_agents_use_every_market_artifact(tmp_path: Path) -> None
         tmp_path,
         agents=[{"id": a, "sleep_policy": {"between_turns": 1}} for a in ("alice", "bob", "carol")],
         oracle={"interval": 30, "mint_per_point": 5},
+        resources={
+            "stock": {"disk": {"total": 300_000, "unit": "bytes"}},
+            "flow": {"compute": {"rate": 10, "capacity": 100}},
+        },
     )
     async with running_world(settings, ZeroIntelligencePolicy(seed=7)) as world:
         for _ in range(300):  # five minutes, a second at a time

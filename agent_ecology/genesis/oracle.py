@@ -54,6 +54,7 @@ async def resolve(
                 mint_per_point=settings.mint_per_point,
                 max_mint=settings.max_mint,
                 paid=settings.paid,
+                reserve=settings.reserve,
                 op_id=f"oracle:round:{round_at:.3f}",
             )
         )
@@ -119,8 +120,10 @@ def make_oracle_artifact(settings: OracleSettings) -> GenesisArtifact:
         f"The oracle scores artifacts and mints scrip for them. Bid at any time (the bid is held"
         f" in scrip; raise it or withdraw it before the resolution). It resolves every"
         f" {settings.interval:g} s, at multiples of {settings.interval:g} s of Unix time: the top"
-        f" {settings.slots} bid(s) win (one per artifact; the earlier bid on a tie) and each pays"
-        " the highest losing bid (second price); the others are refunded. Each winning"
+        f" {settings.slots} bid(s) of at least {settings.reserve} scrip win (one per artifact;"
+        " the earlier bid on a tie) and each pays the highest bid on an artifact that did not"
+        f" win, or {settings.reserve} if that is more (second price with a reserve); the"
+        " others are refunded. Each winning"
         " artifact is scored 0-10 (novelty against all other artifacts times its richness in"
         " distinct words; duplicates score 0 and padding does not help) and its owner is minted"
         f" min({settings.max_mint}, round(score x {settings.mint_per_point:g})) scrip. What"

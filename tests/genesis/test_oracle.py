@@ -201,3 +201,48 @@ async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copi
     calls = await ledger.llm_calls("genesis_oracle")
     assert len(calls) == 2 and all(c.status == "settled" for c in calls)
     assert (await ledger.api_budget()).spent_nd == sum(c.cost_nd or 0 for c in calls)
+
+
+async def test_no_winner_pays_more_than_it_bid_and_extra_bids_on_a_winner_are_refunded(
+    genesis: Genesis, ledger: Ledger, clock: ManualClock
+) -> None:
+    await bid(genesis, ledger, "alice", "alice/a", 60)
+    await bid(genesis, ledger, "bob", "alice/a", 50)  # on the same artifact: cannot also win
+    await bid(genesis, ledger, "carol", "carol/c", 10)
+    settings = OracleSettings(slots=2, mint_per_point=0, reserve=5)
+    receipt = await resolve(ledger, settings, clock.now(), authority="world")
+    assert receipt is not None
+    paid = {w["bidder"]: w["paid"] for w in receipt.details["winners"]}
+    assert paid == {"alice": 5, "carol": 5}  # no bid on a non-winning artifact: the reserve
+    assert (await ledger.scrip("alice"), await ledger.scrip("bob")) == (95, 100)
+    assert await ledger.scrip("carol") == 95 and await held(ledger) == 0
+
+
+async def test_an_uncontested_bid_pays_the_reserve_and_a_bid_below_it_cannot_win(
+    genesis: Genesis, ledger: Ledger, clock: ManualClock
+) -> None:
+    await bid(genesis, ledger, "alice", "alice/a", 3)
+    settings = OracleSettings(slots=1, mint_per_point=1, reserve=5)
+    receipt = await resolve(ledger, settings, clock.now(), authority="world")
+    assert receipt is not None and receipt.details["winners"] == []
+    assert await ledger.scrip("alice") == 100  # refunded
+
+
+async def test_world_made_artifacts_cannot_be_bid_on(genesis: Genesis, ledger: Ledger) -> None:
+    for artifact in ("genesis_ledger", "rights/config/alice", "debts/1"):
+        with pytest.raises(InvalidRequest, match="made by the world"):
+            await bid(genesis, ledger, "alice", artifact, 5)
+
+
+async def test_a_winner_listed_in_escrow_pays_its_seller(
+    genesis: Genesis, ledger: Ledger, clock: ManualClock
+) -> None:
+    await bid(genesis, ledger, "bob", "alice/a", 10)
+    inv = Invocation("alice", ledger, clock)
+    await genesis.invoke(inv, "genesis_escrow", "deposit", {"artifact_id": "alice/a", "price": 50})
+    settings = OracleSettings(slots=1, mint_per_point=5, max_mint=1000, reserve=5)
+    receipt = await resolve(ledger, settings, clock.now(), authority="world")
+    assert receipt is not None
+    (winner,) = receipt.details["winners"]
+    assert winner["owner"] == "alice" and winner["minted"] > 0
+    assert await ledger.scrip("alice") == 100 + winner["minted"]

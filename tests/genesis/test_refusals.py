@@ -130,3 +130,48 @@ async def test_a_refusal_changes_nothing_and_explains(
         await genesis.invoke(Invocation(actor, ledger, clock), f"genesis_{artifact}", method, args)
     assert words in str(info.value)
     assert snapshot(db_path) == before
+
+
+async def test_nothing_can_be_given_to_the_escrow_or_the_oracle_directly(
+    world: tuple[Genesis, Ledger, ManualClock], db_path: Path
+) -> None:
+    genesis, ledger, clock = world
+    before = snapshot(db_path)
+    for who, artifact, method, args in (
+        ("bob", "ledger", "transfer_ownership", {"artifact_id": "bob/b", "to": "genesis_escrow"}),
+        ("bob", "ledger", "transfer", {"to": "genesis_oracle", "amount": 7}),
+        ("bob", "ledger", "transfer", {"to": "genesis_escrow", "amount": 7}),
+        (
+            "bob",
+            "rights_registry",
+            "transfer_config_right",
+            {"agent_id": "bob", "to": "genesis_escrow"},
+        ),
+        (
+            "bob",
+            "debt",
+            "issue",
+            {"creditor_id": "alice", "principal": 2**62, "interest_rate": 10, "due_in": 9},
+        ),
+    ):
+        with pytest.raises((LedgerError, InvocationError)):
+            await genesis.invoke(
+                Invocation(who, ledger, clock), f"genesis_{artifact}", method, args
+            )
+    assert snapshot(db_path) == before
+
+
+async def test_a_listed_debt_that_was_settled_cannot_be_sold(
+    world: tuple[Genesis, Ledger, ManualClock],
+) -> None:
+    genesis, ledger, clock = world
+    bob = Invocation("bob", ledger, clock)
+    accepted = await genesis.invoke(bob, "genesis_debt", "accept", {"debt_id": 1})
+    await genesis.invoke(
+        bob, "genesis_escrow", "deposit", {"artifact_id": accepted["artifact_id"], "price": 3}
+    )
+    await genesis.invoke(bob, "genesis_debt", "forgive", {"debt_id": 1})
+    with pytest.raises(LedgerError, match="nothing left to collect"):
+        await genesis.invoke(
+            Invocation("carol", ledger, clock), "genesis_escrow", "purchase", {"listing_id": 2}
+        )

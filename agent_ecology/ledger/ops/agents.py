@@ -186,7 +186,8 @@ class TransferConfigRight(Operation):
                 f"this right is held as the artifact {token!r}; give it with genesis_ledger"
                 " transfer_ownership, or sell it through genesis_escrow"
             )
-        tx.principal_kind(self.new_holder)
+        if tx.principal_kind(self.new_holder) != "agent":
+            raise InvalidRequest(f"{self.new_holder!r} is not an agent; rights go to agents")
         if self.new_holder == holder:
             raise InvalidRequest(f"{holder!r} holds that right already")
         tx.conn.execute(

@@ -114,6 +114,16 @@ def _owned(tx: Tx, actor: str, artifact_id: str) -> int:
     return int(row[1])
 
 
+def _settled_debt(tx: Tx, artifact_id: str) -> bool:
+    """Whether ``artifact_id`` is the artifact of a debt that is closed (it may be deleted)."""
+    if not artifact_id.startswith("debts/"):
+        return False
+    row = tx.conn.execute(
+        "SELECT status FROM debts WHERE id = ?", (artifact_id[len("debts/") :],)
+    ).fetchone()
+    return row is not None and row[0] in ("repaid", "forgiven", "defaulted")
+
+
 def _owned_by(artifact_id: str, owner: str) -> str:
     if owner == "genesis_escrow":
         return (
@@ -138,7 +148,9 @@ class DeleteArtifact(Operation):
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         size = _owned(tx, self.actor, self.artifact_id)
-        if self.artifact_id.startswith(KERNEL_MADE_PREFIXES):
+        if self.artifact_id.startswith(KERNEL_MADE_PREFIXES) and not _settled_debt(
+            tx, self.artifact_id
+        ):
             raise NotPermitted(
                 self.actor,
                 "a right or a debt cannot be destroyed; give it or sell it instead (a creditor"
@@ -179,7 +191,12 @@ class TransferArtifact(Operation):
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         size = _owned(tx, self.actor, self.artifact_id)
-        tx.principal_kind(self.new_owner)
+        if tx.principal_kind(self.new_owner) != "agent":
+            raise NotPermitted(
+                self.actor,
+                f"{self.new_owner!r} is not an agent; artifacts are given to agents (sell through"
+                " genesis_escrow deposit instead of giving to the escrow)",
+            )
         if size and tx.disk_metered(self.new_owner):
             tx.use_stock(
                 self.new_owner,

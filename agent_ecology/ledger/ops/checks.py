@@ -25,6 +25,10 @@ DEBT_PREFIX = "debts/"
 rights."""
 
 KERNEL_MADE_PREFIXES = (CONFIG_RIGHT_PREFIX, DEBT_PREFIX)
+
+HOLDERS = frozenset({"genesis_escrow", "genesis_oracle"})
+"""System principals whose holdings must match what they manage (listings, bids): nobody
+gives them scrip or artifacts directly."""
 """Artifact ids only the kernel creates; they cannot be edited or deleted."""
 
 MAX_SCRIP = 2**63 - 1

@@ -20,6 +20,7 @@ from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
     DISK,
+    MAX_SCRIP,
     check_non_negative,
     check_op_id,
     check_principal_id,
@@ -111,6 +112,11 @@ class DebtIssue(Operation):
                 f"due_at ({self.due_at:.0f}) is not in the future; the time now is {tx.now:.0f}"
             )
         amount_due = self.principal + math.ceil(self.principal * float(self.interest_rate))
+        if amount_due > MAX_SCRIP:
+            raise InvalidRequest(
+                f"principal {self.principal} with interest {self.interest_rate:g} is more scrip"
+                " than can exist; borrow less"
+            )
         cur = tx.conn.execute(
             "INSERT INTO debts (debtor_id, lender_id, principal, interest_rate, amount_due,"
             " due_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'proposed', ?)",

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownArtifact
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
+    DEBT_PREFIX,
     DISK,
     check_artifact_id,
     check_op_id,
@@ -134,6 +135,16 @@ class EscrowPurchase(Operation):
             raise InvalidRequest(
                 f"listing {self.listing_id} is your own; cancel it to take {artifact_id!r} back"
             )
+        if artifact_id.startswith(DEBT_PREFIX):
+            row = tx.conn.execute(
+                "SELECT status FROM debts WHERE id = ?", (int(artifact_id[len(DEBT_PREFIX) :]),)
+            ).fetchone()
+            if row is None or row[0] != "active":
+                raise InvalidRequest(
+                    f"listing {self.listing_id} sells {artifact_id!r}, a debt that is"
+                    f" {row[0] if row else 'gone'}: there is nothing left to collect; its seller"
+                    " can cancel the listing"
+                )
         if only is not None and only != self.buyer:
             raise NotPermitted(self.buyer, f"listing {self.listing_id} is reserved for {only!r}")
         tx.debit_scrip(self.buyer, price)

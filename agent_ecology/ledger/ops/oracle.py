@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from agent_ecology.ledger.errors import InvalidRequest, UnknownArtifact
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
+    KERNEL_MADE_PREFIXES,
     check_artifact_id,
     check_op_id,
     check_principal_id,
@@ -63,6 +64,11 @@ class OracleBid(Operation):
     def apply(self, tx: Tx) -> dict[str, Any]:
         if tx.principal_kind(self.bidder) != "agent":
             raise InvalidRequest("only agents bid")
+        if self.artifact_id.startswith(("genesis_", *KERNEL_MADE_PREFIXES)):
+            raise InvalidRequest(
+                f"{self.artifact_id!r} is made by the world, not written: the oracle scores"
+                " artifacts agents write"
+            )
         if not tx.conn.execute(
             "SELECT 1 FROM artifacts WHERE id = ?", (self.artifact_id,)
         ).fetchone():
@@ -148,6 +154,7 @@ class OracleResolve(Operation):
     mint_per_point: float
     max_mint: int
     paid: str = "burn"
+    reserve: int = 0
 
     def __post_init__(self) -> None:
         check_principal_id(self.authority, "authority")
@@ -172,21 +179,25 @@ class OracleResolve(Operation):
         # stays active for the next resolution.
         scores = dict(self.scores)
         bids = [b for b in bids if b[2] in scores]
-        # One win per artifact: further bids on a winning artifact compete no more.
+        # One win per artifact: further bids on a winning artifact are refunded and do not
+        # set the price (it is the highest bid on an artifact that did not win). Bids below
+        # the reserve cannot win; every winner pays at least the reserve.
         winners: list[Any] = []
         losers: list[Any] = []
         won: set[str] = set()
         for bid in bids:
-            if len(winners) < self.slots and bid[2] not in won:
+            if len(winners) < self.slots and bid[2] not in won and int(bid[3]) >= self.reserve:
                 winners.append(bid)
                 won.add(bid[2])
             else:
                 losers.append(bid)
-        price = int(losers[0][3]) if losers else 0
+        pricing = [int(b[3]) for b in losers if b[2] not in won]
+        price = max([self.reserve, *pricing[:1]])
         results = []
         collected = 0
         for bid_id, bidder, artifact, amount in winners:
             refund = int(amount) - price
+            assert refund >= 0, "a winner never pays more than it bid"
             if refund:
                 tx.debit_scrip(ORACLE, refund)
                 tx.credit_scrip(str(bidder), refund)
@@ -195,6 +206,13 @@ class OracleResolve(Operation):
                 "SELECT owner_id FROM artifacts WHERE id = ?", (artifact,)
             ).fetchone()
             owner = None if row is None else str(row[0])
+            if owner == "genesis_escrow":  # listed for sale: its seller still owns it
+                seller = tx.conn.execute(
+                    "SELECT seller_id FROM escrow_listings WHERE artifact_id = ?"
+                    " AND status = 'active'",
+                    (artifact,),
+                ).fetchone()
+                owner = None if seller is None else str(seller[0])
             minted = mint_for(scores[artifact], self.mint_per_point, self.max_mint)
             if owner is None or tx.principal_kind(owner) != "agent":
                 minted = 0  # deleted since, or held by the world: nobody to pay

@@ -7,9 +7,11 @@ from typing import Any, ClassVar
 
 from agent_ecology.ledger.errors import (
     InvalidRequest,
+    NotPermitted,
 )
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
+    HOLDERS,
     check_op_id,
     check_principal_id,
     check_scrip_amount,
@@ -35,6 +37,12 @@ class Transfer(Operation):
             raise InvalidRequest(f"cannot transfer scrip from {self.src!r} to itself")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
+        if self.dst in HOLDERS:
+            raise NotPermitted(
+                self.src,
+                f"{self.dst!r} holds scrip only for bids and sales it manages; pay agents, or"
+                " bid through genesis_oracle",
+            )
         src_scrip = tx.debit_scrip(self.src, self.amount)
         dst_scrip = tx.credit_scrip(self.dst, self.amount)
         details = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}

@@ -147,9 +147,12 @@ class EnsurePrincipal(Operation):
         return {"created": created, "holdings_added": added}
 
     def _owned_bytes(self, tx: Tx) -> int:
+        # Bytes listed in escrow stay on their seller's disk.
         row = tx.conn.execute(
-            "SELECT coalesce(sum(size_bytes), 0) FROM artifacts WHERE owner_id = ?",
-            (self.principal_id,),
+            "SELECT (SELECT coalesce(sum(size_bytes), 0) FROM artifacts WHERE owner_id = ?)"
+            " + (SELECT coalesce(sum(size_bytes), 0) FROM escrow_listings"
+            " WHERE seller_id = ? AND status = 'active')",
+            (self.principal_id, self.principal_id),
         ).fetchone()
         return int(row[0])
 
