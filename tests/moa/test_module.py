@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -96,3 +97,33 @@ def test_a_row_alone_equals_the_same_row_in_a_batch() -> None:
         alone = MOA(program, 1)
         for t in range(20):
             assert int(alone.step(streams[r : r + 1, t])[0][0]) == int(batched[t][r])
+
+
+# torch's own compiler stack uses APIs it has deprecated; that is not ours to fix.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_step_compiles_whole_and_never_recompiles_over_100_steps() -> None:
+    import torch._dynamo
+
+    spec = ProgramSpec(
+        zones=(
+            Zone("ask", prompt="hi", timeout=0, tags=("forced",)),
+            Zone("free", timeout=3, captures="c", jump_to="ask", tags=("free",)),
+            Zone("result", feeds_input=True),
+        )
+    )
+    program = compile_program(spec, TOK)
+    eager, compiled = MOA(program, 8), MOA(program, 8)
+    for r in range(8):
+        eager.set_input(r, [ord("o")] * (r % 3))
+        compiled.set_input(r, [ord("o")] * (r % 3))
+    torch._dynamo.reset()
+    step = torch.compile(compiled.step, fullgraph=True, dynamic=False)
+    generator = torch.Generator().manual_seed(0)
+    choices = torch.tensor(ALPHABET)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(100):
+            tokens = choices[torch.randint(0, len(ALPHABET), (8,), generator=generator)]
+            want = eager.step(tokens)
+            got = step(tokens)
+            for a, b in zip(want, got, strict=True):
+                assert torch.equal(a, b)
