@@ -127,3 +127,43 @@ def test_the_step_compiles_whole_and_never_recompiles_over_100_steps() -> None:
             got = step(tokens)
             for a, b in zip(want, got, strict=True):
                 assert torch.equal(a, b)
+
+
+SYNCING = {"aten._local_scalar_dense.default", "aten.nonzero.default", "aten.masked_select.default"}
+
+
+def test_a_step_forces_no_host_sync() -> None:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class OpLog(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bad: list[str] = []
+            self.count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.count += 1
+            name = str(func)
+            indices = args[1] if len(args) > 1 and isinstance(args[1], list | tuple) else []
+            bool_index = name.startswith("aten.index") and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in indices
+            )
+            if name in SYNCING or bool_index:
+                self.bad.append(name)
+            return func(*args, **(kwargs or {}))
+
+    spec = ProgramSpec(
+        zones=(
+            Zone("ask", prompt="hi", timeout=0),
+            Zone("free", timeout=3, captures="c", jump_to="ask"),
+            Zone("result", feeds_input=True),
+        )
+    )
+    moa = MOA(compile_program(spec, TOK), 16)
+    for _ in range(8):
+        with OpLog() as log:
+            moa.step(torch.full((16,), ord("a")))
+        assert log.bad == [] and log.count > 0
+    with OpLog() as log:
+        moa.captures()  # outside the step it may synchronise: the log must see it
+    assert "aten.nonzero.default" in log.bad
