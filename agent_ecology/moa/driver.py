@@ -1,0 +1,81 @@
+"""Generation with the MOA in the loop: sample, constrain, feed back, until done.
+
+Works with any causal LM that maps token ids ``(B, T)`` and a cache to logits ``(B, T, V)``
+and a new cache (:class:`~agent_ecology.moa.tiny.TinyDecoder`, or a thin wrapper around a
+Hugging Face causal LM's ``forward(input_ids, past_key_values=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from agent_ecology.moa.module import MOA
+from agent_ecology.moa.tokenizer import Tokenizer
+
+__all__ = ["Generated", "generate"]
+
+Model = Callable[[Tensor, Any], tuple[Tensor, Any]]
+
+
+@dataclass
+class Generated:
+    """What one row produced."""
+
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    tags: list[list[bool]] = field(default_factory=list)
+    captures: dict[str, list[list[int]]] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def generate(
+    model: Model,
+    moa: MOA,
+    tokenizer: Tokenizer,
+    *,
+    max_steps: int = 256,
+    temperature: float = 0.0,
+    seed: int = 0,
+    start_token: int | None = None,
+) -> list[Generated]:
+    """Run every row of ``moa`` until it is done (or ``max_steps``); one result per row."""
+    rows = moa.batch_size
+    generator = torch.Generator().manual_seed(seed)
+    last = torch.full((rows, 1), moa.pad if start_token is None else start_token)  # (B, 1)
+    cache = None
+    out = [Generated() for _ in range(rows)]
+    emitted_steps: list[Tensor] = []
+    tag_steps: list[Tensor] = []
+    alive_steps: list[Tensor] = []
+    for _ in range(max_steps):
+        if moa.done():
+            break
+        logits, cache = model(last, cache)
+        scores = logits[:, -1, :]  # (B, V)
+        if temperature > 0:
+            probs = torch.softmax(scores / temperature, dim=-1)
+            sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        else:
+            sampled = scores.argmax(dim=-1)
+        alive_steps.append(moa.pc < moa.length)
+        emitted, tags, _resolver = moa.step(sampled)
+        emitted_steps.append(emitted)
+        tag_steps.append(tags)
+        for row, consumer, captured in moa.captures():
+            out[row].captures.setdefault(consumer, []).append(captured)
+        last = emitted[:, None]
+    if emitted_steps:
+        emitted_all = torch.stack(emitted_steps, dim=1)  # (B, steps)
+        tags_all = torch.stack(tag_steps, dim=1)  # (B, steps, N)
+        alive_all = torch.stack(alive_steps, dim=1)  # (B, steps)
+        for row in range(rows):
+            n = int(alive_all[row].sum())  # a row is alive for a prefix of the steps
+            out[row].tokens = emitted_all[row, :n].tolist()
+            out[row].text = tokenizer.decode(out[row].tokens)
+            out[row].tags = tags_all[row, :n].tolist()
+    return out

@@ -1,0 +1,76 @@
+"""A tiny decoder-only transformer with seeded random weights, for tests and demos.
+
+It is a real model loop (embeddings, causal self-attention with a key-value cache, an MLP,
+logits over the vocabulary) with no download: what it writes is noise, which is exactly what
+the MOA must constrain. Shape legend: B batch, T new tokens, S cached + new, D model width,
+H heads, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = ["KVCache", "TinyDecoder"]
+
+KVCache = list[tuple[Tensor, Tensor]]
+
+
+class _Block(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
+        )
+
+    def forward(
+        self, x: Tensor, past: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split(d, dim=2)  # (B, T, D) each
+        q, k, v = (y.view(b, t, self.heads, d // self.heads).transpose(1, 2) for y in (q, k, v))
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)  # (B, H, S, D/H)
+            v = torch.cat([past[1], v], dim=2)
+        s = k.shape[2]
+        # causal over the new tokens, full over the cache
+        mask = torch.ones(t, s, dtype=torch.bool).tril(diagonal=s - t)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D/H)
+        x = x + self.out(y.transpose(1, 2).reshape(b, t, d))
+        x = x + self.mlp(self.norm2(x))
+        return x, (k, v)
+
+
+class TinyDecoder(nn.Module):
+    """``forward(ids (B, T), cache) -> (logits (B, T, V), cache)``."""
+
+    def __init__(
+        self, vocab_size: int, *, width: int = 32, layers: int = 2, heads: int = 2, seed: int = 0
+    ) -> None:
+        super().__init__()
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        self.embed = nn.Embedding(vocab_size, width)
+        self.position = nn.Embedding(4096, width)
+        self.blocks = nn.ModuleList(_Block(width, heads) for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab_size, bias=False)
+        torch.random.set_rng_state(generator_state)
+        self.eval()
+
+    @torch.no_grad()
+    def forward(self, ids: Tensor, cache: KVCache | None = None) -> tuple[Tensor, KVCache]:
+        start = 0 if not cache else int(cache[0][0].shape[2])
+        positions = torch.arange(start, start + ids.shape[1]) % 4096
+        x = self.embed(ids) + self.position(positions)[None]  # (B, T, D)
+        new: KVCache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, cache[i] if cache else None)
+            new.append(kv)
+        return self.head(self.norm(x)), new

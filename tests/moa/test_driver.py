@@ -1,0 +1,56 @@
+"""The generation driver with a real (tiny, random) model in the loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_ecology.moa import ByteTokenizer, ProgramSpec, Zone, compile_program
+from agent_ecology.moa.driver import generate
+from agent_ecology.moa.module import MOA
+from agent_ecology.moa.tiny import TinyDecoder
+
+TOK = ByteTokenizer()
+END = TOK.special("<end>")
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_forced_text_is_exact_and_captures_are_what_the_model_wrote(temperature: float) -> None:
+    spec = ProgramSpec(
+        zones=(
+            Zone("ask", prompt="Question: what now?\nAnswer: ", timeout=0, tags=("forced",)),
+            Zone("answer", timeout=12, captures="answer", tags=("free",)),
+        )
+    )
+    program = compile_program(spec, TOK)
+    model = TinyDecoder(TOK.vocab_size, seed=3)
+    moa = MOA(program, 8)
+    results = generate(model, moa, TOK, max_steps=200, temperature=temperature, seed=1)
+    prompt = TOK.encode("Question: what now?\nAnswer: ")
+    for row in results:
+        assert row.tokens[: len(prompt)] == prompt
+        assert row.tokens[len(prompt)] == END  # the prompt zone ends by its timeout of 0
+        free = row.tokens[len(prompt) + 1 :]
+        (captured,) = row.captures["answer"]
+        if END in captured:  # the model ended the zone itself: all of it was its own
+            assert free == captured and captured[-1] == END and len(captured) <= 12
+        else:  # the timeout ended it at exactly 12 model tokens, with forced triggers (more
+            # than one if the model wrote an escape, which negates the next transition)
+            rest = free[len(captured) :]
+            assert len(captured) == 12 and free[:12] == captured
+            assert rest and set(rest) == {END}
+        assert all(tags == [True, False] for tags in row.tags[: len(prompt) + 1])
+        assert all(tags == [False, True] for tags in row.tags[len(prompt) + 1 :])
+    assert moa.done()
+
+
+def test_a_timeout_ends_the_free_zone_at_exactly_its_limit() -> None:
+    # Rows where the model itself wrote the trigger are checked by the other test; here every
+    # row that did not must end after exactly 5 model tokens and one forced trigger.
+    spec = ProgramSpec(zones=(Zone("free", timeout=5, trigger="<eos>", captures="c"),))
+    program = compile_program(spec, TOK)
+    model = TinyDecoder(TOK.vocab_size, seed=0)
+    results = generate(model, MOA(program, 4), TOK, max_steps=50)
+    eos = TOK.special("<eos>")
+    for row in results:
+        if eos not in row.tokens[:-1]:
+            assert len(row.tokens) == 6 and row.tokens[-1] == eos
