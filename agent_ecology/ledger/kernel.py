@@ -541,11 +541,7 @@ class Ledger:
 
     async def debts(self, principal: str | None = None) -> list[dict[str, Any]]:
         """Debts (that ``principal`` owes or holds, if given), with their current creditor."""
-        creditor = (
-            "CASE WHEN a.owner_id = 'genesis_escrow' THEN (SELECT l.seller_id FROM"
-            " escrow_listings l WHERE l.artifact_id = a.id AND l.status = 'active')"
-            " ELSE a.owner_id END"
-        )
+        creditor = ops.checks.effective_owner_sql("a")
         sql = (
             f"SELECT d.id, d.debtor_id, d.lender_id, {creditor}, d.principal, d.interest_rate,"
             " d.amount_due, d.repaid, d.defaulted, d.due_at, d.status FROM debts d"

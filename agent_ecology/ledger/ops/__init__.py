@@ -27,6 +27,8 @@ from agent_ecology.ledger.ops.checks import (
     CONFIG_RIGHT_PREFIX,
     DEBT_PREFIX,
     DISK,
+    ESCROW,
+    ORACLE,
     RESERVED_ARTIFACT_PREFIX,
 )
 from agent_ecology.ledger.ops.debt import (
@@ -37,7 +39,7 @@ from agent_ecology.ledger.ops.debt import (
     DebtRepay,
     debt_artifact,
 )
-from agent_ecology.ledger.ops.escrow import ESCROW, EscrowCancel, EscrowDeposit, EscrowPurchase
+from agent_ecology.ledger.ops.escrow import EscrowCancel, EscrowDeposit, EscrowPurchase
 from agent_ecology.ledger.ops.llm import (
     LLM_BUDGET,
     NANODOLLARS,
@@ -48,7 +50,6 @@ from agent_ecology.ledger.ops.llm import (
 )
 from agent_ecology.ledger.ops.metrics import RecordMetrics
 from agent_ecology.ledger.ops.oracle import (
-    ORACLE,
     OracleBid,
     OracleResolve,
     OracleWithdraw,

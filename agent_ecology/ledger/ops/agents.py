@@ -23,6 +23,7 @@ from agent_ecology.ledger.ops.checks import (
     check_principal_id,
     check_resource_name,
     check_text,
+    effective_owner_sql,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -53,12 +54,7 @@ def _check_config_keys(config: dict[str, Any], what: str) -> None:
         )
 
 
-HOLDER_SQL = (
-    "CASE WHEN a.owner_id IS NULL THEN s.config_holder"
-    " WHEN a.owner_id = 'genesis_escrow' THEN (SELECT l.seller_id FROM escrow_listings l"
-    " WHERE l.artifact_id = a.id AND l.status = 'active')"
-    " ELSE a.owner_id END"
-)
+HOLDER_SQL = f"CASE WHEN a.id IS NULL THEN s.config_holder ELSE {effective_owner_sql('a')} END"
 """Who holds an agent's config right: the owner of its right's artifact if it was made one
 (its seller while the artifact is listed in escrow), else the holder recorded with the agent.
 Used with ``agent_state s LEFT JOIN artifacts a ON a.id = 'rights/config/' || s.agent_id``."""

@@ -12,7 +12,9 @@ from agent_ecology.ledger.errors import (
 )
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
+    DEBT_PREFIX,
     DISK,
+    ESCROW,
     KERNEL_MADE_PREFIXES,
     RESERVED_ARTIFACT_PREFIX,
     check_artifact_id,
@@ -116,16 +118,16 @@ def _owned(tx: Tx, actor: str, artifact_id: str) -> int:
 
 def _settled_debt(tx: Tx, artifact_id: str) -> bool:
     """Whether ``artifact_id`` is the artifact of a debt that is closed (it may be deleted)."""
-    if not artifact_id.startswith("debts/"):
+    if not artifact_id.startswith(DEBT_PREFIX):
         return False
     row = tx.conn.execute(
-        "SELECT status FROM debts WHERE id = ?", (artifact_id[len("debts/") :],)
+        "SELECT status FROM debts WHERE id = ?", (artifact_id[len(DEBT_PREFIX) :],)
     ).fetchone()
     return row is not None and row[0] in ("repaid", "forgiven", "defaulted")
 
 
 def _owned_by(artifact_id: str, owner: str) -> str:
-    if owner == "genesis_escrow":
+    if owner == ESCROW:
         return (
             f"artifact {artifact_id!r} is listed for sale in genesis_escrow; its seller can"
             " cancel the listing to get it back"

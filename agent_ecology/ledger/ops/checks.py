@@ -26,12 +26,30 @@ rights."""
 
 KERNEL_MADE_PREFIXES = (CONFIG_RIGHT_PREFIX, DEBT_PREFIX)
 
-HOLDERS = frozenset({"genesis_escrow", "genesis_oracle"})
+ESCROW = "genesis_escrow"
+"""The system principal that holds listed artifacts."""
+
+ORACLE = "genesis_oracle"
+"""The system principal that holds bids."""
+
+HOLDERS = frozenset({ESCROW, ORACLE})
 """System principals whose holdings must match what they manage (listings, bids): nobody
 gives them scrip or artifacts directly."""
 """Artifact ids only the kernel creates; they cannot be edited or deleted."""
 
 MAX_SCRIP = 2**63 - 1
+
+
+def effective_owner_sql(artifact: str) -> str:
+    """SQL for who owns the artifact row aliased ``artifact``: its owner, or its seller while it
+    is listed in escrow (the seller keeps what owning it brings: a debt's payments, a right)."""
+    return (
+        f"CASE WHEN {artifact}.owner_id = '{ESCROW}' THEN (SELECT l.seller_id FROM"
+        f" escrow_listings l WHERE l.artifact_id = {artifact}.id AND l.status = 'active')"
+        f" ELSE {artifact}.owner_id END"
+    )
+
+
 _PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
 _RESOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")

@@ -26,7 +26,6 @@ from agent_ecology.ledger.ops.checks import (
     check_principal_id,
     check_scrip_amount,
 )
-from agent_ecology.ledger.ops.escrow import ESCROW
 from agent_ecology.ledger.ops.tx import Tx
 
 MAX_INTEREST_RATE = 10.0
@@ -56,17 +55,9 @@ def _debt(tx: Tx, debt_id: int) -> dict[str, Any]:
 
 def creditor(tx: Tx, debt_id: int) -> str:
     """The current creditor: the owner of ``debts/<id>`` (its seller while in escrow)."""
-    artifact = debt_artifact(debt_id)
-    row = tx.conn.execute("SELECT owner_id FROM artifacts WHERE id = ?", (artifact,)).fetchone()
-    if row is None:
+    owner = tx.effective_owner(debt_artifact(debt_id))
+    if owner is None:
         raise InvalidRequest(f"debt {debt_id} has no creditor yet: it was never accepted")
-    owner = str(row[0])
-    if owner == ESCROW:
-        seller = tx.conn.execute(
-            "SELECT seller_id FROM escrow_listings WHERE artifact_id = ? AND status = 'active'",
-            (artifact,),
-        ).fetchone()
-        return str(seller[0])
     return owner
 
 

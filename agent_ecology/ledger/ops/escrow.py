@@ -18,15 +18,13 @@ from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
     DISK,
+    ESCROW,
     check_artifact_id,
     check_op_id,
     check_principal_id,
     check_scrip_amount,
 )
 from agent_ecology.ledger.ops.tx import Tx
-
-ESCROW = "genesis_escrow"
-"""The system principal that holds listed artifacts."""
 
 
 def _listing(tx: Tx, listing_id: int) -> tuple[str, str, int, str | None, str, int, str | None]:

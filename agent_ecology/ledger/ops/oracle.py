@@ -21,15 +21,13 @@ from agent_ecology.ledger.errors import InvalidRequest, UnknownArtifact
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
     KERNEL_MADE_PREFIXES,
+    ORACLE,
     check_artifact_id,
     check_op_id,
     check_principal_id,
     check_scrip_amount,
 )
 from agent_ecology.ledger.ops.tx import Tx
-
-ORACLE = "genesis_oracle"
-"""The system principal that holds bids."""
 
 
 def mint_for(score: float, mint_per_point: float, max_mint: int) -> int:
@@ -202,17 +200,7 @@ class OracleResolve(Operation):
                 tx.debit_scrip(ORACLE, refund)
                 tx.credit_scrip(str(bidder), refund)
             collected += price
-            row = tx.conn.execute(
-                "SELECT owner_id FROM artifacts WHERE id = ?", (artifact,)
-            ).fetchone()
-            owner = None if row is None else str(row[0])
-            if owner == "genesis_escrow":  # listed for sale: its seller still owns it
-                seller = tx.conn.execute(
-                    "SELECT seller_id FROM escrow_listings WHERE artifact_id = ?"
-                    " AND status = 'active'",
-                    (artifact,),
-                ).fetchone()
-                owner = None if seller is None else str(seller[0])
+            owner = tx.effective_owner(artifact)  # a listed artifact pays its seller
             minted = mint_for(scores[artifact], self.mint_per_point, self.max_mint)
             if owner is None or tx.principal_kind(owner) != "agent":
                 minted = 0  # deleted since, or held by the world: nobody to pay

@@ -16,7 +16,7 @@ from agent_ecology.ledger.errors import (
     UnknownPrincipal,
     UnknownResource,
 )
-from agent_ecology.ledger.ops.checks import DISK
+from agent_ecology.ledger.ops.checks import DISK, effective_owner_sql
 from agent_ecology.ledger.records import Event
 
 
@@ -188,6 +188,13 @@ class Tx:
             " WHERE principal_id = ? AND resource = ?",
             (bucket.balance, bucket.updated_at, bucket.rate, bucket.capacity, principal, resource),
         )
+
+    def effective_owner(self, artifact_id: str) -> str | None:
+        """Who owns ``artifact_id`` (its seller while listed in escrow); None if it is gone."""
+        row = self.conn.execute(
+            f"SELECT {effective_owner_sql('a')} FROM artifacts a WHERE a.id = ?", (artifact_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def disk_metered(self, principal: str) -> bool:
         """Whether artifact sizes are charged to ``principal`` (an agent, with disk declared)."""
