@@ -118,6 +118,11 @@ def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
     pad = _token(tokenizer, spec.pad, "program", "pad")
     escape = _token(tokenizer, spec.escape, "program", "escape")
     jump = _token(tokenizer, spec.jump, "program", "jump")
+    if len({pad, escape, jump}) < 3:
+        raise ProgramError(
+            f"program: pad {spec.pad!r}, escape {spec.escape!r} and jump {spec.jump!r} must be"
+            " three different tokens"
+        )
     tag_names = list(spec.tag_names or ())
     if spec.tag_names is None:
         for zone in zones:

@@ -1,9 +1,16 @@
 """A scalar reference MOA: one row, plain Python, written from ``MOA.md`` line by line.
 
 It exists to check the batched module against (property tests), not to be fast. Pinned here
-where ``MOA.md`` is silent (and recorded there): a finished row reports resolver -1 (padding
-is not a feeder); each consumer has its own capture buffer, so entering a zone that captures
-for consumer k resets k's buffer only, and leaving it marks k's capture ready.
+where ``MOA.md`` is silent (and recorded there, "Pinned by agent-ecology"):
+
+- a finished row reports resolver -1 (padding is not a feeder);
+- each consumer k has its own capture buffer per row; entering a zone that captures for k
+  starts k's capture afresh; leaving it makes the capture ready;
+- a ready capture stays ready until ``captures()`` reads it, or until the row spends a step
+  in a zone capturing for the same consumer (the buffer is being reused): read after every
+  step, as the driver does;
+- the model's own trigger, when it ends a capturing zone, is captured (it is an unclaimed
+  model token like any other).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ class ScalarMOA:
     input_index: int = 0
     inputs: list[int] = field(default_factory=list)
     capture: dict[int, list[int]] = field(default_factory=dict)
-    ready: dict[int, bool] = field(default_factory=dict)
+    ready: dict[int, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         p = self.program
@@ -52,24 +59,29 @@ class ScalarMOA:
         self.prompt_end = p.prompt_end.tolist()
         self.timeout = p.timeout.tolist()
         self.feeds = p.feeds_input.tolist()
-        self.captures = p.captures_output.tolist()
+        self.consumer_of = p.captures_output.tolist()
         self.data = p.token_data.tolist()
         self.length = len(self.trigger)
         self.n_tags = len(p.tag_names)
         self.enter(0, leaving=False)
 
     def enter(self, zone: int, *, leaving: bool = True) -> None:
-        if leaving and self.captures[self.pc] >= 0:
-            self.ready[self.captures[self.pc]] = True
+        if leaving and self.consumer_of[self.pc] >= 0:
+            consumer = self.consumer_of[self.pc]
+            self.ready[consumer] = list(self.capture[consumer])
         self.pc = zone
         if zone < self.length:
             self.pointer = self.prompt_start[zone]
             self.genned = 0
             self.input_index = 0
-            consumer = self.captures[zone]
-            if consumer >= 0:
-                self.capture[consumer] = []
-                self.ready[consumer] = False
+            if self.consumer_of[zone] >= 0:
+                self.capture[self.consumer_of[zone]] = []
+
+    def captures(self) -> list[tuple[int, list[int]]]:
+        """Ready captures as ``(consumer, tokens)``, each returned once."""
+        out = sorted(self.ready.items())
+        self.ready.clear()
+        return out
 
     def set_input(self, tokens: Sequence[int]) -> None:
         self.inputs = list(tokens)
@@ -105,8 +117,10 @@ class ScalarMOA:
         # 3. capture: never claims
         if resolver == -1:
             self.genned += 1
-            if self.captures[pc] >= 0:
-                self.capture[self.captures[pc]].append(token)
+            if self.consumer_of[pc] >= 0:
+                self.capture[self.consumer_of[pc]].append(token)
+        if self.consumer_of[pc] >= 0:  # a step in the zone: an unread capture is being reused
+            self.ready.pop(self.consumer_of[pc], None)
         tags = [bool(t) for t in self.tag_rows[pc]]
         # transitions, on the emitted token
         if emitted == p.escape_token:

@@ -119,6 +119,19 @@ def test_inputs_are_fed_then_the_trigger_and_captures_keep_per_consumer() -> Non
     )
     moa.set_input([ord("o"), ord("k")])
     out = run(moa, [ord("1"), ord("2"), X, ord("3"), ord("4"), X, X, X, X])
-    assert moa.capture == {0: [ord("1"), ord("2")], 1: [ord("3"), ord("4")]}
-    assert moa.ready == {0: True, 1: True}
+    assert moa.captures() == [(0, [ord("1"), ord("2")]), (1, [ord("3"), ord("4")])]
+    assert moa.captures() == []  # each capture is returned once
     assert out[6:9] == [(ord("o"), 2), (ord("k"), 2), (END, 2)] and moa.done
+
+
+def test_the_models_own_trigger_is_captured_and_an_unread_capture_goes_stale() -> None:
+    moa = program(Zone("say", captures="c", timeout=5, jump_to="say"))
+    run(moa, [ord("1"), JUMP])  # the model ends the zone itself, with the jump token
+    assert moa.pc == 0 and moa.ready == {0: [ord("1"), JUMP]}
+    run(moa, [ord("2")])  # a step in a zone capturing for the same consumer reuses the buffer
+    assert moa.captures() == [] and moa.capture == {0: [ord("2")]}
+
+
+def test_program_tokens_must_differ() -> None:
+    with pytest.raises(ProgramError, match="three different tokens"):
+        compile_program(ProgramSpec(zones=(Zone("a"),), jump="<esc>"), TOK)
