@@ -10,15 +10,19 @@ model's token passed through). Inside ``step`` there is no Python loop over rows
 and indexed writes on fixed-shape buffers, so it compiles with ``fullgraph=True``. Reading
 captures and loading inputs happen outside the step.
 
-How the step stays small (``benchmarks/moa.py`` counts its aten ops):
+The four feeders are small modules chained by a claims mask (``free``: rows no feeder has
+claimed yet), in the seed's order: timeout, prompt, input, capture.
+
+How the step stays small and flat in B (``benchmarks/moa.py``: 44 aten ops):
 
 - every field of the zone a row is in comes from one gather of a ``(L+1, F)`` table, and the
   finished state is row L of that table: a zone whose timeout is 0 and whose trigger is the
   pad token, so the timeout feeder pads finished rows and the step moves them from L to L,
   with no separate "is this row finished" masks;
 - row state is updated in place (``add_``, ``masked_fill_``, ``where(..., out=)``);
-- writes that must not land (a row that is not capturing) go to a spare consumer slot K
-  instead of being masked.
+- input and capture buffers are flat with rows as the fastest axis, read with one
+  ``index_select`` and written with one ``scatter_`` (multi-index ``index_put_`` costs
+  several times more per row); rows whose write must not count write where it is never read.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from torch import Tensor, nn
 
 from agent_ecology.moa.program import Program
 
-__all__ = ["FEEDER_NAMES", "MOA", "CaptureFeeder", "InputFeeder", "PromptFeeder", "TimeoutFeeder"]
+__all__ = ["MOA", "CaptureFeeder", "InputFeeder", "PromptFeeder", "TimeoutFeeder"]
 
 PASS = -1
 """Resolver value where the model's token passed through (also reported by finished rows)."""
@@ -39,40 +43,46 @@ PASS = -1
 NOT_READY = -1
 """``finished_length`` of a consumer whose capture is not ready to read."""
 
-FEEDER_NAMES = ("timeout", "prompt", "input", "capture")
-
 # Columns of the zone table (the row gathered for each batch row at every step).
-TRIGGER, JUMP_TOKEN, JUMP_TO, NEXT, PROMPT_END, TIMEOUT, FEEDS, CONSUMER, FINISHED = range(9)
+TRIGGER, JUMP_TOKEN, JUMP_TO, NEXT, PROMPT_END, TIMEOUT, FEEDS, SLOT, STRIDE, FINISHED = range(10)
 
 
 class _Zones(nn.Module):
-    """The program's instructions as buffers, one row per zone plus row L for "finished"."""
+    """The program's instructions as buffers, one row per zone plus row L for "finished".
+
+    Capture buffers are laid out ``(C+1, K+1, B)`` and read flat: row b's token at position
+    i for consumer k is at ``i * (K+1) * B + k * B + b``. The table holds each zone's
+    ``SLOT`` (``k * B``; the spare consumer K where the zone captures nothing) and
+    ``STRIDE`` (``(K+1) * B``, or 0 where it captures nothing, so those rows always write
+    at position 0 of the spare consumer, whatever their token count).
+    """
 
     table: Tensor
     tags: Tensor
     prompt_start: Tensor
 
-    def __init__(self, p: Program, spare_consumer: int) -> None:
+    def __init__(self, p: Program, batch_size: int) -> None:
         super().__init__()
-        n, t_end = p.length, int(p.token_data.shape[0])
-        zones = torch.arange(n)
+        n, t_end, spare = p.length, int(p.token_data.shape[0]), len(p.consumers)
+        capturing = p.captures_output >= 0
         no_jump = torch.full((n,), -2)  # no token is -2: a disabled jump never matches
         table = torch.stack(
             [
                 p.step_trigger,
                 torch.where(p.jump_enable, p.jump_token, no_jump),
                 p.jump_location,
-                zones + 1,
+                torch.arange(1, n + 1),
                 p.prompt_end,
                 p.timeout,
                 p.feeds_input.long(),
-                torch.where(p.captures_output >= 0, p.captures_output, spare_consumer),
+                torch.where(capturing, p.captures_output, spare) * batch_size,
+                torch.where(capturing, (spare + 1) * batch_size, 0),
                 torch.zeros(n, dtype=torch.int64),
             ],
             dim=1,
         )  # (L, F)
-        finished = torch.tensor([[p.pad_token, -2, n, n, t_end, 0, 0, spare_consumer, PASS]])
-        self.register_buffer("table", torch.cat([table, finished]))  # (L+1, F)
+        finished = [p.pad_token, -2, n, n, t_end, 0, 0, spare * batch_size, 0, PASS]
+        self.register_buffer("table", torch.cat([table, torch.tensor([finished])]))  # (L+1, F)
         no_tags = torch.zeros(1, p.tags.shape[1], dtype=torch.bool)
         self.register_buffer("tags", torch.cat([p.tags, no_tags]))  # (L+1, N)
         start = torch.cat([p.prompt_start, torch.tensor([t_end])])
@@ -80,16 +90,20 @@ class _Zones(nn.Module):
 
 
 class _Rows(NamedTuple):
-    """Per-row state (the MOA's buffers), shared by the feeders; updated in place."""
+    """Per-row state (the MOA's buffers), shared by the feeders; updated in place.
 
-    rows: Tensor  # (B,) arange, for indexed writes
+    Rows are the last axis of the input and capture buffers, so rows at the same place in
+    their input or capture read and write side by side.
+    """
+
     pointer: Tensor  # (B,) next prompt token, into the program's token data
     genned: Tensor  # (B,) model tokens in this zone, also the capture cursor
-    input_index: Tensor  # (B,)
-    input_length: Tensor  # (B,)
-    inputs: Tensor  # (B, I+1)
-    capture: Tensor  # (B, K+1, C+1); consumer K and position C are never read
-    finished_length: Tensor  # (B, K+1); NOT_READY, or the length of a ready capture
+    input_start: Tensor  # (B,) = row: where each row's input begins in ``inputs``
+    input_at: Tensor  # (B,) the next input token, into ``inputs``
+    input_end: Tensor  # (B,) where each row's input ends
+    inputs: Tensor  # ((I+1) * B,) flat (I+1, B): token i of row b at i * B + b
+    capture: Tensor  # ((C+1) * (K+1) * B,) flat (C+1, K+1, B); consumer K is never read
+    finished_length: Tensor  # ((K+1) * B,) flat (K+1, B): NOT_READY, or a ready length
 
 
 class _Now(NamedTuple):
@@ -99,7 +113,8 @@ class _Now(NamedTuple):
     trigger: Tensor  # (B,)
     timeout: Tensor  # (B,)
     feeds: Tensor  # (B,) int 0/1
-    consumer: Tensor  # (B,) K where the zone captures nothing
+    slot: Tensor  # (B,) k * B + row: the row's place for its zone's consumer (K: none)
+    stride: Tensor  # (B,) from one capture position to the next; 0 where nothing is captured
     finished: Tensor  # (B,) PASS on finished rows, else 0
     prompt_left: Tensor  # (B,) bool
     input_left: Tensor  # (B,) bool, only in zones that feed input
@@ -109,25 +124,38 @@ Chain = tuple[Tensor, Tensor, Tensor]
 """(emitted, resolver, free): free marks the rows no feeder has claimed yet."""
 
 
-class TimeoutFeeder(nn.Module):
+class _Feeder(nn.Module):
+    """A feeder: a small module in the chain; ``code`` is its resolver value (0-dim)."""
+
+    code: Tensor
+
+    def __init__(self, code: int) -> None:
+        super().__init__()
+        self.register_buffer("code", torch.tensor(code))  # 0-dim, so no op makes it per step
+
+
+class TimeoutFeeder(_Feeder):
     """Feeder 0: a zone whose prompt and input are used up and that holds ``timeout`` model
     tokens emits its trigger. First in the chain, so it needs no claims mask; finished rows
     (zone L: timeout 0, trigger pad) are padded here and report ``PASS``."""
 
+    def __init__(self) -> None:
+        super().__init__(PASS)  # where it does not claim
+
     def forward(self, now: _Now, s: _Rows) -> Chain:
         free = (s.genned < now.timeout) | now.prompt_left | now.input_left
         emitted = torch.where(free, now.tokens, now.trigger)
-        resolver = now.finished.masked_fill(free, PASS)
+        resolver = torch.where(free, self.code, now.finished)
         return emitted, resolver, free
 
 
-class PromptFeeder(nn.Module):
+class PromptFeeder(_Feeder):
     """Feeder 1: while the zone's prompt is not used up, emit its next token."""
 
     data: Tensor
 
     def __init__(self, p: Program) -> None:
-        super().__init__()
+        super().__init__(1)
         # (T+1,): every prompt concatenated; the last entry (a pad) is where finished rows
         # point, never emitted
         self.register_buffer("data", torch.cat([p.token_data, torch.tensor([p.pad_token])]))
@@ -135,44 +163,47 @@ class PromptFeeder(nn.Module):
     def forward(self, now: _Now, s: _Rows, chain: Chain) -> Chain:
         emitted, resolver, free = chain
         fire = now.prompt_left & free
-        emitted = torch.where(fire, self.data[s.pointer], emitted)
-        resolver = resolver.masked_fill(fire, 1)
+        emitted = torch.where(fire, torch.index_select(self.data, 0, s.pointer), emitted)
+        resolver = torch.where(fire, self.code, resolver)
         s.pointer.add_(fire)
         return emitted, resolver, free > fire
 
 
-class InputFeeder(nn.Module):
+class InputFeeder(_Feeder):
     """Feeder 2: in a zone that feeds input, emit the row's next input token, then the
     zone's trigger once the input is used up."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
 
     def forward(self, now: _Now, s: _Rows, chain: Chain) -> Chain:
         emitted, resolver, free = chain
         fire = torch.logical_and(free, now.feeds)
-        fed = torch.where(now.input_left, s.inputs[s.rows, s.input_index], now.trigger)
+        fed = torch.where(now.input_left, torch.index_select(s.inputs, 0, s.input_at), now.trigger)
         emitted = torch.where(fire, fed, emitted)
-        resolver = resolver.masked_fill(fire, 2)
-        s.input_index.add_(fire & now.input_left)
+        resolver = torch.where(fire, self.code, resolver)
+        s.input_at.add_(fire & now.input_left, alpha=s.input_start.shape[0])  # next token: +B
         return emitted, resolver, free > fire
 
 
-class CaptureFeeder(nn.Module):
+class CaptureFeeder(_Feeder):
     """Feeder 3: in a capturing zone, append the model's (unclaimed) token to the row's
     buffer for the zone's consumer. Never replaces a token, never claims.
 
-    The cursor is ``genned``, which only unclaimed tokens advance; a row the earlier feeders
-    claimed writes to the spare consumer K, which is never read."""
+    The cursor is ``genned``, which only unclaimed tokens advance. Every row writes its
+    sampled token at its cursor (one scatter, no mask); a claimed row's write can never be
+    read: its cursor is where the next unclaimed token will go or past the capture's end,
+    and a step in a zone capturing for k makes an unread capture for k not ready (the step
+    does that, in the same step). Rows in zones that capture nothing write to the spare
+    consumer K."""
 
-    spare: Tensor
-
-    def __init__(self, spare_consumer: int) -> None:
-        super().__init__()
-        self.register_buffer("spare", torch.tensor(spare_consumer))  # 0-dim: no op to make
+    def __init__(self) -> None:
+        super().__init__(3)
 
     def forward(self, now: _Now, s: _Rows, chain: Chain) -> Chain:
         emitted, resolver, free = chain
-        consumer = torch.where(free, now.consumer, self.spare)
-        at = s.genned.clamp(max=s.capture.shape[2] - 1)
-        s.capture.index_put_((s.rows, consumer, at), now.tokens)
+        at = torch.addcmul(now.slot, s.genned, now.stride)  # (B,) into the flat buffer
+        s.capture.scatter_(0, at, now.tokens)
         s.genned.add_(free)
         return emitted, resolver, free
 
@@ -188,9 +219,10 @@ class MOA(nn.Module):
     escape: Tensor
     pointer: Tensor
     genned: Tensor
-    input_index: Tensor
+    input_start: Tensor
+    input_at: Tensor
+    input_end: Tensor
     inputs: Tensor
-    input_length: Tensor
     capture: Tensor
     finished_length: Tensor
     not_ready: Tensor
@@ -227,21 +259,22 @@ class MOA(nn.Module):
         self.input_capacity = input_capacity
         self.capture_capacity = capture_capacity
         b, k = batch_size, self.consumers
-        self.zones = _Zones(program, spare_consumer=k)
+        self.zones = _Zones(program, batch_size)
         self.feeders = nn.ModuleList(
-            [TimeoutFeeder(), PromptFeeder(program), InputFeeder(), CaptureFeeder(k)]
+            [TimeoutFeeder(), PromptFeeder(program), InputFeeder(), CaptureFeeder()]
         )
         self.register_buffer("rows", torch.arange(b))
         self.register_buffer("pc", torch.zeros(b, dtype=torch.int64))
         self.register_buffer("escape", torch.zeros(b, dtype=torch.bool))
         self.register_buffer("pointer", torch.zeros(b, dtype=torch.int64))
         self.register_buffer("genned", torch.zeros(b, dtype=torch.int64))
-        self.register_buffer("input_index", torch.zeros(b, dtype=torch.int64))
-        self.register_buffer("input_length", torch.zeros(b, dtype=torch.int64))
-        self.register_buffer("inputs", torch.zeros(b, input_capacity + 1, dtype=torch.int64))
-        shape = (b, k + 1, capture_capacity + 1)
-        self.register_buffer("capture", torch.zeros(shape, dtype=torch.int64))
-        self.register_buffer("finished_length", torch.zeros(b, k + 1, dtype=torch.int64))
+        self.register_buffer("input_start", torch.arange(b))
+        self.register_buffer("input_at", torch.zeros(b, dtype=torch.int64))
+        self.register_buffer("input_end", torch.zeros(b, dtype=torch.int64))
+        self.register_buffer("inputs", torch.zeros((input_capacity + 1) * b, dtype=torch.int64))
+        size = (capture_capacity + 1) * (k + 1) * b
+        self.register_buffer("capture", torch.zeros(size, dtype=torch.int64))
+        self.register_buffer("finished_length", torch.zeros((k + 1) * b, dtype=torch.int64))
         self.register_buffer("not_ready", torch.tensor(NOT_READY))  # 0-dim
         self.reset()
 
@@ -254,8 +287,8 @@ class MOA(nn.Module):
         self.escape.zero_()
         self.pointer.fill_(int(self.zones.prompt_start[0]))
         self.genned.zero_()
-        self.input_index.zero_()
-        self.input_length.zero_()
+        self.input_at.copy_(self.input_start)
+        self.input_end.copy_(self.input_start)
         self.finished_length.fill_(NOT_READY)
 
     def done(self) -> bool:
@@ -272,9 +305,10 @@ class MOA(nn.Module):
                 f"{len(tokens)} input tokens do not fit input_capacity={self.input_capacity};"
                 " make the MOA with a larger input_capacity"
             )
-        self.inputs[row, : len(tokens)] = torch.tensor(list(tokens), dtype=torch.int64)
-        self.input_length[row] = len(tokens)
-        self.input_index[row] = 0
+        inputs = self.inputs.view(self.input_capacity + 1, self.batch_size)
+        inputs[: len(tokens), row] = torch.tensor(list(tokens), dtype=torch.int64)
+        self.input_end[row] = row + len(tokens) * self.batch_size
+        self.input_at[row] = row
 
     @torch.no_grad()
     def captures(self) -> list[tuple[int, str, list[int]]]:
@@ -284,12 +318,14 @@ class MOA(nn.Module):
         the row spends a step in another zone capturing for the same consumer, which reuses
         the buffer: read after every step (the driver does).
         """
-        lengths = self.finished_length[:, : self.consumers]  # (B, K)
+        b, k = self.batch_size, self.consumers
+        lengths = self.finished_length.view(k + 1, b)[:k].t()  # (B, K)
+        capture = self.capture.view(self.capture_capacity + 1, k + 1, b)
         out = []
         names = self.program.consumers
-        for row, k in (lengths >= 0).nonzero().tolist():
-            n = int(lengths[row, k])
-            out.append((row, names[k], self.capture[row, k, :n].tolist()))
+        for row, consumer in (lengths >= 0).nonzero().tolist():
+            n = int(lengths[row, consumer])
+            out.append((row, names[consumer], capture[:n, consumer, row].tolist()))
         self.finished_length.fill_(NOT_READY)
         return out
 
@@ -297,11 +333,11 @@ class MOA(nn.Module):
 
     def _rows(self) -> _Rows:
         return _Rows(
-            self.rows,
             self.pointer,
             self.genned,
-            self.input_index,
-            self.input_length,
+            self.input_start,
+            self.input_at,
+            self.input_end,
             self.inputs,
             self.capture,
             self.finished_length,
@@ -311,20 +347,31 @@ class MOA(nn.Module):
     def step(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``tokens`` (B,) sampled -> (emitted (B,), tags (B, N), resolver (B,))."""
         s, pc = self._rows(), self.pc
-        zone = self.zones.table[pc]  # (B, F)
-        trigger, jump_token, jump_to, after, prompt_end, timeout, feeds, consumer, finished = (
-            zone.unbind(1)
-        )
-        tags = self.zones.tags[pc]  # (B, N): tags of the zone the token is emitted in
+        zone = torch.index_select(self.zones.table, 0, pc)  # (B, F)
+        (
+            trigger,
+            jump_token,
+            jump_to,
+            after,
+            prompt_end,
+            timeout,
+            feeds,
+            slot,
+            stride,
+            finished,
+        ) = zone.unbind(1)
+        tags = torch.index_select(self.zones.tags, 0, pc)  # (B, N): of the zone emitted in
+        slot = slot + self.rows
         now = _Now(
             tokens=tokens,
             trigger=trigger,
             timeout=timeout,
             feeds=feeds,
-            consumer=consumer,
+            slot=slot,
+            stride=stride,
             finished=finished,
             prompt_left=s.pointer < prompt_end,
-            input_left=torch.logical_and(s.input_index < s.input_length, feeds),
+            input_left=torch.logical_and(s.input_at < s.input_end, feeds),
         )
         timeout_feeder, prompt_feeder, input_feeder, capture_feeder = self.feeders
         chain = timeout_feeder(now, s)
@@ -340,11 +387,12 @@ class MOA(nn.Module):
         target = torch.where(is_jump, jump_to, after)
         # a step in a capturing zone: its capture is ready if the row leaves, else not yet
         ready = torch.where(take, s.genned, self.not_ready)
-        s.finished_length.index_put_((s.rows, consumer), ready)
+        s.finished_length.scatter_(0, slot, ready)
         torch.where(take, target, pc, out=pc)
-        torch.where(take, self.zones.prompt_start[pc], s.pointer, out=s.pointer)
+        start = torch.index_select(self.zones.prompt_start, 0, pc)
+        torch.where(take, start, s.pointer, out=s.pointer)
         s.genned.masked_fill_(take, 0)
-        s.input_index.masked_fill_(take, 0)
+        torch.where(take, s.input_start, s.input_at, out=s.input_at)
         if self.debug:  # the seed's resolution map: passing through is n_feeders
-            return emitted, tags, torch.where(resolver == PASS, len(FEEDER_NAMES), resolver)
+            return emitted, tags, torch.where(resolver == PASS, len(self.feeders), resolver)
         return emitted, tags, resolver
