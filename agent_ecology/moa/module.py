@@ -21,8 +21,9 @@ How the step stays small and flat in B (``benchmarks/moa.py``: 44 aten ops):
   with no separate "is this row finished" masks;
 - row state is updated in place (``add_``, ``masked_fill_``, ``where(..., out=)``);
 - input and capture buffers are flat with rows as the fastest axis, read with one
-  ``index_select`` and written with one ``scatter_`` (multi-index ``index_put_`` costs
-  several times more per row); rows whose write must not count write where it is never read.
+  ``index_select`` and written with one ``scatter_`` (a multi-index ``index_put_`` costs
+  several times more per row; compiled, see ``_write``); rows whose write must not count
+  write where it is never read.
 """
 
 from __future__ import annotations
@@ -120,6 +121,18 @@ class _Now(NamedTuple):
     input_left: Tensor  # (B,) bool, only in zones that feed input
 
 
+def _write(buffer: Tensor, index: Tensor, values: Tensor) -> None:
+    """``buffer[index] = values`` for a flat buffer, with the op each mode does best.
+
+    Eager, ``scatter_`` is the cheapest indexed write; under ``torch.compile`` inductor
+    copies the whole buffer for a ``scatter_`` but updates it in place for ``index_put_``.
+    """
+    if torch.compiler.is_compiling():
+        buffer.index_put_((index,), values)
+    else:
+        buffer.scatter_(0, index, values)
+
+
 Chain = tuple[Tensor, Tensor, Tensor]
 """(emitted, resolver, free): free marks the rows no feeder has claimed yet."""
 
@@ -203,7 +216,7 @@ class CaptureFeeder(_Feeder):
     def forward(self, now: _Now, s: _Rows, chain: Chain) -> Chain:
         emitted, resolver, free = chain
         at = torch.addcmul(now.slot, s.genned, now.stride)  # (B,) into the flat buffer
-        s.capture.scatter_(0, at, now.tokens)
+        _write(s.capture, at, now.tokens)
         s.genned.add_(free)
         return emitted, resolver, free
 
@@ -387,7 +400,7 @@ class MOA(nn.Module):
         target = torch.where(is_jump, jump_to, after)
         # a step in a capturing zone: its capture is ready if the row leaves, else not yet
         ready = torch.where(take, s.genned, self.not_ready)
-        s.finished_length.scatter_(0, slot, ready)
+        _write(s.finished_length, slot, ready)
         torch.where(take, target, pc, out=pc)
         start = torch.index_select(self.zones.prompt_start, 0, pc)
         torch.where(take, start, s.pointer, out=s.pointer)
