@@ -44,9 +44,10 @@ def generate(
     start_token: int | None = None,
 ) -> list[Generated]:
     """Run every row of ``moa`` until it is done (or ``max_steps``); one result per row."""
-    rows = moa.batch_size
-    generator = torch.Generator().manual_seed(seed)
-    last = torch.full((rows, 1), moa.pad if start_token is None else start_token)  # (B, 1)
+    rows, device = moa.batch_size, moa.pc.device  # the model must be on the MOA's device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    first = moa.pad if start_token is None else start_token
+    last = torch.full((rows, 1), first, device=device)  # (B, 1)
     cache = None
     out = [Generated() for _ in range(rows)]
     emitted_steps: list[Tensor] = []

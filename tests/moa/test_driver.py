@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from agent_ecology.moa import ByteTokenizer, ProgramSpec, Zone, compile_program
 from agent_ecology.moa.driver import generate
@@ -55,3 +56,13 @@ def test_a_timeout_ends_the_free_zone_at_exactly_its_limit() -> None:
     assert timed_out, "no row reached the timeout: the check below would prove nothing"
     for row in timed_out:
         assert len(row.tokens) == 6 and row.tokens[-1] == eos
+
+
+def test_the_tiny_decoder_with_its_cache_equals_the_whole_sequence_at_once() -> None:
+    model = TinyDecoder(TOK.vocab_size, seed=5)
+    ids = torch.randint(0, TOK.vocab_size, (3, 12), generator=torch.Generator().manual_seed(0))
+    whole, _ = model(ids, None)
+    cache = None
+    for t in range(12):
+        logits, cache = model(ids[:, t : t + 1], cache)
+        assert torch.allclose(logits[:, 0], whole[:, t], atol=1e-5), f"step {t}"

@@ -1,0 +1,78 @@
+"""Hugging Face models and tokenizers for the MOA (optional: ``pip install agent-ecology[hf]``).
+
+Nothing here imports ``transformers``: the adapters only call what any causal LM and any
+tokenizer from it already have, so they work with whatever version the user has installed.
+
+::
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)  # a model you already have on disk
+    tok.add_special_tokens({"additional_special_tokens": ["<esc>", "<jump>", "<end>"]})
+    model = AutoModelForCausalLM.from_pretrained(path)
+    model.resize_token_embeddings(len(tok))
+    tokenizer = HFTokenizer(tok)
+    program = compile_program(spec, tokenizer)  # spec's pad defaults to "<pad>"
+    rows = generate(causal_lm(model), MOA(program, 8), tokenizer)
+
+The MOA needs single-token pad, escape and jump tokens (and a trigger per zone); a
+tokenizer that lacks them gets them with ``add_special_tokens`` as above, and the model
+with ``resize_token_embeddings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from agent_ecology.moa.driver import Model
+from agent_ecology.moa.tokenizer import UnknownToken
+
+__all__ = ["HFTokenizer", "causal_lm"]
+
+
+def causal_lm(model: Any) -> Model:
+    """A Hugging Face causal LM as the driver's model: ``(ids, cache) -> (logits, cache)``.
+
+    The model is put in eval mode; its key-value cache (``past_key_values``) is carried
+    between steps by the driver.
+    """
+    if not callable(model):
+        raise TypeError(f"{type(model).__name__} is not a model: pass a causal LM module")
+    model.eval()
+
+    def run(ids: Tensor, cache: Any) -> tuple[Tensor, Any]:
+        out = model(input_ids=ids, past_key_values=cache, use_cache=True)
+        return out.logits, out.past_key_values
+
+    return run
+
+
+class HFTokenizer:
+    """A Hugging Face tokenizer seen through :class:`~agent_ecology.moa.tokenizer.Tokenizer`."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)  # includes added tokens, unlike ``.vocab_size``
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=False))
+
+    def special(self, name: str) -> int:
+        vocab = self.tokenizer.get_vocab()
+        if name not in vocab:
+            known = ", ".join(self.tokenizer.all_special_tokens) or "none"
+            raise UnknownToken(
+                f"no token {name!r} in this tokenizer (its special tokens: {known}); add it"
+                f" with tokenizer.add_special_tokens({{'additional_special_tokens': [{name!r}]}})"
+                " and resize the model's embeddings"
+            )
+        return int(vocab[name])
