@@ -1,28 +1,87 @@
-"""The MOA's program compiler and its scalar reference (the batched module comes next)."""
+"""The MOA's program compiler, and each rule of ``MOA.md`` on both the scalar reference and
+the batched module (one row)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
 import pytest
+import torch
 
 from agent_ecology.moa import (
     ByteTokenizer,
     ProgramError,
     ProgramSpec,
     ScalarMOA,
+    Stepped,
     Zone,
     compile_program,
 )
+from agent_ecology.moa.module import MOA
 
 TOK = ByteTokenizer()
 END, PAD, ESC, JUMP = (TOK.special(n) for n in ("<end>", "<pad>", "<esc>", "<jump>"))
 X = ord("x")
 
 
-def program(*zones: Zone, **kw: object) -> ScalarMOA:
-    return ScalarMOA(compile_program(ProgramSpec(zones=tuple(zones), **kw), TOK))  # type: ignore[arg-type]
+class Row(Protocol):
+    """One row of an MOA, as the rule tests drive it."""
+
+    pc: int
+    escape: bool
+
+    @property
+    def done(self) -> bool: ...
+    def step(self, token: int) -> Stepped: ...
+    def set_input(self, tokens: Sequence[int]) -> None: ...
+    def captures(self) -> list[tuple[int, list[int]]]: ...
 
 
-def run(moa: ScalarMOA, tokens: list[int]) -> list[tuple[int, int]]:
+class OneRow:
+    """The batched module with one row, seen as a :class:`Row`."""
+
+    def __init__(self, program: object) -> None:
+        self.moa = MOA(program, 1)  # type: ignore[arg-type]
+        self.consumers = self.moa.program.consumers
+
+    @property
+    def pc(self) -> int:
+        return int(self.moa.pc[0])
+
+    @property
+    def escape(self) -> bool:
+        return bool(self.moa.escape[0])
+
+    @property
+    def done(self) -> bool:
+        return self.moa.done()
+
+    def step(self, token: int) -> Stepped:
+        emitted, tags, resolver = self.moa.step(torch.tensor([token]))
+        return Stepped(int(emitted[0]), tags[0].tolist(), int(resolver[0]))
+
+    def set_input(self, tokens: Sequence[int]) -> None:
+        self.moa.set_input(0, tokens)
+
+    def captures(self) -> list[tuple[int, list[int]]]:
+        return sorted((self.consumers.index(k), t) for _, k, t in self.moa.captures())
+
+
+Make = Callable[..., Row]
+
+
+@pytest.fixture(params=["reference", "module"])
+def make(request: pytest.FixtureRequest) -> Make:
+    kind = ScalarMOA if request.param == "reference" else OneRow
+
+    def build(*zones: Zone, **kw: object) -> Row:
+        return kind(compile_program(ProgramSpec(zones=tuple(zones), **kw), TOK))  # type: ignore[arg-type,no-any-return]
+
+    return build
+
+
+def run(moa: Row, tokens: list[int]) -> list[tuple[int, int]]:
     out = []
     for t in tokens:
         s = moa.step(t)
@@ -68,51 +127,51 @@ def test_bad_programs_are_refused_naming_the_zone(zones: tuple[Zone, ...], words
         compile_program(ProgramSpec(zones=zones), TOK)
 
 
-def test_prompts_are_forced_then_the_model_writes_until_the_trigger() -> None:
-    moa = program(Zone("ask", prompt="ab", timeout=0), Zone("free", timeout=5))
+def test_prompts_are_forced_then_the_model_writes_until_the_trigger(make: Make) -> None:
+    moa = make(Zone("ask", prompt="ab", timeout=0), Zone("free", timeout=5))
     out = run(moa, [X, X, X, X, END])
     assert out == [(ord("a"), 1), (ord("b"), 1), (END, 0), (X, -1), (END, -1)]
     assert moa.done
 
 
-def test_a_prompt_that_ends_with_the_trigger_moves_the_program() -> None:
-    moa = program(Zone("ask", prompt="a", trigger="a"), Zone("b"))
+def test_a_prompt_that_ends_with_the_trigger_moves_the_program(make: Make) -> None:
+    moa = make(Zone("ask", prompt="a", trigger="a"), Zone("b"))
     assert run(moa, [X]) == [(ord("a"), 1)] and moa.pc == 1
 
 
-def test_a_timeout_ends_the_zone_at_exactly_its_limit() -> None:
-    moa = program(Zone("free", timeout=3), Zone("after", timeout=0))
+def test_a_timeout_ends_the_zone_at_exactly_its_limit(make: Make) -> None:
+    moa = make(Zone("free", timeout=3), Zone("after", timeout=0))
     out = run(moa, [X, X, X, X, X])
     assert out[:4] == [(X, -1), (X, -1), (X, -1), (END, 0)]
     assert out[4] == (END, 0) and moa.done  # the second zone times out at once
 
 
-def test_escape_negates_exactly_one_transition() -> None:
-    moa = program(Zone("free", timeout=10), Zone("next", timeout=10))
+def test_escape_negates_exactly_one_transition(make: Make) -> None:
+    moa = make(Zone("free", timeout=10), Zone("next", timeout=10))
     run(moa, [ESC, END])
     assert moa.pc == 0 and not moa.escape
     run(moa, [END])
     assert moa.pc == 1
 
 
-def test_jump_only_where_enabled_and_jump_wins() -> None:
-    moa = program(Zone("a", timeout=10), Zone("b", timeout=10, jump_to="a"))
+def test_jump_only_where_enabled_and_jump_wins(make: Make) -> None:
+    moa = make(Zone("a", timeout=10), Zone("b", timeout=10, jump_to="a"))
     run(moa, [JUMP])  # not enabled in 'a': passes through, no transition
     assert moa.pc == 0
     run(moa, [END, JUMP])
     assert moa.pc == 0  # from 'b' back to 'a'
 
 
-def test_finished_rows_pad_forever() -> None:
-    moa = program(Zone("only", timeout=0))
+def test_finished_rows_pad_forever(make: Make) -> None:
+    moa = make(Zone("only", timeout=0))
     run(moa, [X])
     assert moa.done
     assert [moa.step(t).token for t in (X, END, ESC)] == [PAD, PAD, PAD]
     assert moa.step(X).resolver == -1 and moa.step(X).tags == []
 
 
-def test_inputs_are_fed_then_the_trigger_and_captures_keep_per_consumer() -> None:
-    moa = program(
+def test_inputs_are_fed_then_the_trigger_and_captures_keep_per_consumer(make: Make) -> None:
+    moa = make(
         Zone("think", captures="thought", timeout=2),
         Zone("act", captures="action", timeout=2),
         Zone("result", feeds_input=True),
@@ -124,14 +183,52 @@ def test_inputs_are_fed_then_the_trigger_and_captures_keep_per_consumer() -> Non
     assert out[6:9] == [(ord("o"), 2), (ord("k"), 2), (END, 2)] and moa.done
 
 
-def test_the_models_own_trigger_is_captured_and_an_unread_capture_goes_stale() -> None:
-    moa = program(Zone("say", captures="c", timeout=5, jump_to="say"))
+def test_the_models_own_trigger_is_captured(make: Make) -> None:
+    moa = make(Zone("say", captures="c", timeout=5, jump_to="say"))
     run(moa, [ord("1"), JUMP])  # the model ends the zone itself, with the jump token
-    assert moa.pc == 0 and moa.ready == {0: [ord("1"), JUMP]}
-    run(moa, [ord("2")])  # a step in a zone capturing for the same consumer reuses the buffer
-    assert moa.captures() == [] and moa.capture == {0: [ord("2")]}
+    assert moa.pc == 0 and moa.captures() == [(0, [ord("1"), JUMP])]
+
+
+def test_an_unread_capture_goes_stale_when_its_consumer_captures_again(make: Make) -> None:
+    moa = make(Zone("say", captures="c", timeout=5, jump_to="say"))
+    run(moa, [ord("1"), JUMP, ord("2")])  # the third step reuses the consumer's buffer
+    assert moa.captures() == []
+    run(moa, [END])
+    assert moa.captures() == [(0, [ord("2"), END])] and moa.done
 
 
 def test_program_tokens_must_differ() -> None:
     with pytest.raises(ProgramError, match="three different tokens"):
         compile_program(ProgramSpec(zones=(Zone("a"),), jump="<esc>"), TOK)
+
+
+def test_an_empty_prompt_lets_the_model_write_at_once(make: Make) -> None:
+    moa = make(Zone("free", timeout=2), Zone("next", prompt="a", timeout=0))
+    assert run(moa, [X]) == [(X, -1)]  # no prompt: the model's token passes at the first step
+    assert run(moa, [END, X, X]) == [(END, -1), (ord("a"), 1), (END, 0)] and moa.done
+
+
+def test_tags_are_those_of_the_zone_the_token_was_emitted_in(make: Make) -> None:
+    moa = make(
+        Zone("a", prompt="q", timeout=0, tags=("forced",)),
+        Zone("b", timeout=3, tags=("free",)),
+        tag_names=("forced", "free"),
+    )
+    tags = [moa.step(t).tags for t in (X, X, X, END, X)]
+    # the forced trigger that leaves 'a' is tagged 'a'; the model's <end> leaving 'b' is 'b'
+    assert tags == [[True, False], [True, False], [False, True], [False, True], [False, False]]
+
+
+def test_done_is_monotone_and_needs_every_row() -> None:
+    program = compile_program(
+        ProgramSpec(zones=(Zone("a", timeout=2), Zone("b", timeout=1, jump_to="a"))), TOK
+    )
+    moa = MOA(program, 3)
+    # row 0 ends at step 2; row 2 jumps back once and ends at step 6; row 1 times out at 5
+    streams = torch.tensor([[END, END] + [X] * 6, [X] * 8, [X, X, X, JUMP, END, END, X, X]]).T
+    seen = []
+    for tokens in streams:
+        moa.step(tokens)
+        seen.append(moa.done())
+        assert moa.done() == bool((moa.pc == program.length).all())
+    assert seen == [False] * 5 + [True] * 3  # True only once every row is, then for ever
