@@ -245,6 +245,145 @@ class OracleSettings(_Strict):
     )
 
 
+TaskKind = Literal["complex", "simple"]
+
+
+def _default_draw() -> dict[TaskKind, float]:
+    return {"complex": 1.5, "simple": 1.0}
+
+
+def _default_shape() -> dict[TaskKind, float]:
+    return {"complex": 2.0, "simple": 0.0}
+
+
+class RobonomicsTask(_Strict):
+    """A production task an Oracle directs its robots to do."""
+
+    kind: Literal["complex", "simple"] = Field(
+        description="complex: draws more TokenTorq, starts slowly, ends high; simple: flat."
+    )
+    complexity: PositiveFloat = Field(
+        default=1.0,
+        description="Sets the TokenTorq a robot must hold before producing"
+        " (complexity x giskard.min_token_torq_per_complexity).",
+    )
+    ticks: PositiveInt = Field(default=20, description="How many ticks production lasts.")
+
+
+class RobonomicsOracle(_Strict):
+    name: Annotated[str, Field(pattern=_NAME)]
+    task: str = Field(description="A key of robonomics.tasks.")
+
+
+class RobonomicsRobot(_Strict):
+    name: Annotated[str, Field(pattern=_NAME)]
+    oracle: str = Field(description="The name of the Oracle it works for.")
+    agent: Annotated[str, Field(pattern=_PRINCIPAL)] | None = Field(
+        default=None, description="The agent it is bound to: Isaac mints its Torq to them."
+    )
+    sit_rep: dict[str, float | int | str | bool] = Field(
+        default_factory=dict, description="The robot's situation report, merged into requests."
+    )
+    experience: dict[Literal["complex", "simple"], NonNegativeInt] = Field(
+        default_factory=dict, description="Tasks of each kind it has done already."
+    )
+
+
+class RobonomicsGiskard(_Strict):
+    token_torq_capacity: NonNegativeFloat = Field(
+        default=10.0, description="TokenTorq per tick, shared among the active drains."
+    )
+    tick_rate: PositiveFloat | None = Field(
+        default=None, description="TokenTorq per tick before the first step (default: capacity)."
+    )
+    min_token_torq_per_complexity: PositiveFloat = Field(
+        default=10.0, description="TokenTorq a robot must hold per unit of task complexity."
+    )
+
+
+class RobonomicsMining(_Strict):
+    """TorqFountain's formula (agent_ecology/robonomics/mining.py)."""
+
+    base_rate: PositiveFloat = 1.0
+    learning: NonNegativeFloat = Field(
+        default=1.0, description="Experience multiplies mining by up to 1 + learning."
+    )
+    learning_scale: PositiveFloat = Field(
+        default=3.0, description="Tasks of a kind it takes to get ~63% of the experience gain."
+    )
+    elasticity: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.5,
+        description="How much a lower tick_rate raises Torq per TokenTorq (0 <= e < 1, so a"
+        " lower tick_rate still gives less Torq in all).",
+    )
+    reference_tick_rate: PositiveFloat = 1.0
+    draw: dict[Literal["complex", "simple"], PositiveFloat] = Field(
+        default_factory=_default_draw,
+        description="TokenTorq drawn per tick, per unit of tick_rate.",
+    )
+    shape: dict[Literal["complex", "simple"], NonNegativeFloat] = Field(
+        default_factory=_default_shape,
+        description="Production curve exponent: 0 is flat, higher starts slower, ends higher.",
+    )
+
+    @model_validator(mode="after")
+    def _both_kinds(self) -> RobonomicsMining:
+        for key in ("draw", "shape"):
+            missing = {"complex", "simple"} - set(getattr(self, key))
+            if missing:
+                raise ValueError(f"mining.{key} needs a value for {sorted(missing)}")
+        return self
+
+
+class RobonomicsSettings(_Strict):
+    """The TokenTorq training loop of a robot economy (ROBONOMICS.md); off by default."""
+
+    enabled: bool = Field(default=False, description="Tick the loop while agents run.")
+    tick_period: PositiveFloat = Field(default=1.0, description="Seconds between ticks.")
+    ticks_per_step: PositiveInt = 4
+    max_retries: NonNegativeInt = Field(
+        default=3, description="Times a failure-retry node spawns a failed flow again."
+    )
+    mint_rate: NonNegativeFloat = Field(
+        default=1.0, description="Scrip Isaac mints to a robot's agent per unit of Torq."
+    )
+    log_path: Path | None = Field(
+        default=None, description="The flow log file (default: flow_logs.txt beside the database)."
+    )
+    brla: Annotated[str, Field(pattern=_NAME)] = "brla"
+    tta_request_data: dict[str, float | int | str | bool] = Field(
+        default_factory=dict, description="The BRLA's TokenTorqAuth request data."
+    )
+    giskard: RobonomicsGiskard = Field(default_factory=RobonomicsGiskard)
+    mining: RobonomicsMining = Field(default_factory=RobonomicsMining)
+    tasks: dict[Annotated[str, Field(pattern=_NAME)], RobonomicsTask] = Field(default_factory=dict)
+    oracles: list[RobonomicsOracle] = Field(default_factory=list)
+    robots: list[RobonomicsRobot] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> RobonomicsSettings:
+        oracles = [o.name for o in self.oracles]
+        for names, what in ((oracles, "oracles"), ([r.name for r in self.robots], "robots")):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"robonomics.{what}: {dupes[0]!r} appears twice")
+        for i, oracle in enumerate(self.oracles):
+            if oracle.task not in self.tasks:
+                known = ", ".join(self.tasks) or "none: add robonomics.tasks"
+                raise ValueError(
+                    f"robonomics.oracles[{i}].task: {oracle.task!r} is not a task ({known})"
+                )
+        for i, robot in enumerate(self.robots):
+            if robot.oracle not in oracles:
+                known = ", ".join(oracles) or "none: add robonomics.oracles"
+                raise ValueError(
+                    f"robonomics.robots[{i}].oracle: {robot.oracle!r} is not an oracle ({known})"
+                )
+        if self.enabled and not self.robots:
+            raise ValueError("robonomics.enabled is true but robonomics.robots is empty")
+        return self
+
+
 class RunSettings(_Strict):
     """How `agent-ecology run` runs."""
 
@@ -270,6 +409,7 @@ class Settings(_Strict):
     agent_loop: AgentLoopSettings = Field(default_factory=AgentLoopSettings)
     run: RunSettings = Field(default_factory=RunSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
+    robonomics: RobonomicsSettings = Field(default_factory=RobonomicsSettings)
 
     @model_validator(mode="after")
     def _agents_unique(self) -> Settings:

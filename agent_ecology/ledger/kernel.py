@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -58,6 +58,8 @@ from agent_ecology.ledger.writer import EventListener, Writer, WriterStats
 from agent_ecology.store import schema
 from agent_ecology.store.engine import BUSY_TIMEOUT_MS, create_reader
 from agent_ecology.store.migrate import migrate
+
+T = TypeVar("T")
 
 __all__ = ["Ledger"]
 
@@ -360,6 +362,11 @@ class Ledger:
         return await self.submit(ops.AbandonCalls(authority=authority))
 
     # --- reads ----------------------------------------------------------------------------
+
+    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``query`` on the ledger's read connection (for components with their own
+        tables, e.g. robonomics): it sees every acknowledged write and must not write."""
+        return await self._hot.read(query)
 
     async def _rows(self, query: sa.Executable) -> Sequence[sa.Row[Any]]:
         async with self._reader.connect() as conn:

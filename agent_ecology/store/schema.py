@@ -28,6 +28,10 @@ __all__ = [
     "oracle_results",
     "principals",
     "resources",
+    "robonomics_actors",
+    "robonomics_flows",
+    "robonomics_log",
+    "robonomics_state",
     "scrip_supply",
     "stock_holdings",
 ]
@@ -333,5 +337,49 @@ oracle_results = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("minted", sa.Integer, nullable=False),
     sa.Index("ix_oracle_results_round", "round_at"),
+    sqlite_autoincrement=True,
+)
+
+# --- revision 0006: robonomics ---------------------------------------------------------------
+
+robonomics_state = sa.Table(
+    "robonomics_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tick", sa.Integer, nullable=False),
+    sa.Column("next_flow_id", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.CheckConstraint("id = 1", name="one_row"),
+)
+
+robonomics_actors = sa.Table(
+    "robonomics_actors",
+    metadata,
+    sa.Column("uuid", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.UniqueConstraint("kind", "name", name="uq_actor_kind_name"),
+)
+
+robonomics_flows = sa.Table(
+    "robonomics_flows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+)
+
+robonomics_log = sa.Table(
+    "robonomics_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tick", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("flow", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_robonomics_log_tick", "tick"),
     sqlite_autoincrement=True,
 )

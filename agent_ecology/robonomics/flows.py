@@ -1,0 +1,468 @@
+"""The flows (edges) of the TokenTorq training loop, each written as the seed's template.
+
+Every ``tick`` follows ``seeds/000_c4e0d91dfc8484f3.txt`` step for step: track variables,
+schema checks, updates and grabs in a core ``try``, then each flow path in its own ``try``,
+then dissolution; log lines are the seed's templates word for word. Where the seed gives no
+template (the failure flows, the robot's TorqFountain, mining), ours follow the same form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from agent_ecology.robonomics.actors import BRLA, Giskard, Oracle, Robot
+from agent_ecology.robonomics.mining import mine
+
+if TYPE_CHECKING:
+    from agent_ecology.robonomics.engine import Robonomics
+
+__all__ = [
+    "FLOW_KINDS",
+    "DrainRequest",
+    "Flow",
+    "ProductionStartFlag",
+    "RequestFailed",
+    "StreamFailed",
+    "TokenTorqAuth",
+    "TokenTorqDrain",
+    "TorqFountain",
+    "flow_from_state",
+]
+
+
+@dataclass(kw_only=True)
+class Flow:
+    """An edge between two actors with a payload and a failure-retry node."""
+
+    kind: ClassVar[str] = "Flow"
+    flow_type: ClassVar[str] = "request"
+    id: int
+    source: str
+    target: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    failure_retry_node: str
+    spawned_tick: int
+    attempt: int = 1  # 1 for the first try; a retry spawned by a failure-retry node adds 1
+    flagged: bool = False  # flagged for removal at the end of the tick
+
+    def tick(self, w: Robonomics) -> bool:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def spec(self) -> dict[str, Any]:
+        """What a failure-retry node needs to spawn this flow again (``Flow = self``)."""
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "target": self.target,
+            "payload": self.payload,
+            "failure_retry_node": self.failure_retry_node,
+            "attempt": self.attempt,
+        }
+
+    def flag(self, w: Robonomics) -> None:
+        self.flagged = True
+        w.removed(self)
+
+
+@dataclass(kw_only=True)
+class ProductionStartFlag(Flow):
+    """BRLA -> Oracle: start production (seed step 2, tick 1)."""
+
+    kind: ClassVar[str] = "ProductionStartFlag"
+
+    def tick(self, w: Robonomics) -> bool:
+        brla = w.actor(self.source, BRLA)
+        oracle = w.actor(self.target, Oracle)
+        tta_request_data: dict[str, Any] = {}
+        success = True
+        make_request_failed = False
+        try:  # core flow logic
+            tta_request_data = dict(brla.tta_request_data)
+            if oracle.is_active is False:
+                oracle.is_active = True
+                w.touch(oracle)
+                success = True
+            else:
+                make_request_failed = True
+        except Exception as error:
+            make_request_failed = True
+            w.log(self, f"ProductionStartFlag unable to update Oracle.is_active {w.at()}, {error}")
+        if success and not make_request_failed:
+            try:  # flow path 1 (success)
+                for robot in oracle.robots:
+                    w.spawn(
+                        TokenTorqAuth,
+                        source=oracle.uuid,
+                        target=robot,
+                        payload=tta_request_data,
+                        failure_retry_node=oracle.uuid,
+                    )
+                    w.log(
+                        self,
+                        f"ProductionStartFlag spawned TokenTorqAuth from {oracle.uuid} to {robot}"
+                        f" {w.at()}",
+                    )
+            except Exception as error:
+                w.log(self, f"ProductionStartFlag failed to spawn TokenTorqAuth {w.at()}, {error}")
+        if make_request_failed:
+            success = False
+            try:  # flow path 1.1 (schema conflict)
+                w.spawn(
+                    RequestFailed,
+                    source=oracle.uuid,
+                    target=brla.uuid,
+                    payload={"retry": True, "reason": "Oracle already active", "Flow": self.spec()},
+                    failure_retry_node=brla.uuid,
+                )
+                w.log(
+                    self,
+                    f"ProductionStartFlag spawned RequestFailed to {brla.uuid} because Oracle"
+                    f" already active {w.at()}",
+                )
+            except Exception as error:
+                w.log(self, f"ProductionStartFlag failed to spawn RequestFailed {w.at()}, {error}")
+        try:  # flag for dissolution
+            self.flag(w)
+            w.log(self, f"ProductionStartFlag flagged for dissolution {w.at()}")
+            return success
+        except Exception as error:
+            w.log(self, f"ProductionStartFlag failed dissolution flag {w.at()}, {error}")
+            return False
+
+
+@dataclass(kw_only=True)
+class TokenTorqAuth(Flow):
+    """Oracle -> Robot: authorise training with the robot's sit_rep merged in (tick 2)."""
+
+    kind: ClassVar[str] = "TokenTorqAuth"
+
+    def tick(self, w: Robonomics) -> bool:
+        oracle = w.actor(self.source, Oracle)
+        robot = w.actor(self.target, Robot)
+        giskard = w.giskard
+        tta_request_data = dict(self.payload)
+        success = True
+        make_request_failed = False
+        try:  # core flow logic
+            robot_sit_rep = dict(robot.sit_rep)
+            tta_request_data.update(robot_sit_rep)  # tta_request_data += robot_sit_rep
+            if robot.ready_to_train is False:
+                robot.ready_to_train = True
+                w.touch(robot)
+                success = True
+            else:
+                make_request_failed = True
+        except Exception as error:
+            make_request_failed = True
+            w.log(self, f"TokenTorqAuth unable to prepare sit_rep merge {w.at()}, {error}")
+        if success and not make_request_failed:
+            try:  # flow path 1 (success)
+                w.spawn(
+                    DrainRequest,
+                    source=robot.uuid,
+                    target=giskard.uuid,
+                    payload=tta_request_data,
+                    failure_retry_node=robot.uuid,
+                )
+                w.log(
+                    self,
+                    f"TokenTorqAuth spawned DrainRequest from {robot.uuid} to {giskard.uuid}"
+                    f" {w.at()}",
+                )
+            except Exception as error:
+                w.log(self, f"TokenTorqAuth failed to spawn DrainRequest {w.at()}, {error}")
+        if make_request_failed:
+            success = False
+            try:  # flow path 1.1 (already ready)
+                failure_payload = {
+                    "retry": True,
+                    "reason": "Robot already ready to train",
+                    "Flow": self.spec(),
+                }
+                w.spawn(
+                    RequestFailed,
+                    source=robot.uuid,
+                    target=oracle.uuid,
+                    payload=failure_payload,
+                    failure_retry_node=oracle.uuid,
+                )
+                w.log(
+                    self,
+                    f"TokenTorqAuth spawned RequestFailed to {oracle.uuid} because Robot already"
+                    f" ready {w.at()}",
+                )
+            except Exception as error:
+                w.log(self, f"TokenTorqAuth failed to spawn RequestFailed {w.at()}, {error}")
+        try:  # flag for dissolution
+            self.flag(w)
+            w.log(self, f"TokenTorqAuth flagged for dissolution {w.at()}")
+            return success
+        except Exception as error:
+            w.log(self, f"TokenTorqAuth failed dissolution flag {w.at()}, {error}")
+            return False
+
+
+@dataclass(kw_only=True)
+class DrainRequest(Flow):
+    """Robot -> Giskard: ask for a TokenTorq drain (tick 3)."""
+
+    kind: ClassVar[str] = "DrainRequest"
+
+    def tick(self, w: Robonomics) -> bool:
+        robot = w.actor(self.source, Robot)
+        giskard = w.actor(self.target, Giskard)
+        tta_request_data = dict(self.payload)
+        tta_approval: dict[str, Any] = {}
+        success = True
+        make_stream_failed = False
+        try:  # core flow logic
+            token_torq_capacity = giskard.token_torq_capacity
+            if token_torq_capacity > 0:
+                tta_approval = w.request_new_drain(tta_request_data, robot)
+                success = True
+            else:
+                make_stream_failed = True
+        except Exception as error:
+            make_stream_failed = True
+            w.log(self, f"DrainRequest unable to contact Giskard {w.at()}, {error}")
+        if success and not make_stream_failed:
+            try:  # flow path 1 (success)
+                w.spawn(
+                    TokenTorqDrain,
+                    source=giskard.uuid,
+                    target=robot.uuid,
+                    payload=tta_approval,
+                    failure_retry_node=giskard.uuid,
+                )
+                # what the drain's start sets (seed: "Giskard spawns TokenTorqDrain ...")
+                robot.min_token_torq = float(tta_approval["min"])
+                robot.is_trained = False
+                robot.training_remaining = 1.0
+                robot.task = str(tta_approval["task"])
+                w.touch(robot)
+                w.log(
+                    self,
+                    f"DrainRequest spawned TokenTorqDrain from {giskard.uuid} to {robot.uuid}"
+                    f" {w.at()}",
+                )
+            except Exception as error:
+                w.log(self, f"DrainRequest failed to spawn TokenTorqDrain {w.at()}, {error}")
+        if make_stream_failed:
+            success = False
+            try:  # flow path 1.1 (capacity exhausted)
+                failure_payload = {
+                    "retry": True,
+                    "reason": "Giskard capacity exhausted",
+                    "Flow": self.spec(),
+                }
+                w.spawn(
+                    StreamFailed,
+                    source=robot.uuid,
+                    target=giskard.uuid,
+                    payload=failure_payload,
+                    failure_retry_node=robot.uuid,
+                )
+                w.log(
+                    self,
+                    f"DrainRequest spawned StreamFailed to {giskard.uuid} because capacity"
+                    f" exhausted {w.at()}",
+                )
+            except Exception as error:
+                w.log(self, f"DrainRequest failed to spawn StreamFailed {w.at()}, {error}")
+        try:  # flag for dissolution
+            self.flag(w)
+            w.log(self, f"DrainRequest flagged for dissolution {w.at()}")
+            return success
+        except Exception as error:
+            w.log(self, f"DrainRequest failed dissolution flag {w.at()}, {error}")
+            return False
+
+
+@dataclass(kw_only=True)
+class TokenTorqDrain(Flow):
+    """Giskard -> Robot: TokenTorq every tick until training is complete (tick 4 and on)."""
+
+    kind: ClassVar[str] = "TokenTorqDrain"
+    flow_type: ClassVar[str] = "transaction"
+    tokens_sent: float = 0.0
+
+    def tick(self, w: Robonomics) -> bool:
+        giskard = w.actor(self.source, Giskard)
+        robot = w.actor(self.target, Robot)
+        tick_rate = 0.0
+        success = True
+        make_stream_failed = False
+        delivered = False
+        try:  # core flow logic
+            tick_rate = giskard.tick_rate
+            if robot.training_remaining > 0:
+                robot.token_torq += tick_rate
+                self.tokens_sent += tick_rate
+                robot.min_token_torq = float(self.payload["min"])
+                robot.training_remaining -= tick_rate / robot.min_token_torq
+                w.touch(robot)
+                delivered = True
+                success = True
+                # completion is signalled in the tick it happens (ROBONOMICS.md, rule 7)
+                make_stream_failed = robot.training_remaining <= 0
+            else:
+                make_stream_failed = True
+        except Exception as error:
+            make_stream_failed = True
+            w.log(self, f"TokenTorqDrain unable to deliver tokens {w.at()}, {error}")
+        if delivered:  # flow path 1 (training continues): no spawn, just the log
+            w.log(
+                self,
+                f"TokenTorqDrain delivered {w.num(tick_rate)} tokens, training_remaining:"
+                f" {w.num(robot.training_remaining)}",
+            )
+        if make_stream_failed:
+            try:  # flow path 1.1 (training complete)
+                failure_payload = {
+                    "retry": False,
+                    "reason": "Training complete, spawn TorqFountain",
+                    "Flow": self.spec(),
+                }
+                w.spawn(
+                    StreamFailed,
+                    source=giskard.uuid,
+                    target=robot.uuid,
+                    payload=failure_payload,
+                    failure_retry_node=giskard.uuid,
+                )
+                w.log(self, f"TokenTorqDrain ended: Training complete {w.at()}")
+            except Exception as error:
+                w.log(self, f"TokenTorqDrain failed to signal completion {w.at()}, {error}")
+        try:  # flag for dissolution (if training complete)
+            if robot.training_remaining <= 0:
+                self.flag(w)
+                w.log(self, "TokenTorqDrain flagged for dissolution - training complete")
+                return success
+            return success  # continues next tick
+        except Exception as error:
+            w.log(self, f"TokenTorqDrain failed dissolution flag {w.at()}, {error}")
+            return False
+
+
+@dataclass(kw_only=True)
+class TorqFountain(Flow):
+    """Robot -> Oracle: production; mines Torq every tick until the task is done."""
+
+    kind: ClassVar[str] = "TorqFountain"
+    flow_type: ClassVar[str] = "transaction"
+    ticks_run: int = 0
+    token_torq_drawn: float = 0.0
+    torq: float = 0.0
+
+    def tick(self, w: Robonomics) -> bool:
+        robot = w.actor(self.source, Robot)
+        oracle = w.actor(self.target, Oracle)
+        success = True
+        task_done = False
+        try:  # core flow logic
+            task = w.tasks[str(self.payload["task"])]
+            kind = task.kind
+            mined = mine(
+                w.mining,
+                kind=kind,
+                tick=self.ticks_run,
+                ticks=task.ticks,
+                done=robot.experience.get(kind, 0),
+                tick_rate=w.giskard.tick_rate,
+            )
+            self.ticks_run += 1
+            self.token_torq_drawn += mined.draw
+            self.torq += mined.torq
+            robot.torq += mined.torq
+            oracle.torq += mined.torq
+            w.touch(robot)
+            w.touch(oracle)
+            w.mint(robot, mined.torq)
+            w.log(
+                self,
+                f"TorqFountain mined {w.num(mined.torq)} Torq from {w.num(mined.draw)} TokenTorq"
+                f" {w.at()}",
+            )
+            if self.ticks_run >= task.ticks:
+                robot.experience[kind] = robot.experience.get(kind, 0) + 1
+                oracle.is_active = False
+                task_done = True
+                w.log(self, f"TorqFountain ended: task complete {w.at()}")
+        except Exception as error:
+            success = False
+            w.log(self, f"TorqFountain unable to mine {w.at()}, {error}")
+            try:
+                w.spawn(
+                    RequestFailed,
+                    source=robot.uuid,
+                    target=oracle.uuid,
+                    payload={"retry": False, "reason": "Mining failed", "Flow": self.spec()},
+                    failure_retry_node=oracle.uuid,
+                )
+            except Exception as spawn_error:
+                w.log(self, f"TorqFountain failed to spawn RequestFailed {w.at()}, {spawn_error}")
+        try:  # flag for dissolution (if the task is done)
+            if task_done:
+                self.flag(w)
+                w.log(self, "TorqFountain flagged for dissolution - task complete")
+            return success
+        except Exception as error:
+            w.log(self, f"TorqFountain failed dissolution flag {w.at()}, {error}")
+            return False
+
+
+@dataclass(kw_only=True)
+class _Failure(Flow):
+    """A failure flow: carries ``{retry, reason, Flow}`` to its failure-retry node, which
+    decides whether to spawn the failed flow again (bounded); the engine never retries."""
+
+    flow_type: ClassVar[str] = "failure"
+
+    def tick(self, w: Robonomics) -> bool:
+        success = True
+        try:
+            w.handle_failure(self)
+        except Exception as error:
+            success = False
+            w.log(self, f"{self.kind} failed to reach its failure-retry node {w.at()}, {error}")
+        try:
+            self.flag(w)
+            w.log(self, f"{self.kind} flagged for dissolution {w.at()}")
+            return success
+        except Exception as error:
+            w.log(self, f"{self.kind} failed dissolution flag {w.at()}, {error}")
+            return False
+
+
+@dataclass(kw_only=True)
+class RequestFailed(_Failure):
+    kind: ClassVar[str] = "RequestFailed"
+
+
+@dataclass(kw_only=True)
+class StreamFailed(_Failure):
+    kind: ClassVar[str] = "StreamFailed"
+
+
+FLOW_KINDS: dict[str, type[Flow]] = {
+    cls.kind: cls
+    for cls in (
+        ProductionStartFlag,
+        TokenTorqAuth,
+        DrainRequest,
+        TokenTorqDrain,
+        TorqFountain,
+        RequestFailed,
+        StreamFailed,
+    )
+}
+
+
+def flow_from_state(kind: str, state: dict[str, Any]) -> Flow:
+    """Rebuild a flow from :meth:`Flow.state` (as stored in the database)."""
+    return FLOW_KINDS[kind](**state)

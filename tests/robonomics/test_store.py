@@ -1,0 +1,97 @@
+"""Robonomics in the ecology's database: minting through the kernel, resume mid-loop."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_ecology.clock import ManualClock
+from agent_ecology.config import Settings, parse_settings
+from agent_ecology.ledger import Ledger
+from agent_ecology.robonomics.setup import Loop
+from agent_ecology.robonomics.store import saved_log
+
+from ..conftest import populate
+
+
+def robonomics_settings(db: Path, **overrides: Any) -> Settings:
+    section: dict[str, Any] = {
+        "ticks_per_step": 4,
+        "mint_rate": 2.0,
+        "tta_request_data": {"order": 7},
+        "giskard": {"token_torq_capacity": 2.5, "min_token_torq_per_complexity": 10.0},
+        "tasks": {"weld": {"kind": "complex", "complexity": 1.0, "ticks": 6}},
+        "oracles": [{"name": "line", "task": "weld"}],
+        "robots": [{"name": "r1", "oracle": "line", "agent": "alice"}],
+        "log_path": str(db.parent / "flow_logs.txt"),
+    }
+    section.update(overrides)
+    return parse_settings({"world": {"database": str(db)}, "robonomics": section})
+
+
+async def test_isaac_mints_the_torq_to_the_bound_agent_through_the_kernel(
+    ledger: Ledger, db_path: Path
+) -> None:
+    loop = Loop(ledger, robonomics_settings(db_path))
+    await loop.boot()
+    before = await ledger.scrip("alice")
+    for _ in range(20):  # through training, then the six ticks of production
+        await loop.tick()
+    assert loop.world is not None
+    robot = loop.world.robots[0]
+    assert robot.torq > 0 and robot.experience == {"complex": 1}
+    minted = await ledger.scrip("alice") - before
+    assert minted == math.floor(robot.torq * 2.0 + 1e-9) and minted > 0
+    supply = await ledger.supply()
+    assert supply.is_conserved
+    mints = [e for e in await ledger.events(limit=200) if e.kind == "mint" and e.op_id]
+    assert sum(int(e.amount or 0) for e in mints if e.op_id.startswith("robonomics:")) == minted
+
+
+async def test_an_unknown_agent_is_refused_with_the_key_to_fix(
+    ledger: Ledger, db_path: Path
+) -> None:
+    settings = robonomics_settings(
+        db_path, robots=[{"name": "r1", "oracle": "line", "agent": "nobody"}]
+    )
+    with pytest.raises(ValueError, match=r"bound to agent 'nobody'.*robonomics.robots\[\].agent"):
+        await Loop(ledger, settings).boot()
+
+
+async def lines_of(db: Path, clock: ManualClock, ticks: list[int]) -> list[str]:
+    """Run the loop in ``db`` for each count of ticks in turn, reopening the database (and a
+    fresh engine) between them; the stored flow log."""
+    for i, count in enumerate(ticks):
+        ledger = await Ledger.open(db, clock=clock)
+        try:
+            if i == 0:
+                await populate(ledger)
+            loop = Loop(ledger, robonomics_settings(db))
+            await loop.boot()
+            assert loop.resumed == (i > 0)
+            for _ in range(count):
+                await loop.tick()
+            log = [f"{ln.tick} {ln.message}" for ln in await saved_log(ledger)]
+        finally:
+            await ledger.close()
+    return log
+
+
+@pytest.mark.parametrize("stop_after", [0, 2, 5, 7, 11, 14])
+async def test_resuming_from_the_database_continues_the_log_exactly(
+    tmp_path: Path, migrated_template: Path, clock: ManualClock, stop_after: int
+) -> None:
+    import shutil
+
+    whole_db, split_db = tmp_path / "a" / "world.db", tmp_path / "b" / "world.db"
+    for db in (whole_db, split_db):
+        db.parent.mkdir()
+        shutil.copyfile(migrated_template, db)
+    whole = await lines_of(whole_db, clock, [20])
+    split = await lines_of(split_db, clock, [stop_after, 20 - stop_after])
+    assert split == whole and len(whole) > 20
+    file_lines = (split_db.parent / "flow_logs.txt").read_text().splitlines()
+    assert file_lines == [line.split(" ", 1)[1] for line in whole]
