@@ -158,6 +158,58 @@ async def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _robonomics(args: argparse.Namespace) -> int:
+    from agent_ecology.robonomics.engine import LogLine
+    from agent_ecology.robonomics.setup import Loop
+
+    settings = _settings(args)
+    if not settings.robonomics.robots:
+        print(
+            f"error: {args.config} has no robonomics.robots; add a robonomics: section with"
+            " tasks, oracles and robots (see the commented example in config.yaml)",
+            file=sys.stderr,
+        )
+        return 2
+    ledger, _report = await open_world(settings)
+    try:
+        loop = Loop(ledger, settings, log_file=Path(args.log) if args.log else None)
+        try:
+            first = await loop.boot()
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        world = loop.world
+        assert world is not None
+        start = world.tick_count
+        print(
+            f"robonomics in {settings.world.database}:"
+            f" {'resuming after' if loop.resumed else 'started at'} tick {start},"
+            f" {len(world.robots)} robot(s), {args.ticks} tick(s) to run;"
+            f" flow log appended to {loop.log_file}",
+            file=sys.stderr,
+        )
+
+        def show(lines: list[LogLine]) -> None:
+            for line in lines:
+                print(f"[tick {line.tick:>4}] {line.message}" if args.ticks_shown else line.message)
+
+        show(first)
+        await loop.run(args.ticks, show)
+        robots = ", ".join(
+            f"{r.name}: {'trained' if r.is_trained else 'training'}, Torq {world.num(r.torq)}"
+            for r in world.robots[:10]
+        )
+        more = f" (and {len(world.robots) - 10} more)" if len(world.robots) > 10 else ""
+        print(
+            f"tick {world.tick_count}, step {world.step_count}; {robots}{more};"
+            f" scrip minted by Isaac in all: {world.isaac.minted}",
+            file=sys.stderr,
+        )
+    finally:
+        await ledger.close()
+    return 0
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -212,7 +264,35 @@ def build_parser() -> argparse.ArgumentParser:
     p_inspect.add_argument("--events", type=int, default=20, help="how many events (default 20)")
     p_inspect.add_argument("--principal", default=None, help="only events concerning this id")
     p_inspect.set_defaults(handler=_inspect)
+    p_robo = sub.add_parser(
+        "robonomics",
+        help="run the robonomics flow loop on its own for N ticks and print its flow log",
+    )
+    common(p_robo)
+    p_robo.add_argument(
+        "--ticks", type=_non_negative_int, default=20, help="ticks to run (default 20)"
+    )
+    p_robo.add_argument(
+        "--log", default=None, help="the flow log file (default: robonomics.log_path)"
+    )
+    p_robo.add_argument(
+        "--plain",
+        dest="ticks_shown",
+        action="store_false",
+        help="print the log lines exactly as the file has them (no [tick N] prefix)",
+    )
+    p_robo.set_defaults(handler=_robonomics)
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

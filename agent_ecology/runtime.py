@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
@@ -48,6 +48,9 @@ from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer, Scorer
 from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerError, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.world import open_world
+
+if TYPE_CHECKING:
+    from agent_ecology.robonomics.setup import Loop
 
 __all__ = ["RunReport", "Runtime", "choose_provider"]
 
@@ -161,6 +164,7 @@ class Runtime:
                 self._bus.poke_all()
 
     _bus: EventBus | None = None
+    robonomics: Loop | None = None
 
     def _on_change(self) -> None:
         self._changed.set()
@@ -276,6 +280,19 @@ class Runtime:
             default_model=settings.llm.model,
             next_resolution=lambda: next_resolution(clock.now(), settings.oracle.interval),
         )
+        if settings.robonomics.enabled:
+            from agent_ecology.robonomics.setup import Loop
+
+            self.robonomics = Loop(ledger, settings)
+            await self.robonomics.boot()
+            world = self.robonomics.world
+            assert world is not None
+            self._say(
+                f"robonomics: {'resumed at' if self.robonomics.resumed else 'started,'} tick"
+                f" {world.tick_count}, {len(world.robots)} robot(s), a tick every"
+                f" {settings.robonomics.tick_period:g} s; flow log: {self.robonomics.log_file}"
+            )
+            services.robot_view = self.robonomics.robot_view
         self._scorer = LLMJudge(caller, settings.llm.model) if self.billed else OfflineScorer()
         for agent_id in ids:
             notes = [
@@ -299,6 +316,8 @@ class Runtime:
                 tg.start_soon(self._deadline, self._started + duration)
             tg.start_soon(self._background, ledger)
             tg.start_soon(self._oracle, ledger)
+            if self.robonomics is not None:
+                tg.start_soon(self._robonomics, self.robonomics)
             tg.start_soon(self._show_progress, wall_start)
             await self._supervise()
             tg.cancel_scope.cancel()
@@ -418,6 +437,22 @@ class Runtime:
                     f"oracle: {len(winners)} winner(s) at"
                     f" {time.strftime('%H:%M:%S', time.gmtime(when))}, {minted} scrip minted"
                 )
+
+    async def _robonomics(self, loop: Loop) -> None:
+        """Tick the robonomics loop every ``tick_period`` (agents never wait for it)."""
+        clock, period = self.clock, self.settings.robonomics.tick_period
+        when = clock.now() + period
+        while not self.stop_event.is_set():
+            await clock.sleep_until(when, wake=self.stop_event)
+            if self.stop_event.is_set():
+                return
+            try:
+                await loop.tick()
+            except (LedgerError, ValueError) as exc:
+                _log.warning(
+                    "robonomics tick failed (the loop goes back to its saved state): %s", exc
+                )
+            when = max(when + period, clock.now())
 
     async def _record_window(self, ledger: Ledger, start: float, end: float) -> None:
         rows = []

@@ -54,6 +54,7 @@ class Observation:
     others: Sequence[str] = ()
     for_sale: Sequence[Listing] = ()
     next_resolution: float | None = None
+    robot: str | None = None  # the state of the robonomics robot bound to this agent
     artifact_count: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -182,6 +183,7 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
             if obs.next_resolution is not None
             else []
         ),
+        *([f"Your robot: {obs.robot}"] if obs.robot else []),
         "",
         "Your balances:",
         *_balances(obs),

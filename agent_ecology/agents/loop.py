@@ -110,6 +110,7 @@ class LoopServices:
     settled: Callable[[], anyio.Event] = anyio.Event
     default_model: str | None = None
     next_resolution: Callable[[], float | None] = lambda: None
+    robot_view: Callable[[str], str | None] = lambda _me: None
     on_change: Callable[[], None] = lambda: None
     budget_view: Callable[[], tuple[float, float] | None] = lambda: None
     on_budget_exhausted: Callable[[str], None] = lambda _why: None
@@ -310,6 +311,7 @@ class AgentLoop:
             others=svc.others(me),
             for_sale=for_sale,
             next_resolution=svc.next_resolution(),
+            robot=svc.robot_view(me),
         )
         messages = render(
             obs,

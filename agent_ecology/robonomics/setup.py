@@ -82,6 +82,7 @@ class Loop:
         self.log_file = log_file if log_file is not None else log_path(settings)
         self.world: Robonomics | None = None
         self.resumed = False
+        self._by_agent: dict[str, Robot] | None = None
 
     async def boot(self) -> list[LogLine]:
         """Resume the saved loop, or start a new one (tick 0); the lines tick 0 wrote."""
@@ -109,9 +110,15 @@ class Loop:
         if self.world is None:
             raise RuntimeError("boot() the loop first")
         report = self.world.tick()
-        await save(
-            self.ledger, self.world, report, authority=self.authority, log_path=self.log_file
-        )
+        try:
+            await save(
+                self.ledger, self.world, report, authority=self.authority, log_path=self.log_file
+            )
+        except Exception:
+            # the tick ran in memory but is not on disk: go back to what the database holds
+            self.world = await load(self.ledger, params_from(self.settings.robonomics))
+            self._by_agent = None
+            raise
         return report.lines
 
     async def run(self, ticks: int, on_lines: Callable[[list[LogLine]], None]) -> None:
@@ -119,10 +126,33 @@ class Loop:
             on_lines(await self.tick())
 
     def robot_of(self, agent: str) -> Robot | None:
-        """The robot bound to ``agent``, if any (for the agent's context)."""
+        """The robot bound to ``agent``, if any."""
         if self.world is None:
             return None
-        return next((r for r in self.world.robots if r.agent == agent), None)
+        if self._by_agent is None:
+            self._by_agent = {r.agent: r for r in self.world.robots if r.agent is not None}
+        return self._by_agent.get(agent)
+
+    def robot_view(self, agent: str) -> str | None:
+        """One line on the robot bound to ``agent``, for the agent's context."""
+        robot = self.robot_of(agent)
+        if robot is None or self.world is None:
+            return None
+        num = self.world.num
+        if robot.is_trained and robot.torq == 0 and not robot.ready_to_train:
+            phase = "idle, waiting for production to start"
+        elif not robot.is_trained:
+            phase = (
+                f"training, TokenTorq {num(robot.token_torq)}/{num(robot.min_token_torq)},"
+                f" training_remaining {num(robot.training_remaining)}"
+            )
+        else:
+            phase = "trained"
+        return (
+            f"{robot.name} (tick {self.world.tick_count}): {phase}; Torq mined {num(robot.torq)}"
+            f" (Isaac mints {self.settings.robonomics.mint_rate:g} scrip per Torq to you);"
+            f" experience {robot.experience or 'none'}"
+        )
 
     async def _exists(self, principal: str) -> bool:
         try:
