@@ -7,7 +7,7 @@ Hugging Face causal LM's ``forward(input_ids, past_key_values=...)``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,12 @@ class Generated:
     text: str = ""
     tags: list[list[bool]] = field(default_factory=list)
     captures: dict[str, list[list[int]]] = field(default_factory=dict)
+    finished: bool = False  # False: max_steps came first (a capture in progress is not here)
+
+
+OnCapture = Callable[[int, str, list[int]], Sequence[int] | None]
+"""``(row, consumer, tokens) -> input tokens or None``: run a tool on a capture; what it
+returns is loaded as the row's input (fed by the next zone that feeds input)."""
 
 
 @torch.no_grad()
@@ -42,8 +48,11 @@ def generate(
     temperature: float = 0.0,
     seed: int = 0,
     start_token: int | None = None,
+    on_capture: OnCapture | None = None,
 ) -> list[Generated]:
-    """Run every row of ``moa`` until it is done (or ``max_steps``); one result per row."""
+    """Run every row of ``moa`` from where it is until it is done (or ``max_steps``); one
+    result per row. Inputs loaded before the call are fed as usual; ``on_capture`` lets a
+    tool answer each capture as it is made (e.g. run the action, feed back its result)."""
     rows, device = moa.batch_size, moa.pc.device  # the model must be on the MOA's device
     generator = torch.Generator(device=device).manual_seed(seed)
     first = moa.pad if start_token is None else start_token
@@ -69,6 +78,10 @@ def generate(
         tag_steps.append(tags)
         for row, consumer, captured in moa.captures():
             out[row].captures.setdefault(consumer, []).append(captured)
+            if on_capture is not None:
+                reply = on_capture(row, consumer, captured)
+                if reply is not None:
+                    moa.set_input(row, list(reply))
         last = emitted[:, None]
     if emitted_steps:
         emitted_all = torch.stack(emitted_steps, dim=1)  # (B, steps)
@@ -79,4 +92,6 @@ def generate(
             out[row].tokens = emitted_all[row, :n].tolist()
             out[row].text = tokenizer.decode(out[row].tokens)
             out[row].tags = tags_all[row, :n].tolist()
+    for row, done in enumerate((moa.pc >= moa.length).tolist()):
+        out[row].finished = bool(done)
     return out

@@ -8,7 +8,9 @@ tokenizer from it already have, so they work with whatever version the user has 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)  # a model you already have on disk
-    tok.add_special_tokens({"additional_special_tokens": ["<esc>", "<jump>", "<end>"]})
+    tok.add_special_tokens(
+        {"additional_special_tokens": ["<pad>", "<esc>", "<jump>", "<end>"]}
+    )
     model = AutoModelForCausalLM.from_pretrained(path)
     model.resize_token_embeddings(len(tok))
     tokenizer = HFTokenizer(tok)

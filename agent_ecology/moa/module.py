@@ -13,7 +13,8 @@ captures and loading inputs happen outside the step.
 The four feeders are small modules chained by a claims mask (``free``: rows no feeder has
 claimed yet), in the seed's order: timeout, prompt, input, capture.
 
-How the step stays small and flat in B (``benchmarks/moa.py``: 44 aten ops):
+How the step stays small and flat in B (``benchmarks/moa.py``: 44 aten ops, 4 more in
+debug mode):
 
 - every field of the zone a row is in comes from one gather of a ``(L+1, F)`` table, and the
   finished state is row L of that table: a zone whose timeout is 0 and whose trigger is the
@@ -41,6 +42,9 @@ __all__ = ["MOA", "CaptureFeeder", "InputFeeder", "PromptFeeder", "TimeoutFeeder
 PASS = -1
 """Resolver value where the model's token passed through (also reported by finished rows)."""
 
+NO_TOKEN = torch.iinfo(torch.int64).min
+"""Where a zone has no jump: token ids are >= 0 (``set_input`` checks), so none matches."""
+
 NOT_READY = -1
 """``finished_length`` of a consumer whose capture is not ready to read."""
 
@@ -66,7 +70,7 @@ class _Zones(nn.Module):
         super().__init__()
         n, t_end, spare = p.length, int(p.token_data.shape[0]), len(p.consumers)
         capturing = p.captures_output >= 0
-        no_jump = torch.full((n,), -2)  # no token is -2: a disabled jump never matches
+        no_jump = torch.full((n,), NO_TOKEN)  # a disabled jump never matches
         table = torch.stack(
             [
                 p.step_trigger,
@@ -82,7 +86,7 @@ class _Zones(nn.Module):
             ],
             dim=1,
         )  # (L, F)
-        finished = [p.pad_token, -2, n, n, t_end, 0, 0, spare * batch_size, 0, PASS]
+        finished = [p.pad_token, NO_TOKEN, n, n, t_end, 0, 0, spare * batch_size, 0, PASS]
         self.register_buffer("table", torch.cat([table, torch.tensor([finished])]))  # (L+1, F)
         no_tags = torch.zeros(1, p.tags.shape[1], dtype=torch.bool)
         self.register_buffer("tags", torch.cat([p.tags, no_tags]))  # (L+1, N)
@@ -253,14 +257,24 @@ class MOA(nn.Module):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if input_capacity < 0:
+            raise ValueError(f"input_capacity must be >= 0, got {input_capacity}")
         capturing = program.timeout[program.captures_output >= 0]
         longest = int(capturing.max()) if capturing.numel() else 0
         if capture_capacity is None:
             capture_capacity = max(1, longest)
-        if capture_capacity < longest:
+        if capture_capacity < max(1, longest):
             raise ValueError(
-                f"capture_capacity {capture_capacity} cannot hold a capturing zone with"
-                f" timeout {longest}; give at least {longest} (or leave it out)"
+                f"capture_capacity {capture_capacity} cannot hold the longest capturing zone"
+                f" (timeout {longest}); give at least {max(1, longest)} (or leave it out)"
+            )
+        k = len(program.consumers)
+        cells = (capture_capacity + 1) * (k + 1) * batch_size
+        if cells > 2**31:
+            raise ValueError(
+                f"the capture buffers would hold {cells:,} tokens ((capacity {capture_capacity}"
+                f" + 1) x ({k} consumers + 1) x {batch_size} rows): lower the timeout of the"
+                " longest capturing zone, or the batch size"
             )
         self.program = program
         self.batch_size = batch_size
@@ -313,6 +327,8 @@ class MOA(nn.Module):
         """Load ``row``'s stream input buffer (read from its start by zones that feed input)."""
         if not 0 <= row < self.batch_size:
             raise IndexError(f"row {row} is not in the batch (0..{self.batch_size - 1})")
+        if any(not isinstance(t, int) or isinstance(t, bool) or t < 0 for t in tokens):
+            raise ValueError(f"input tokens must be token ids (ints >= 0), got {list(tokens)!r}")
         if len(tokens) > self.input_capacity:
             raise ValueError(
                 f"{len(tokens)} input tokens do not fit input_capacity={self.input_capacity};"
@@ -359,6 +375,11 @@ class MOA(nn.Module):
     @torch.no_grad()
     def step(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``tokens`` (B,) sampled -> (emitted (B,), tags (B, N), resolver (B,))."""
+        if tokens.shape != (self.batch_size,) or tokens.dtype != torch.int64:
+            raise ValueError(
+                f"step() takes the batch's sampled token ids as an int64 tensor of shape"
+                f" ({self.batch_size},); got {tuple(tokens.shape)} {tokens.dtype}"
+            )
         s, pc = self._rows(), self.pc
         zone = torch.index_select(self.zones.table, 0, pc)  # (B, F)
         (

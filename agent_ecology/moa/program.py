@@ -123,6 +123,12 @@ def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
             f"program: pad {spec.pad!r}, escape {spec.escape!r} and jump {spec.jump!r} must be"
             " three different tokens"
         )
+    if isinstance(spec.tag_names, str) or len(set(spec.tag_names or ())) < len(
+        spec.tag_names or ()
+    ):
+        raise ProgramError(
+            f"program: tag_names must be a tuple of distinct names, got {spec.tag_names!r}"
+        )
     tag_names = list(spec.tag_names or ())
     if spec.tag_names is None:
         for zone in zones:
@@ -140,6 +146,17 @@ def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
     data: list[int] = []
     for i, zone in enumerate(zones):
         where = f"zone {i} ({zone.name!r})"
+        if isinstance(zone.tags, str):
+            raise ProgramError(f"{where}: tags must be a tuple of names, e.g. ({zone.tags!r},)")
+        if zone.timeout is not None and (
+            not isinstance(zone.timeout, int) or isinstance(zone.timeout, bool)
+        ):
+            raise ProgramError(f"{where}: timeout must be a whole number, got {zone.timeout!r}")
+        if zone.feeds_input and zone.captures is not None:
+            raise ProgramError(
+                f"{where}: a zone that feeds input never lets the model write, so it cannot"
+                " capture; capture in the zone before it"
+            )
         trigger = _token(tokenizer, zone.trigger, where, "trigger")
         if trigger in (escape, pad):
             raise ProgramError(f"{where}: the trigger cannot be the escape or the pad token")
@@ -149,13 +166,17 @@ def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
                 if zone.jump_to not in index:
                     raise ProgramError(f"{where}: jump target {zone.jump_to!r} is not a zone")
                 target = index[zone.jump_to]
-            else:
-                target = int(zone.jump_to)
+            elif isinstance(zone.jump_to, int) and not isinstance(zone.jump_to, bool):
+                target = zone.jump_to
                 if not 0 <= target <= len(zones):
                     raise ProgramError(
                         f"{where}: jump target {target} is out of range 0..{len(zones)}"
                         f" ({len(zones)} ends the program)"
                     )
+            else:
+                raise ProgramError(
+                    f"{where}: jump_to must be a zone name or index, got {zone.jump_to!r}"
+                )
         timeout = spec.max_genned_per_zone if zone.timeout is None else zone.timeout
         if timeout < 0:
             raise ProgramError(f"{where}: timeout must be >= 0, got {timeout}")

@@ -40,7 +40,7 @@ class _Block(nn.Module):
             v = torch.cat([past[1], v], dim=2)
         s = k.shape[2]
         # causal over the new tokens, full over the cache
-        mask = torch.ones(t, s, dtype=torch.bool).tril(diagonal=s - t)
+        mask = torch.ones(t, s, dtype=torch.bool, device=x.device).tril(diagonal=s - t)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D/H)
         x = x + self.out(y.transpose(1, 2).reshape(b, t, d))
         x = x + self.mlp(self.norm2(x))
@@ -67,7 +67,9 @@ class TinyDecoder(nn.Module):
     @torch.no_grad()
     def forward(self, ids: Tensor, cache: KVCache | None = None) -> tuple[Tensor, KVCache]:
         start = 0 if not cache else int(cache[0][0].shape[2])
-        positions = torch.arange(start, start + ids.shape[1]) % 4096
+        if start + ids.shape[1] > 4096:
+            raise ValueError("TinyDecoder has 4096 positions; this sequence is longer")
+        positions = torch.arange(start, start + ids.shape[1], device=ids.device)
         x = self.embed(ids) + self.position(positions)[None]  # (B, T, D)
         new: KVCache = []
         for i, block in enumerate(self.blocks):

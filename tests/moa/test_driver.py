@@ -66,3 +66,38 @@ def test_the_tiny_decoder_with_its_cache_equals_the_whole_sequence_at_once() -> 
     for t in range(12):
         logits, cache = model(ids[:, t : t + 1], cache)
         assert torch.allclose(logits[:, 0], whole[:, t], atol=1e-5), f"step {t}"
+
+
+def test_a_tool_answers_each_capture_and_its_result_is_fed_back() -> None:
+    spec = ProgramSpec(
+        zones=(
+            Zone("act", timeout=3, captures="action"),
+            Zone("result", prompt=" -> ", feeds_input=True),
+            Zone("again", timeout=2),
+        )
+    )
+    seen: list[tuple[int, list[int]]] = []
+
+    def tool(row: int, consumer: str, tokens: list[int]) -> list[int]:
+        assert consumer == "action"
+        seen.append((row, tokens))
+        return TOK.encode(f"ok{row}")
+
+    moa = MOA(compile_program(spec, TOK), 3)
+    rows = generate(TinyDecoder(TOK.vocab_size, seed=2), moa, TOK, max_steps=60, on_capture=tool)
+    assert sorted(r for r, _ in seen) == [0, 1, 2]
+    for r, row in enumerate(rows):
+        assert row.finished
+        (action,) = row.captures["action"]
+        assert row.tokens[: len(action)] == action
+        fed = TOK.encode(f" -> ok{r}") + [END]
+        at = len(action) + (0 if action and action[-1] == END else 1)  # the trigger, if forced
+        assert row.tokens[at : at + len(fed)] == fed
+
+
+def test_a_row_cut_short_by_max_steps_is_not_finished() -> None:
+    spec = ProgramSpec(zones=(Zone("free", timeout=50, trigger="<eos>"),))
+    rows = generate(
+        TinyDecoder(TOK.vocab_size, seed=0), MOA(compile_program(spec, TOK), 2), TOK, max_steps=5
+    )
+    assert all(len(r.tokens) == 5 and not r.finished for r in rows)

@@ -29,8 +29,8 @@ def programs(draw: st.DrawFn) -> ProgramSpec:
                 jump_to=draw(st.none() | st.integers(0, n)),
                 tags=tuple(draw(st.sets(st.sampled_from(["t1", "t2"])))),
                 timeout=draw(st.integers(0, 4)),
-                feeds_input=draw(st.booleans()),
-                captures=draw(st.none() | st.sampled_from(["c1", "c2"])),
+                feeds_input=(feeds := draw(st.booleans())),
+                captures=None if feeds else draw(st.none() | st.sampled_from(["c1", "c2"])),
             )
         )
     return ProgramSpec(zones=tuple(zones), tag_names=("t1", "t2"))
@@ -166,13 +166,22 @@ def test_debug_mode_changes_nothing_but_the_resolution_map() -> None:
 
 def test_capacities_are_checked_with_advice() -> None:
     program = compile_program(RICH, TOK)
-    with pytest.raises(ValueError, match=r"capture_capacity 2 cannot hold .* timeout 3"):
+    with pytest.raises(ValueError, match=r"capture_capacity 2 cannot hold .* \(timeout 3\)"):
         MOA(program, 2, capture_capacity=2)
+    with pytest.raises(ValueError, match="input_capacity must be >= 0"):
+        MOA(program, 2, input_capacity=-1)
+    with pytest.raises(ValueError, match="capture buffers would hold"):
+        big = ProgramSpec(zones=(Zone("free", timeout=10**9, captures="c"),))
+        MOA(compile_program(big, TOK), 8)
+    with pytest.raises(ValueError, match="int64 tensor of shape \\(2,\\)"):
+        MOA(program, 2).step(torch.tensor([1, 2], dtype=torch.int32))
     moa = MOA(program, 2, input_capacity=2)
     with pytest.raises(ValueError, match="do not fit input_capacity=2"):
         moa.set_input(0, [1, 2, 3])
     with pytest.raises(IndexError, match="row 2 is not in the batch"):
         moa.set_input(2, [1])
+    with pytest.raises(ValueError, match="token ids"):
+        moa.set_input(0, [-2])
 
 
 def test_one_eager_step_is_at_most_45_aten_ops() -> None:
@@ -182,7 +191,7 @@ def test_one_eager_step_is_at_most_45_aten_ops() -> None:
                 f"z{i}",
                 prompt="hi" if i % 2 == 0 else "",
                 timeout=4,
-                captures="c" if i % 3 == 0 else None,
+                captures="c" if i % 3 == 0 and i % 4 != 3 else None,
                 feeds_input=i % 4 == 3,
                 jump_to=0 if i % 5 == 4 else None,
             )

@@ -120,6 +120,10 @@ def test_the_compiler_lays_out_ragged_prompts_and_instructions() -> None:
         ((Zone("a"), Zone("a")), "zone 1 ('a'): the name is used by zone 0"),
         ((Zone("a", trigger="<esc>"),), "cannot be the escape"),
         ((Zone("a", timeout=-1),), "timeout must be >= 0"),
+        ((Zone("a", timeout=1.5),), "timeout must be a whole number"),  # type: ignore[arg-type]
+        ((Zone("a", jump_to=True),), "jump_to must be a zone name or index"),
+        ((Zone("a", tags="free"),), "tags must be a tuple"),  # type: ignore[arg-type]
+        ((Zone("a", feeds_input=True, captures="c"),), "cannot capture"),
     ],
 )
 def test_bad_programs_are_refused_naming_the_zone(zones: tuple[Zone, ...], words: str) -> None:
