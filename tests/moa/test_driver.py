@@ -90,7 +90,7 @@ def test_a_tool_answers_each_capture_and_its_result_is_fed_back() -> None:
         assert row.finished
         (action,) = row.captures["action"]
         assert row.tokens[: len(action)] == action
-        fed = TOK.encode(f" -> ok{r}") + [END]
+        fed = [*TOK.encode(f" -> ok{r}"), END]
         at = len(action) + (0 if action and action[-1] == END else 1)  # the trigger, if forced
         assert row.tokens[at : at + len(fed)] == fed
 
