@@ -82,6 +82,7 @@ class TickReport:
     removed: list[int]  # flow ids
     mints: dict[str, int]  # agent -> scrip
     next_flow_id: int
+    flow_ticks: int = 0  # flows that ran in this tick
 
 
 class Robonomics:
@@ -229,9 +230,11 @@ class Robonomics:
     def tick(self) -> TickReport:
         """One tick: flows spawned before it run in spawn order; a step if one is due."""
         self.tick_count += 1
+        ran = 0
         for flow in [f for f in self.flows.values() if f.spawned_tick < self.tick_count]:
             if flow.flagged:
                 continue
+            ran += 1
             self._changed[flow.id] = flow
             try:
                 flow.tick(self)
@@ -239,7 +242,9 @@ class Robonomics:
                 self.log(flow, f"{flow.kind} failed {self.at()}, {error!r}")
         if self.tick_count % self.params.ticks_per_step == 0:
             self._step()
-        return self._end()
+        report = self._end()
+        report.flow_ticks = ran
+        return report
 
     def _step(self) -> None:
         giskard = self.giskard
