@@ -9,7 +9,6 @@ configuration always gives the same UUIDs (and the same flow log).
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -48,7 +47,9 @@ class Actor:
             self.uuid = actor_uuid(self.kind, self.name)
 
     def state(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # the fields as they are (JSON copies nested dicts when it dumps them); much faster
+        # than dataclasses.asdict, which deep-copies, at 10,000 robots a tick
+        return dict(vars(self))
 
 
 @dataclass(kw_only=True)

@@ -8,7 +8,6 @@ template (the failure flows, the robot's TorqFountain, mining), ours follow the 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,7 +50,9 @@ class Flow:
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # the fields as they are (JSON copies nested dicts when it dumps them); much faster
+        # than dataclasses.asdict, which deep-copies, at 10,000 robots a tick
+        return dict(vars(self))
 
     def spec(self) -> dict[str, Any]:
         """What a failure-retry node needs to spawn this flow again (``Flow = self``)."""

@@ -68,7 +68,7 @@ class SaveTick(Operation):
 
 
 def _dumps(state: dict[str, Any]) -> str:
-    return json.dumps(state, sort_keys=True, separators=(",", ":"))
+    return json.dumps(state, separators=(",", ":"))  # field order is the class's: stable
 
 
 async def save(
