@@ -173,11 +173,7 @@ async def _robonomics(args: argparse.Namespace) -> int:
     ledger, _report = await open_world(settings)
     try:
         loop = Loop(ledger, settings, log_file=Path(args.log) if args.log else None)
-        try:
-            first = await loop.boot()
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        first = await loop.boot()
         world = loop.world
         assert world is not None
         start = world.tick_count

@@ -574,6 +574,13 @@ class Runtime:
             "scrip: "
             + ("conserved" if report.conserved else "NOT CONSERVED: report this as a bug"),
         ]
+        if self.robonomics is not None and self.robonomics.world is not None:
+            world = self.robonomics.world
+            torq = sum(r.torq for r in world.robots)
+            lines.append(
+                f"robonomics: tick {world.tick_count} (resumes there), Torq {world.num(torq)},"
+                f" scrip minted by Isaac {world.isaac.minted}; flow log {self.robonomics.log_file}"
+            )
         rows = []
         shown = list(report.agents.items())
         for agent_id, a in shown[:20]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from agent_ecology.config import RobonomicsSettings, Settings
+from agent_ecology.config import ConfigError, RobonomicsSettings, Settings
 from agent_ecology.ledger import Ledger
 from agent_ecology.robonomics.actors import BRLA, Giskard, Oracle, Robot, actor_uuid
 from agent_ecology.robonomics.engine import LogLine, Params, Robonomics, Task, new_world
@@ -93,12 +93,13 @@ class Loop:
             return []
         world = world_from(self.settings.robonomics)
         missing = [
-            f"robot {r.name!r} is bound to agent {r.agent!r}, which does not exist"
-            for r in world.robots
+            f"robonomics.robots[{i}].agent: robot {r.name!r} is bound to {r.agent!r}, which is"
+            " not an agent of this world (agents come from genesis/agents and config.yaml)"
+            for i, r in enumerate(world.robots)
             if r.agent is not None and not await self._exists(r.agent)
         ]
         if missing:
-            raise ValueError("; ".join(missing) + ": fix robonomics.robots[].agent")
+            raise ConfigError("config.yaml", missing)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         report = world.start()
         await save(self.ledger, world, report, authority=self.authority, log_path=self.log_file)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent_ecology.clock import ManualClock
-from agent_ecology.config import Settings, parse_settings
+from agent_ecology.config import ConfigError, Settings, parse_settings
 from agent_ecology.ledger import Ledger
 from agent_ecology.robonomics.setup import Loop
 from agent_ecology.robonomics.store import saved_log
@@ -57,7 +57,7 @@ async def test_an_unknown_agent_is_refused_with_the_key_to_fix(
     settings = robonomics_settings(
         db_path, robots=[{"name": "r1", "oracle": "line", "agent": "nobody"}]
     )
-    with pytest.raises(ValueError, match=r"bound to agent 'nobody'.*robonomics.robots\[\].agent"):
+    with pytest.raises(ConfigError, match=r"robots\[0\].agent: robot 'r1' is bound to 'nobody'"):
         await Loop(ledger, settings).boot()
 
 
