@@ -160,20 +160,24 @@ async def _inspect(args: argparse.Namespace) -> int:
 
 async def _robonomics(args: argparse.Namespace) -> int:
     from agent_ecology.robonomics.engine import LogLine
-    from agent_ecology.robonomics.setup import Loop
+    from agent_ecology.robonomics.setup import Loop, phase
 
     settings = _settings(args)
     if not settings.robonomics.robots:
         print(
             f"error: {args.config} has no robonomics.robots; add a robonomics: section with"
-            " tasks, oracles and robots (see the commented example in config.yaml)",
+            " tasks, oracles and robots (the shipped config.yaml has a working example)",
             file=sys.stderr,
         )
         return 2
     ledger, _report = await open_world(settings)
     try:
-        loop = Loop(ledger, settings, log_file=Path(args.log) if args.log else None)
+        loop = Loop(
+            ledger, settings, log_file=Path(args.log) if args.log else None, source=args.config
+        )
         first = await loop.boot()
+        for note in loop.notes:
+            print(f"note: {note}", file=sys.stderr)
         world = loop.world
         assert world is not None
         start = world.tick_count
@@ -192,8 +196,7 @@ async def _robonomics(args: argparse.Namespace) -> int:
         show(first)
         await loop.run(args.ticks, show)
         robots = ", ".join(
-            f"{r.name}: {'trained' if r.is_trained else 'training'}, Torq {world.num(r.torq)}"
-            for r in world.robots[:10]
+            f"{r.name}: {phase(world, r)}, Torq {world.num(r.torq)}" for r in world.robots[:10]
         )
         more = f" (and {len(world.robots) - 10} more)" if len(world.robots) > 10 else ""
         print(

@@ -629,4 +629,8 @@ def load_settings(path: str | Path) -> Settings:
     }
     if updates:
         settings = settings.model_copy(update={"world": settings.world.model_copy(update=updates)})
+    log_path = settings.robonomics.log_path
+    if log_path is not None and not log_path.is_absolute():
+        robonomics = settings.robonomics.model_copy(update={"log_path": path.parent / log_path})
+        settings = settings.model_copy(update={"robonomics": robonomics})
     return settings

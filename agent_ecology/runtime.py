@@ -285,6 +285,8 @@ class Runtime:
 
             self.robonomics = Loop(ledger, settings)
             await self.robonomics.boot()
+            for note in self.robonomics.notes:
+                self._say(f"robonomics: {note}")
             world = self.robonomics.world
             assert world is not None
             self._say(
@@ -448,10 +450,11 @@ class Runtime:
                 return
             try:
                 await loop.tick()
-            except (LedgerError, ValueError) as exc:
-                _log.warning(
-                    "robonomics tick failed (the loop goes back to its saved state): %s", exc
-                )
+            except Exception as exc:  # a tick that fails must not take the agents down
+                if loop.world is None:
+                    self._say(f"robonomics stopped: {exc} (it resumes from its saved state)")
+                    return
+                _log.warning("robonomics tick failed (back to its saved state): %s", exc)
             when = max(when + period, clock.now())
 
     async def _record_window(self, ledger: Ledger, start: float, end: float) -> None:

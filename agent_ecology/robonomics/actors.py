@@ -87,6 +87,7 @@ class Robot(Actor):
     oracle: str = ""  # its Oracle's UUID
     agent: str | None = None  # the ecology agent it is bound to (minted scrip goes there)
     task: str = ""  # the task it was approved for (set when its drain starts)
+    tta_data: dict[str, Any] = field(default_factory=dict)  # its request data, sit_rep merged
     ready_to_train: bool = False
     is_trained: bool = True
     training_remaining: float = 0.0

@@ -28,6 +28,7 @@ from agent_ecology.robonomics.actors import (
     Robot,
 )
 from agent_ecology.robonomics.flows import (
+    DONE,
     FLOW_KINDS,
     Flow,
     ProductionStartFlag,
@@ -239,7 +240,8 @@ class Robonomics:
             try:
                 flow.tick(self)
             except Exception as error:  # a flow path that did not catch its own error
-                self.log(flow, f"{flow.kind} failed {self.at()}, {error!r}")
+                flow.flag(self)  # a broken flow must not run again every tick
+                self.log(flow, f"{flow.kind} failed and was dissolved {self.at()}, {error!r}")
         if self.tick_count % self.params.ticks_per_step == 0:
             self._step()
         report = self._end()
@@ -262,7 +264,7 @@ class Robonomics:
         """The seed's ``Robot.step().training_update()``."""
         if robot.is_trained:
             return False
-        if robot.token_torq < robot.min_token_torq:
+        if robot.token_torq < robot.min_token_torq * (1 - DONE):
             self.log(
                 robot,
                 f"Waiting for training: {self.num(robot.token_torq)}/"
@@ -274,7 +276,7 @@ class Robonomics:
                 TorqFountain,
                 source=robot.uuid,
                 target=robot.oracle,
-                payload={"task": robot.task, **robot.sit_rep},
+                payload={"task": robot.task, "tta_data": robot.tta_data, "sit_rep": robot.sit_rep},
                 failure_retry_node=robot.uuid,
             )
             robot.is_trained = True

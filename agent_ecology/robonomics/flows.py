@@ -17,7 +17,11 @@ from agent_ecology.robonomics.mining import mine
 if TYPE_CHECKING:
     from agent_ecology.robonomics.engine import Robonomics
 
+DONE = 1e-9
+"""training_remaining at or below this is 0: a sum of thirds must not leave 1e-16 to train."""
+
 __all__ = [
+    "DONE",
     "FLOW_KINDS",
     "DrainRequest",
     "Flow",
@@ -77,12 +81,15 @@ class ProductionStartFlag(Flow):
     kind: ClassVar[str] = "ProductionStartFlag"
 
     def tick(self, w: Robonomics) -> bool:
-        brla = w.actor(self.source, BRLA)
-        oracle = w.actor(self.target, Oracle)
+        brla_uuid, oracle_uuid = self.source, self.target
+        robots: list[str] = []
         tta_request_data: dict[str, Any] = {}
         success = True
         make_request_failed = False
         try:  # core flow logic
+            brla = w.actor(brla_uuid, BRLA)
+            oracle = w.actor(oracle_uuid, Oracle)
+            robots = list(oracle.robots)
             tta_request_data = dict(brla.tta_request_data)
             if oracle.is_active is False:
                 oracle.is_active = True
@@ -95,17 +102,17 @@ class ProductionStartFlag(Flow):
             w.log(self, f"ProductionStartFlag unable to update Oracle.is_active {w.at()}, {error}")
         if success and not make_request_failed:
             try:  # flow path 1 (success)
-                for robot in oracle.robots:
+                for robot in robots:
                     w.spawn(
                         TokenTorqAuth,
-                        source=oracle.uuid,
+                        source=oracle_uuid,
                         target=robot,
                         payload=tta_request_data,
-                        failure_retry_node=oracle.uuid,
+                        failure_retry_node=oracle_uuid,
                     )
                     w.log(
                         self,
-                        f"ProductionStartFlag spawned TokenTorqAuth from {oracle.uuid} to {robot}"
+                        f"ProductionStartFlag spawned TokenTorqAuth from {oracle_uuid} to {robot}"
                         f" {w.at()}",
                     )
             except Exception as error:
@@ -115,14 +122,14 @@ class ProductionStartFlag(Flow):
             try:  # flow path 1.1 (schema conflict)
                 w.spawn(
                     RequestFailed,
-                    source=oracle.uuid,
-                    target=brla.uuid,
+                    source=oracle_uuid,
+                    target=brla_uuid,
                     payload={"retry": True, "reason": "Oracle already active", "Flow": self.spec()},
-                    failure_retry_node=brla.uuid,
+                    failure_retry_node=brla_uuid,
                 )
                 w.log(
                     self,
-                    f"ProductionStartFlag spawned RequestFailed to {brla.uuid} because Oracle"
+                    f"ProductionStartFlag spawned RequestFailed to {brla_uuid} because Oracle"
                     f" already active {w.at()}",
                 )
             except Exception as error:
@@ -143,13 +150,12 @@ class TokenTorqAuth(Flow):
     kind: ClassVar[str] = "TokenTorqAuth"
 
     def tick(self, w: Robonomics) -> bool:
-        oracle = w.actor(self.source, Oracle)
-        robot = w.actor(self.target, Robot)
-        giskard = w.giskard
+        oracle_uuid, robot_uuid, giskard_uuid = self.source, self.target, w.giskard.uuid
         tta_request_data = dict(self.payload)
         success = True
         make_request_failed = False
         try:  # core flow logic
+            robot = w.actor(robot_uuid, Robot)
             robot_sit_rep = dict(robot.sit_rep)
             tta_request_data.update(robot_sit_rep)  # tta_request_data += robot_sit_rep
             if robot.ready_to_train is False:
@@ -165,14 +171,14 @@ class TokenTorqAuth(Flow):
             try:  # flow path 1 (success)
                 w.spawn(
                     DrainRequest,
-                    source=robot.uuid,
-                    target=giskard.uuid,
+                    source=robot_uuid,
+                    target=giskard_uuid,
                     payload=tta_request_data,
-                    failure_retry_node=robot.uuid,
+                    failure_retry_node=robot_uuid,
                 )
                 w.log(
                     self,
-                    f"TokenTorqAuth spawned DrainRequest from {robot.uuid} to {giskard.uuid}"
+                    f"TokenTorqAuth spawned DrainRequest from {robot_uuid} to {giskard_uuid}"
                     f" {w.at()}",
                 )
             except Exception as error:
@@ -187,14 +193,14 @@ class TokenTorqAuth(Flow):
                 }
                 w.spawn(
                     RequestFailed,
-                    source=robot.uuid,
-                    target=oracle.uuid,
+                    source=robot_uuid,
+                    target=oracle_uuid,
                     payload=failure_payload,
-                    failure_retry_node=oracle.uuid,
+                    failure_retry_node=oracle_uuid,
                 )
                 w.log(
                     self,
-                    f"TokenTorqAuth spawned RequestFailed to {oracle.uuid} because Robot already"
+                    f"TokenTorqAuth spawned RequestFailed to {oracle_uuid} because Robot already"
                     f" ready {w.at()}",
                 )
             except Exception as error:
@@ -215,13 +221,14 @@ class DrainRequest(Flow):
     kind: ClassVar[str] = "DrainRequest"
 
     def tick(self, w: Robonomics) -> bool:
-        robot = w.actor(self.source, Robot)
-        giskard = w.actor(self.target, Giskard)
+        robot_uuid, giskard_uuid = self.source, self.target
         tta_request_data = dict(self.payload)
         tta_approval: dict[str, Any] = {}
         success = True
         make_stream_failed = False
         try:  # core flow logic
+            robot = w.actor(robot_uuid, Robot)
+            giskard = w.actor(giskard_uuid, Giskard)
             token_torq_capacity = giskard.token_torq_capacity
             if token_torq_capacity > 0:
                 tta_approval = w.request_new_drain(tta_request_data, robot)
@@ -235,20 +242,21 @@ class DrainRequest(Flow):
             try:  # flow path 1 (success)
                 w.spawn(
                     TokenTorqDrain,
-                    source=giskard.uuid,
-                    target=robot.uuid,
+                    source=giskard_uuid,
+                    target=robot_uuid,
                     payload=tta_approval,
-                    failure_retry_node=giskard.uuid,
+                    failure_retry_node=giskard_uuid,
                 )
                 # what the drain's start sets (seed: "Giskard spawns TokenTorqDrain ...")
                 robot.min_token_torq = float(tta_approval["min"])
                 robot.is_trained = False
                 robot.training_remaining = 1.0
                 robot.task = str(tta_approval["task"])
+                robot.tta_data = tta_request_data
                 w.touch(robot)
                 w.log(
                     self,
-                    f"DrainRequest spawned TokenTorqDrain from {giskard.uuid} to {robot.uuid}"
+                    f"DrainRequest spawned TokenTorqDrain from {giskard_uuid} to {robot_uuid}"
                     f" {w.at()}",
                 )
             except Exception as error:
@@ -263,14 +271,14 @@ class DrainRequest(Flow):
                 }
                 w.spawn(
                     StreamFailed,
-                    source=robot.uuid,
-                    target=giskard.uuid,
+                    source=robot_uuid,
+                    target=giskard_uuid,
                     payload=failure_payload,
-                    failure_retry_node=robot.uuid,
+                    failure_retry_node=robot_uuid,
                 )
                 w.log(
                     self,
-                    f"DrainRequest spawned StreamFailed to {giskard.uuid} because capacity"
+                    f"DrainRequest spawned StreamFailed to {giskard_uuid} because capacity"
                     f" exhausted {w.at()}",
                 )
             except Exception as error:
@@ -293,15 +301,17 @@ class TokenTorqDrain(Flow):
     tokens_sent: float = 0.0
 
     def tick(self, w: Robonomics) -> bool:
-        giskard = w.actor(self.source, Giskard)
-        robot = w.actor(self.target, Robot)
+        giskard_uuid, robot_uuid = self.source, self.target
         tick_rate = 0.0
+        remaining = 0.0
         success = True
         make_stream_failed = False
         delivered = False
         try:  # core flow logic
+            giskard = w.actor(giskard_uuid, Giskard)
+            robot = w.actor(robot_uuid, Robot)
             tick_rate = giskard.tick_rate
-            if robot.training_remaining > 0:
+            if robot.training_remaining > DONE:
                 robot.token_torq += tick_rate
                 self.tokens_sent += tick_rate
                 robot.min_token_torq = float(self.payload["min"])
@@ -310,9 +320,10 @@ class TokenTorqDrain(Flow):
                 delivered = True
                 success = True
                 # completion is signalled in the tick it happens (ROBONOMICS.md, rule 7)
-                make_stream_failed = robot.training_remaining <= 0
+                make_stream_failed = robot.training_remaining <= DONE
             else:
                 make_stream_failed = True
+            remaining = robot.training_remaining
         except Exception as error:
             make_stream_failed = True
             w.log(self, f"TokenTorqDrain unable to deliver tokens {w.at()}, {error}")
@@ -320,7 +331,7 @@ class TokenTorqDrain(Flow):
             w.log(
                 self,
                 f"TokenTorqDrain delivered {w.num(tick_rate)} tokens, training_remaining:"
-                f" {w.num(robot.training_remaining)}",
+                f" {w.num(remaining)}",
             )
         if make_stream_failed:
             try:  # flow path 1.1 (training complete)
@@ -331,16 +342,16 @@ class TokenTorqDrain(Flow):
                 }
                 w.spawn(
                     StreamFailed,
-                    source=giskard.uuid,
-                    target=robot.uuid,
+                    source=giskard_uuid,
+                    target=robot_uuid,
                     payload=failure_payload,
-                    failure_retry_node=giskard.uuid,
+                    failure_retry_node=giskard_uuid,
                 )
                 w.log(self, f"TokenTorqDrain ended: Training complete {w.at()}")
             except Exception as error:
                 w.log(self, f"TokenTorqDrain failed to signal completion {w.at()}, {error}")
         try:  # flag for dissolution (if training complete)
-            if robot.training_remaining <= 0:
+            if remaining <= DONE:
                 self.flag(w)
                 w.log(self, "TokenTorqDrain flagged for dissolution - training complete")
                 return success
@@ -361,12 +372,16 @@ class TorqFountain(Flow):
     torq: float = 0.0
 
     def tick(self, w: Robonomics) -> bool:
-        robot = w.actor(self.source, Robot)
-        oracle = w.actor(self.target, Oracle)
+        robot_uuid, oracle_uuid = self.source, self.target
         success = True
         task_done = False
         try:  # core flow logic
-            task = w.tasks[str(self.payload["task"])]
+            robot = w.actor(robot_uuid, Robot)
+            oracle = w.actor(oracle_uuid, Oracle)
+            name = str(self.payload["task"])
+            if name not in w.tasks:
+                raise LookupError(f"no task {name!r} in robonomics.tasks")
+            task = w.tasks[name]
             kind = task.kind
             mined = mine(
                 w.mining,
@@ -396,14 +411,15 @@ class TorqFountain(Flow):
                 w.log(self, f"TorqFountain ended: task complete {w.at()}")
         except Exception as error:
             success = False
+            task_done = True  # production cannot go on: end it rather than fail every tick
             w.log(self, f"TorqFountain unable to mine {w.at()}, {error}")
             try:
                 w.spawn(
                     RequestFailed,
-                    source=robot.uuid,
-                    target=oracle.uuid,
+                    source=robot_uuid,
+                    target=oracle_uuid,
                     payload={"retry": False, "reason": "Mining failed", "Flow": self.spec()},
-                    failure_retry_node=oracle.uuid,
+                    failure_retry_node=oracle_uuid,
                 )
             except Exception as spawn_error:
                 w.log(self, f"TorqFountain failed to spawn RequestFailed {w.at()}, {spawn_error}")

@@ -11,10 +11,13 @@ after a crash never mints twice. The flow log file is appended after the commit:
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+import anyio
 
 from agent_ecology.ledger import Ledger
 from agent_ecology.ledger.ops.base import Operation
@@ -24,6 +27,8 @@ from agent_ecology.robonomics.engine import LogLine, Params, Robonomics, TickRep
 from agent_ecology.robonomics.flows import flow_from_state
 
 __all__ = ["SaveTick", "load", "save", "saved_log"]
+
+_log = logging.getLogger("agent_ecology.robonomics")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +76,23 @@ def _dumps(state: dict[str, Any]) -> str:
     return json.dumps(state, separators=(",", ":"))  # field order is the class's: stable
 
 
+def _operation(world: Robonomics, report: TickReport) -> SaveTick:
+    """The tick as one operation (JSON encoding: run off the event loop at scale)."""
+    positions = world.positions
+    op = SaveTick(
+        tick=report.tick,
+        next_flow_id=report.next_flow_id,
+        actors=tuple(
+            (a.uuid, a.kind, a.name, positions[a.uuid], _dumps(a.state())) for a in report.actors
+        ),
+        flows=tuple((f.id, f.kind, _dumps(f.state())) for f in report.flows),
+        removed=tuple(report.removed),
+        lines=tuple((ln.tick, ln.step, ln.flow, ln.message) for ln in report.lines),
+        op_id=f"robonomics:{report.tick}",
+    )
+    return op
+
+
 async def save(
     ledger: Ledger,
     world: Robonomics,
@@ -84,22 +106,16 @@ async def save(
         await ledger.mint(
             agent, amount, authority=authority, op_id=f"robonomics:{report.tick}:mint:{agent}"
         )
-    positions = world.positions
-    op = SaveTick(
-        tick=report.tick,
-        next_flow_id=report.next_flow_id,
-        actors=tuple(
-            (a.uuid, a.kind, a.name, positions[a.uuid], _dumps(a.state())) for a in report.actors
-        ),
-        flows=tuple((f.id, f.kind, _dumps(f.state())) for f in report.flows),
-        removed=tuple(report.removed),
-        lines=tuple((ln.tick, ln.step, ln.flow, ln.message) for ln in report.lines),
-        op_id=f"robonomics:{report.tick}",
-    )
+    op = await anyio.to_thread.run_sync(_operation, world, report)
     await ledger.submit(op)
     if log_path is not None and report.lines:
-        with log_path.open("a", encoding="utf-8") as out:
-            out.writelines(line.message + "\n" for line in report.lines)
+        try:
+            with log_path.open("a", encoding="utf-8") as out:
+                out.writelines(line.message + "\n" for line in report.lines)
+        except OSError as exc:  # the table holds the log; the file is only a copy
+            _log.warning(
+                "cannot append to the flow log %s (%s); robonomics_log has it", log_path, exc
+            )
 
 
 async def load(ledger: Ledger, params: Params) -> Robonomics | None:

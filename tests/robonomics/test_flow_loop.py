@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent_ecology.robonomics import Oracle, Robonomics, Robot
-from agent_ecology.robonomics.flows import TokenTorqDrain
+from agent_ecology.robonomics.flows import DONE, TokenTorqDrain
 
 from .world import one_robot
 
@@ -127,7 +127,9 @@ def test_drain_arithmetic_and_completion_in_the_tick_it_happens(
             remaining,
         )
         done = "TokenTorqDrain ended: Training complete" in " ".join(lines)
-        assert done == (remaining <= 0), "completion is signalled exactly when it happens"
+        # training_remaining at or below DONE (1e-9) is complete: 1 - 1/3 - 1/3 - 1/3 leaves
+        # 1e-16 in floats, and must not cost another tick of training
+        assert done == (remaining <= DONE), "completion is signalled exactly when it happens"
         if done:
             assert drain.id not in world.flows  # dissolved at the end of that tick
             break
@@ -206,3 +208,29 @@ def test_an_exception_in_a_flow_is_logged_and_the_engine_goes_on() -> None:
     for _ in range(10):
         world.tick()  # keeps going
     assert world.robots[1].training_remaining < 1.0
+
+
+def test_thirds_of_the_training_complete_in_three_ticks() -> None:
+    world = one_robot(capacity=10.0, complexity=3.0, ticks_per_step=3)  # min 30: 1/3 per tick
+    lines = [f"{t} {m}" for t, m in run(world, 7)]
+    assert "6 TokenTorqDrain ended: Training complete on Step: 2, Tick: 6" in lines
+    assert sum("delivered" in line for line in lines) == 3
+    assert world.robots[0].token_torq == 30.0
+    # tick 6 is also a step (3 ticks per step): the step runs after the flows, so the robot,
+    # trained in that tick, spawns its TorqFountain in it, after the drain's completion
+    ended = lines.index("6 TokenTorqDrain ended: Training complete on Step: 2, Tick: 6")
+    spawned = [i for i, line in enumerate(lines) if "spawned TorqFountain" in line]
+    assert len(spawned) == 1 and spawned[0] > ended and lines[spawned[0]].startswith("6 ")
+
+
+def test_a_flow_whose_actor_is_gone_is_dissolved_not_run_for_ever() -> None:
+    world = one_robot()
+    world.start()
+    world.tick()  # ProductionStartFlag -> TokenTorqAuth
+    del world.actors[world.robots[0].uuid]  # e.g. a saved world and a changed config
+    lines = [ln.message for ln in world.tick().lines]
+    assert any(ln.startswith("TokenTorqAuth unable to prepare sit_rep merge") for ln in lines)
+    assert any(ln.startswith("TokenTorqAuth flagged for dissolution") for ln in lines)
+    for _ in range(8):
+        world.tick()
+    assert not world.flows

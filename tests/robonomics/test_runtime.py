@@ -48,7 +48,10 @@ async def test_the_runtime_ticks_the_loop_and_alice_sees_her_robot(tmp_path: Pat
         world.clock.advance(0.5)  # time to think again (the next tick is at 17 s)
         await world.until(lambda: world.turns("alice") > turns, "alice thinks again")
         assert loop.world.tick_count == 16
-    assert "Your robot: r1 (tick 16): trained; Torq mined" in contexts["alice"][-1]
+    assert (
+        "Your robot: (tick 16) r1: idle (tasks done: complex 1); Torq mined"
+        in contexts["alice"][-1]
+    )
     assert not any("Your robot" in c for c in contexts["bob"])
     log = (tmp_path / "flow_logs.txt").read_text().splitlines()
     assert log[0].startswith("RetainerXfer spawned ProductionStartFlag")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,43 @@ async def test_resuming_from_the_database_continues_the_log_exactly(
     assert split == whole and len(whole) > 20
     file_lines = (split_db.parent / "flow_logs.txt").read_text().splitlines()
     assert file_lines == [line.split(" ", 1)[1] for line in whole]
+
+
+async def test_on_resume_the_database_wins_and_differences_are_told(
+    ledger: Ledger, db_path: Path
+) -> None:
+    first = Loop(ledger, robonomics_settings(db_path))
+    await first.boot()
+    await first.tick()
+    changed = robonomics_settings(
+        db_path,
+        giskard={"token_torq_capacity": 5.0},
+        robots=[
+            {"name": "r1", "oracle": "line", "agent": "bob"},
+            {"name": "r2", "oracle": "line"},
+        ],
+    )
+    again = Loop(ledger, changed)
+    await again.boot()
+    assert again.resumed and again.world is not None and len(again.world.robots) == 1
+    assert again.notes == [
+        "robot 'r2' is in config.yaml but not in the saved loop",
+        "robot 'r1': saved (agent, oracle) ('alice', 'line'), config.yaml says ('bob', 'line')",
+        "giskard.token_torq_capacity: saved 2.5, config.yaml says 5",
+        "the saved loop goes on as it is; to apply these, start from a new database",
+    ]
+
+
+async def test_a_flow_log_that_cannot_be_written_does_not_stop_the_loop(
+    ledger: Ledger, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log_dir = db_path.parent / "logs"
+    loop = Loop(ledger, robonomics_settings(db_path, log_path=str(log_dir / "flow.txt")))
+    await loop.boot()
+    shutil.rmtree(log_dir)  # the folder goes away under a running loop
+    await loop.tick()
+    assert "cannot append to the flow log" in caplog.text
+    assert [ln.tick for ln in await saved_log(ledger, since_tick=1)][:1] == [1]  # the table has it
+    folder = Loop(ledger, robonomics_settings(db_path, log_path=str(db_path.parent)))
+    with pytest.raises(ConfigError, match="is a folder; give a file path"):
+        await folder.boot()
