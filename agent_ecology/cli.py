@@ -209,6 +209,34 @@ async def _robonomics(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _calibrate(args: argparse.Namespace) -> int:
+    from agent_ecology.agents import load_roster
+    from agent_ecology.calibrate import measure, plan, read_limits
+
+    settings = _settings(args)
+    agents = args.agents if args.agents is not None else len(load_roster(settings))
+    compute = settings.resources.flow.get("compute")
+    unit = compute.unit if compute is not None else "cpu_seconds"
+    limits = read_limits(Path(args.cgroup))
+    print(f"measuring what the runtime's work costs here ({args.seconds:g} s) ...", file=sys.stderr)
+    result = plan(limits, await measure(args.seconds), agents, unit=unit)
+    for line in result.lines:
+        print(line)
+    print()
+    print(
+        f"for {agents} agent(s): resources.flow.compute.rate {result.rate:.6f}, capacity"
+        f" {result.capacity:.6f}"
+    )
+    if compute is not None and compute.calibrated:
+        print("config.yaml says `rate: auto`: `agent-ecology run` applies this at start-up")
+    else:
+        print(
+            "put `rate: auto` and `capacity: auto` under resources.flow.compute in config.yaml"
+            " to apply this at every start-up"
+        )
+    return 0
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -263,6 +291,28 @@ def build_parser() -> argparse.ArgumentParser:
     p_inspect.add_argument("--events", type=int, default=20, help="how many events (default 20)")
     p_inspect.add_argument("--principal", default=None, help="only events concerning this id")
     p_inspect.set_defaults(handler=_inspect)
+    p_cal = sub.add_parser(
+        "calibrate",
+        help="read the CPU and memory limits, measure the runtime's cost, print compute rates",
+    )
+    common(p_cal)
+    p_cal.add_argument(
+        "--agents",
+        type=int,
+        default=None,
+        metavar="N",
+        help="plan for N agents (default: the roster)",
+    )
+    p_cal.add_argument(
+        "--seconds", type=_positive_float, default=1.5, help="how long to measure (default 1.5)"
+    )
+    p_cal.add_argument(
+        "--cgroup",
+        default="/sys/fs/cgroup",
+        help="the cgroup folder to read (default: /sys/fs/cgroup)",
+    )
+    p_cal.set_defaults(handler=_calibrate)
+
     p_robo = sub.add_parser(
         "robonomics",
         help="run the robonomics flow loop on its own for N ticks and print its flow log",

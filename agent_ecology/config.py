@@ -23,12 +23,20 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 __all__ = [
     "AgentLoopSettings",
@@ -108,12 +116,37 @@ class StockResource(_Strict):
     distribution: Literal["equal"] = "equal"
 
 
-class FlowResource(_Strict):
-    """A token bucket per agent (seed 003): it refills at ``rate`` per second up to ``capacity``."""
+def _number_or_auto(*, positive: bool) -> Callable[[Any], Any]:
+    """A number (>= 0, or > 0) or the word ``auto``, with one clear message either way."""
 
-    rate: NonNegativeFloat
-    capacity: PositiveFloat
+    def check(value: Any) -> Any:
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("input should be a number or 'auto'")
+        if positive and not value > 0:
+            raise ValueError("input should be greater than 0")
+        if not positive and not value >= 0:
+            raise ValueError("input should be greater than or equal to 0")
+        return float(value)
+
+    return check
+
+
+class FlowResource(_Strict):
+    """A token bucket per agent (seed 003): it refills at ``rate`` per second up to ``capacity``.
+
+    ``compute`` may say ``rate: auto`` (and ``capacity: auto``): calibrated at start-up to
+    the machine's CPU quota (``agent-ecology calibrate`` shows the arithmetic).
+    """
+
+    rate: Annotated[float | Literal["auto"], BeforeValidator(_number_or_auto(positive=False))]
+    capacity: Annotated[float | Literal["auto"], BeforeValidator(_number_or_auto(positive=True))]
     unit: str = "units"
+
+    @property
+    def calibrated(self) -> bool:
+        return self.rate == "auto" or self.capacity == "auto"
 
 
 class ResourcesSettings(_Strict):
@@ -121,6 +154,16 @@ class ResourcesSettings(_Strict):
 
     stock: dict[Annotated[str, Field(pattern=_NAME)], StockResource] = Field(default_factory=dict)
     flow: dict[Annotated[str, Field(pattern=_NAME)], FlowResource] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _auto_only_for_compute(self) -> ResourcesSettings:
+        for name, spec in self.flow.items():
+            if spec.calibrated and name != "compute":
+                raise ValueError(
+                    f"flow.{name}: 'auto' calibrates CPU time, so only the compute flow may use"
+                    " it; give numbers here"
+                )
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> ResourcesSettings:

@@ -189,6 +189,8 @@ class Runtime:
         if duration is None:
             duration = settings.run.duration
         ledger, world = await open_world(settings, clock=self.clock, roster=self.roster)
+        if world.settings is not None:  # compute rate: auto, now calibrated
+            self.settings = settings = world.settings
         self.ledger = ledger
         try:
             return await self._run(ledger, world.lines(), duration)

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from agent_ecology.agents.roster import AgentSpec, load_roster
+from agent_ecology.calibrate import Plan
 from agent_ecology.clock import Clock
 from agent_ecology.config import Settings
 from agent_ecology.ledger import NANODOLLARS, IdempotencyConflict, Ledger, ResourceSpec
 
-__all__ = ["WorldReport", "open_world"]
+__all__ = ["WorldReport", "apply_calibration", "calibrate_for", "open_world"]
 
 
 @dataclass
@@ -29,6 +30,8 @@ class WorldReport:
     changed_resources: list[str] = field(default_factory=list)
     minted: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    calibration: Plan | None = None  # what `rate: auto` was calibrated to
+    settings: Settings | None = None  # the settings with calibrated numbers (if any)
 
     def lines(self) -> list[str]:
         out = []
@@ -53,11 +56,36 @@ def _specs(settings: Settings) -> list[ResourceSpec]:
         ResourceSpec(name, "stock", spec.unit, total=spec.total, distribution=spec.distribution)
         for name, spec in settings.resources.stock.items()
     ]
-    flow = [
-        ResourceSpec(name, "flow", spec.unit, rate=spec.rate, capacity=spec.capacity)
-        for name, spec in settings.resources.flow.items()
-    ]
+    flow = []
+    for name, spec in settings.resources.flow.items():
+        if spec.rate == "auto" or spec.capacity == "auto":
+            raise ValueError("calibrate first: apply_calibration() replaces 'auto' with numbers")
+        flow.append(ResourceSpec(name, "flow", spec.unit, rate=spec.rate, capacity=spec.capacity))
     return stock + flow
+
+
+def apply_calibration(settings: Settings, calibrated: Plan) -> Settings:
+    """``settings`` with the compute flow's ``auto`` values replaced by the calibrated ones."""
+    compute = settings.resources.flow["compute"]
+    numbers = compute.model_copy(
+        update={
+            "rate": calibrated.rate if compute.rate == "auto" else compute.rate,
+            "capacity": calibrated.capacity if compute.capacity == "auto" else compute.capacity,
+        }
+    )
+    flow = {**settings.resources.flow, "compute": numbers}
+    resources = settings.resources.model_copy(update={"flow": flow})
+    return settings.model_copy(update={"resources": resources})
+
+
+async def calibrate_for(settings: Settings, agents: int) -> Plan | None:
+    """The calibration ``rate: auto`` asks for (``None`` when nothing is ``auto``)."""
+    if not any(spec.calibrated for spec in settings.resources.flow.values()):
+        return None
+    from agent_ecology.calibrate import measure, plan, read_limits
+
+    unit = settings.resources.flow["compute"].unit
+    return plan(read_limits(), await measure(), max(1, agents), unit=unit)
 
 
 async def _share_what_is_left(
@@ -106,8 +134,13 @@ async def open_world(
     """
     if roster is None:
         roster = load_roster(settings)
+    calibrated = await calibrate_for(settings, len(roster))
+    report = WorldReport(calibration=calibrated)
+    if calibrated is not None:
+        settings = apply_calibration(settings, calibrated)
+        report.settings = settings
+        report.notes += [f"calibration (compute: auto): {line}" for line in calibrated.lines]
     ledger = await Ledger.open(settings.world.database, clock=clock)
-    report = WorldReport()
     try:
         for spec in _specs(settings):
             receipt = await ledger.declare_resource(spec)

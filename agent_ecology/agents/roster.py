@@ -89,10 +89,17 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
         }
         flow = {}
         for name, override in agent.flow.items():
-            flow[name] = (
-                override.rate if override.rate is not None else flows[name].rate,
-                override.capacity if override.capacity is not None else flows[name].capacity,
-            )
+            rate = override.rate if override.rate is not None else flows[name].rate
+            capacity = override.capacity if override.capacity is not None else flows[name].capacity
+            if rate == "auto" or capacity == "auto":
+                raise ConfigError(
+                    f"agent {agent.id}",
+                    [
+                        f"flow.{name}: this agent overrides only part of a calibrated (auto)"
+                        " flow; give both rate and capacity, or neither"
+                    ],
+                )
+            flow[name] = (rate, capacity)
         config = {
             "model": agent.model or settings.llm.model,
             "system_prompt": agent.system_prompt or "",

@@ -1,0 +1,300 @@
+"""Calibration: flow rates that make the agents' ``compute`` fit the machine (seed 003).
+
+``read_limits()`` reads the container's CPU quota and memory limit from cgroup v2
+(``cpu.max``, ``memory.max``), falling back to cgroup v1 (``cpu.cfs_quota_us`` /
+``cpu.cfs_period_us``, ``memory.limit_in_bytes``) and then to the host (no limit: the CPUs
+this process may run on). ``measure()`` runs a small world with the baseline policy for a
+moment and measures what one action costs: the CPU charged to the agent as ``compute`` and
+the CPU the runtime spends around it on its shared threads (the ledger's writer and
+readers), which no agent is charged for. ``plan()`` does the arithmetic:
+
+    usable     = cpus x (1 - reserve)                  CPU-seconds per second for agents
+    overhead   = total CPU per action / compute charged per action   (>= 1)
+    rate       = usable / (agents x overhead)          compute per second, per agent
+    capacity   = rate x burst                          seconds of work an agent may bank
+
+so that when every agent spends its whole rate, ``agents x rate x overhead = usable``: the
+sum of all compute rates, with the work they cause, fits the quota. Throttling then comes
+from the buckets (an agent in debt waits); there is no agent limit anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+__all__ = ["Cost", "Limits", "Plan", "measure", "plan", "read_limits"]
+
+CGROUP = Path("/sys/fs/cgroup")
+NO_MEMORY_LIMIT = 1 << 60  # cgroup v1 writes a huge number for "no limit"
+
+
+@dataclass
+class Limits:
+    """What the container (or host) allows this process."""
+
+    cpus: float  # CPU-seconds per second available
+    cpu_source: str  # where that came from, for the printout
+    memory: int | None  # bytes, None: no limit
+    memory_source: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _host_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def read_limits(root: Path | None = None) -> Limits:
+    """The CPU quota and memory limit, from cgroup v2, else v1, else the host."""
+    root = CGROUP if root is None else root
+    warnings: list[str] = []
+    host = _host_cpus()
+    cpus: float | None = None
+    cpu_source = ""
+    v2 = _read(root / "cpu.max")
+    if v2 is not None:
+        parts = v2.split()
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            period = int(parts[1])
+            if parts[0] == "max":
+                cpu_source = f'cgroup v2 cpu.max "{v2}": no quota'
+            else:
+                quota = int(parts[0])
+                if quota <= 0 or period <= 0:
+                    raise ValueError
+                cpus, cpu_source = quota / period, f'cgroup v2 cpu.max "{v2}"'
+        except ValueError:
+            warnings.append(
+                f'cannot read {root / "cpu.max"} ("{v2}"; expected "QUOTA PERIOD" or'
+                f' "max PERIOD"): using the host\'s {host} CPUs'
+            )
+    else:
+        quota_text = _read(root / "cpu" / "cpu.cfs_quota_us") or _read(
+            root / "cpu,cpuacct" / "cpu.cfs_quota_us"
+        )
+        period_text = _read(root / "cpu" / "cpu.cfs_period_us") or _read(
+            root / "cpu,cpuacct" / "cpu.cfs_period_us"
+        )
+        if quota_text is not None and period_text is not None:
+            try:
+                quota, period = int(quota_text), int(period_text)
+                if period <= 0:
+                    raise ValueError
+                if quota < 0:
+                    cpu_source = f"cgroup v1 cpu.cfs_quota_us {quota}: no quota"
+                else:
+                    cpus = quota / period
+                    cpu_source = f"cgroup v1 cpu.cfs_quota_us {quota} / cpu.cfs_period_us {period}"
+            except ValueError:
+                warnings.append(
+                    f"cannot read the cgroup v1 CPU quota ({quota_text!r} / {period_text!r}):"
+                    f" using the host's {host} CPUs"
+                )
+    if cpus is None:
+        cpus = float(host)
+        cpu_source = (cpu_source + "; " if cpu_source else "no cgroup CPU limit found; ") + (
+            f"the host's {host} CPUs"
+        )
+    elif cpus > host:
+        cpu_source += f" (more than the host's {host} CPUs: using {host})"
+        cpus = float(host)
+
+    memory: int | None = None
+    memory_source = "no limit found"
+    mem_text = _read(root / "memory.max")
+    where = "cgroup v2 memory.max"
+    if mem_text is None:
+        mem_text = _read(root / "memory" / "memory.limit_in_bytes")
+        where = "cgroup v1 memory.limit_in_bytes"
+    if mem_text is not None:
+        if mem_text == "max":
+            memory_source = f"{where}: no limit"
+        else:
+            try:
+                value = int(mem_text)
+                if value <= 0:
+                    raise ValueError
+                if value >= NO_MEMORY_LIMIT:
+                    memory_source = f"{where}: no limit"
+                else:
+                    memory, memory_source = value, where
+            except ValueError:
+                warnings.append(f"cannot read {where} ({mem_text!r}): assuming no memory limit")
+    return Limits(cpus, cpu_source, memory, memory_source, warnings)
+
+
+# What the probe agents do, in turn: the runtime's everyday work (context, parse, the kernel).
+_MIX = (
+    '{"action": "write_artifact", "artifact_id": "AGENT_notes", "content": "calibrating"}',
+    '{"action": "read_artifact", "artifact_id": "AGENT_notes"}',
+    '{"action": "query", "what": "balances"}',
+    '{"action": "invoke", "artifact_id": "genesis_ledger", "method": "balance", "args": {}}',
+    '{"action": "noop", "reason": "calibrating"}',
+)
+
+
+@dataclass
+class Cost:
+    """What one action costs on this machine (CPU seconds)."""
+
+    actions: int
+    agents: int  # in the probe world
+    charged: float  # per action: charged to the agent as compute
+    total: float  # per action: all the process's CPU
+    seconds: float  # how long the measurement ran
+
+    @property
+    def overhead(self) -> float:
+        return max(1.0, self.total / self.charged) if self.charged > 0 else 1.0
+
+
+async def measure(seconds: float = 1.5, agents: int = 8) -> Cost:
+    """Run ``agents`` probe agents in a throwaway world for ``seconds``; the cost per action.
+
+    The agents' "model" answers at once with a fixed mix of everyday actions (writes, reads,
+    queries, a genesis call, a noop), so what is measured is the runtime's own work; the world
+    has generous buckets so nothing waits for them; process CPU time covers the event loop and
+    the ledger's threads.
+    """
+    from agent_ecology.config import parse_settings
+    from agent_ecology.llm import Completion, CompletionRequest, ScriptedProvider, Usage
+    from agent_ecology.runtime import Runtime
+
+    with tempfile.TemporaryDirectory(prefix="agent-ecology-calibrate-") as folder:
+        (Path(folder) / "genesis").mkdir()
+        settings = parse_settings(
+            {
+                "world": {
+                    "database": str(Path(folder) / "world.db"),
+                    "genesis": str(Path(folder) / "genesis"),
+                },
+                "resources": {
+                    "stock": {"disk": {"total": 100_000.0 * agents, "unit": "bytes"}},
+                    "flow": {
+                        "compute": {"rate": 1000, "capacity": 1000, "unit": "cpu_seconds"},
+                        "llm_rate": {"rate": 1e6, "capacity": 1e6, "unit": "tokens"},
+                    },
+                },
+                "agents": [{"id": f"probe{i}"} for i in range(agents)],
+                "llm": {"provider": "baseline", "model": "calibration"},
+                "run": {"metrics_interval": 1e6, "grace": 0.5},
+            }
+        )
+        mix = itertools.cycle(_MIX)
+
+        def reply(request: CompletionRequest) -> Completion:
+            text = next(mix).replace("AGENT", request.agent_id)
+            return Completion(text, Usage(200, 20), request.model)
+
+        runtime = Runtime(
+            settings,
+            provider=ScriptedProvider(default=reply, name="calibration"),
+            billed=False,
+            out=io.StringIO(),
+            progress=False,
+            handle_signals=False,
+            environ={},
+        )
+        result: dict[str, Any] = {}
+
+        async def window() -> None:
+            while not runtime.loops or not getattr(runtime, "_started", 0.0):
+                with anyio.move_on_after(0.05):  # agents acting signal changes at once
+                    await runtime.wait_for_change()
+            await anyio.sleep(0.3)  # warm up
+            loops = list(runtime.loops.values())
+            turns0 = sum(loop.stats.turns for loop in loops)
+            charged0 = sum(loop.stats.cpu_seconds for loop in loops)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            await anyio.sleep(seconds)
+            result["actions"] = sum(loop.stats.turns for loop in loops) - turns0
+            result["charged"] = sum(loop.stats.cpu_seconds for loop in loops) - charged0
+            result["cpu"] = time.process_time() - cpu0
+            result["wall"] = time.perf_counter() - wall0
+            runtime.stop("calibration measured")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(window)
+            await runtime.run(duration=None)
+    actions = max(1, int(result.get("actions", 0)))
+    return Cost(
+        actions=int(result.get("actions", 0)),
+        agents=agents,
+        charged=float(result.get("charged", 0.0)) / actions,
+        total=float(result.get("cpu", 0.0)) / actions,
+        seconds=float(result.get("wall", seconds)),
+    )
+
+
+@dataclass
+class Plan:
+    rate: float  # compute per second, per agent
+    capacity: float
+    agents: int
+    usable: float
+    lines: list[str]
+
+
+def plan(
+    limits: Limits,
+    cost: Cost,
+    agents: int,
+    *,
+    reserve: float = 0.1,
+    burst: float = 10.0,
+    unit: str = "cpu_seconds",
+) -> Plan:
+    """The per-agent ``compute`` rate and capacity that fit ``limits``, with the arithmetic."""
+    if agents < 1:
+        raise ValueError("calibration needs at least one agent")
+    if not 0 <= reserve < 1:
+        raise ValueError(f"reserve must be in [0, 1), got {reserve}")
+    usable = limits.cpus * (1 - reserve)
+    overhead = cost.overhead
+    rate = usable / (agents * overhead)
+    capacity = rate * burst
+    total = agents * rate * overhead
+    ms = 1000.0
+    lines = [
+        f"CPU: {limits.cpus:.2f} cores ({limits.cpu_source})",
+        "memory: "
+        + (
+            f"{limits.memory / 2**30:.2f} GiB ({limits.memory_source})"
+            if limits.memory is not None
+            else limits.memory_source
+        ),
+        *[f"warning: {w}" for w in limits.warnings],
+        f"measured: {cost.actions} actions of {cost.agents} probe agents in {cost.seconds:.1f} s;"
+        f" {cost.total * ms:.3f} ms CPU per action in all, {cost.charged * ms:.3f} ms of it"
+        " charged to the agent as compute (the rest is the ledger's shared work)",
+        f"usable CPU = {limits.cpus:.2f} cores x (1 - {reserve:.0%} reserve) = {usable:.3f}"
+        " CPU-seconds per second",
+        f"overhead   = {cost.total * ms:.3f} / {cost.charged * ms:.3f} = {overhead:.3f}"
+        " CPU-seconds in all per compute-second charged",
+        f"rate       = {usable:.3f} / ({agents} agents x {overhead:.3f}) = {rate:.6f} {unit}"
+        " per second, per agent",
+        f"capacity   = {rate:.6f} x {burst:g} s burst = {capacity:.6f} {unit}",
+        f"check      = {agents} x {rate:.6f} x {overhead:.3f} = {total:.3f} <= {limits.cpus:.2f}"
+        " cores",
+    ]
+    return Plan(rate, capacity, agents, usable, lines)
