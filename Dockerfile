@@ -1,7 +1,40 @@
-# Placeholder until the container issue: builds an image that initialises the world database.
+# agent-ecology: docker run --memory=4g --cpus=2 agent-ecology
+#
+#   docker build -t agent-ecology .
+#   docker run --rm --memory=4g --cpus=2 -v "$PWD/world:/app/data" agent-ecology
+#   docker run ... -e OPENAI_API_KEY=sk-... agent-ecology                 # think with a model
+#   docker run ... -v "$PWD/my-config.yaml:/app/config.yaml:ro" agent-ecology   # your config
+#   docker run ... agent-ecology run --duration 600 | calibrate | inspect | robonomics --ticks 20
+#
+# The database lives in /app/data (a volume: mount the folder, not the file, since SQLite's
+# WAL mode keeps side files beside it). Secrets come only from the environment. `docker stop`
+# sends SIGTERM: the run stops cleanly, every committed change kept, and the next run resumes.
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# The CPU build of torch (a plain `torch` from PyPI is the multi-GB CUDA build).
+RUN pip install "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+WORKDIR /src
+COPY pyproject.toml README.md alembic.ini ./
+COPY agent_ecology ./agent_ecology
+COPY migrations ./migrations
+RUN pip install .
+
 FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    AGENT_ECOLOGY_CONFIG=/app/config.yaml \
+    AGENT_ECOLOGY_CONTAINER=1
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin ecology \
+    && mkdir -p /app/data \
+    && chown ecology:ecology /app/data
+COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY . /app
-RUN pip install --no-cache-dir "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
-    && pip install --no-cache-dir .
-CMD ["agent-ecology", "init", "--config", "/app/config.yaml"]
+COPY config.yaml ./config.yaml
+COPY genesis ./genesis
+USER 10001:10001
+VOLUME ["/app/data"]
+ENTRYPOINT ["agent-ecology"]
+CMD ["run"]

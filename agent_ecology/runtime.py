@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -87,6 +88,11 @@ def choose_provider(
             " OPENAI_BASE_URL or llm.base_url for another OpenAI-compatible server) to think"
             " with a model."
         )
+        if (environ if environ is not None else os.environ).get("AGENT_ECOLOGY_CONTAINER"):
+            notice += (
+                f" In the container: docker run -e {settings.llm.api_key_env}=sk-..."
+                " [-e OPENAI_BASE_URL=http://host:port/v1] ... agent-ecology"
+            )
     else:
         notice = (
             "llm.provider is 'baseline': agents use the baseline policy (zero-intelligence,"
