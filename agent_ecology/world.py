@@ -134,6 +134,7 @@ async def open_world(
     """
     if roster is None:
         roster = load_roster(settings)
+    calibrated_flows = {n for n, f in settings.resources.flow.items() if f.calibrated}
     calibrated = await calibrate_for(settings, len(roster))
     report = WorldReport(calibration=calibrated)
     if calibrated is not None:
@@ -143,9 +144,14 @@ async def open_world(
     ledger = await Ledger.open(settings.world.database, clock=clock)
     try:
         for spec in _specs(settings):
-            receipt = await ledger.declare_resource(spec)
+            receipt = await ledger.declare_resource(spec, rescale=spec.name in calibrated_flows)
             if receipt.details["created"]:
                 report.new_resources.append(spec.name)
+            elif receipt.details.get("rescaled"):
+                report.notes.append(
+                    f"{spec.name} recalibrated: {receipt.details['rescaled']} holder(s)' buckets"
+                    " rescaled to it, each in proportion to what it held"
+                )
             elif receipt.details["changed"]:
                 report.changed_resources.append(spec.name)
         authority = settings.world.system_principal

@@ -118,3 +118,42 @@ def test_auto_is_only_for_compute() -> None:
 
     with pytest.raises(ConfigError, match="only the compute flow may use it"):
         parse_settings({"resources": {"flow": {"llm_rate": {"rate": "auto", "capacity": 10}}}})
+
+
+async def test_a_recalibration_rescales_the_agents_that_exist_in_proportion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cost = Cost(actions=1000, agents=8, charged=0.0003, total=0.0006, seconds=1.0)  # overhead 2
+
+    async def fixed(seconds: float = 1.5, agents: int = 8) -> Cost:
+        return cost
+
+    monkeypatch.setattr(calibrate, "measure", fixed)
+    settings = world_settings(
+        tmp_path,
+        resources={
+            "stock": {"disk": {"total": 3000, "unit": "bytes"}},
+            "flow": {"compute": {"rate": "auto", "capacity": "auto", "unit": "cpu_seconds"}},
+        },
+    )
+    quotas = {"one": "100000 100000", "two": "200000 100000"}
+    monkeypatch.setattr(calibrate, "CGROUP", cgroup(tmp_path / "one", {"cpu.max": quotas["one"]}))
+    ledger, _ = await open_world(settings)
+    try:  # alice gives bob half her rate: shares are rights, they must survive a recalibration
+        await ledger.transfer_quota("alice", "bob", "compute", 0.5 * 0.9 / 6)
+        rates = {a: (await ledger.bucket(a, "compute")).rate for a in ("alice", "bob", "carol")}
+    finally:
+        await ledger.close()
+    assert sum(rates.values()) == pytest.approx(0.9 / 2)  # 1 CPU x 0.9, overhead 2
+    monkeypatch.setattr(calibrate, "CGROUP", cgroup(tmp_path / "two", {"cpu.max": quotas["two"]}))
+    ledger, report = await open_world(settings)
+    try:
+        after = {a: (await ledger.bucket(a, "compute")).rate for a in rates}
+    finally:
+        await ledger.close()
+    if calibrate._host_cpus() >= 2:
+        assert sum(after.values()) == pytest.approx(1.8 / 2)  # 2 CPUs now: twice the rates
+        assert {a: after[a] / rates[a] for a in rates} == pytest.approx(
+            {"alice": 2.0, "bob": 2.0, "carol": 2.0}
+        )
+    assert any("compute recalibrated: 3 holder(s)' buckets rescaled" in n for n in report.notes)

@@ -147,8 +147,14 @@ class Ledger:
 
     # --- world set-up ---------------------------------------------------------------------
 
-    async def declare_resource(self, spec: ResourceSpec, *, op_id: str | None = None) -> Receipt:
-        """Record a resource (as declared in config.yaml), or its changed parameters."""
+    async def declare_resource(
+        self, spec: ResourceSpec, *, op_id: str | None = None, rescale: bool = False
+    ) -> Receipt:
+        """Record a resource (as declared in config.yaml), or its changed parameters.
+
+        ``rescale`` (a calibrated flow): every holder's bucket is scaled by new/old rate and
+        capacity, so a recalibration reaches agents that exist, in proportion to what they hold.
+        """
         return await self.submit(
             ops.DeclareResource(
                 name=spec.name,
@@ -158,6 +164,7 @@ class Ledger:
                 distribution=spec.distribution,
                 rate=spec.rate,
                 capacity=spec.capacity,
+                rescale=rescale,
                 op_id=op_id,
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from agent_ecology.ledger.buckets import Bucket, settle
 from agent_ecology.ledger.errors import (
     InvalidRequest,
     PrincipalConflict,
@@ -34,6 +35,7 @@ class DeclareResource(Operation):
     distribution: str | None = None
     rate: float | None = None
     capacity: float | None = None
+    rescale: bool = False  # a calibrated flow: scale every holder's bucket to the new rate
 
     def __post_init__(self) -> None:
         check_resource_name(self.name)
@@ -87,8 +89,31 @@ class DeclareResource(Operation):
             " updated_at = ? WHERE name = ?",
             (*spec.values(), tx.now, self.name),
         )
-        tx.event("resource_updated", resource=self.name, details=spec)
-        return {"created": False, "changed": True}
+        rescaled = 0
+        if self.rescale and self.resource_kind == "flow" and row[4] and row[5]:
+            rescaled = self._rescale(tx, float(row[4]), float(row[5]))
+        tx.event("resource_updated", resource=self.name, details={**spec, "rescaled": rescaled})
+        return {"created": False, "changed": True, "rescaled": rescaled}
+
+    def _rescale(self, tx: Tx, old_rate: float, old_capacity: float) -> int:
+        """Scale every holder's bucket by new/old, so that traded shares keep their proportions
+        and the sum of all rates follows the calibration; balances are settled first."""
+        assert self.rate is not None and self.capacity is not None
+        by_rate, by_capacity = self.rate / old_rate, self.capacity / old_capacity
+        holders = [
+            r[0]
+            for r in tx.conn.execute(
+                "SELECT principal_id FROM flow_buckets WHERE resource = ?", (self.name,)
+            )
+        ]
+        for principal in holders:
+            now = settle(tx.bucket(principal, self.name), tx.now)
+            capacity = now.capacity * by_capacity
+            balance = min(now.balance, capacity)
+            tx.put_bucket(
+                principal, self.name, Bucket(balance, now.updated_at, now.rate * by_rate, capacity)
+            )
+        return len(holders)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
