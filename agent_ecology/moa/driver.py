@@ -62,11 +62,16 @@ def generate(
     emitted_steps: list[Tensor] = []
     tag_steps: list[Tensor] = []
     alive_steps: list[Tensor] = []
+    allowed: Tensor | None = None  # (L+1, V): per zone, what the model may sample
     for _ in range(max_steps):
         if moa.done():
             break
         logits, cache = model(last, cache)
         scores = logits[:, -1, :]  # (B, V)
+        if moa.program.allowed is not None:
+            if allowed is None:
+                allowed = _zone_masks(moa.program.allowed, scores.shape[-1]).to(scores.device)
+            scores = scores.masked_fill(~allowed[moa.pc], float("-inf"))
         if temperature > 0:
             probs = torch.softmax(scores / temperature, dim=-1)
             sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
@@ -95,3 +100,18 @@ def generate(
     for row, done in enumerate((moa.pc >= moa.length).tolist()):
         out[row].finished = bool(done)
     return out
+
+
+def _zone_masks(allowed: Tensor, vocab: int) -> Tensor:
+    """The program's (L, V') masks fitted to the model's vocabulary V, plus an all-True row
+    for finished rows. Ids the tokenizer does not have (models often pad their vocabulary)
+    stay allowed only in zones that restrict nothing."""
+    zones, known = allowed.shape
+    if vocab < known:
+        raise ValueError(
+            f"the model scores {vocab} tokens but the program's tokenizer has {known}: use the"
+            " tokenizer that goes with the model"
+        )
+    free = allowed.all(dim=1, keepdim=True)  # (L, 1): zones that restrict nothing
+    fitted = torch.cat([allowed, free.expand(zones, vocab - known)], dim=1)
+    return torch.cat([fitted, torch.ones(1, vocab, dtype=torch.bool)])  # (L+1, V)

@@ -20,7 +20,14 @@ import torch
 
 from agent_ecology.moa.tokenizer import Tokenizer, UnknownToken
 
-__all__ = ["Program", "ProgramError", "ProgramSpec", "Zone", "compile_program"]
+__all__ = [
+    "JSON_STRING_UNSAFE",
+    "Program",
+    "ProgramError",
+    "ProgramSpec",
+    "Zone",
+    "compile_program",
+]
 
 
 class ProgramError(ValueError):
@@ -35,6 +42,11 @@ class Zone:
     ``jump_to`` (a zone name or index) enables the jump token in this zone. ``timeout`` is how
     many model tokens the zone may hold (default: the program's ``max_genned_per_zone``).
     ``captures`` names the consumer the model's tokens in this zone are captured for.
+    ``allow`` / ``deny`` restrict what the model may sample while it writes in this zone (the
+    driver masks the other tokens out; ``MOA.md``, "Per-zone token masks"): ``allow`` lists
+    the only tokens it may write, ``deny`` tokens it may not; each entry is a single-token
+    text or a special token name. The zone's trigger (and the jump token where the zone jumps)
+    stay allowed, so the model can always end the zone itself.
     """
 
     name: str
@@ -45,6 +57,12 @@ class Zone:
     timeout: int | None = None
     feeds_input: bool = False
     captures: str | None = None
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] = ()
+
+
+JSON_STRING_UNSAFE = ('"', "\\", *(chr(c) for c in range(32)))
+"""What a model may not write inside a JSON string the program opened and will close."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +98,7 @@ class Program:
     zone_names: tuple[str, ...] = field(default=())
     tag_names: tuple[str, ...] = field(default=())
     consumers: tuple[str, ...] = field(default=())
+    allowed: torch.Tensor | None = None  # (L, V) bool: what the model may sample per zone
 
     @property
     def length(self) -> int:
@@ -143,6 +162,7 @@ def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
     feeds: list[bool] = []
     captures: list[int] = []
     tag_rows: list[list[bool]] = []
+    masks: list[torch.Tensor | None] = []
     data: list[int] = []
     for i, zone in enumerate(zones):
         where = f"zone {i} ({zone.name!r})"
@@ -196,10 +216,17 @@ def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
             consumers.append(zone.captures)
         captures.append(-1 if zone.captures is None else consumers.index(zone.captures))
         tag_rows.append([t in zone.tags for t in tag_names])
+        masks.append(
+            _mask(tokenizer, zone, where, trigger, jump if zone.jump_to is not None else None)
+        )
 
     def ints(values: list[int]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.int64)
 
+    allowed = None
+    if any(m is not None for m in masks):
+        everything = torch.ones(tokenizer.vocab_size, dtype=torch.bool)
+        allowed = torch.stack([everything if m is None else m for m in masks])
     return Program(
         step_trigger=ints(triggers),
         jump_enable=torch.tensor(enables, dtype=torch.bool),
@@ -218,4 +245,29 @@ def compile_program(spec: ProgramSpec, tokenizer: Tokenizer) -> Program:
         zone_names=tuple(z.name for z in zones),
         tag_names=tuple(tag_names),
         consumers=tuple(consumers),
+        allowed=allowed,
     )
+
+
+def _mask(
+    tokenizer: Tokenizer, zone: Zone, where: str, trigger: int, jump: int | None
+) -> torch.Tensor | None:
+    """The tokens the model may sample in ``zone`` (``None``: all of them)."""
+    if zone.allow is None and not zone.deny:
+        return None
+    for what, entries in (("allow", zone.allow or ()), ("deny", zone.deny)):
+        if isinstance(entries, str):
+            raise ProgramError(f"{where}: {what} must be a tuple of tokens, e.g. ({entries!r},)")
+    size = tokenizer.vocab_size
+    if zone.allow is not None:
+        mask = torch.zeros(size, dtype=torch.bool)
+        for text in zone.allow:
+            mask[_token(tokenizer, text, where, "allowed token")] = True
+    else:
+        mask = torch.ones(size, dtype=torch.bool)
+    for text in zone.deny:
+        mask[_token(tokenizer, text, where, "denied token")] = False
+    mask[trigger] = True  # the model can always end the zone itself
+    if jump is not None:
+        mask[jump] = True
+    return mask

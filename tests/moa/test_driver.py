@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
-from agent_ecology.moa import ByteTokenizer, ProgramSpec, Zone, compile_program
+from agent_ecology.moa import ByteTokenizer, ProgramError, ProgramSpec, Zone, compile_program
 from agent_ecology.moa.driver import generate
 from agent_ecology.moa.module import MOA
+from agent_ecology.moa.program import JSON_STRING_UNSAFE
 from agent_ecology.moa.tiny import TinyDecoder
 
 TOK = ByteTokenizer()
@@ -101,3 +104,61 @@ def test_a_row_cut_short_by_max_steps_is_not_finished() -> None:
         TinyDecoder(TOK.vocab_size, seed=0), MOA(compile_program(spec, TOK), 2), TOK, max_steps=5
     )
     assert all(len(r.tokens) == 5 and not r.finished for r in rows)
+
+
+def test_a_zone_mask_keeps_denied_tokens_out_of_what_the_model_writes() -> None:
+    # a JSON string the program opens and closes: the model's part may not break it
+    spec = ProgramSpec(
+        zones=(
+            Zone("open", prompt='{"text": "', timeout=0),
+            Zone("text", timeout=40, captures="text", deny=JSON_STRING_UNSAFE),
+            Zone("close", prompt='"}', timeout=0),
+        )
+    )
+    program = compile_program(spec, TOK)
+    assert program.allowed is not None and not program.allowed[1, ord('"')]
+    rows = generate(TinyDecoder(TOK.vocab_size, seed=4), MOA(program, 16), TOK, temperature=1.0)
+    for row in rows:
+        (text,) = row.captures["text"]
+        model_bytes = [t for t in text if t != END]
+        assert not {ord('"'), ord("\\"), *range(32)} & set(model_bytes)
+        assert json.loads(TOK.decode([t for t in row.tokens if t != END]))  # valid JSON
+
+
+def test_an_allow_list_makes_a_choice_by_jump() -> None:
+    spec = ProgramSpec(
+        zones=(
+            Zone("pick_a", timeout=1, jump_to="a", allow=()),  # only <end> (step) or <jump>
+            Zone("pick_b", timeout=1, jump_to="b", allow=()),
+            # a branch ends the program: its forced trigger is the jump token, to the end (5)
+            Zone("none", prompt="none", timeout=0, trigger="<jump>", jump_to=5),
+            Zone("a", prompt="a", timeout=0, trigger="<jump>", jump_to=5),
+            Zone("b", prompt="b", timeout=0),
+        )
+    )
+    program = compile_program(spec, TOK)
+    assert program.allowed is not None
+    assert set(program.allowed[0].nonzero()[:, 0].tolist()) == {END, TOK.special("<jump>")}
+    rows = generate(TinyDecoder(TOK.vocab_size, seed=1), MOA(program, 32), TOK, temperature=1.0)
+    seen = set()
+    for row in rows:
+        text = TOK.decode(row.tokens)
+        assert text in {"<end><end>none<jump>", "<jump>a<jump>", "<end><jump>b<end>"}, text
+        seen.add(text)
+    assert len(seen) >= 2  # the model's choices differ across rows: the mask is not a script
+
+
+def test_without_masks_the_driver_samples_as_before() -> None:
+    spec = ProgramSpec(zones=(Zone("free", timeout=8),))
+    program = compile_program(spec, TOK)
+    assert program.allowed is None
+    a = generate(TinyDecoder(TOK.vocab_size, seed=2), MOA(program, 4), TOK, temperature=1.0)
+    b = generate(TinyDecoder(TOK.vocab_size, seed=2), MOA(program, 4), TOK, temperature=1.0)
+    assert [r.tokens for r in a] == [r.tokens for r in b]
+
+
+def test_bad_token_rules_name_the_zone() -> None:
+    with pytest.raises(ProgramError, match=r"zone 0 \('z'\): denied token 'ab' is 2 tokens"):
+        compile_program(ProgramSpec(zones=(Zone("z", deny=("ab",)),)), TOK)
+    with pytest.raises(ProgramError, match="allow must be a tuple"):
+        compile_program(ProgramSpec(zones=(Zone("z", allow="ab"),)), TOK)  # type: ignore[arg-type]
