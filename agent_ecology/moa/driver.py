@@ -49,12 +49,23 @@ def generate(
     seed: int = 0,
     start_token: int | None = None,
     on_capture: OnCapture | None = None,
+    row_seeds: Sequence[int] | None = None,
 ) -> list[Generated]:
     """Run every row of ``moa`` from where it is until it is done (or ``max_steps``); one
     result per row. Inputs loaded before the call are fed as usual; ``on_capture`` lets a
-    tool answer each capture as it is made (e.g. run the action, feed back its result)."""
+    tool answer each capture as it is made (e.g. run the action, feed back its result).
+
+    With ``row_seeds`` each row samples from its own generator, so what a row writes does
+    not depend on which other rows share the batch (one generator for the batch otherwise)."""
     rows, device = moa.batch_size, moa.pc.device  # the model must be on the MOA's device
     generator = torch.Generator(device=device).manual_seed(seed)
+    if row_seeds is not None and len(row_seeds) != rows:
+        raise ValueError(f"row_seeds has {len(row_seeds)} seeds for {rows} rows")
+    generators = (
+        [torch.Generator(device=device).manual_seed(s) for s in row_seeds]
+        if row_seeds is not None
+        else None
+    )
     first = moa.pad if start_token is None else start_token
     last = torch.full((rows, 1), first, device=device)  # (B, 1)
     cache = None
@@ -74,7 +85,15 @@ def generate(
             scores = scores.masked_fill(~allowed[moa.pc], float("-inf"))
         if temperature > 0:
             probs = torch.softmax(scores / temperature, dim=-1)
-            sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            if generators is None:
+                sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            else:
+                sampled = torch.cat(
+                    [
+                        torch.multinomial(p, 1, generator=g)
+                        for p, g in zip(probs, generators, strict=True)
+                    ]
+                )
         else:
             sampled = scores.argmax(dim=-1)
         alive_steps.append(moa.pc < moa.length)
