@@ -12,6 +12,14 @@ from agent_ecology.world import open_world
 
 from .agents.world import world_settings
 
+HOST_CPUS = 8
+
+
+@pytest.fixture(autouse=True)
+def eight_host_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's CPU count, fixed: quotas below it are read as given on any machine."""
+    monkeypatch.setattr(calibrate, "_host_cpus", lambda: HOST_CPUS)
+
 
 def cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
@@ -24,17 +32,16 @@ def cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
 def test_a_two_cpu_quota_and_a_memory_limit_in_cgroup_v2(tmp_path: Path) -> None:
     root = cgroup(tmp_path, {"cpu.max": "200000 100000", "memory.max": str(4 * 2**30)})
     limits = read_limits(root)
-    if calibrate._host_cpus() >= 2:
-        assert limits.cpus == 2.0 and 'cpu.max "200000 100000"' in limits.cpu_source
+    assert limits.cpus == 2.0 and 'cpu.max "200000 100000"' in limits.cpu_source
     assert limits.memory == 4 * 2**30 and limits.warnings == []
 
 
 def test_no_limit_falls_back_to_the_host(tmp_path: Path) -> None:
     limits = read_limits(cgroup(tmp_path, {"cpu.max": "max 100000", "memory.max": "max"}))
-    assert limits.cpus == calibrate._host_cpus() and "no quota" in limits.cpu_source
+    assert limits.cpus == HOST_CPUS and "no quota" in limits.cpu_source
     assert limits.memory is None and "no limit" in limits.memory_source
     nothing = read_limits(tmp_path / "nowhere")  # not even a cgroup folder
-    assert nothing.cpus == calibrate._host_cpus() and nothing.memory is None
+    assert nothing.cpus == HOST_CPUS and nothing.memory is None
 
 
 def test_cgroup_v1_quota_and_limit(tmp_path: Path) -> None:
@@ -59,12 +66,12 @@ def test_cgroup_v1_quota_and_limit(tmp_path: Path) -> None:
             },
         )
     )
-    assert unlimited.cpus == calibrate._host_cpus() and unlimited.memory is None
+    assert unlimited.cpus == HOST_CPUS and unlimited.memory is None
 
 
 def test_a_malformed_file_is_named_and_a_sane_fallback_used(tmp_path: Path) -> None:
     limits = read_limits(cgroup(tmp_path, {"cpu.max": "two cores", "memory.max": "lots"}))
-    assert limits.cpus == calibrate._host_cpus()
+    assert limits.cpus == HOST_CPUS
     assert any("cpu.max" in w and "two cores" in w for w in limits.warnings)
     assert any("memory.max" in w and "no memory limit" in w for w in limits.warnings)
     assert limits.memory is None
@@ -151,9 +158,8 @@ async def test_a_recalibration_rescales_the_agents_that_exist_in_proportion(
         after = {a: (await ledger.bucket(a, "compute")).rate for a in rates}
     finally:
         await ledger.close()
-    if calibrate._host_cpus() >= 2:
-        assert sum(after.values()) == pytest.approx(1.8 / 2)  # 2 CPUs now: twice the rates
-        assert {a: after[a] / rates[a] for a in rates} == pytest.approx(
-            {"alice": 2.0, "bob": 2.0, "carol": 2.0}
-        )
+    assert sum(after.values()) == pytest.approx(1.8 / 2)  # 2 CPUs now: twice the rates
+    assert {a: after[a] / rates[a] for a in rates} == pytest.approx(
+        {"alice": 2.0, "bob": 2.0, "carol": 2.0}
+    )
     assert any("compute recalibrated: 3 holder(s)' buckets rescaled" in n for n in report.notes)
