@@ -109,6 +109,8 @@ class Robonomics:
         self.giskard = self._only(Giskard)
         self.isaac = self._only(Isaac)
         self.robots = [a for a in self.actors.values() if isinstance(a, Robot)]
+        # robots with a live TorqFountain (kept up to date, so asking is O(1) per agent turn)
+        self.producing = {f.source for f in self.flows.values() if isinstance(f, TorqFountain)}
         self._begin()
 
     # --- what flows use --------------------------------------------------------------------
@@ -145,6 +147,8 @@ class Robonomics:
         self.next_flow_id += 1
         self.flows[flow.id] = flow
         self._changed[flow.id] = flow
+        if isinstance(flow, TorqFountain):
+            self.producing.add(flow.source)
         return flow
 
     def removed(self, flow: Flow) -> None:
@@ -315,8 +319,10 @@ class Robonomics:
 
     def _end(self) -> TickReport:
         for flow_id in self._removed:
-            self.flows.pop(flow_id, None)
+            gone = self.flows.pop(flow_id, None)
             self._changed.pop(flow_id, None)
+            if isinstance(gone, TorqFountain):
+                self.producing.discard(gone.source)
         report = TickReport(
             tick=self.tick_count,
             step=self.step_count,

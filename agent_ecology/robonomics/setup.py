@@ -11,7 +11,6 @@ from agent_ecology.config import ConfigError, RobonomicsSettings, Settings
 from agent_ecology.ledger import Ledger
 from agent_ecology.robonomics.actors import BRLA, Giskard, Oracle, Robot, actor_uuid
 from agent_ecology.robonomics.engine import LogLine, Params, Robonomics, Task, new_world
-from agent_ecology.robonomics.flows import TorqFountain
 from agent_ecology.robonomics.mining import MiningParams
 from agent_ecology.robonomics.store import load, save
 
@@ -177,10 +176,7 @@ class Loop:
 def phase(world: Robonomics, robot: Robot) -> str:
     """Where ``robot`` is in the loop, in words."""
     num = world.num
-    producing = any(
-        isinstance(f, TorqFountain) and f.source == robot.uuid for f in world.flows.values()
-    )
-    if producing:
+    if robot.uuid in world.producing:
         return f"producing ({robot.task})"
     if not robot.is_trained:
         return (

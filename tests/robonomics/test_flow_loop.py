@@ -234,3 +234,23 @@ def test_a_flow_whose_actor_is_gone_is_dissolved_not_run_for_ever() -> None:
     for _ in range(8):
         world.tick()
     assert not world.flows
+
+
+def test_the_robots_phase_follows_the_loop() -> None:
+    from agent_ecology.robonomics.setup import phase
+
+    world = one_robot()
+    robot = world.robots[0]
+    assert phase(world, robot) == "idle, waiting for production to start"
+    run(world, 2)
+    assert phase(world, robot).startswith("authorised to train")
+    world.tick()
+    assert phase(world, robot).startswith("training, TokenTorq 0.0/10.0")
+    for _ in range(5):
+        world.tick()  # tick 8: the TorqFountain is spawned
+    assert phase(world, robot) == "producing (weld)" and robot.uuid in world.producing
+    rebuilt = type(world)(world.params, world.actors.values(), flows=world.flows.values())
+    assert robot.uuid in rebuilt.producing  # as a resumed world sees it
+    for _ in range(3):
+        world.tick()  # three ticks of production: the task is done
+    assert phase(world, robot) == "idle (tasks done: complex 1)" and not world.producing
