@@ -32,6 +32,7 @@ from agent_ecology.robonomics.flows import (
     FLOW_KINDS,
     Flow,
     ProductionStartFlag,
+    RequestFailed,
     TokenTorqDrain,
     TorqFountain,
 )
@@ -290,8 +291,6 @@ class Robonomics:
                 f"Robot spawned TorqFountain from {robot.uuid} to {robot.oracle} {self.at()}",
             )
         except Exception as error:
-            from agent_ecology.robonomics.flows import RequestFailed
-
             self.spawn(
                 RequestFailed,
                 source=robot.uuid,
