@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -148,13 +149,16 @@ def test_an_allow_list_makes_a_choice_by_jump() -> None:
     assert len(seen) >= 2  # the model's choices differ across rows: the mask is not a script
 
 
-def test_without_masks_the_driver_samples_as_before() -> None:
+def test_a_mask_that_restricts_nothing_samples_exactly_as_no_mask() -> None:
     spec = ProgramSpec(zones=(Zone("free", timeout=8),))
     program = compile_program(spec, TOK)
-    assert program.allowed is None
+    assert program.allowed is None  # no zone restricts: the driver skips masking
+    everything = torch.ones(1, TOK.vocab_size, dtype=torch.bool)
+    masked = dataclasses.replace(program, allowed=everything)  # the masking path, all allowed
     a = generate(TinyDecoder(TOK.vocab_size, seed=2), MOA(program, 4), TOK, temperature=1.0)
-    b = generate(TinyDecoder(TOK.vocab_size, seed=2), MOA(program, 4), TOK, temperature=1.0)
+    b = generate(TinyDecoder(TOK.vocab_size, seed=2), MOA(masked, 4), TOK, temperature=1.0)
     assert [r.tokens for r in a] == [r.tokens for r in b]
+    assert len({tuple(r.tokens) for r in a}) > 1  # sampled, not a constant
 
 
 def test_bad_token_rules_name_the_zone() -> None:
