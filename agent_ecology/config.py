@@ -45,6 +45,7 @@ __all__ = [
     "FlowOverride",
     "FlowResource",
     "LLMSettings",
+    "LocalModelSettings",
     "ModelPrice",
     "OracleSettings",
     "ResourcesSettings",
@@ -219,10 +220,41 @@ class ModelPrice(_Strict):
     max_output_tokens: PositiveInt
 
 
+class LocalModelSettings(_Strict):
+    """A model that runs here (``llm.provider: local``): many agents' turns in one batch."""
+
+    model: str = Field(
+        default="tiny",
+        min_length=1,
+        description="'tiny' (the built-in random-weight decoder, for demos and tests) or the"
+        " folder of a Hugging Face causal LM saved on disk; never downloaded.",
+    )
+    tokenizer: Path | None = Field(
+        default=None, description="The tokenizer's folder, when not the model's own."
+    )
+    seed: int = Field(default=0, description="The tiny model's weights, and sampling.")
+    device: str = Field(default="cpu", min_length=1, description="Where the model runs.")
+    max_batch: PositiveInt = Field(default=64, description="The most turns in one batch.")
+    batch_window: NonNegativeFloat = Field(
+        default=0.02, description="Seconds to wait for more turns before running a batch."
+    )
+    temperature: NonNegativeFloat = Field(default=1.0, description="0: greedy.")
+    think_tokens: NonNegativeInt = Field(
+        default=24, description="The most tokens of free reasoning before the action."
+    )
+    free_tokens: PositiveInt = Field(
+        default=48, description="The most tokens of each free part of the action."
+    )
+    context_tokens: PositiveInt = Field(
+        default=192, description="The agent's context is cut to its last this many tokens."
+    )
+
+
 class LLMSettings(_Strict):
     """Where agents think. Without a key in the environment the baseline policy is used."""
 
-    provider: Literal["baseline", "openai"] = "baseline"
+    provider: Literal["baseline", "openai", "local"] = "baseline"
+    local: LocalModelSettings = Field(default_factory=LocalModelSettings)
     base_url: str | None = None
     model: str = "gpt-4o-mini"
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "OPENAI_API_KEY"
@@ -672,6 +704,19 @@ def load_settings(path: str | Path) -> Settings:
     }
     if updates:
         settings = settings.model_copy(update={"world": settings.world.model_copy(update=updates)})
+    local = settings.llm.local
+    paths = {
+        "model": None if local.model == "tiny" else Path(local.model),
+        "tokenizer": local.tokenizer,
+    }
+    moved = {
+        key: str(path.parent / value) if key == "model" else path.parent / value
+        for key, value in paths.items()
+        if value is not None and not value.expanduser().is_absolute()
+    }
+    if moved:
+        llm = settings.llm.model_copy(update={"local": local.model_copy(update=moved)})
+        settings = settings.model_copy(update={"llm": llm})
     log_path = settings.robonomics.log_path
     if log_path is not None and not log_path.is_absolute():
         robonomics = settings.robonomics.model_copy(update={"log_path": path.parent / log_path})

@@ -68,6 +68,10 @@ def choose_provider(
     """
     key = settings.api_key(environ)
     seed = settings.agent_loop.seed
+    if settings.llm.provider == "local":
+        from agent_ecology.llm.local import LocalProvider
+
+        return LocalProvider.from_settings(settings.llm.local), False, None
     if settings.llm.provider == "openai" and key is not None:
         from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
 
@@ -96,7 +100,8 @@ def choose_provider(
     else:
         notice = (
             "llm.provider is 'baseline': agents use the baseline policy (zero-intelligence,"
-            " no model). Set llm.provider: openai and an API key to think with a model."
+            " no model). Set llm.provider: openai and an API key to think with a model, or"
+            " llm.provider: local to think with a model that runs here."
         )
     return ZeroIntelligencePolicy(seed), False, notice
 
@@ -585,6 +590,15 @@ class Runtime:
             "scrip: "
             + ("conserved" if report.conserved else "NOT CONSERVED: report this as a bug"),
         ]
+        batcher = getattr(self.provider, "batcher", None)
+        if batcher is not None and batcher.batch_count:
+            turns = sum(len(b.rows) for b in batcher.batches)
+            busy = sum(b.seconds for b in batcher.batches)
+            lines.append(
+                f"local model: {batcher.turns} turn(s) in {batcher.batch_count} batch(es),"
+                f" {turns / max(len(batcher.batches), 1):.1f} turns a batch on average,"
+                f" {busy:.1f} s of model time"
+            )
         if self.robonomics is not None and self.robonomics.world is not None:
             world = self.robonomics.world
             torq = sum(r.torq for r in world.robots)

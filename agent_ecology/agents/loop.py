@@ -9,8 +9,9 @@ Every agent runs its own :class:`AgentLoop` task; nothing ticks them. A turn:
 3. **Think**: one LLM call through :class:`~agent_ecology.llm.calls.LLMCaller`, which
    reserves the dollar worst case first (the global and per-agent dollar gate).
 4. **Parse** the reply into one action, and **act** through the kernel.
-5. **Pay**: the measured CPU time to ``compute`` and the tokens to ``llm_rate``, after the
-   work, possibly into debt; the result is recorded for the next turn.
+5. **Pay**: the measured CPU time to ``compute`` (with a local model's share of its batch)
+   and the tokens to ``llm_rate``, after the work, possibly into debt; the result is
+   recorded for the next turn.
 
 Failures (a provider that keeps failing, a bad reply, an unexpected exception) never leave
 the loop: they are told to the agent and back off exponentially. Only the world's dollar
@@ -255,8 +256,10 @@ class AgentLoop:
             )
             thought, failed = None, True
         charges = []
-        if COMPUTE in svc.flows and meter.seconds > 0:
-            charges.append((COMPUTE, meter.seconds))
+        # A local model's share of its batch is charged with the turn's own CPU time.
+        model_seconds = thought.compute_seconds if thought is not None else 0.0
+        if COMPUTE in svc.flows and meter.seconds + model_seconds > 0:
+            charges.append((COMPUTE, meter.seconds + model_seconds))
         tokens = thought.usage.total_tokens if thought is not None else 0
         if LLM_RATE in svc.flows and tokens > 0:
             charges.append((LLM_RATE, float(tokens)))
@@ -270,6 +273,7 @@ class AgentLoop:
                 code=outcome.code,
                 result=json.dumps(result),
                 charges=tuple(charges),
+                model_seconds=model_seconds,
             )
         )
         self.turns = number
@@ -281,7 +285,7 @@ class AgentLoop:
             stats.actions_ok += 1
         else:
             stats.actions_failed += 1
-        stats.cpu_seconds += meter.seconds
+        stats.cpu_seconds += meter.seconds + model_seconds
         if thought is not None:
             stats.llm_attempts += thought.attempts
             stats.cost_nd += thought.cost_nd

@@ -76,6 +76,7 @@ class Thought:
     usage: Usage = field(default_factory=Usage)
     attempts: int = 0
     cost_nd: int = 0
+    compute_seconds: float = 0.0  # of a model that runs here, over all attempts
 
 
 class LLMCaller:
@@ -178,6 +179,7 @@ class LLMCaller:
         if price is None:
             completion = await self.provider.complete(request)
             thought.usage = thought.usage + completion.usage
+            thought.compute_seconds += completion.compute_seconds
             return completion
         call_id = f"{request.agent_id}:{uuid.uuid4().hex}"
         # Shielded: a reservation that commits must be known here, to be settled.

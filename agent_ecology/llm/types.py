@@ -55,12 +55,18 @@ class CompletionRequest:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A successful attempt: the text the model wrote and the usage it was billed for."""
+    """A successful attempt: the text the model wrote and the usage it was billed for.
+
+    ``compute_seconds`` is what the attempt used of a model that runs here (a local model's
+    batch, shared out by tokens); it is charged to ``compute`` with the turn's own CPU time.
+    A remote provider leaves it 0: its compute is paid for in dollars.
+    """
 
     text: str
     usage: Usage
     model: str
     finish_reason: str | None = None
+    compute_seconds: float = 0.0
 
 
 class Provider(Protocol):

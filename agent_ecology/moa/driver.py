@@ -37,6 +37,13 @@ OnCapture = Callable[[int, str, list[int]], Sequence[int] | None]
 """``(row, consumer, tokens) -> input tokens or None``: run a tool on a capture; what it
 returns is loaded as the row's input (fed by the next zone that feeds input)."""
 
+OnFinished = Callable[[int, Generated], None]
+"""``(row, result)``: called once for each row, in the step it finishes, with its whole
+result (so a caller can release it without waiting for the slowest row)."""
+
+OnStep = Callable[[int], None]
+"""``(alive)``: called after each step with the number of rows that wrote a token in it."""
+
 
 @torch.no_grad()
 def generate(
@@ -50,13 +57,20 @@ def generate(
     start_token: int | None = None,
     on_capture: OnCapture | None = None,
     row_seeds: Sequence[int] | None = None,
+    on_finished: OnFinished | None = None,
+    on_step: OnStep | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[Generated]:
     """Run every row of ``moa`` from where it is until it is done (or ``max_steps``); one
     result per row. Inputs loaded before the call are fed as usual; ``on_capture`` lets a
     tool answer each capture as it is made (e.g. run the action, feed back its result).
 
     With ``row_seeds`` each row samples from its own generator, so what a row writes does
-    not depend on which other rows share the batch (one generator for the batch otherwise)."""
+    not depend on which other rows share the batch (one generator for the batch otherwise).
+
+    ``on_finished`` is told of each row in the step it finishes; ``on_step`` after each step
+    how many rows were alive in it; ``should_stop`` is asked before each step and ends the
+    run early (like ``max_steps``: unfinished rows come back with ``finished`` False)."""
     rows, device = moa.batch_size, moa.pc.device  # the model must be on the MOA's device
     generator = torch.Generator(device=device).manual_seed(seed)
     if row_seeds is not None and len(row_seeds) != rows:
@@ -74,8 +88,10 @@ def generate(
     tag_steps: list[Tensor] = []
     alive_steps: list[Tensor] = []
     allowed: Tensor | None = None  # (L+1, V): per zone, what the model may sample
+    reported = (moa.pc >= moa.length).tolist()  # rows finished before the run are not news
+    alive_count = rows - sum(reported)
     for _ in range(max_steps):
-        if moa.done():
+        if moa.done() or (should_stop is not None and should_stop()):
             break
         logits, cache = model(last, cache)
         scores = logits[:, -1, :]  # (B, V)
@@ -107,18 +123,45 @@ def generate(
                 if reply is not None:
                     moa.set_input(row, list(reply))
         last = emitted[:, None]
+        if on_step is not None:
+            on_step(alive_count)
+        if on_finished is not None or on_step is not None:
+            finished_now = (moa.pc >= moa.length).tolist()
+            newly = [r for r in range(rows) if finished_now[r] and not reported[r]]
+            for row in newly:
+                reported[row] = True
+            alive_count -= len(newly)
+            if on_finished is not None and newly:
+                _collect(out, tokenizer, emitted_steps, tag_steps, alive_steps, newly)
+                for row in newly:
+                    out[row].finished = True
+                    on_finished(row, out[row])
     if emitted_steps:
-        emitted_all = torch.stack(emitted_steps, dim=1)  # (B, steps)
-        tags_all = torch.stack(tag_steps, dim=1)  # (B, steps, N)
-        alive_all = torch.stack(alive_steps, dim=1)  # (B, steps)
-        for row in range(rows):
-            n = int(alive_all[row].sum())  # a row is alive for a prefix of the steps
-            out[row].tokens = emitted_all[row, :n].tolist()
-            out[row].text = tokenizer.decode(out[row].tokens)
-            out[row].tags = tags_all[row, :n].tolist()
+        _collect(out, tokenizer, emitted_steps, tag_steps, alive_steps, range(rows))
     for row, done in enumerate((moa.pc >= moa.length).tolist()):
         out[row].finished = bool(done)
     return out
+
+
+def _collect(
+    out: list[Generated],
+    tokenizer: Tokenizer,
+    emitted_steps: list[Tensor],
+    tag_steps: list[Tensor],
+    alive_steps: list[Tensor],
+    which: Sequence[int],
+) -> None:
+    """Fill ``out[row]``'s tokens, text and tags for each row in ``which`` from the steps."""
+    index = torch.tensor(list(which), device=emitted_steps[0].device)
+    emitted_all = torch.stack(emitted_steps, dim=1).index_select(0, index)  # (R, steps)
+    tags_all = torch.stack(tag_steps, dim=1).index_select(0, index)  # (R, steps, N)
+    alive_all = torch.stack(alive_steps, dim=1).index_select(0, index)  # (R, steps)
+    counts = alive_all.sum(dim=1).tolist()  # a row is alive for a prefix of the steps
+    for i, row in enumerate(which):
+        n = int(counts[i])
+        out[row].tokens = emitted_all[i, :n].tolist()
+        out[row].text = tokenizer.decode(out[row].tokens)
+        out[row].tags = tags_all[i, :n].tolist()
 
 
 def _zone_masks(allowed: Tensor, vocab: int) -> Tensor:

@@ -13,7 +13,7 @@ Shape legend: L zones, N tags, T prompt tokens in all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -27,6 +27,7 @@ __all__ = [
     "ProgramSpec",
     "Zone",
     "compile_program",
+    "tokens_whose_text",
 ]
 
 
@@ -43,10 +44,11 @@ class Zone:
     many model tokens the zone may hold (default: the program's ``max_genned_per_zone``).
     ``captures`` names the consumer the model's tokens in this zone are captured for.
     ``allow`` / ``deny`` restrict what the model may sample while it writes in this zone (the
-    driver masks the other tokens out; ``MOA.md``, "Per-zone token masks"): ``allow`` lists
-    the only tokens it may write, ``deny`` tokens it may not; each entry is a single-token
-    text or a special token name. The zone's trigger (and the jump token where the zone jumps)
-    stay allowed, so the model can always end the zone itself.
+    driver masks the other tokens out; ``docs/MOA.md``, "Per-zone token masks"): ``allow``
+    lists the only tokens it may write, ``deny`` tokens it may not; each entry is a
+    single-token text, a special token name, or a token id (see :func:`tokens_whose_text`).
+    The zone's trigger (and the jump token where the zone jumps) stay allowed, so the model
+    can always end the zone itself.
     """
 
     name: str
@@ -57,8 +59,8 @@ class Zone:
     timeout: int | None = None
     feeds_input: bool = False
     captures: str | None = None
-    allow: tuple[str, ...] | None = None
-    deny: tuple[str, ...] = ()
+    allow: tuple[str | int, ...] | None = None
+    deny: tuple[str | int, ...] = ()
 
 
 JSON_STRING_UNSAFE = ('"', "\\", *(chr(c) for c in range(32)))
@@ -105,7 +107,26 @@ class Program:
         return int(self.step_trigger.shape[0])
 
 
-def _token(tokenizer: Tokenizer, text: str, where: str, what: str) -> int:
+def tokens_whose_text(tokenizer: Tokenizer, test: Callable[[str], bool]) -> tuple[int, ...]:
+    """The ids of every token whose own text passes ``test`` (for zone masks).
+
+    With a multi-character vocabulary (BPE, SentencePiece) forbidding the one-character
+    token ``"`` is not enough: ``",`` and `` "`` are tokens too. This finds them all by
+    decoding each id once (at compile time; a 150k vocabulary takes a few seconds).
+    """
+    return tuple(i for i in range(tokenizer.vocab_size) if test(tokenizer.decode([i])))
+
+
+def _token(tokenizer: Tokenizer, text: str | int, where: str, what: str) -> int:
+    if isinstance(text, int) and not isinstance(text, bool):
+        if not 0 <= text < tokenizer.vocab_size:
+            raise ProgramError(
+                f"{where}: {what} id {text} is outside the vocabulary"
+                f" (0..{tokenizer.vocab_size - 1})"
+            )
+        return text
+    if not isinstance(text, str):
+        raise ProgramError(f"{where}: {what} {text!r} is neither a text nor a token id")
     if text.startswith("<") and text.endswith(">") and len(text) > 2:
         try:
             return tokenizer.special(text)

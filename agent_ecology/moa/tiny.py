@@ -50,6 +50,8 @@ class _Block(nn.Module):
 class TinyDecoder(nn.Module):
     """``forward(ids (B, T), cache) -> (logits (B, T, V), cache)``."""
 
+    POSITIONS = 4096  # the longest sequence it takes
+
     def __init__(
         self, vocab_size: int, *, width: int = 32, layers: int = 2, heads: int = 2, seed: int = 0
     ) -> None:
@@ -57,7 +59,7 @@ class TinyDecoder(nn.Module):
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         self.embed = nn.Embedding(vocab_size, width)
-        self.position = nn.Embedding(4096, width)
+        self.position = nn.Embedding(self.POSITIONS, width)
         self.blocks = nn.ModuleList(_Block(width, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab_size, bias=False)
@@ -67,8 +69,8 @@ class TinyDecoder(nn.Module):
     @torch.no_grad()
     def forward(self, ids: Tensor, cache: KVCache | None = None) -> tuple[Tensor, KVCache]:
         start = 0 if not cache else int(cache[0][0].shape[2])
-        if start + ids.shape[1] > 4096:
-            raise ValueError("TinyDecoder has 4096 positions; this sequence is longer")
+        if start + ids.shape[1] > self.POSITIONS:
+            raise ValueError(f"TinyDecoder has {self.POSITIONS} positions; this is longer")
         positions = torch.arange(start, start + ids.shape[1], device=ids.device)
         x = self.embed(ids) + self.position(positions)[None]  # (B, T, D)
         new: KVCache = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -50,7 +51,8 @@ def test_a_rows_turn_does_not_depend_on_its_batch() -> None:
     alone = run_turns(model, TURN, mine, seeds=[42])
     for companions in (contexts(7), contexts(3, start=100)):
         batch = run_turns(model, TURN, [*companions, *mine], seeds=[*range(len(companions)), 42])
-        assert batch[-1] == alone[0]
+        # the same turn, token for token (its share of the batch's time differs, of course)
+        assert replace(batch[-1], seconds=0.0) == replace(alone[0], seconds=0.0)
 
 
 def test_the_free_parts_never_break_the_json() -> None:

@@ -332,6 +332,8 @@ class EndTurn(Operation):
 
     ``charges`` are ``(resource, amount)`` pairs of flow resources, charged after the work as
     seed 003 says. ``result`` (JSON) is what the agent will be told on its next turn.
+    ``model_seconds`` is the part of the ``compute`` charge that was the turn's share of a
+    local model's batch (recorded in the event, so the charge can be checked).
     """
 
     kind: ClassVar[str] = "turn"
@@ -342,6 +344,7 @@ class EndTurn(Operation):
     code: str | None = None
     result: str = "{}"
     charges: tuple[tuple[str, float], ...] = ()
+    model_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         check_principal_id(self.agent_id, "agent_id")
@@ -352,6 +355,7 @@ class EndTurn(Operation):
         for name, amount in self.charges:
             check_resource_name(name)
             check_non_negative(amount, f"charge of {name}")
+        check_non_negative(self.model_seconds, "model_seconds")
         check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
@@ -378,6 +382,7 @@ class EndTurn(Operation):
                 "ok": self.ok,
                 "code": self.code,
                 "charges": dict(self.charges),
+                **({"model_seconds": self.model_seconds} if self.model_seconds else {}),
             },
         )
         return {"balances": balances}

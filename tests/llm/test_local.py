@@ -1,0 +1,382 @@
+"""The local provider: turns batched on a real (tiny, random) model, each agent answered once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import torch
+
+from agent_ecology.agents.parser import ActionError, parse_action
+from agent_ecology.config import ConfigError, LocalModelSettings, load_settings
+from agent_ecology.llm import CompletionRequest, Message
+from agent_ecology.llm.local import (
+    LocalModelFailed,
+    LocalProvider,
+    TurnBatcher,
+    context_text,
+    load_local_model,
+)
+from agent_ecology.moa import ByteTokenizer
+from agent_ecology.moa.tiny import TinyDecoder
+from agent_ecology.moa.turn import TurnResult, run_turns, turn_program
+
+pytestmark = pytest.mark.anyio
+TOK = ByteTokenizer()
+SMALL = turn_program(TOK, think_tokens=4, free_tokens=8, context_tokens=24)
+
+
+def context(i: int) -> str:
+    return f"agent{i:03d} at turn {i}: scrip {17 * i % 500}"
+
+
+def model64() -> TinyDecoder:
+    return TinyDecoder(TOK.vocab_size, seed=5).double()  # float64: no near-tie flips
+
+
+def same_turn(a: TurnResult, b: TurnResult) -> bool:
+    """The same turn token for token (each batch shares its time differently)."""
+    return replace(a, seconds=0.0) == replace(b, seconds=0.0)
+
+
+class CountingModel:
+    """The tiny model, counting its steps (and able to wait or fail on a given step)."""
+
+    def __init__(self, model: Any, *, delay: float = 0.0, fail_on: int | None = None) -> None:
+        self.model = model
+        self.delay = delay
+        self.fail_on = fail_on
+        self.calls = 0
+        self.started = threading.Event()
+
+    def __call__(self, ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        self.calls += 1
+        self.started.set()
+        if self.fail_on is not None and self.calls == self.fail_on:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        if self.delay:
+            time.sleep(self.delay)
+        return self.model(ids, cache)  # type: ignore[no-any-return]
+
+
+class PickyTokenizer(ByteTokenizer):
+    """A tokenizer that cannot encode one agent's text (say, a character it does not know)."""
+
+    def encode(self, text: str) -> list[int]:
+        if "POISON" in text:
+            raise ValueError("no token for this character")
+        return super().encode(text)
+
+
+async def test_concurrent_submitters_are_each_answered_once_with_their_own_turn() -> None:
+    model = model64()
+    batcher = TurnBatcher(model, SMALL, max_batch=8, window=0.01)
+    answers: dict[int, list[TurnResult]] = {i: [] for i in range(40)}
+
+    async def submit(i: int) -> None:
+        await anyio.sleep((i % 7) * 0.003)  # arriving at different moments
+        answers[i].append(await batcher.run(f"a{i}", context(i), seed=1000 + i))
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(40):
+                tg.start_soon(submit, i)
+    finally:
+        await batcher.aclose()
+    assert all(len(a) == 1 for a in answers.values())
+    sizes = [len(b.rows) for b in batcher.batches]
+    assert sum(sizes) == 40 and max(sizes) <= 8 and len(sizes) >= 5
+    assert any(size > 1 for size in sizes), sizes  # they were batched, not run one by one
+    assert Counter(r.agent_id for b in batcher.batches for r in b.rows) == {
+        f"a{i}": 1 for i in range(40)
+    }
+    # Each got its own turn: the one its context and seed give when run alone.
+    for i in (0, 13, 39):
+        (alone,) = run_turns(model, SMALL, [context(i)], seeds=[1000 + i])
+        assert same_turn(answers[i][0], alone)
+    assert batcher.turns == 40
+
+
+async def test_one_agents_bad_context_fails_its_own_turn_only() -> None:
+    picky = turn_program(PickyTokenizer(), think_tokens=4, free_tokens=8, context_tokens=24)
+    batcher = TurnBatcher(model64(), picky, max_batch=8, window=0.2)
+    outcomes: dict[int, object] = {}
+
+    async def submit(i: int) -> None:
+        text = "POISON" if i == 3 else context(i)
+        try:
+            outcomes[i] = await batcher.run(f"a{i}", text, seed=i)
+        except LocalModelFailed as exc:
+            outcomes[i] = exc
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(6):
+                tg.start_soon(submit, i)
+    finally:
+        await batcher.aclose()
+    error = outcomes.pop(3)
+    assert isinstance(error, LocalModelFailed) and not error.retryable
+    assert "could not be encoded" in str(error)
+    assert all(isinstance(o, TurnResult) and o.finished for o in outcomes.values())
+    (batch,) = batcher.batches  # the same batch: the others ran, the bad one did not
+    assert batch.failed == 1 and sorted(r.agent_id for r in batch.rows) == [
+        f"a{i}" for i in (0, 1, 2, 4, 5)
+    ]
+
+
+async def test_a_model_that_fails_fails_its_batch_retryably_and_the_next_batch_runs() -> None:
+    model = CountingModel(model64(), fail_on=5)
+    batcher = TurnBatcher(model, SMALL, max_batch=4, window=0.1)
+    errors: list[LocalModelFailed] = []
+
+    async def submit(i: int) -> None:
+        try:
+            await batcher.run(f"a{i}", context(i), seed=i)
+        except LocalModelFailed as exc:
+            errors.append(exc)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(4):
+                tg.start_soon(submit, i)
+        assert len(errors) == 4 and all(e.retryable for e in errors)
+        assert "CUDA out of memory" in str(errors[0])
+        result = await batcher.run("a0", context(0), seed=0)  # the service carries on
+        assert result.finished
+    finally:
+        await batcher.aclose()
+
+
+async def test_a_row_that_is_done_is_answered_before_the_slowest_row() -> None:
+    model = CountingModel(model64())
+    batcher = TurnBatcher(model, SMALL, max_batch=2, window=0.5)
+    answered_at: dict[str, int] = {}
+
+    async def submit(name: str, text: str) -> None:
+        await batcher.run(name, text, seed=7)
+        answered_at[name] = model.calls
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(submit, "short", "x")  # one token of context
+            tg.start_soon(submit, "long", "y" * 24)  # 23 more steps of context to feed
+    finally:
+        await batcher.aclose()
+    (batch,) = batcher.batches
+    tokens = {r.agent_id: r.tokens for r in batch.rows}
+    assert tokens["long"] > tokens["short"]
+    assert answered_at["short"] < answered_at["long"]  # released while the long row ran
+
+
+async def test_a_cancelled_submitter_does_not_disturb_the_others() -> None:
+    model = CountingModel(model64(), delay=0.002)
+    batcher = TurnBatcher(model, SMALL, max_batch=4, window=0.05)
+    results: dict[int, TurnResult] = {}
+
+    async def submit(i: int) -> None:
+        results[i] = await batcher.run(f"a{i}", context(i), seed=i)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(4):
+                tg.start_soon(submit, i)
+            with anyio.move_on_after(5):
+                await anyio.to_thread.run_sync(model.started.wait)
+            with anyio.CancelScope() as scope:  # a fifth one gives up waiting at once
+                scope.cancel()
+                await batcher.run("quitter", context(9), seed=9)
+    finally:
+        await batcher.aclose()
+    assert sorted(results) == [0, 1, 2, 3] and all(r.finished for r in results.values())
+
+
+async def test_closing_mid_batch_answers_every_waiting_agent() -> None:
+    model = CountingModel(model64(), delay=0.01)  # a slow model: a batch takes seconds
+    batcher = TurnBatcher(model, SMALL, max_batch=4, window=0.01)
+    outcomes: list[object] = []
+
+    async def submit(i: int) -> None:
+        try:
+            outcomes.append(await batcher.run(f"a{i}", context(i), seed=i))
+        except LocalModelFailed as exc:
+            outcomes.append(exc)
+
+    started = time.monotonic()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for i in range(10):  # 4 in the first batch, 6 waiting for the next ones
+                tg.start_soon(submit, i)
+            await anyio.to_thread.run_sync(model.started.wait)
+            await anyio.sleep(0.05)  # a few steps into the batch
+            await batcher.aclose()
+    assert time.monotonic() - started < 5  # far less than the batches would have taken
+    assert len(outcomes) == 10
+    errors = [o for o in outcomes if isinstance(o, LocalModelFailed)]
+    assert len(errors) == 10 and all("shut down" in str(e) for e in errors)
+    assert model.calls < 30  # the batch stopped at its next step
+    with pytest.raises(LocalModelFailed, match="shut down"):
+        await batcher.run("late", "x", seed=0)
+
+
+def request(agent: str, text: str) -> CompletionRequest:
+    messages = (Message("system", "You are an agent."), Message("user", text))
+    return CompletionRequest(agent_id=agent, model="ignored", messages=messages)
+
+
+@pytest.mark.parametrize("agents", [1, 8, 64])
+async def test_at_least_95_percent_of_provider_turns_parse(agents: int) -> None:
+    settings = LocalModelSettings(max_batch=64, batch_window=0.05, seed=agents)  # type: ignore[call-arg]
+    provider = LocalProvider.from_settings(settings)
+    replies: list[str] = []
+
+    async def think(i: int) -> None:
+        completion = await provider.complete(request(f"agent{i}", context(i)))
+        assert completion.usage.total_tokens > completion.usage.prompt_tokens > 0
+        assert completion.compute_seconds > 0 and completion.finish_reason == "stop"
+        replies.append(completion.text)
+
+    try:
+        rounds = 20 if agents == 1 else 1
+        for _ in range(rounds):
+            async with anyio.create_task_group() as tg:
+                for i in range(agents):
+                    tg.start_soon(think, i)
+    finally:
+        await provider.aclose()
+    parsed = 0
+    for reply in replies:
+        try:
+            parse_action(reply)
+            parsed += 1
+        except ActionError:
+            pass
+    assert len(replies) == (20 if agents == 1 else agents)
+    assert parsed / len(replies) >= 0.95, replies
+    if agents == 64:
+        assert [len(b.rows) for b in provider.batcher.batches] == [64]
+
+
+async def test_a_completion_carries_the_rows_tokens_and_its_share_of_the_batch() -> None:
+    provider = LocalProvider(model64(), SMALL, name="tiny", max_batch=3, window=0.2)
+    completions = {}
+
+    async def think(agent: str) -> None:
+        completions[agent] = await provider.complete(request(agent, f"I am {agent}"))
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for agent in ("alice", "bob", "carol"):
+                tg.start_soon(think, agent)
+    finally:
+        await provider.aclose()
+    (batch,) = provider.batcher.batches
+    for row in batch.rows:
+        completion = completions[row.agent_id]
+        assert completion.usage.prompt_tokens == row.context_tokens
+        assert completion.usage.total_tokens == row.tokens
+        assert completion.compute_seconds == row.seconds
+        assert completion.model == "tiny"
+    assert sum(c.compute_seconds for c in completions.values()) == pytest.approx(batch.seconds)
+
+
+def test_the_context_text_keeps_every_message_in_order() -> None:
+    text = context_text((Message("system", "rules"), Message("user", "state")))
+    assert text == "System: rules\n\nUser: state\n"
+
+
+# --- loading the model ------------------------------------------------------------------------
+
+
+def test_a_missing_model_folder_is_a_clear_startup_error(tmp_path: Path) -> None:
+    missing = LocalModelSettings(model=str(tmp_path / "nope"))  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"llm\.local\.model: no folder .*nope.*downloaded"):
+        load_local_model(missing)
+    (tmp_path / "empty").mkdir()
+    empty = LocalModelSettings(model=str(tmp_path / "empty"))  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"has no config\.json"):
+        load_local_model(empty)
+
+
+def test_the_tiny_model_refuses_settings_it_cannot_hold() -> None:
+    with pytest.raises(ConfigError, match="more than the tiny model's 4096 positions"):
+        load_local_model(LocalModelSettings(context_tokens=5000))  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="the tiny model has its own"):
+        load_local_model(LocalModelSettings(tokenizer=Path("tok")))  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"llm\.local\.device: .*use cpu"):
+        load_local_model(LocalModelSettings(device="tpu9"))  # type: ignore[call-arg]
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device is available here"):
+            load_local_model(LocalModelSettings(device="cuda"))  # type: ignore[call-arg]
+
+
+def test_a_relative_model_folder_is_found_next_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "llm:\n  provider: local\n  local:\n    model: models/mine\n    tokenizer: tok\n"
+    )
+    local = load_settings(tmp_path / "config.yaml").llm.local
+    assert local.model == str(tmp_path / "models" / "mine")
+    assert local.tokenizer == tmp_path / "tok"
+    (tmp_path / "config.yaml").write_text("llm:\n  provider: local\n")
+    assert load_settings(tmp_path / "config.yaml").llm.local.model == "tiny"
+
+
+def test_a_saved_hugging_face_model_thinks_through_the_turn_program(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    import string
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    # A character-level tokenizer without the MOA's control tokens (loading adds them), and
+    # with a few multi-character tokens, two of which could break a JSON string.
+    chars = ["<unk>", *sorted(set(string.printable)), '",', ' "', "ok_1"]
+    inner = Tokenizer(models.WordLevel({w: i for i, w in enumerate(chars)}, unk_token="<unk>"))
+    inner.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    inner.decoder = decoders.Fuse()
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=inner, unk_token="<unk>")
+    tok.save_pretrained(tmp_path)
+    config = transformers.GPT2Config(
+        vocab_size=len(tok),
+        n_positions=512,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path)
+
+    settings = LocalModelSettings(model=str(tmp_path), context_tokens=32)  # type: ignore[call-arg]
+    model, turn, name = load_local_model(settings)
+    assert name == tmp_path.name
+    allowed = turn.program.allowed
+    assert allowed is not None
+    zones = turn.program.zone_names
+    vocab = tok.get_vocab()
+    for zone in ("note_text", "write_content", "noop_reason"):
+        row = allowed[zones.index(zone)]
+        assert not row[vocab['",']] and not row[vocab[' "']] and not row[vocab["\\"]]
+        assert row[vocab["ok_1"]] and row[vocab["a"]]
+    name = allowed[zones.index("write_id")]
+    assert name[vocab["ok_1"]] and name[vocab["a"]] and not name[vocab["A"]]
+    results = run_turns(model, turn, [context(i) for i in range(8)])
+    parsed = sum(1 for r in results if _parses(r.reply))
+    assert parsed >= 8 * 0.95 and all(r.finished for r in results), [r.reply for r in results]
+    too_long = LocalModelSettings(model=str(tmp_path), context_tokens=600)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="more than the model's 512 positions"):
+        load_local_model(too_long)
+
+
+def _parses(reply: str) -> bool:
+    try:
+        parse_action(reply)
+    except ActionError:
+        return False
+    return True
