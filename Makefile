@@ -2,7 +2,7 @@
 #   make run    run the world of config.yaml (agents live for run.duration seconds)
 #   make test   run the test suite
 #   make check  lint, format check and type check
-#   make bench  the ledger and agent benchmarks (outside the test suite)
+#   make bench  the ledger, agent and local-model benchmarks (outside the test suite)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -37,6 +37,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/agents.py
+	$(BIN)/python benchmarks/local.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis

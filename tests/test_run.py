@@ -99,3 +99,20 @@ def test_sigterm_stops_cleanly_and_a_second_run_resumes(world: Path) -> None:
         assert firsts == [(1,)] or before == 0
     assert _query(db, "SELECT minted FROM scrip_supply") == minted_before  # no second grant
     assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
+
+
+def test_a_run_with_the_local_tiny_model_exits_0_and_agents_acted(world: Path) -> None:
+    config = world / "config.yaml"
+    text = config.read_text()
+    assert "\n  provider: openai" in text
+    config.write_text(text.replace("\n  provider: openai", "\n  provider: local", 1))
+    proc = _run(world, "--duration", "8")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "agents think with: local model tiny" in out and "baseline" not in out
+    assert "local model:" in out and "batch" in out  # the summary's line
+    db = world / "data" / "world.db"
+    acted = _query(db, "SELECT agent_id, sum(ok) FROM agent_turns GROUP BY agent_id")
+    assert {agent for agent, ok in acted if ok > 0} == {"alice", "bob", "carol", "dave", "erin"}
+    assert _query(db, "SELECT count(*) FROM llm_calls") == [(0,)]  # no dollars, no calls
+    assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]

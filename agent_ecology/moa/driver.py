@@ -75,11 +75,13 @@ def generate(
     generator = torch.Generator(device=device).manual_seed(seed)
     if row_seeds is not None and len(row_seeds) != rows:
         raise ValueError(f"row_seeds has {len(row_seeds)} seeds for {rows} rows")
-    generators = (
-        [torch.Generator(device=device).manual_seed(s) for s in row_seeds]
+    seeds = (
+        torch.tensor([_signed(int(s) & _MASK64) for s in row_seeds], dtype=torch.int64)
         if row_seeds is not None
         else None
     )
+    if seeds is not None:
+        seeds = seeds.to(device)
     first = moa.pad if start_token is None else start_token
     last = torch.full((rows, 1), first, device=device)  # (B, 1)
     cache = None
@@ -90,7 +92,7 @@ def generate(
     allowed: Tensor | None = None  # (L+1, V): per zone, what the model may sample
     reported = (moa.pc >= moa.length).tolist()  # rows finished before the run are not news
     alive_count = rows - sum(reported)
-    for _ in range(max_steps):
+    for step in range(max_steps):
         if moa.done() or (should_stop is not None and should_stop()):
             break
         logits, cache = model(last, cache)
@@ -101,15 +103,10 @@ def generate(
             scores = scores.masked_fill(~allowed[moa.pc], float("-inf"))
         if temperature > 0:
             probs = torch.softmax(scores / temperature, dim=-1)
-            if generators is None:
+            if seeds is None:
                 sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
             else:
-                sampled = torch.cat(
-                    [
-                        torch.multinomial(p, 1, generator=g)
-                        for p, g in zip(probs, generators, strict=True)
-                    ]
-                )
+                sampled = _sample_rows(probs, row_uniform(seeds, step))
         else:
             sampled = scores.argmax(dim=-1)
         alive_steps.append(moa.pc < moa.length)
@@ -141,6 +138,47 @@ def generate(
     for row, done in enumerate((moa.pc >= moa.length).tolist()):
         out[row].finished = bool(done)
     return out
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _signed(value: int) -> int:
+    """A 64-bit constant as the int64 that has its bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+_MIX1 = _signed(0xBF58476D1CE4E5B9)
+_MIX2 = _signed(0x94D049BB133111EB)
+
+
+def _shr(x: Tensor, bits: int) -> Tensor:
+    """Logical right shift of int64 bits (torch's ``>>`` is arithmetic)."""
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def row_uniform(seeds: Tensor, step: int) -> Tensor:
+    """One uniform number in (0, 1) per row for ``step``: SplitMix64 of (seed, step).
+
+    A counter-based generator: row r's number depends only on its seed and the step, never
+    on the other rows, and all rows are drawn in a few vectorised ops (a ``torch.Generator``
+    per row costs a call per row per step).
+    """
+    z = seeds + _signed((step + 1) * _GOLDEN & _MASK64)  # int64 wraps, as SplitMix64's does
+    z = (z ^ _shr(z, 30)) * _MIX1
+    z = (z ^ _shr(z, 27)) * _MIX2
+    z = z ^ _shr(z, 31)
+    return (_shr(z, 11).to(torch.float64) + 0.5) / float(1 << 53)
+
+
+def _sample_rows(probs: Tensor, uniform: Tensor) -> Tensor:
+    """Inverse-CDF sampling: row r takes the first token whose cumulative probability
+    reaches ``uniform[r]`` of its total. A token of probability 0 is never taken."""
+    cdf = probs.to(torch.float64).cumsum(dim=-1)  # (B, V)
+    target = (uniform * cdf[:, -1]).unsqueeze(1)  # (B, 1)
+    index = torch.searchsorted(cdf, target).squeeze(1)
+    return index.clamp_(max=probs.shape[-1] - 1)
 
 
 def _collect(

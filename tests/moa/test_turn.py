@@ -61,3 +61,45 @@ def test_the_free_parts_never_break_the_json() -> None:
         action = parse_action(r.reply)
         assert r.reply.startswith('{"action": "') and r.reply.endswith("}")
         assert action.action in {"noop", "note", "write_artifact", "query"}
+
+
+def test_each_step_is_shared_by_the_rows_that_wrote_a_token_in_it() -> None:
+    # A clock that advances one second per reading: every step then takes exactly 1 s.
+    ticks = iter(range(10_000))
+    model = TinyDecoder(TOK.vocab_size, seed=4)
+    small = turn_program(TOK, think_tokens=3, free_tokens=6, context_tokens=40)
+    texts = ["a", "b" * 10, "c" * 25, "d" * 40]  # rows of different lengths
+    results = run_turns(model, small, texts, clock=lambda: float(next(ticks)))
+    lengths = [r.tokens for r in results]
+    assert len(set(lengths)) > 1
+    for r in results:
+        alive = [sum(1 for n in lengths if n > s) for s in range(r.tokens)]
+        assert r.seconds == pytest.approx(sum(1 / a for a in alive))
+    assert sum(r.seconds for r in results) == pytest.approx(max(lengths))  # one s a step
+
+
+def test_rows_are_told_as_they_finish_and_a_stop_ends_the_batch() -> None:
+    model = TinyDecoder(TOK.vocab_size, seed=4)
+    small = turn_program(TOK, think_tokens=3, free_tokens=6, context_tokens=40)
+    told: list[tuple[int, int]] = []  # (row, tokens), in the order they were told
+    texts = ["d" * 40, "a", "c" * 25]
+    results = run_turns(model, small, texts, on_result=lambda i, r: told.append((i, r.tokens)))
+    assert sorted(told) == [(i, r.tokens) for i, r in enumerate(results)]  # each once
+    assert [n for _, n in told] == sorted(n for _, n in told)  # shortest first
+    steps = 0
+
+    def stop_after_20() -> bool:
+        nonlocal steps
+        steps += 1
+        return steps > 20
+
+    told.clear()
+    stopped = run_turns(
+        model,
+        small,
+        texts,
+        should_stop=stop_after_20,
+        on_result=lambda i, r: told.append((i, r.tokens)),
+    )
+    assert not any(r.finished for r in stopped) and all(r.tokens == 20 for r in stopped)
+    assert sorted(i for i, _ in told) == [0, 1, 2]  # the unfinished are told too, at the end
