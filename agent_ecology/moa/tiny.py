@@ -15,7 +15,6 @@ from torch.nn import functional as F
 __all__ = ["KVCache", "TinyDecoder"]
 
 
-
 class KVCache:
     """Keys and values of every layer, in buffers that grow by doubling.
 
