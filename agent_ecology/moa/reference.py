@@ -1,7 +1,7 @@
 """A scalar reference MOA: one row, plain Python, written from ``MOA.md`` line by line.
 
 It exists to check the batched module against (property tests), not to be fast. Pinned here
-where ``MOA.md`` is silent (and recorded there, "Pinned during implementation"):
+where ``MOA.md`` is silent (and recorded in ``docs/MOA.md``, "Pinned during implementation"):
 
 - a finished row reports resolver -1 (padding is not a feeder);
 - each consumer k has its own capture buffer per row; entering a zone that captures for k

@@ -166,3 +166,26 @@ def test_bad_token_rules_name_the_zone() -> None:
         compile_program(ProgramSpec(zones=(Zone("z", deny=("ab",)),)), TOK)
     with pytest.raises(ProgramError, match="allow must be a tuple"):
         compile_program(ProgramSpec(zones=(Zone("z", allow="ab"),)), TOK)  # type: ignore[arg-type]
+
+
+def test_each_rows_random_stream_is_uniform_and_its_own() -> None:
+    from agent_ecology.moa.driver import row_uniform
+
+    seeds = torch.arange(20_000, dtype=torch.int64) * 7919 - 10_000  # negatives too
+    u = row_uniform(seeds, step=0)
+    assert bool(((u > 0) & (u < 1)).all())
+    counts = torch.histc(u, bins=10, min=0.0, max=1.0)
+    assert bool(((counts - 2000).abs() < 200).all()), counts  # ~4.5 sigma
+    assert not torch.equal(u, row_uniform(seeds, step=1))  # a new number each step
+    # A row's number depends on its seed and the step only, not on the other rows.
+    assert torch.equal(row_uniform(seeds[5:6], step=3), row_uniform(seeds, step=3)[5:6])
+
+
+def test_rows_sample_tokens_with_their_probabilities_and_never_a_masked_one() -> None:
+    from agent_ecology.moa.driver import _sample_rows, row_uniform
+
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3]).expand(20_000, 4)
+    tokens = _sample_rows(probs, row_uniform(torch.arange(20_000, dtype=torch.int64), step=0))
+    freq = torch.bincount(tokens, minlength=4).double() / 20_000
+    assert freq[1] == 0
+    assert torch.allclose(freq, torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=torch.float64), atol=0.015)

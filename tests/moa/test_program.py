@@ -3,6 +3,7 @@ the batched module (one row)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -236,3 +237,36 @@ def test_done_is_monotone_and_needs_every_row() -> None:
         seen.append(moa.done())
         assert moa.done() == bool((moa.pc == program.length).all())
     assert seen == [False] * 5 + [True] * 3  # True only once every row is, then for ever
+
+
+def test_zone_masks_compile_from_texts_names_and_ids_and_bad_entries_are_named() -> None:
+    from agent_ecology.moa.program import tokens_whose_text
+
+    quote, end = TOK.encode('"')[0], TOK.special("<end>")
+    program = compile_program(
+        ProgramSpec(
+            zones=(
+                Zone("free", timeout=4),
+                Zone("no_quotes", timeout=4, deny=('"', "<pad>", 0x5C)),
+                Zone("digits", timeout=4, allow=tokens_whose_text(TOK, str.isdigit)),
+            )
+        ),
+        TOK,
+    )
+    allowed = program.allowed
+    assert allowed is not None and allowed.shape == (3, TOK.vocab_size)
+    assert bool(allowed[0].all())  # a zone without a mask restricts nothing
+    assert not allowed[1, quote] and not allowed[1, 0x5C] and not allowed[1, TOK.special("<pad>")]
+    assert allowed[1, TOK.encode("a")[0]]
+    digits = {TOK.encode(str(d))[0] for d in range(10)}
+    assert {i for i in range(TOK.vocab_size) if allowed[2, i]} == digits | {end}  # + trigger
+    for bad, message in (
+        (Zone("z", deny=('"',), allow="ab"), "allow must be a tuple of tokens"),  # type: ignore[arg-type]
+        (Zone("z", deny=("ab",)), "denied token 'ab' is 2 tokens, not one"),
+        (Zone("z", allow=(10_000,)), "allowed token id 10000 is outside the vocabulary"),
+        (Zone("z", deny=(1.5,)), "denied token 1.5 is neither a text nor a token id"),  # type: ignore[arg-type]
+        (Zone("z", allow=("<nope>",)), "allowed token '<nope>' is not a token"),
+    ):
+        with pytest.raises(ProgramError, match=re.escape(message)) as info:
+            compile_program(ProgramSpec(zones=(bad,)), TOK)
+        assert str(info.value).startswith("zone 0 ('z'): ")  # the zone is named
