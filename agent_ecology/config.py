@@ -235,10 +235,22 @@ class LocalModelSettings(_Strict):
     seed: int = Field(default=0, description="The tiny model's weights, and sampling.")
     device: str = Field(default="cpu", min_length=1, description="Where the model runs.")
     max_batch: PositiveInt = Field(default=64, description="The most turns in one batch.")
-    batch_window: NonNegativeFloat = Field(
+    batch_window: Annotated[float, Field(ge=0, le=60)] = Field(
         default=0.02, description="Seconds to wait for more turns before running a batch."
     )
-    temperature: NonNegativeFloat = Field(default=1.0, description="0: greedy.")
+    temperature: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=1.0, description="0: greedy; otherwise at least 0.01."
+    )
+
+    @model_validator(mode="after")
+    def _temperature_usable(self) -> LocalModelSettings:
+        if 0 < self.temperature < 0.01:
+            raise ValueError(
+                f"temperature {self.temperature!r} is too small to sample with"
+                " (the scores would overflow); use 0 for greedy, or at least 0.01"
+            )
+        return self
+
     think_tokens: NonNegativeInt = Field(
         default=24, description="The most tokens of free reasoning before the action."
     )

@@ -206,8 +206,10 @@ class Runtime:
         try:
             return await self._run(ledger, world.lines(), duration)
         finally:
-            await ledger.close()
-            await self.provider.aclose()
+            try:
+                await ledger.close()
+            finally:
+                await self.provider.aclose()
 
     async def _run(
         self, ledger: Ledger, world_lines: list[str], duration: float | None
@@ -592,12 +594,10 @@ class Runtime:
         ]
         batcher = getattr(self.provider, "batcher", None)
         if batcher is not None and batcher.batch_count:
-            turns = sum(len(b.rows) for b in batcher.batches)
-            busy = sum(b.seconds for b in batcher.batches)
             lines.append(
-                f"local model: {batcher.turns} turn(s) in {batcher.batch_count} batch(es),"
-                f" {turns / max(len(batcher.batches), 1):.1f} turns a batch on average,"
-                f" {busy:.1f} s of model time"
+                f"local model: {batcher.rows_run} turn(s) in {batcher.batch_count} batch(es),"
+                f" {batcher.rows_run / batcher.batch_count:.1f} turns a batch on average,"
+                f" {batcher.model_seconds:.1f} s of model time"
             )
         if self.robonomics is not None and self.robonomics.world is not None:
             world = self.robonomics.world

@@ -129,8 +129,12 @@ class TurnBatcher:
         self.temperature = temperature
         self.device = device
         self.batches: collections.deque[BatchRecord] = collections.deque(maxlen=history)
-        self.turns = 0  # answered with a result
-        self.batch_count = 0
+        # Totals over the service's life (``batches`` keeps only the last ``history``):
+        self.turns = 0  # results delivered to a waiting agent
+        self.batch_count = 0  # batches run on the model
+        self.rows_run = 0  # rows those batches ran
+        self.model_seconds = 0.0  # their measured time
+        self.failed_turns = 0  # turns answered with an error by a batch
         self._queue: collections.deque[_Job] = collections.deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -179,30 +183,43 @@ class TurnBatcher:
     # --- the worker thread ----------------------------------------------------------------
 
     def _serve(self) -> None:
-        while True:
+        jobs: list[_Job] = []
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._closing:
+                        self._cond.wait()
+                    deadline = time.monotonic() + self.window
+                    while len(self._queue) < self.max_batch and not self._closing:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
+                    closing = self._closing  # decided under the lock, with the queue
+                    if closing:
+                        jobs = list(self._queue)
+                        self._queue.clear()
+                    else:
+                        n = min(self.max_batch, len(self._queue))
+                        jobs = [self._queue.popleft() for _ in range(n)]
+                if closing:
+                    for job in jobs:
+                        self._answer(job, error=_shut_down())
+                    return
+                self._run_batch([job for job in jobs if not job.abandoned])
+                jobs = []
+        except BaseException as exc:  # a bug here must not leave anyone waiting for ever
+            _log.exception("local model: the worker thread failed; the local model is closed")
+            error = LocalModelFailed(
+                f"the local model's worker failed ({exc!r}) and is closed; see the log",
+                retryable=False,
+            )
             with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                deadline = time.monotonic() + self.window
-                while len(self._queue) < self.max_batch and not self._closing:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                if self._closing:
-                    jobs = list(self._queue)
-                    self._queue.clear()
-                else:
-                    jobs = [
-                        self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))
-                    ]
-            if self._closing:
-                for job in jobs:
-                    self._answer(job, error=_shut_down())
-                return
-            jobs = [job for job in jobs if not job.abandoned]
-            if jobs:
-                self._run_batch(jobs)
+                self._closing = True
+                jobs.extend(self._queue)
+                self._queue.clear()
+            for job in jobs:
+                self._answer(job, error=error)
 
     def _run_batch(self, jobs: list[_Job]) -> None:
         from agent_ecology.moa.turn import encode_context, run_turns
@@ -222,8 +239,8 @@ class TurnBatcher:
                         retryable=False,
                     ),
                 )
+        self.failed_turns += failed
         if not ready:
-            self.batches.append(BatchRecord((), 0.0, failed))
             return
         rows: dict[int, RowRecord] = {}
 
@@ -257,28 +274,45 @@ class TurnBatcher:
             for job, _ in ready:
                 if not job.answered:
                     failed += 1
+                    self.failed_turns += 1
                     self._answer(job, error=error)
         answered = tuple(rows[i] for i in sorted(rows))
-        self.batches.append(BatchRecord(answered, sum(r.seconds for r in answered), failed))
+        record = BatchRecord(answered, sum(r.seconds for r in answered), failed)
+        self.batches.append(record)
         self.batch_count += 1
+        self.rows_run += len(answered)
+        self.model_seconds += record.seconds
 
     def _answer(self, job: _Job, *, result: Any = None, error: ProviderError | None = None) -> None:
         if job.answered:
             return
         job.answered = True
-        if error is None:
-            self.turns += 1
 
         def deliver() -> None:
             job.result, job.error = result, error
+            if error is None and not job.abandoned:
+                self.turns += 1
             job.done.set()
 
         if job.abandoned:
             return
         try:
-            anyio.from_thread.run_sync(deliver, token=job.token)
+            _post(job.token, deliver)
         except Exception:  # the submitter's event loop is gone: nobody is waiting
             _log.debug("local model: could not answer %s (event loop closed)", job.agent_id)
+
+
+def _post(token: anyio.lowlevel.EventLoopToken, call: Callable[[], None]) -> None:
+    """Have ``call`` run on the event loop of ``token`` without waiting for it: the model's
+    thread goes on with the next step while the loop wakes the agent."""
+    native = token.native_token
+    post = getattr(native, "call_soon_threadsafe", None)  # asyncio's loop
+    if post is None:
+        post = getattr(native, "run_sync_soon", None)  # trio's token
+    if post is not None:
+        post(call)
+    else:  # another backend: wait for the loop to run it
+        anyio.from_thread.run_sync(call, token=token)
 
 
 def _shut_down() -> LocalModelFailed:
@@ -374,6 +408,16 @@ def load_local_model(settings: LocalModelSettings) -> tuple[Any, Any, str]:
         raise refuse(f"llm.local.device: {exc} (use cpu, cuda or cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise refuse("llm.local.device: no CUDA device is available here; use cpu")
+    if device.type == "meta":
+        raise refuse("llm.local.device: 'meta' holds no data and cannot run a model; use cpu")
+    try:
+        torch.empty(1, device=device)  # the device exists and works here
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise refuse(
+            f"llm.local.device: {settings.device!r} cannot be used here ({reason}); use cpu"
+            " or a device this machine has"
+        ) from None
     if settings.model == "tiny":
         from agent_ecology.moa.tiny import TinyDecoder
 

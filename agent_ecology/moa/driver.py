@@ -176,7 +176,15 @@ def _sample_rows(probs: Tensor, uniform: Tensor) -> Tensor:
     """Inverse-CDF sampling: row r takes the first token whose cumulative probability
     reaches ``uniform[r]`` of its total. A token of probability 0 is never taken."""
     cdf = probs.to(torch.float64).cumsum(dim=-1)  # (B, V)
-    target = (uniform * cdf[:, -1]).unsqueeze(1)  # (B, 1)
+    total = cdf[:, -1]
+    bad = ~(torch.isfinite(total) & (total > 0))
+    if bool(bad.any()):  # NaN logits (an fp16 overflow, a broken model): never sample noise
+        rows = bad.nonzero().flatten().tolist()
+        raise ValueError(
+            f"the model's next-token probabilities are not finite (or all zero) in row(s)"
+            f" {rows[:8]}; the model or the temperature is broken for this batch"
+        )
+    target = (uniform * total).unsqueeze(1)  # (B, 1)
     index = torch.searchsorted(cdf, target).squeeze(1)
     return index.clamp_(max=probs.shape[-1] - 1)
 

@@ -108,13 +108,24 @@ class Program:
 
 
 def tokens_whose_text(tokenizer: Tokenizer, test: Callable[[str], bool]) -> tuple[int, ...]:
-    """The ids of every token whose own text passes ``test`` (for zone masks).
+    """The ids of every token whose text passes ``test`` (for zone masks).
 
     With a multi-character vocabulary (BPE, SentencePiece) forbidding the one-character
     token ``"`` is not enough: ``",`` and `` "`` are tokens too. This finds them all by
-    decoding each id once (at compile time; a 150k vocabulary takes a few seconds).
+    decoding each id once (at compile time; a 150k vocabulary takes a few seconds). A token
+    is judged by the text it adds after another token, as it appears in the middle of a
+    text: SentencePiece drops a token's leading space (``▁abc``) when it is decoded alone.
     """
-    return tuple(i for i in range(tokenizer.vocab_size) if test(tokenizer.decode([i])))
+    anchor = tokenizer.encode("a")
+    if len(anchor) != 1:
+        return tuple(i for i in range(tokenizer.vocab_size) if test(tokenizer.decode([i])))
+    prefix = tokenizer.decode(anchor)
+
+    def text(i: int) -> str:
+        both = tokenizer.decode([*anchor, i])
+        return both[len(prefix) :] if both.startswith(prefix) else tokenizer.decode([i])
+
+    return tuple(i for i in range(tokenizer.vocab_size) if test(text(i)))
 
 
 def _token(tokenizer: Tokenizer, text: str | int, where: str, what: str) -> int:

@@ -156,7 +156,8 @@ async def test_a_model_that_fails_fails_its_batch_retryably_and_the_next_batch_r
 
 async def test_a_row_that_is_done_is_answered_before_the_slowest_row() -> None:
     model = CountingModel(model64())
-    batcher = TurnBatcher(model, SMALL, max_batch=2, window=0.5)
+    roomy = turn_program(TOK, think_tokens=4, free_tokens=8, context_tokens=300)
+    batcher = TurnBatcher(model, roomy, max_batch=2, window=0.5)
     answered_at: dict[str, int] = {}
 
     async def submit(name: str, text: str) -> None:
@@ -166,13 +167,14 @@ async def test_a_row_that_is_done_is_answered_before_the_slowest_row() -> None:
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(submit, "short", "x")  # one token of context
-            tg.start_soon(submit, "long", "y" * 24)  # 23 more steps of context to feed
+            tg.start_soon(submit, "long", "y" * 300)  # 299 more steps of context to feed
     finally:
         await batcher.aclose()
     (batch,) = batcher.batches
     tokens = {r.agent_id: r.tokens for r in batch.rows}
-    assert tokens["long"] > tokens["short"]
-    assert answered_at["short"] < answered_at["long"]  # released while the long row ran
+    assert tokens["long"] >= tokens["short"] + 299
+    # released while the long row still had hundreds of steps to go
+    assert answered_at["short"] < answered_at["long"] - 100
 
 
 async def test_a_cancelled_submitter_does_not_disturb_the_others() -> None:
@@ -380,3 +382,99 @@ def _parses(reply: str) -> bool:
     except ActionError:
         return False
     return True
+
+
+class SlowReleaseCondition(threading.Condition):
+    """Widens the window between the worker releasing the lock and acting on what it saw."""
+
+    def __exit__(self, *args: object) -> None:
+        super().__exit__(*args)  # type: ignore[arg-type]
+        if threading.current_thread().name == "agent-ecology-local-model":
+            time.sleep(0.2)
+
+
+async def test_closing_while_the_worker_is_between_batches_still_answers_the_queue() -> None:
+    batcher = TurnBatcher(model64(), SMALL, max_batch=1, window=0.0)
+    batcher._cond = SlowReleaseCondition()  # the race, made likely
+    outcomes: dict[int, object] = {}
+
+    async def submit(i: int) -> None:
+        try:
+            outcomes[i] = await batcher.run(f"a{i}", context(i), seed=i)
+        except LocalModelFailed as exc:
+            outcomes[i] = exc
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(submit, i)
+                await anyio.sleep(0.02)
+            await anyio.sleep(0.05)
+            await batcher.aclose()
+    assert sorted(outcomes) == [0, 1, 2]  # nobody left waiting
+    assert not batcher._queue
+
+
+async def test_a_worker_that_breaks_answers_everyone_and_refuses_what_comes_later() -> None:
+    batcher = TurnBatcher(model64(), SMALL, window=1e10)  # too long for a thread's wait
+    with anyio.fail_after(10):
+        with pytest.raises(LocalModelFailed, match=r"worker failed .*OverflowError") as info:
+            await batcher.run("a0", context(0), seed=0)
+        assert not info.value.retryable
+        with pytest.raises(LocalModelFailed, match="shut down"):
+            await batcher.run("a1", context(1), seed=1)
+        await batcher.aclose()
+
+
+async def test_a_model_whose_probabilities_are_nan_fails_its_batch_instead_of_writing_noise() -> (
+    None
+):
+    base = model64()
+
+    def broken(ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        logits, cache = base(ids, cache)
+        return torch.full_like(logits, float("nan")), cache
+
+    batcher = TurnBatcher(broken, SMALL, window=0.0)
+    try:
+        with pytest.raises(LocalModelFailed, match="not finite") as info:
+            await batcher.run("a0", context(0), seed=0)
+        assert info.value.retryable
+    finally:
+        await batcher.aclose()
+
+
+def test_a_sentencepiece_word_is_not_an_artifact_name_since_it_starts_with_a_space() -> None:
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from agent_ecology.moa.hf import HFTokenizer
+    from agent_ecology.moa.program import tokens_whose_text
+
+    vocab = {"<unk>": 0, "▁abc": 1, "abc": 2, "▁": 3, "x": 4, "▁a": 5, '▁"': 6}
+    inner = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    inner.pre_tokenizer = pre_tokenizers.Metaspace()
+    inner.decoder = decoders.Metaspace()
+    tok = HFTokenizer(
+        transformers.PreTrainedTokenizerFast(tokenizer_object=inner, unk_token="<unk>")
+    )
+    assert tok.decode([1]) == "abc"  # alone, its space is dropped...
+    assert tok.decode([4, 1]) == "x abc"  # ...but in a text it has one
+    names = tokens_whose_text(tok, lambda text: bool(text) and text.isalnum())
+    assert 2 in names and 4 in names and 1 not in names
+    assert 6 in tokens_whose_text(tok, lambda text: '"' in text)
+
+
+def test_bad_local_settings_are_refused_with_the_key_to_fix() -> None:
+    from agent_ecology.config import parse_settings
+
+    for local, message in (
+        ({"temperature": 1e-300}, "too small to sample with"),
+        ({"batch_window": 1e10}, "llm.local.batch_window"),
+        ({"max_batch": 0}, "llm.local.max_batch"),
+        ({"modle": "tiny"}, "did you mean 'model'"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            parse_settings({"llm": {"provider": "local", "local": local}})
+    with pytest.raises(ConfigError, match="'meta' holds no data"):
+        load_local_model(LocalModelSettings(device="meta"))  # type: ignore[call-arg]
