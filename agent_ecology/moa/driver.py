@@ -60,6 +60,7 @@ def generate(
     on_finished: OnFinished | None = None,
     on_step: OnStep | None = None,
     should_stop: Callable[[], bool] | None = None,
+    prefill: bool = True,
 ) -> list[Generated]:
     """Run every row of ``moa`` from where it is until it is done (or ``max_steps``); one
     result per row. Inputs loaded before the call are fed as usual; ``on_capture`` lets a
@@ -69,8 +70,13 @@ def generate(
     not depend on which other rows share the batch (one generator for the batch otherwise).
 
     ``on_finished`` is told of each row in the step it finishes; ``on_step`` after each step
-    how many rows were alive in it; ``should_stop`` is asked before each step and ends the
-    run early (like ``max_steps``: unfinished rows come back with ``finished`` False)."""
+    how many rows were alive in it; ``should_stop`` is asked before each forward and ends the
+    run early (like ``max_steps``: unfinished rows come back with ``finished`` False).
+
+    With ``prefill`` (the default), when every row's next tokens are forced (a prompt, fed
+    input: :meth:`MOA.forced_ahead`), the MOA steps through them and the model reads them in
+    one forward: the same tokens, far fewer forwards. ``on_step`` is still told of each step
+    (a run's time lands on its first step)."""
     rows, device = moa.batch_size, moa.pc.device  # the model must be on the MOA's device
     generator = torch.Generator(device=device).manual_seed(seed)
     if row_seeds is not None and len(row_seeds) != rows:
@@ -92,23 +98,9 @@ def generate(
     allowed: Tensor | None = None  # (L+1, V): per zone, what the model may sample
     reported = (moa.pc >= moa.length).tolist()  # rows finished before the run are not news
     alive_count = rows - sum(reported)
-    for step in range(max_steps):
-        if moa.done() or (should_stop is not None and should_stop()):
-            break
-        logits, cache = model(last, cache)
-        scores = logits[:, -1, :]  # (B, V)
-        if moa.program.allowed is not None:
-            if allowed is None:
-                allowed = _zone_masks(moa.program.allowed, scores.shape[-1]).to(scores.device)
-            scores = scores.masked_fill(~allowed[moa.pc], float("-inf"))
-        if temperature > 0:
-            probs = torch.softmax(scores / temperature, dim=-1)
-            if seeds is None:
-                sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
-            else:
-                sampled = _sample_rows(probs, row_uniform(seeds, step))
-        else:
-            sampled = scores.argmax(dim=-1)
+    dummy = torch.full((rows,), moa.pad, device=device)  # a sample no forced step reads
+
+    def moa_step(sampled: Tensor) -> Tensor:
         alive_steps.append(moa.pc < moa.length)
         emitted, tags, _resolver = moa.step(sampled)
         emitted_steps.append(emitted)
@@ -119,9 +111,47 @@ def generate(
                 reply = on_capture(row, consumer, captured)
                 if reply is not None:
                     moa.set_input(row, list(reply))
+        return emitted
+
+    step = 0
+    while step < max_steps:
+        if moa.done() or (should_stop is not None and should_stop()):
+            break
+        run = int(moa.forced_ahead().min()) if prefill else 0
+        if run >= 2:
+            # Every row's next ``run`` tokens are forced (a prompt, fed input): step the MOA
+            # through them and feed them to the model in one forward, not one by one.
+            run = min(run, max_steps - step)
+            block = [last]
+            for i in range(run):
+                emitted = moa_step(dummy)
+                if i < run - 1:
+                    block.append(emitted[:, None])
+            if not moa.done():
+                _logits, cache = model(torch.cat(block, dim=1), cache)
+            made = run
+        else:
+            logits, cache = model(last, cache)
+            scores = logits[:, -1, :]  # (B, V)
+            if moa.program.allowed is not None:
+                if allowed is None:
+                    allowed = _zone_masks(moa.program.allowed, scores.shape[-1]).to(device)
+                scores = scores.masked_fill(~allowed[moa.pc], float("-inf"))
+            if temperature > 0:
+                probs = torch.softmax(scores / temperature, dim=-1)
+                if seeds is None:
+                    sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                else:
+                    sampled = _sample_rows(probs, row_uniform(seeds, step))
+            else:
+                sampled = scores.argmax(dim=-1)
+            emitted = moa_step(sampled)
+            made = 1
+        step += made
         last = emitted[:, None]
         if on_step is not None:
-            on_step(alive_count)
+            for _ in range(made):  # rows can only finish at a run's last step
+                on_step(alive_count)
         if on_finished is not None or on_step is not None:
             finished_now = (moa.pc >= moa.length).tolist()
             newly = [r for r in range(rows) if finished_now[r] and not reported[r]]

@@ -244,6 +244,8 @@ class MOA(nn.Module):
     finished_length: Tensor
     not_ready: Tensor
     rows: Tensor
+    forced_zone: Tensor
+    input_plain: Tensor
 
     def __init__(
         self,
@@ -303,6 +305,32 @@ class MOA(nn.Module):
         self.register_buffer("capture", torch.zeros(size, dtype=torch.int64))
         self.register_buffer("finished_length", torch.zeros((k + 1) * b, dtype=torch.int64))
         self.register_buffer("not_ready", torch.tensor(NOT_READY))  # 0-dim
+        # For forced_ahead(): per zone (L+1, 4) prompt end, timeout, feeds input, and whether
+        # its prompt holds no token that could move the zone; per row, the same of its input.
+        specials = {program.escape_token, *program.step_trigger.tolist()}
+        if bool(program.jump_enable.any()):
+            specials.add(program.jump_token)
+        self._specials = frozenset(specials)
+        data = program.token_data.tolist()
+        plain = []
+        for z in range(program.length):
+            moving = {program.escape_token, int(program.step_trigger[z])}
+            if bool(program.jump_enable[z]):
+                moving.add(program.jump_token)
+            prompt = data[int(program.prompt_start[z]) : int(program.prompt_end[z])]
+            plain.append(not moving.intersection(prompt))
+        forced = torch.stack(
+            [
+                program.prompt_end,
+                program.timeout,
+                program.feeds_input.long(),
+                torch.tensor(plain, dtype=torch.int64),
+            ],
+            dim=1,
+        )
+        finished_zone = torch.tensor([[0, 0, 0, 1]])
+        self.register_buffer("forced_zone", torch.cat([forced, finished_zone]))  # (L+1, 4)
+        self.register_buffer("input_plain", torch.ones(b, dtype=torch.bool))
         self.reset()
 
     # --- outside the step -----------------------------------------------------------------
@@ -316,6 +344,7 @@ class MOA(nn.Module):
         self.genned.zero_()
         self.input_at.copy_(self.input_start)
         self.input_end.copy_(self.input_start)
+        self.input_plain.fill_(True)
         self.finished_length.fill_(NOT_READY)
 
     def done(self) -> bool:
@@ -338,6 +367,35 @@ class MOA(nn.Module):
         inputs[: len(tokens), row] = torch.tensor(list(tokens), dtype=torch.int64)
         self.input_end[row] = row + len(tokens) * self.batch_size
         self.input_at[row] = row
+        self.input_plain[row] = self._specials.isdisjoint(tokens)
+
+    FINISHED_AHEAD = 1 << 40
+    """What :meth:`forced_ahead` says of a finished row: it pads for ever."""
+
+    @torch.no_grad()
+    def forced_ahead(self) -> Tensor:
+        """(B,) how many of each row's next steps a feeder claims whatever the model samples.
+
+        A forced prompt, input being fed, a trigger forced by a timeout or at the end of the
+        input: the tokens are known, so a driver can feed such a run to the model in one
+        forward. Counted up to and including the first token that could move the row to
+        another zone (a trigger, escape or enabled jump in the prompt or the input; the
+        trigger that ends the run); :attr:`FINISHED_AHEAD` for finished rows; 0 where the
+        next token is the model's.
+        """
+        zone = torch.index_select(self.forced_zone, 0, self.pc)  # (B, 4)
+        prompt_end, timeout, feeds, plain = zone.unbind(1)
+        prompt_left = (prompt_end - self.pointer).clamp(min=0)
+        input_left = (self.input_end - self.input_at) // self.batch_size
+        # after the prompt: the input then the trigger, or the trigger a timeout forces
+        after = torch.where(
+            feeds.bool(),
+            torch.where(self.input_plain, input_left + 1, 1),
+            (self.genned >= timeout).long(),
+        )
+        in_prompt = torch.where(plain.bool(), prompt_left + after, 1)
+        ahead = torch.where(prompt_left > 0, in_prompt, after)
+        return ahead.masked_fill(self.pc >= self.length, self.FINISHED_AHEAD)
 
     @torch.no_grad()
     def captures(self) -> list[tuple[int, str, list[int]]]:

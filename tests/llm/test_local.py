@@ -155,26 +155,48 @@ async def test_a_model_that_fails_fails_its_batch_retryably_and_the_next_batch_r
 
 
 async def test_a_row_that_is_done_is_answered_before_the_slowest_row() -> None:
-    model = CountingModel(model64())
     roomy = turn_program(TOK, think_tokens=4, free_tokens=8, context_tokens=300)
-    batcher = TurnBatcher(model, roomy, max_batch=2, window=0.5)
-    answered_at: dict[str, int] = {}
+    texts = {"short": "x", "long": "y" * 300}  # the long row has 299 more tokens to feed
+    # A dry run finds the model call after which the short row is done (float64 and fixed
+    # seeds: the service's batch will make exactly the same calls).
+    dry = CountingModel(model64())
+    told: dict[int, int] = {}
+    run_turns(
+        dry,
+        roomy,
+        list(texts.values()),
+        seeds=[7, 8],
+        on_result=lambda i, _r: told.setdefault(i, dry.calls),
+    )
+    assert told[0] < dry.calls  # the model has work left after the short row is done
 
-    async def submit(name: str, text: str) -> None:
-        await batcher.run(name, text, seed=7)
-        answered_at[name] = model.calls
+    class Gated(CountingModel):
+        """Stops before the first call after the short row is done, until it is answered."""
+
+        gate = threading.Event()
+
+        def __call__(self, ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+            if self.calls == told[0] and not self.gate.wait(timeout=10):
+                raise RuntimeError("the short row was not answered while the batch ran")
+            return super().__call__(ids, cache)
+
+    model = Gated(model64())
+    batcher = TurnBatcher(model, roomy, max_batch=2, window=0.5)
+
+    async def submit(name: str, seed: int) -> None:
+        await batcher.run(name, texts[name], seed=seed)
+        if name == "short":
+            model.gate.set()  # only now may the batch go on
 
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(submit, "short", "x")  # one token of context
-            tg.start_soon(submit, "long", "y" * 300)  # 299 more steps of context to feed
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(submit, "short", 7)
+                tg.start_soon(submit, "long", 8)
     finally:
         await batcher.aclose()
     (batch,) = batcher.batches
-    tokens = {r.agent_id: r.tokens for r in batch.rows}
-    assert tokens["long"] >= tokens["short"] + 299
-    # released while the long row still had hundreds of steps to go
-    assert answered_at["short"] < answered_at["long"] - 100
+    assert [r.agent_id for r in batch.rows] == ["short", "long"] and model.calls == dry.calls
 
 
 async def test_a_cancelled_submitter_does_not_disturb_the_others() -> None:

@@ -189,3 +189,52 @@ def test_rows_sample_tokens_with_their_probabilities_and_never_a_masked_one() ->
     freq = torch.bincount(tokens, minlength=4).double() / 20_000
     assert freq[1] == 0
     assert torch.allclose(freq, torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=torch.float64), atol=0.015)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_prefilling_forced_runs_writes_exactly_what_one_token_a_step_writes(
+    temperature: float,
+) -> None:
+    spec = ProgramSpec(
+        zones=(
+            Zone("context", feeds_input=True, timeout=0),
+            Zone("ask", prompt="\nQuestion: what now?\nAnswer: ", timeout=0),
+            Zone("answer", timeout=6, captures="answer", jump_to="ask"),
+            Zone("tool", feeds_input=True, timeout=0),
+            Zone("after", prompt="\nok", timeout=2),
+        )
+    )
+    program = compile_program(spec, TOK)
+    model = TinyDecoder(TOK.vocab_size, seed=2).double()  # float64: no near-tie flips
+    calls: dict[bool, int] = {}
+    results = {}
+    for prefill in (False, True):
+        moa = MOA(program, 4, input_capacity=64)
+        for r in range(4):
+            moa.set_input(r, TOK.encode(f"context of row {r}: " + "x" * (10 * r)))
+        counting = CountingCalls(model)
+        results[prefill] = generate(
+            counting,
+            moa,
+            TOK,
+            max_steps=300,
+            temperature=temperature,
+            row_seeds=[7, 8, 9, 10],
+            on_capture=lambda row, _c, toks: TOK.encode(f"[tool saw {len(toks)}]"),
+            prefill=prefill,
+        )
+        calls[prefill] = counting.calls
+    for slow, fast in zip(results[False], results[True], strict=True):
+        assert fast.tokens == slow.tokens and fast.tags == slow.tags
+        assert fast.captures == slow.captures and fast.finished == slow.finished
+    assert calls[True] < calls[False] / 2, calls  # the context and prompts in few forwards
+
+
+class CountingCalls:
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.calls = 0
+
+    def __call__(self, ids: torch.Tensor, cache: object) -> tuple[torch.Tensor, object]:
+        self.calls += 1
+        return self.model(ids, cache)  # type: ignore[no-any-return]

@@ -43,7 +43,7 @@ def test_a_causal_lm_drives_the_moa_and_its_cache_is_carried_right() -> None:
         return logits, cache
 
     moa = MOA(compile_program(spec, TOK), 4)
-    rows = generate(recording, moa, TOK, max_steps=100)
+    rows = generate(recording, moa, TOK, max_steps=100, prefill=False)  # a forward a step
     forced = TOK.encode(prompt)
     pad = TOK.special("<pad>")
     for r, row in enumerate(rows):

