@@ -66,8 +66,9 @@ def generate(
     result per row. Inputs loaded before the call are fed as usual; ``on_capture`` lets a
     tool answer each capture as it is made (e.g. run the action, feed back its result).
 
-    With ``row_seeds`` each row samples from its own generator, so what a row writes does
-    not depend on which other rows share the batch (one generator for the batch otherwise).
+    Each row samples from its own random stream (:func:`row_uniform`): its ``row_seeds``
+    entry, or ``seed`` and its place in the batch. With ``row_seeds``, what a row writes does
+    not depend on which other rows share the batch.
 
     ``on_finished`` is told of each row in the step it finishes; ``on_step`` after each step
     how many rows were alive in it; ``should_stop`` is asked before each forward and ends the
@@ -75,19 +76,17 @@ def generate(
 
     With ``prefill`` (the default), when every row's next tokens are forced (a prompt, fed
     input: :meth:`MOA.forced_ahead`), the MOA steps through them and the model reads them in
-    one forward: the same tokens, far fewer forwards. ``on_step`` is still told of each step
-    (a run's time lands on its first step)."""
+    one forward: the same tokens (up to the model's float rounding, which a forward of many
+    tokens can change), far fewer forwards. ``on_step`` is still told of each step (a run's
+    time lands on its first step); ``should_stop`` is asked before each forward."""
     rows, device = moa.batch_size, moa.pc.device  # the model must be on the MOA's device
-    generator = torch.Generator(device=device).manual_seed(seed)
     if row_seeds is not None and len(row_seeds) != rows:
         raise ValueError(f"row_seeds has {len(row_seeds)} seeds for {rows} rows")
-    seeds = (
-        torch.tensor([_signed(int(s) & _MASK64) for s in row_seeds], dtype=torch.int64)
-        if row_seeds is not None
-        else None
+    if row_seeds is None:  # row r of the batch: a stream of its own, from ``seed``
+        row_seeds = [(int(seed) << 32) + r for r in range(rows)]
+    seeds = torch.tensor(
+        [_signed(int(s) & _MASK64) for s in row_seeds], dtype=torch.int64, device=device
     )
-    if seeds is not None:
-        seeds = seeds.to(device)
     first = moa.pad if start_token is None else start_token
     last = torch.full((rows, 1), first, device=device)  # (B, 1)
     cache = None
@@ -115,9 +114,16 @@ def generate(
 
     step = 0
     while step < max_steps:
-        if moa.done() or (should_stop is not None and should_stop()):
+        if prefill:
+            run = int(moa.forced_ahead().min())  # one host sync: also says if all are done
+            if run >= MOA.FINISHED_AHEAD:
+                break
+        elif moa.done():
             break
-        run = int(moa.forced_ahead().min()) if prefill else 0
+        else:
+            run = 0
+        if should_stop is not None and should_stop():
+            break
         if run >= 2:
             # Every row's next ``run`` tokens are forced (a prompt, fed input): step the MOA
             # through them and feed them to the model in one forward, not one by one.
@@ -127,7 +133,7 @@ def generate(
                 emitted = moa_step(dummy)
                 if i < run - 1:
                     block.append(emitted[:, None])
-            if not moa.done():
+            if step + run < max_steps and not moa.done():  # else nothing reads the cache
                 _logits, cache = model(torch.cat(block, dim=1), cache)
             made = run
         else:
@@ -139,10 +145,7 @@ def generate(
                 scores = scores.masked_fill(~allowed[moa.pc], float("-inf"))
             if temperature > 0:
                 probs = torch.softmax(scores / temperature, dim=-1)
-                if seeds is None:
-                    sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
-                else:
-                    sampled = _sample_rows(probs, row_uniform(seeds, step))
+                sampled = _sample_rows(probs, row_uniform(seeds, step))
             else:
                 sampled = scores.argmax(dim=-1)
             emitted = moa_step(sampled)

@@ -24,7 +24,8 @@ with ``resize_token_embeddings``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -39,15 +40,23 @@ def causal_lm(model: Any) -> Model:
     """A Hugging Face causal LM as the driver's model: ``(ids, cache) -> (logits, cache)``.
 
     The model is put in eval mode; its key-value cache (``past_key_values``) is carried
-    between steps by the driver.
+    between steps by the driver. Only the last position's logits are computed and returned
+    (``(B, 1, V)``: all the driver reads), so a prefilled run of many tokens does not make
+    a ``(B, T, V)`` tensor of logits nobody reads.
     """
     if not callable(model):
         raise TypeError(f"{type(model).__name__} is not a model: pass a causal LM module")
     model.eval()
+    try:
+        params: Mapping[str, object] = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError, AttributeError):
+        params = {}
+    keep = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+    extra = {keep: 1} if keep is not None else {}
 
     def run(ids: Tensor, cache: Any) -> tuple[Tensor, Any]:
-        out = model(input_ids=ids, past_key_values=cache, use_cache=True)
-        return out.logits, out.past_key_values
+        out = model(input_ids=ids, past_key_values=cache, use_cache=True, **extra)
+        return out.logits[:, -1:], out.past_key_values
 
     return run
 

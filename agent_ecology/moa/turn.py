@@ -166,6 +166,7 @@ def run_turns(
     should_stop: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     device: str | torch.device = "cpu",
+    prefill: bool = True,
 ) -> list[TurnResult]:
     """Every context (text, or ids from :func:`encode_context`) through the program as one
     batch; a result per context, in order.
@@ -221,6 +222,7 @@ def run_turns(
         on_finished=finished,
         on_step=step_done,
         should_stop=should_stop,
+        prefill=prefill,
     )
     results = [result(row, index) for index, row in enumerate(rows)]
     if on_result is not None:

@@ -392,6 +392,16 @@ def test_a_saved_hugging_face_model_thinks_through_the_turn_program(tmp_path: Pa
     assert name[vocab["ok_1"]] and name[vocab["a"]] and not name[vocab["A"]]
     results = run_turns(model, turn, [context(i) for i in range(8)])
     parsed = sum(1 for r in results if _parses(r.reply))
+    # The context prefilled in one forward through the model's cache writes what one token a
+    # step writes (float64: no rounding differences between the two).
+    from agent_ecology.moa.hf import causal_lm
+
+    double = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).double()
+    double.resize_token_embeddings(turn.tokenizer.vocab_size)
+    texts = [context(i) for i in range(3)]
+    slow = run_turns(causal_lm(double), turn, texts, prefill=False, seeds=[1, 2, 3])
+    fast = run_turns(causal_lm(double), turn, texts, seeds=[1, 2, 3])
+    assert [replace(r, seconds=0.0) for r in fast] == [replace(r, seconds=0.0) for r in slow]
     assert parsed >= 8 * 0.95 and all(r.finished for r in results), [r.reply for r in results]
     too_long = LocalModelSettings(model=str(tmp_path), context_tokens=600)  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="more than the model's 512 positions"):

@@ -191,9 +191,11 @@ def test_rows_sample_tokens_with_their_probabilities_and_never_a_masked_one() ->
     assert torch.allclose(freq, torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=torch.float64), atol=0.015)
 
 
-@pytest.mark.parametrize("temperature", [0.0, 1.0])
+@pytest.mark.parametrize(
+    ("temperature", "row_seeds"), [(0.0, None), (1.0, None), (1.0, [7, 8, 9, 10])]
+)
 def test_prefilling_forced_runs_writes_exactly_what_one_token_a_step_writes(
-    temperature: float,
+    temperature: float, row_seeds: list[int] | None
 ) -> None:
     spec = ProgramSpec(
         zones=(
@@ -219,7 +221,8 @@ def test_prefilling_forced_runs_writes_exactly_what_one_token_a_step_writes(
             TOK,
             max_steps=300,
             temperature=temperature,
-            row_seeds=[7, 8, 9, 10],
+            row_seeds=row_seeds,
+            seed=3,
             on_capture=lambda row, _c, toks: TOK.encode(f"[tool saw {len(toks)}]"),
             prefill=prefill,
         )
