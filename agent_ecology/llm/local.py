@@ -397,7 +397,6 @@ def load_local_model(settings: LocalModelSettings) -> tuple[Any, Any, str]:
     import torch
 
     from agent_ecology.moa.tokenizer import ByteTokenizer
-    from agent_ecology.moa.turn import turn_program
 
     def refuse(*problems: str) -> ConfigError:
         return ConfigError("config.yaml", list(problems))
@@ -424,13 +423,7 @@ def load_local_model(settings: LocalModelSettings) -> tuple[Any, Any, str]:
         if settings.tokenizer is not None:
             raise refuse("llm.local.tokenizer: the tiny model has its own; remove this key")
         tokenizer: Any = ByteTokenizer()
-        turn = _turn(settings, tokenizer, turn_program)
-        if turn.max_tokens > TinyDecoder.POSITIONS:
-            raise refuse(
-                f"llm.local: a turn can take {turn.max_tokens} tokens, more than the tiny"
-                f" model's {TinyDecoder.POSITIONS} positions; lower context_tokens,"
-                " think_tokens or free_tokens"
-            )
+        turn = _turn(settings, tokenizer, TinyDecoder.POSITIONS, "the tiny model's")
         model = TinyDecoder(tokenizer.vocab_size, seed=settings.seed).to(device)
         return model, turn, f"tiny (random weights, seed {settings.seed})"
     folder = Path(settings.model).expanduser()
@@ -475,23 +468,30 @@ def load_local_model(settings: LocalModelSettings) -> tuple[Any, Any, str]:
         # the action's masks keep them out of its strings, so fresh embeddings will do.
         hf_model.resize_token_embeddings(len(hf_tok))
     hf_model.to(device)
-    tokenizer = HFTokenizer(hf_tok)
-    turn = _turn(settings, tokenizer, turn_program)
     limit = getattr(hf_model.config, "max_position_embeddings", None) or getattr(
         hf_model.config, "n_positions", None
     )
-    if isinstance(limit, int) and turn.max_tokens > limit:
-        raise refuse(
-            f"llm.local: a turn can take {turn.max_tokens} tokens, more than the model's"
-            f" {limit} positions; lower context_tokens, think_tokens or free_tokens"
-        )
+    turn = _turn(settings, HFTokenizer(hf_tok), limit, "the model's")
     return causal_lm(hf_model), turn, folder.name
 
 
-def _turn(settings: LocalModelSettings, tokenizer: Any, build: Callable[..., Any]) -> Any:
-    return build(
+def _turn(settings: LocalModelSettings, tokenizer: Any, positions: object, whose: str) -> Any:
+    """The agent-turn program for ``tokenizer``; a ConfigError when a turn could run past
+    the model's ``positions`` (when it says how many it has)."""
+    from agent_ecology.moa.turn import turn_program
+
+    turn = turn_program(
         tokenizer,
         think_tokens=settings.think_tokens,
         free_tokens=settings.free_tokens,
         context_tokens=settings.context_tokens,
     )
+    if isinstance(positions, int) and turn.max_tokens > positions:
+        raise ConfigError(
+            "config.yaml",
+            [
+                f"llm.local: a turn can take {turn.max_tokens} tokens, more than {whose}"
+                f" {positions} positions; lower context_tokens, think_tokens or free_tokens"
+            ],
+        )
+    return turn
