@@ -208,9 +208,12 @@ def run_turns(
             seconds=paid[len(row.tokens) - 1] if row.tokens else 0.0,
         )
 
+    told: dict[int, TurnResult] = {}  # rows already finished, built once
+
     def finished(index: int, row: Generated) -> None:
+        told[index] = result(row, index)
         if on_result is not None:
-            on_result(index, result(row, index))
+            on_result(index, told[index])
 
     rows: list[Generated] = generate(
         model,
@@ -224,9 +227,12 @@ def run_turns(
         should_stop=should_stop,
         prefill=prefill,
     )
-    results = [result(row, index) for index, row in enumerate(rows)]
-    if on_result is not None:
-        for index, r in enumerate(results):
-            if not r.finished:  # the finished ones were told as they finished
-                on_result(index, r)
+    results = []
+    for index, row in enumerate(rows):
+        if index in told:
+            results.append(told[index])
+            continue
+        results.append(result(row, index))  # cut short by max_steps or a stop
+        if on_result is not None:
+            on_result(index, results[-1])
     return results
