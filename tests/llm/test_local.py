@@ -45,6 +45,14 @@ def same_turn(a: TurnResult, b: TurnResult) -> bool:
     return replace(a, seconds=0.0) == replace(b, seconds=0.0)
 
 
+async def outcome(batcher: TurnBatcher, i: int, text: str | None = None) -> object:
+    """Agent ``a{i}``'s turn through ``batcher``: its result, or the error it was told."""
+    try:
+        return await batcher.run(f"a{i}", context(i) if text is None else text, seed=i)
+    except LocalModelFailed as exc:
+        return exc
+
+
 class CountingModel:
     """The tiny model, counting its steps (and able to wait or fail on a given step)."""
 
@@ -109,11 +117,7 @@ async def test_one_agents_bad_context_fails_its_own_turn_only() -> None:
     outcomes: dict[int, object] = {}
 
     async def submit(i: int) -> None:
-        text = "POISON" if i == 3 else context(i)
-        try:
-            outcomes[i] = await batcher.run(f"a{i}", text, seed=i)
-        except LocalModelFailed as exc:
-            outcomes[i] = exc
+        outcomes[i] = await outcome(batcher, i, "POISON" if i == 3 else None)
 
     try:
         async with anyio.create_task_group() as tg:
@@ -134,19 +138,17 @@ async def test_one_agents_bad_context_fails_its_own_turn_only() -> None:
 async def test_a_model_that_fails_fails_its_batch_retryably_and_the_next_batch_runs() -> None:
     model = CountingModel(model64(), fail_on=5)
     batcher = TurnBatcher(model, SMALL, max_batch=4, window=0.1)
-    errors: list[LocalModelFailed] = []
+    errors: list[object] = []
 
     async def submit(i: int) -> None:
-        try:
-            await batcher.run(f"a{i}", context(i), seed=i)
-        except LocalModelFailed as exc:
-            errors.append(exc)
+        errors.append(await outcome(batcher, i))
 
     try:
         async with anyio.create_task_group() as tg:
             for i in range(4):
                 tg.start_soon(submit, i)
-        assert len(errors) == 4 and all(e.retryable for e in errors)
+        assert len(errors) == 4
+        assert all(isinstance(e, LocalModelFailed) and e.retryable for e in errors)
         assert "CUDA out of memory" in str(errors[0])
         result = await batcher.run("a0", context(0), seed=0)  # the service carries on
         assert result.finished
@@ -227,10 +229,7 @@ async def test_closing_mid_batch_answers_every_waiting_agent() -> None:
     outcomes: list[object] = []
 
     async def submit(i: int) -> None:
-        try:
-            outcomes.append(await batcher.run(f"a{i}", context(i), seed=i))
-        except LocalModelFailed as exc:
-            outcomes.append(exc)
+        outcomes.append(await outcome(batcher, i))
 
     started = time.monotonic()
     with anyio.fail_after(10):
@@ -431,10 +430,7 @@ async def test_closing_while_the_worker_is_between_batches_still_answers_the_que
     outcomes: dict[int, object] = {}
 
     async def submit(i: int) -> None:
-        try:
-            outcomes[i] = await batcher.run(f"a{i}", context(i), seed=i)
-        except LocalModelFailed as exc:
-            outcomes[i] = exc
+        outcomes[i] = await outcome(batcher, i)
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
