@@ -1,8 +1,8 @@
 """Generation with the MOA in the loop: sample, constrain, feed back, until done.
 
 Works with any causal LM that maps token ids ``(B, T)`` and a cache to logits ``(B, T, V)``
-and a new cache (:class:`~agent_ecology.moa.tiny.TinyDecoder`, or a thin wrapper around a
-Hugging Face causal LM's ``forward(input_ids, past_key_values=...)``).
+and a new cache (:class:`~agent_ecology.moa.tiny.TinyDecoder`, or a Hugging Face causal LM
+wrapped by :func:`~agent_ecology.moa.hf.causal_lm`).
 """
 
 from __future__ import annotations

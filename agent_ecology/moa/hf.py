@@ -39,26 +39,42 @@ __all__ = ["HFTokenizer", "causal_lm"]
 def causal_lm(model: Any) -> Model:
     """A Hugging Face causal LM as the driver's model: ``(ids, cache) -> (logits, cache)``.
 
-    The model is put in eval mode; its key-value cache (``past_key_values``) is carried
-    between steps by the driver. Only the last position's logits are computed and returned
-    (``(B, 1, V)``: all the driver reads), so a prefilled run of many tokens does not make
-    a ``(B, T, V)`` tensor of logits nobody reads.
+    The model is put in eval mode; its key-value cache is carried between steps by the
+    driver, under the name the model's ``forward`` takes: ``cache`` (transformers 5.24 and
+    later, which deprecate the old name) or ``past_key_values`` (every release before, and
+    models a release has not moved yet). Only the last position's logits are computed and
+    returned (``(B, 1, V)``: all the driver reads), so a prefilled run of many tokens does not
+    make a ``(B, T, V)`` tensor of logits nobody reads.
     """
     if not callable(model):
         raise TypeError(f"{type(model).__name__} is not a model: pass a causal LM module")
     model.eval()
     try:
-        params: Mapping[str, object] = inspect.signature(model.forward).parameters
+        params: Mapping[str, inspect.Parameter] = inspect.signature(model.forward).parameters
     except (TypeError, ValueError, AttributeError):
         params = {}
+    cache_name = _cache_argument(type(model).__name__, params)
     keep = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
     extra = {keep: 1} if keep is not None else {}
 
     def run(ids: Tensor, cache: Any) -> tuple[Tensor, Any]:
-        out = model(input_ids=ids, past_key_values=cache, use_cache=True, **extra)
-        return out.logits[:, -1:], out.past_key_values
+        out = model(input_ids=ids, use_cache=True, **{cache_name: cache}, **extra)
+        return out.logits[:, -1:], getattr(out, cache_name)
 
     return run
+
+
+def _cache_argument(name: str, params: Mapping[str, inspect.Parameter]) -> str:
+    """The keyword a model's ``forward`` takes its key-value cache by (and returns it under)."""
+    for candidate in ("cache", "past_key_values"):
+        if candidate in params:
+            return candidate
+    if not params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return "past_key_values"  # no signature to read: the name every release has accepted
+    raise TypeError(
+        f"{name}.forward takes no key-value cache (neither cache= nor past_key_values=):"
+        " pass a causal LM that caches, such as one from AutoModelForCausalLM"
+    )
 
 
 class HFTokenizer:

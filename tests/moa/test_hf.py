@@ -95,6 +95,72 @@ def test_what_is_not_a_model_is_refused() -> None:
         causal_lm("gpt2")
 
 
+def test_the_locked_transformers_is_driven_with_no_deprecation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Warnings are errors in this suite; transformers also logs some deprecations instead.
+    run = causal_lm(tiny_gpt2(TOK.vocab_size))
+    with caplog.at_level("WARNING"):
+        _, cache = run(torch.tensor([[1, 2, 3]]), None)
+        logits, _ = run(torch.tensor([[4]]), cache)
+    assert logits.shape == (1, 1, TOK.vocab_size)
+    assert not [r for r in caplog.records if "deprecat" in r.getMessage().lower()]
+
+
+class Output:
+    def __init__(self, logits: torch.Tensor, **cache: object) -> None:
+        self.logits = logits
+        self.__dict__.update(cache)
+
+
+class CacheModel(torch.nn.Module):
+    """A causal LM's calling convention (transformers >= 5.24): ``cache=`` in, ``.cache`` out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[object] = []
+
+    def forward(
+        self, input_ids: torch.Tensor, cache: object = None, use_cache: bool = False
+    ) -> Output:
+        self.seen.append(cache)
+        return Output(torch.zeros(*input_ids.shape, 5), cache=("kv", input_ids.shape[1]))
+
+
+class PastKeyValuesModel(torch.nn.Module):
+    """The calling convention of every earlier release: ``past_key_values=`` in and out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[object] = []
+
+    def forward(
+        self, input_ids: torch.Tensor, past_key_values: object = None, use_cache: bool = False
+    ) -> Output:
+        self.seen.append(past_key_values)
+        return Output(torch.zeros(*input_ids.shape, 5), past_key_values=("kv", input_ids.shape[1]))
+
+
+@pytest.mark.parametrize("model", [CacheModel(), PastKeyValuesModel()], ids=type)
+def test_the_cache_is_carried_under_the_name_the_model_takes(
+    model: CacheModel | PastKeyValuesModel,
+) -> None:
+    run = causal_lm(model)
+    logits, cache = run(torch.tensor([[1, 2, 3]]), None)
+    assert logits.shape == (1, 1, 5) and cache == ("kv", 3)
+    _, cache = run(torch.tensor([[4]]), cache)
+    assert model.seen == [None, ("kv", 3)] and cache == ("kv", 1)
+
+
+def test_a_model_that_takes_no_cache_is_refused() -> None:
+    class NoCache(torch.nn.Module):
+        def forward(self, input_ids: torch.Tensor) -> Output:
+            return Output(input_ids)
+
+    with pytest.raises(TypeError, match=r"NoCache\.forward takes no key-value cache"):
+        causal_lm(NoCache())
+
+
 def test_the_readme_hugging_face_example_runs_on_a_saved_model(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "hf" in b]
