@@ -14,13 +14,19 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# The CPU build of torch (a plain `torch` from PyPI is the multi-GB CUDA build).
-RUN pip install "torch==2.13.0+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
+# Exactly the locked versions, with their hashes, and no resolver (requirements/, written by
+# `make lock`). torch first: the CPU build, from PyTorch's CPU index (a plain `torch` from
+# PyPI is the multi-GB CUDA build, which the lock's pin and hash can never match).
+COPY requirements/torch.txt requirements/run.txt ./requirements/
+RUN pip install --no-deps --require-hashes -r requirements/torch.txt \
+        --extra-index-url https://download.pytorch.org/whl/cpu \
+    && pip install --no-deps --require-hashes -r requirements/run.txt \
+    && pip check
 COPY pyproject.toml README.md alembic.ini ./
 COPY agent_ecology ./agent_ecology
 COPY migrations ./migrations
-RUN pip install .
+RUN pip install --no-deps --no-build-isolation .
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \

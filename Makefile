@@ -1,25 +1,45 @@
 # One command runs the main job, one runs the tests; both set themselves up.
-#   make run    run the world of config.yaml (agents live for run.duration seconds)
-#   make test   run the test suite
-#   make check  lint, format check and type check
-#   make bench  the ledger, agent and local-model benchmarks (outside the test suite)
+#   make run       run the world of config.yaml (agents live for run.duration seconds)
+#   make test      run the test suite
+#   make check     lint, format check, type check (package, tests, benchmarks), venv == lock
+#   make bench     the ledger, agent and local-model benchmarks (outside the test suite)
+#   make lock      rewrite requirements/ from pyproject.toml's ranges (UPGRADE=--upgrade moves
+#                  every pin, UPGRADE='--upgrade-package NAME' one); then make test
+#   make outdated  locked packages that have newer releases
+#
+# The venv holds exactly the lock (requirements/, see tools/lock.py): installed with
+# --no-deps --require-hashes, so no resolver runs and a new release on PyPI changes nothing.
+# torch is the CPU build, pinned and installed first. When the lock changes, the venv is made
+# anew, so nothing the old lock had lingers.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# torch is installed first and pinned to the CPU build: an unpinned torch pulls a multi-GB
-# CUDA build from PyPI. Override TORCH_SPEC (and PIP_EXTRA_INDEX_URL) elsewhere, see README.
-TORCH_SPEC ?= torch==2.13.0
+LOCK   := requirements/torch.txt requirements/dev.txt
+LOCKED := $(VENV)/.locked
 STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/pip install --quiet --no-deps --require-hashes
+UPGRADE ?=
 
-.PHONY: run test check bench setup clean
+.PHONY: run test check bench setup lock outdated clean
 
-$(STAMP): pyproject.toml
+$(LOCKED): $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
+	  echo "error: the lock (requirements/) is for Python 3.11; $(PYTHON) is $$($(PYTHON) -V 2>&1)." \
+	       "Run with PYTHON=python3.11 (make setup PYTHON=python3.11)." >&2; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	$(PIP) -r requirements/torch.txt || { \
+	  echo "error: could not install torch's CPU build (requirements/torch.txt). Where it is not" \
+	       "on disk, take it from PyTorch's CPU index:" \
+	       "make setup PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu" >&2; exit 1; }
+	$(PIP) -r requirements/dev.txt
+	$(BIN)/pip check
+	touch $@
+
+$(STAMP): $(LOCKED) pyproject.toml
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
 
 setup: $(STAMP)
 
@@ -33,11 +53,18 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python tools/lock.py verify
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/agents.py
 	$(BIN)/python benchmarks/local.py
+
+lock: $(STAMP)
+	$(BIN)/python tools/lock.py write $(UPGRADE)
+
+outdated: $(STAMP)
+	$(BIN)/python tools/lock.py outdated
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,7 +27,12 @@ def test_hadolint_passes_at_warning_level() -> None:
 
 
 def test_the_image_is_cpu_torch_non_root_with_the_database_in_a_volume() -> None:
-    assert "torch==2.13.0+cpu" in DOCKERFILE  # never the CUDA build
+    # Never the CUDA build, and exactly the lock: torch's CPU pin first, then the rest.
+    torch = DOCKERFILE.index("-r requirements/torch.txt")
+    assert torch < DOCKERFILE.index("-r requirements/run.txt")
+    assert DOCKERFILE.count("pip install --no-deps --require-hashes -r requirements/") == 2
+    assert "+cpu" in (ROOT / "requirements" / "torch.txt").read_text()
+    assert "pip install --no-deps --no-build-isolation ." in DOCKERFILE  # nothing resolved
     assert "\nUSER 10001:10001\n" in DOCKERFILE
     assert 'VOLUME ["/app/data"]' in DOCKERFILE  # a folder: WAL keeps side files beside the db
     assert 'ENTRYPOINT ["agent-ecology"]' in DOCKERFILE and 'CMD ["run"]' in DOCKERFILE
