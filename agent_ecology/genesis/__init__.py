@@ -1,8 +1,13 @@
 """The genesis artifacts: the world's built-in, privileged artifacts.
 
-``genesis_ledger`` (balances and unilateral transfers), ``genesis_escrow`` (artifact-for-scrip
-trades), ``genesis_event_log`` (paged reads of
-the event log) and ``genesis_handbook`` (how the world works, generated from the live config).
+- ``genesis_ledger``: balances, unilateral transfers of scrip and resources, artifact ownership;
+- ``genesis_escrow``: artifact-for-scrip trades (deposit, purchase, cancel, list);
+- ``genesis_rights_registry``: quotas and the right to change an agent's config;
+- ``genesis_oracle``: bids at any time, resolution on a published schedule, minting to winners;
+- ``genesis_debt``: loans owned as artifacts by their creditors;
+- ``genesis_event_log``: paged reads of the event log;
+- ``genesis_handbook``: how the world works, generated from the live config.
+
 Every state change they make goes through the ledger kernel.
 """
 

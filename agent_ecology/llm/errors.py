@@ -1,7 +1,7 @@
 """Errors raised by LLM providers, one attempt at a time.
 
 A provider makes **one** attempt per call; retrying is the caller's job
-(:mod:`agent_ecology.llm.caller`), so that every attempt is reserved and charged. Each error
+(:class:`agent_ecology.llm.calls.LLMCaller`), so that every attempt is reserved and charged. Each error
 says whether retrying can help and what the attempt cost::
 
     ProviderError                  base; ``retryable``, ``usage`` (billed, if known)

@@ -1,6 +1,6 @@
 """Connections to the world database: one SQLite file in WAL mode.
 
-Three kinds of connection, each set up the same way (WAL, ``synchronous=FULL``, a busy
+Four kinds of connection, each set up the same way (WAL, ``synchronous=FULL``, a busy
 timeout, foreign keys on):
 
 - the **reader** engine (SQLAlchemy async over aiosqlite) for queries; it is ``query_only``,
