@@ -107,7 +107,10 @@ async def test_200_concurrent_agents_never_spend_past_max_api_cost(
     ),
 )
 def test_concurrent_reservations_and_settlements_never_pass_the_limit(
-    migrated_template: Path, tmp_path_factory: pytest.TempPathFactory, limit: int, calls: list
+    migrated_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    limit: int,
+    calls: list[tuple[int, float, bool]],
 ) -> None:
     """Random calls race: reserve (up to alice's whole $1 share and a little over), then
     settle at a fraction of the reservation, as an honest provider bills."""

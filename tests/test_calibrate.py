@@ -106,7 +106,7 @@ async def test_rate_auto_calibrates_at_start_up_within_the_quota(
     try:
         assert report.calibration is not None
         compute = next(r for r in await ledger.resources() if r.name == "compute")
-        assert compute.rate == pytest.approx(report.calibration.rate)
+        assert compute.rate is not None and compute.rate == pytest.approx(report.calibration.rate)
         agents = len(await ledger.principals("agent"))
         overhead = report.calibration.usable / (agents * compute.rate)
         assert agents * compute.rate * overhead <= 1.0  # one CPU

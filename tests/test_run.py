@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def _run(world: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:  # SQLite's values: any type
     conn = sqlite3.connect(db)
     try:
         return conn.execute(sql).fetchall()

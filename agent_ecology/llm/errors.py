@@ -1,8 +1,8 @@
 """Errors raised by LLM providers, one attempt at a time.
 
 A provider makes **one** attempt per call; retrying is the caller's job
-(:class:`agent_ecology.llm.calls.LLMCaller`), so that every attempt is reserved and charged. Each error
-says whether retrying can help and what the attempt cost::
+(:class:`agent_ecology.llm.calls.LLMCaller`), so that every attempt is reserved and charged.
+Each error says whether retrying can help and what the attempt cost::
 
     ProviderError                  base; ``retryable``, ``usage`` (billed, if known)
     ├── RateLimited                HTTP 429; ``retry_after`` seconds when the server said

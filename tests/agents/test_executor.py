@@ -14,7 +14,12 @@ from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.ledger import Ledger
 
-CONFIG = {"model": "m", "system_prompt": "", "max_tokens": None, "sleep_policy": {}}
+CONFIG: dict[str, object] = {
+    "model": "m",
+    "system_prompt": "",
+    "max_tokens": None,
+    "sleep_policy": {},
+}
 
 
 def check_model(model: str) -> None:

@@ -23,6 +23,13 @@ from agent_ecology.llm import (
 )
 from tests.agents.world import T0, running_world, world_settings
 
+
+def cap(request: CompletionRequest) -> int:
+    """The output cap a call was sent (every billed call is sent one)."""
+    assert request.max_tokens is not None, f"a call of {request.agent_id} was sent no cap"
+    return request.max_tokens
+
+
 NOOP = '{"action": "noop"}'
 
 
@@ -319,7 +326,7 @@ async def test_an_agent_whose_share_runs_low_thinks_shorter_then_the_run_stops(
             await world.runtime.stop_event.wait()
     assert world.report is not None
     assert world.report.reason == "every agent's llm_budget share is spent"
-    caps = [r.max_tokens for r in provider.requests if r.agent_id == "alice"]
+    caps = [cap(r) for r in provider.requests if r.agent_id == "alice"]
     assert caps[0] == 1000 and min(caps) < 1000, "the cap was never lowered to fit the share"
     ledger = await Ledger.open(tmp_path / "world.db")
     try:
@@ -389,7 +396,7 @@ async def test_when_nothing_is_in_flight_the_last_dollars_are_spent_with_a_lower
         with anyio.fail_after(20):
             await world.runtime.stop_event.wait()
     assert world.report is not None and "API budget is spent" in world.report.reason
-    caps = [r.max_tokens for r in provider.requests]
+    caps = [cap(r) for r in provider.requests]
     assert caps and max(caps) < 1000  # never the full cap: it never fit
     assert world.report.spent_nd <= 0.11 * 1e9
     assert world.report.spent_nd > 0.07 * 1e9  # it went on spending until little was left

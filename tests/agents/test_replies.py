@@ -55,7 +55,7 @@ def test_every_reply_is_survived_and_explained_in_the_next_context(
                 return queue.pop(0) if queue else SLEEP
 
             provider = ScriptedProvider(default=answer)
-            async with running_world(config, provider, clock=SystemClock()) as world:  # type: ignore[arg-type]
+            async with running_world(config, provider, clock=SystemClock()) as world:
                 with anyio.fail_after(20):
                     await provider.wait_for_calls(len(replies) + 2)  # all replies, then sleeps
                     await world.until(lambda: world.turns("alice") == len(replies) + 1, "turns")

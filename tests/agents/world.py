@@ -12,7 +12,7 @@ import anyio
 from anyio import wait_all_tasks_blocked
 
 from agent_ecology.agents import AgentState
-from agent_ecology.clock import ManualClock
+from agent_ecology.clock import Clock, ManualClock
 from agent_ecology.config import Settings, parse_settings
 from agent_ecology.llm import Provider
 from agent_ecology.runtime import RunReport, Runtime
@@ -43,10 +43,16 @@ def world_settings(tmp_path: Path, **sections: Any) -> Settings:
 class TestWorld:
     """A runtime running in the background of a test."""
 
-    def __init__(self, runtime: Runtime, clock: ManualClock) -> None:
+    def __init__(self, runtime: Runtime, clock: Clock) -> None:
         self.runtime = runtime
-        self.clock = clock
+        self._clock = clock
         self.report: RunReport | None = None
+
+    @property
+    def clock(self) -> ManualClock:
+        """The manual clock the world runs on, for the test to move."""
+        assert isinstance(self._clock, ManualClock), "this world runs on a real clock"
+        return self._clock
 
     @property
     def ledger(self) -> Any:
@@ -84,7 +90,7 @@ async def running_world(
     provider: Provider,
     *,
     billed: bool = False,
-    clock: ManualClock | None = None,
+    clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[TestWorld]:
     clock = clock or ManualClock(T0)

@@ -141,7 +141,7 @@ class Market(RuleBasedStateMachine):
     @rule(slots=st.integers(1, 3), paid=st.sampled_from(["burn", "share"]))
     def resolve_oracle(self, slots: int, paid: str) -> None:
         self.clock.advance(60)
-        config = OracleSettings(slots=slots, mint_per_point=3, max_mint=20, paid=paid)  # type: ignore[arg-type]
+        config = OracleSettings(slots=slots, mint_per_point=3, max_mint=20, paid=paid)
         self.run(resolve(self.ledger, config, self.clock.now(), authority="world"))
 
     @rule(who=agents, lender=agents, principal=amounts, rate=st.sampled_from([0, 0.1, 0.5]))

@@ -15,7 +15,12 @@ from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
 from agent_ecology.ledger import InvalidRequest, Ledger, NotPermitted
 
-CONFIG = {"model": "m", "system_prompt": "", "max_tokens": None, "sleep_policy": {}}
+CONFIG: dict[str, object] = {
+    "model": "m",
+    "system_prompt": "",
+    "max_tokens": None,
+    "sleep_policy": {},
+}
 
 
 @pytest.fixture

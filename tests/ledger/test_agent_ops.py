@@ -15,7 +15,12 @@ from agent_ecology.ledger import (
     ops,
 )
 
-CONFIG = {"model": "m", "system_prompt": "", "max_tokens": None, "sleep_policy": {}}
+CONFIG: dict[str, object] = {
+    "model": "m",
+    "system_prompt": "",
+    "max_tokens": None,
+    "sleep_policy": {},
+}
 
 
 async def test_agent_state_is_created_once_and_kept(ledger: Ledger) -> None:

@@ -231,7 +231,8 @@ async def test_a_call_cancelled_while_its_reservation_commits_is_settled_unsent(
         other.close()
     assert (await ledger.api_budget()).reserved_nd == 0
     (call,) = await ledger.llm_calls("alice")
-    assert (call.status, call.cost_nd) == ("failed", 0) and "before it was sent" in call.error
+    assert (call.status, call.cost_nd) == ("failed", 0)
+    assert call.error is not None and "before it was sent" in call.error
     assert scripted.requests == []
 
 

@@ -163,13 +163,11 @@ async def test_a_row_that_is_done_is_answered_before_the_slowest_row() -> None:
     # seeds: the service's batch will make exactly the same calls).
     dry = CountingModel(model64())
     told: dict[int, int] = {}
-    run_turns(
-        dry,
-        roomy,
-        list(texts.values()),
-        seeds=[7, 8],
-        on_result=lambda i, _r: told.setdefault(i, dry.calls),
-    )
+
+    def tell(i: int, _result: TurnResult) -> None:
+        told.setdefault(i, dry.calls)
+
+    run_turns(dry, roomy, list(texts.values()), seeds=[7, 8], on_result=tell)
     assert told[0] < dry.calls  # the model has work left after the short row is done
 
     class Gated(CountingModel):
@@ -255,7 +253,7 @@ def request(agent: str, text: str) -> CompletionRequest:
 
 @pytest.mark.parametrize("agents", [1, 8, 64])
 async def test_at_least_95_percent_of_provider_turns_parse(agents: int) -> None:
-    settings = LocalModelSettings(max_batch=64, batch_window=0.05, seed=agents)  # type: ignore[call-arg]
+    settings = LocalModelSettings(max_batch=64, batch_window=0.05, seed=agents)
     provider = LocalProvider.from_settings(settings)
     replies: list[str] = []
 
@@ -318,25 +316,25 @@ def test_the_context_text_keeps_every_message_in_order() -> None:
 
 
 def test_a_missing_model_folder_is_a_clear_startup_error(tmp_path: Path) -> None:
-    missing = LocalModelSettings(model=str(tmp_path / "nope"))  # type: ignore[call-arg]
+    missing = LocalModelSettings(model=str(tmp_path / "nope"))
     with pytest.raises(ConfigError, match=r"llm\.local\.model: no folder .*nope.*downloaded"):
         load_local_model(missing)
     (tmp_path / "empty").mkdir()
-    empty = LocalModelSettings(model=str(tmp_path / "empty"))  # type: ignore[call-arg]
+    empty = LocalModelSettings(model=str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match=r"has no config\.json"):
         load_local_model(empty)
 
 
 def test_the_tiny_model_refuses_settings_it_cannot_hold() -> None:
     with pytest.raises(ConfigError, match="more than the tiny model's 4096 positions"):
-        load_local_model(LocalModelSettings(context_tokens=5000))  # type: ignore[call-arg]
+        load_local_model(LocalModelSettings(context_tokens=5000))
     with pytest.raises(ConfigError, match="the tiny model has its own"):
-        load_local_model(LocalModelSettings(tokenizer=Path("tok")))  # type: ignore[call-arg]
+        load_local_model(LocalModelSettings(tokenizer=Path("tok")))
     with pytest.raises(ConfigError, match=r"llm\.local\.device: .*use cpu"):
-        load_local_model(LocalModelSettings(device="tpu9"))  # type: ignore[call-arg]
+        load_local_model(LocalModelSettings(device="tpu9"))
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device is available here"):
-            load_local_model(LocalModelSettings(device="cuda"))  # type: ignore[call-arg]
+            load_local_model(LocalModelSettings(device="cuda"))
 
 
 def test_a_relative_model_folder_is_found_next_to_the_config(tmp_path: Path) -> None:
@@ -376,7 +374,7 @@ def test_a_saved_hugging_face_model_thinks_through_the_turn_program(tmp_path: Pa
     torch.manual_seed(0)
     transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path)
 
-    settings = LocalModelSettings(model=str(tmp_path), context_tokens=32)  # type: ignore[call-arg]
+    settings = LocalModelSettings(model=str(tmp_path), context_tokens=32)
     model, turn, name = load_local_model(settings)
     assert name == tmp_path.name
     allowed = turn.program.allowed
@@ -402,7 +400,7 @@ def test_a_saved_hugging_face_model_thinks_through_the_turn_program(tmp_path: Pa
     fast = run_turns(causal_lm(double), turn, texts, seeds=[1, 2, 3])
     assert [replace(r, seconds=0.0) for r in fast] == [replace(r, seconds=0.0) for r in slow]
     assert parsed >= 8 * 0.95 and all(r.finished for r in results), [r.reply for r in results]
-    too_long = LocalModelSettings(model=str(tmp_path), context_tokens=600)  # type: ignore[call-arg]
+    too_long = LocalModelSettings(model=str(tmp_path), context_tokens=600)
     with pytest.raises(ConfigError, match="more than the model's 512 positions"):
         load_local_model(too_long)
 
@@ -505,4 +503,4 @@ def test_bad_local_settings_are_refused_with_the_key_to_fix() -> None:
         with pytest.raises(ConfigError, match=message):
             parse_settings({"llm": {"provider": "local", "local": local}})
     with pytest.raises(ConfigError, match="'meta' holds no data"):
-        load_local_model(LocalModelSettings(device="meta"))  # type: ignore[call-arg]
+        load_local_model(LocalModelSettings(device="meta"))

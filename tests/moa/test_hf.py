@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ transformers = pytest.importorskip("transformers")
 TOK = ByteTokenizer()
 
 
-def tiny_gpt2(vocab_size: int) -> torch.nn.Module:
+def tiny_gpt2(vocab_size: int) -> Any:  # a GPT2LMHeadModel: transformers is optional here
     config = transformers.GPT2Config(
         vocab_size=vocab_size, n_positions=128, n_embd=32, n_layer=2, n_head=2
     )

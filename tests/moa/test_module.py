@@ -104,7 +104,8 @@ def run_batch(
     """Every step's (emitted, tags, resolver, pc) and the captures read after it."""
     for r, tokens in enumerate(inputs):
         moa.set_input(r, tokens)
-    steps, captured = [], []
+    steps: list[tuple[torch.Tensor, ...]] = []
+    captured: list[list[tuple[int, str, list[int]]]] = []
     for t in range(streams.shape[1]):
         emitted, tags, resolver = moa.step(streams[:, t])
         steps.append((emitted.clone(), tags.clone(), resolver.clone(), moa.pc.clone()))
@@ -242,7 +243,7 @@ class OpLog(TorchDispatchMode):
     """Every aten op dispatched, and those that force a host sync."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # as in benchmarks/moa.py
         self.bad: list[str] = []
         self.ops: list[str] = []
         self.count = 0

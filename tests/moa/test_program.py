@@ -29,9 +29,10 @@ X = ord("x")
 class Row(Protocol):
     """One row of an MOA, as the rule tests drive it."""
 
-    pc: int
-    escape: bool
-
+    @property
+    def pc(self) -> int: ...
+    @property
+    def escape(self) -> bool: ...
     @property
     def done(self) -> bool: ...
     def step(self, token: int) -> Stepped: ...
@@ -77,7 +78,7 @@ def make(request: pytest.FixtureRequest) -> Make:
     kind = ScalarMOA if request.param == "reference" else OneRow
 
     def build(*zones: Zone, **kw: object) -> Row:
-        return kind(compile_program(ProgramSpec(zones=tuple(zones), **kw), TOK))  # type: ignore[arg-type,no-any-return]
+        return kind(compile_program(ProgramSpec(zones=tuple(zones), **kw), TOK))  # type: ignore[arg-type]
 
     return build
 

@@ -48,8 +48,12 @@ async def test_isaac_mints_the_torq_to_the_bound_agent_through_the_kernel(
     assert minted == math.floor(robot.torq * 2.0 + 1e-9) and minted > 0
     supply = await ledger.supply()
     assert supply.is_conserved
-    mints = [e for e in await ledger.events(limit=200) if e.kind == "mint" and e.op_id]
-    assert sum(int(e.amount or 0) for e in mints if e.op_id.startswith("robonomics:")) == minted
+    mints = [
+        int(e.amount or 0)
+        for e in await ledger.events(limit=200)
+        if e.kind == "mint" and e.op_id is not None and e.op_id.startswith("robonomics:")
+    ]
+    assert sum(mints) == minted
 
 
 async def test_an_unknown_agent_is_refused_with_the_key_to_fix(
