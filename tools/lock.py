@@ -160,6 +160,27 @@ def write(upgrade: Sequence[str]) -> None:
     """Resolve pyproject.toml's ranges into the three lock files."""
     REQUIREMENTS.mkdir(exist_ok=True)
     before = {path: (path.read_text(), path.stat()) for path in (DEV, RUN, TORCH) if path.exists()}
+    try:
+        _write(upgrade)
+    except BaseException:  # half a lock is worse than the old one: put the old one back
+        for path, (text, _) in before.items():
+            path.write_text(text)
+        raise
+    for path, (text, stat) in before.items():
+        if path.read_text() == text:  # unchanged: keep its time, so make keeps the venv
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    locked = pins(DEV)
+    print(
+        f"wrote {DEV.relative_to(ROOT)} ({len(locked)} packages), {RUN.relative_to(ROOT)}"
+        f" ({len(pins(RUN))}), {TORCH.relative_to(ROOT)} (torch {locked['torch']})"
+    )
+    if any(path.read_text() != text for path, (text, _) in before.items()):
+        print("the lock changed: now run `make test` (it rebuilds .venv from the new lock)")
+    else:
+        print("the lock is unchanged")
+
+
+def _write(upgrade: Sequence[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         build = _build_requires(Path(tmp))
         torch = Path(tmp) / "torch.in"
@@ -181,18 +202,6 @@ def write(upgrade: Sequence[str]) -> None:
         "torch alone, the CPU build, installed first (a copy of its pin in dev.txt)",
         requirement_block(DEV.read_text(), "torch"),
     )
-    for path, (text, stat) in before.items():
-        if path.read_text() == text:  # unchanged: keep its time, so make keeps the venv
-            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    locked = pins(DEV)
-    print(
-        f"wrote {DEV.relative_to(ROOT)} ({len(locked)} packages), {RUN.relative_to(ROOT)}"
-        f" ({len(pins(RUN))}), {TORCH.relative_to(ROOT)} (torch {locked['torch']})"
-    )
-    if any(path.read_text() != text for path, (text, _) in before.items()):
-        print("the lock changed: now run `make test` (it rebuilds .venv from the new lock)")
-    else:
-        print("the lock is unchanged")
 
 
 def outdated(python: str) -> list[tuple[str, str, str, str]]:
