@@ -513,26 +513,6 @@ class Settings(_Strict):
             seen.add(agent.id)
         return self
 
-    @model_validator(mode="after")
-    def _models_priced(self) -> Settings:
-        if self.llm.provider != "openai":
-            return self
-        for where, model in [("llm.model", self.llm.model)] + [
-            (f"agents[{i}].model", a.model) for i, a in enumerate(self.agents) if a.model
-        ]:
-            self.check_model_priced(model, where)
-        return self
-
-    def check_model_priced(self, model: str, where: str) -> None:
-        """Refuse a model without a price: its calls could not be charged."""
-        if model not in self.llm.prices:
-            known = ", ".join(sorted(self.llm.prices)) or "none"
-            raise ValueError(
-                f"{where}: model {model!r} has no price; add llm.prices.{model}:"
-                f" {{input: <$ per 1M tokens>, output: <$ per 1M tokens>, max_output_tokens: N}}"
-                f" (priced now: {known})"
-            )
-
     def api_key(self, environ: Mapping[str, str] | None = None) -> SecretStr | None:
         """The LLM API key from the environment variable named by ``llm.api_key_env``."""
         value = (os.environ if environ is None else environ).get(self.llm.api_key_env)

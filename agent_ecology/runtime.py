@@ -48,6 +48,7 @@ from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer, Scorer
 from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerError, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
+from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.world import open_world
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ class RunReport:
     limit_nd: int = 0
     conserved: bool = True
     abandoned_calls: int = 0
+    overbilled: list[str] = field(default_factory=list)
+    """One line per call a server billed past its reservation (a fault of that server)."""
 
     @property
     def turns(self) -> int:
@@ -159,7 +162,7 @@ class Runtime:
         self.reason = ""
         self.loops: dict[str, AgentLoop] = {}
         self.ledger: Ledger | None = None
-        self._budget: tuple[float, float] | None = None
+        self.budget: Budget | None = None
         self._started = 0.0
 
     # --- control --------------------------------------------------------------------------
@@ -239,16 +242,19 @@ class Runtime:
 
         ids = [spec.id for spec in self.roster]
         records = {r.agent_id: r for r in await ledger.agents() if r.agent_id in set(ids)}
-        if self.billed:
-            unpriced = [
-                f"agent {r.agent_id}: model {r.config.get('model')!r} has no price in llm.prices"
-                for r in records.values()
-                if r.config.get("model") not in settings.llm.prices
-            ]
-            if unpriced:
-                raise ConfigError(
-                    "config.yaml", [*unpriced, "add the prices, or change the models"]
-                )
+        budget = self.budget = Budget(
+            settings.llm.prices,
+            billed=self.billed,
+            enforce_prices=settings.llm.provider == "openai",
+            agents=len(ids),
+            on_overbilled=self._overbilled,
+        )
+        # The stored configs: an agent may have changed its model in an earlier run.
+        unpriced = budget.unpriced(
+            (f"agent {r.agent_id}: model", str(r.config.get("model"))) for r in records.values()
+        )
+        if unpriced:
+            raise ConfigError("config.yaml", [*unpriced, "add the prices, or change the models"])
 
         bus = self._bus = EventBus(settings.agent_loop.recent_events)
         for agent_id in ids:
@@ -258,20 +264,14 @@ class Runtime:
             self.provider,
             ledger,
             clock=clock,
-            prices=settings.llm.prices,
-            billed=self.billed,
+            budget=budget,
             retry=RetryPolicy.from_settings(settings.llm),
         )
-
-        def check_model(model: str) -> None:
-            if self.billed or settings.llm.provider == "openai":
-                settings.check_model_priced(model, "model")
-
         executor = Executor(
             ledger,
             genesis,
             clock,
-            check_model=check_model,
+            check_model=budget.check_model,
             max_notes=settings.agent_loop.max_notes,
         )
         neighbours = ids[:50]
@@ -288,8 +288,6 @@ class Runtime:
             flows=frozenset(settings.resources.flow),
             stop=self.stop_event,
             others=others,
-            budget_view=lambda: self._budget,
-            on_budget_exhausted=lambda why: self.stop(f"the API budget is spent ({why})"),
             on_change=self._on_change,
             settled=bus.settled,
             default_model=settings.llm.model,
@@ -332,6 +330,7 @@ class Runtime:
             if duration is not None:
                 tg.start_soon(self._deadline, self._started + duration)
             tg.start_soon(self._background, ledger)
+            tg.start_soon(self._watch_budget, budget)
             tg.start_soon(self._oracle, ledger)
             if self.robonomics is not None:
                 tg.start_soon(self._robonomics, self.robonomics)
@@ -395,11 +394,19 @@ class Runtime:
     _scorer: Scorer | None = None
 
     async def _refresh_budget(self, ledger: Ledger) -> None:
-        if not self.billed:
-            self._budget = None
+        """Show the budget what the ledger says of the world's dollars (it decides if spent)."""
+        if self.budget is None or not self.budget.billed:
             return
-        budget = await ledger.api_budget()
-        self._budget = (budget.left_nd / NANODOLLARS, budget.limit_nd / NANODOLLARS)
+        row = await ledger.api_budget()
+        self.budget.observe(row.limit_nd, row.reserved_nd, row.spent_nd)
+
+    async def _watch_budget(self, budget: Budget) -> None:
+        """Stop the run when the budget says the world's dollars are spent."""
+        await budget.spent.wait()
+        self.stop(budget.spent_reason)
+
+    def _overbilled(self, bill: Overbilling) -> None:
+        self._say(f"LLM server fault: {bill.describe()}")
 
     async def _background(self, ledger: Ledger) -> None:
         clock = self.clock
@@ -412,14 +419,6 @@ class Runtime:
                 return
             try:
                 await self._refresh_budget(ledger)
-                budget = await ledger.api_budget() if self.billed else None
-                if budget is not None and budget.spent_nd >= budget.limit_nd:
-                    self.stop("the API budget is spent")
-                    return
-                living = [lp for lp in self.loops.values() if lp.state is not AgentState.STOPPED]
-                if living and all(lp.out_of_budget for lp in living):
-                    self.stop("every agent's llm_budget share is spent")
-                    return
                 now = clock.now()
                 if now >= next_window:
                     await self._record_window(ledger, self._window_start, now)
@@ -520,8 +519,9 @@ class Runtime:
         failed = sum(loop.stats.actions_failed for loop in self.loops.values())
         spent = sum(loop.stats.cost_nd for loop in self.loops.values()) / NANODOLLARS
         money = f"${spent:.4f} spent"
-        if self._budget is not None:
-            money += f", ${self._budget[0]:.4f} of ${self._budget[1]:.2f} left"
+        view = self.budget.view() if self.budget is not None else None
+        if view is not None:
+            money += f", ${view[0]:.4f} of ${view[1]:.2f} left"
         return (
             f"{elapsed:7.1f}s  agents {len(self.loops)}: {c['active']} active, {c['asleep']}"
             f" asleep, {c['frozen']} frozen  |  actions {turns} ({failed} refused)  |  {money}"
@@ -557,6 +557,7 @@ class Runtime:
             limit_nd=budget.limit_nd,
             conserved=supply.is_conserved,
             abandoned_calls=abandoned,
+            overbilled=[b.describe() for b in self.budget.overbillings] if self.budget else [],
         )
         for agent_id, loop in self.loops.items():
             s = loop.stats
@@ -592,6 +593,17 @@ class Runtime:
             "scrip: "
             + ("conserved" if report.conserved else "NOT CONSERVED: report this as a bug"),
         ]
+        if report.overbilled:
+            lines.append(
+                f"LLM server faults: {len(report.overbilled)} call(s) billed past their"
+                " reservation (see the llm_overbilled events):"
+            )
+            lines += [f"  - {line}" for line in report.overbilled[:5]]
+        if report.spent_nd > report.limit_nd:
+            lines.append(
+                f"the world spent ${(report.spent_nd - report.limit_nd) / NANODOLLARS:.6f} past"
+                " its limit: a server billed more than the output cap sent allows"
+            )
         batcher = getattr(self.provider, "batcher", None)
         if batcher is not None and batcher.batch_count:
             lines.append(

@@ -17,6 +17,7 @@ from agent_ecology.agents.sleep import WakeConditions
 from agent_ecology.clock import Clock
 from agent_ecology.genesis import Genesis, Invocation, InvocationError, account_json, event_json
 from agent_ecology.ledger import Ledger, LedgerError, LedgerUnavailable
+from agent_ecology.llm.budget import UnpricedModel
 
 __all__ = ["Executor", "Outcome"]
 
@@ -46,8 +47,9 @@ class Outcome:
 
 
 class Executor:
-    """Performs actions for agents. ``check_model`` raises ``ValueError`` for a model that
-    cannot be used (for example one without a price)."""
+    """Performs actions for agents. ``check_model`` raises
+    :class:`~agent_ecology.llm.budget.UnpricedModel` for a model whose calls could not be
+    charged (the budget's :meth:`~agent_ecology.llm.budget.Budget.check_model`)."""
 
     def __init__(
         self,
@@ -129,7 +131,7 @@ class Executor:
             if "model" in changes:
                 try:
                     self.check_model(changes["model"])
-                except ValueError as exc:
+                except UnpricedModel as exc:
                     return Outcome.refused("update_config", "unusable_model", str(exc))
             target = a.agent_id or me
             receipt = await ledger.update_agent_config(me, target, changes)

@@ -40,7 +40,6 @@ from agent_ecology.clock import Clock
 from agent_ecology.config import AgentLoopSettings
 from agent_ecology.ledger import (
     LLM_BUDGET,
-    NANODOLLARS,
     Account,
     AgentRecord,
     BudgetExhausted,
@@ -49,10 +48,11 @@ from agent_ecology.ledger import (
     LedgerUnavailable,
     ops,
 )
-from agent_ecology.llm.calls import LLMCaller, Thought, UnpricedModel
+from agent_ecology.llm.budget import ModelOverbilled, ShareSpent, UnpricedModel
+from agent_ecology.llm.calls import LLMCaller, Thought
 from agent_ecology.llm.errors import RequestRejected
-from agent_ecology.llm.pricing import cost_nd, prompt_token_bound
-from agent_ecology.llm.types import CompletionRequest, Usage
+from agent_ecology.llm.pricing import prompt_token_bound
+from agent_ecology.llm.types import CompletionRequest
 
 __all__ = ["COMPUTE", "LLM_RATE", "AgentLoop", "AgentState", "AgentStats", "LoopServices"]
 
@@ -60,12 +60,6 @@ COMPUTE = "compute"
 """The flow resource charged with each turn's measured CPU seconds."""
 LLM_RATE = "llm_rate"
 """The flow resource charged with each call's tokens."""
-
-MIN_ANSWER_TOKENS = 16
-"""The shortest answer worth calling for when an agent's share is nearly spent."""
-
-DEBT_TOLERANCE = 1e-9
-"""A bucket this close below zero counts as zero: float round-off, not debt."""
 
 _log = logging.getLogger("agent_ecology.agents")
 
@@ -113,16 +107,10 @@ class LoopServices:
     next_resolution: Callable[[], float | None] = lambda: None
     robot_view: Callable[[str], str | None] = lambda _me: None
     on_change: Callable[[], None] = lambda: None
-    budget_view: Callable[[], tuple[float, float] | None] = lambda: None
-    on_budget_exhausted: Callable[[str], None] = lambda _why: None
 
     @property
     def stopping(self) -> bool:
         return self.stop.is_set()
-
-
-class _OutOfBudget(Exception):
-    """The agent's own llm_budget cannot cover a call's worst case."""
 
 
 class AgentLoop:
@@ -171,6 +159,7 @@ class AgentLoop:
     async def run(self) -> None:
         """Live until the run stops or the world's dollar budget is spent."""
         svc = self.services
+        budget = svc.caller.budget
         try:
             while not svc.stopping:
                 settled = svc.settled()  # taken before trying, so no settlement is missed
@@ -183,27 +172,35 @@ class AgentLoop:
                 except BudgetExhausted as exc:
                     if exc.reserved_nd > 0:
                         # Calls in flight hold the rest; what they do not spend comes back.
+                        # (Reservations of another process settle without telling this one:
+                        # look again now and then.)
                         self._freeze(f"waiting for calls in flight to settle: {exc}")
-                        await svc.clock.sleep_until(math.inf, wake=settled)
+                        await svc.clock.sleep_until(svc.clock.now() + 5.0, wake=settled)
                         continue
-                    if self._world_left_nd != exc.left_nd and self._can_think_within(exc.left_nd):
+                    prompt = self._last_prompt_tokens or svc.settings.context_max_chars
+                    model = str(self.config.get("model"))
+                    if self._world_left_nd != exc.left_nd and budget.can_think_within(
+                        model, prompt, exc.left_nd
+                    ):
                         # Nothing in flight: what is left is final. Think with a cap that fits.
                         self._world_left_nd = exc.left_nd
                         continue
-                    svc.on_budget_exhausted(str(exc))
+                    budget.declare_spent(f"the API budget is spent ({exc})")
                     break
-                except _OutOfBudget as exc:
+                except ShareSpent as exc:
                     self._freeze(str(exc))
                     self.out_of_budget = True
+                    budget.share_spent(self.agent_id, True)
                     svc.on_change()
                     self.last_result = {
                         "action": "think",
                         "ok": False,
-                        "error": "insufficient_resource",
+                        "error": exc.code,
                         "message": str(exc),
                     }
                     await svc.clock.sleep_until(math.inf, wake=news or self.mailbox.rearm())
                     self.out_of_budget = False
+                    budget.share_spent(self.agent_id, False)
                     continue
                 except anyio.get_cancelled_exc_class():
                     raise
@@ -244,7 +241,7 @@ class AgentLoop:
         meter = CpuMeter()
         try:
             outcome, thought, failed = await meter.run(self._think_and_act(number))
-        except (BudgetExhausted, _OutOfBudget, LedgerUnavailable, anyio.get_cancelled_exc_class()):
+        except (BudgetExhausted, ShareSpent, LedgerUnavailable, anyio.get_cancelled_exc_class()):
             raise
         except Exception as exc:  # a bug met by this turn: recorded and charged like any turn
             _log.exception("agent %s: turn %d failed", self.agent_id, number)
@@ -299,7 +296,7 @@ class AgentLoop:
         self._account = None
         own = await svc.ledger.artifact_index(me, limit=20)
         for_sale = await svc.ledger.listings(open_to=me, limit=5)
-        budget = svc.budget_view()
+        budget = svc.caller.budget.view()
         obs = Observation(
             agent_id=me,
             now=svc.clock.now(),
@@ -340,15 +337,20 @@ class AgentLoop:
             observation=obs.to_policy(),
         )
         self._last_prompt_tokens = prompt_token_bound(request.messages)
+        holding = account.holding(LLM_BUDGET)
         try:
-            request, lowered = self._fit_to_share(request, account)
+            request, lowered = svc.caller.budget.fit(
+                request,
+                share_dollars=None if holding is None else holding.available,
+                world_left_nd=self._world_left_nd,
+            )
             lowered = "; ".join(x for x in (fallback, lowered) if x)
             thought = await svc.caller.think(request, stop=svc.stop)
-        except UnpricedModel as exc:
+        except (UnpricedModel, ModelOverbilled) as exc:
             return Outcome.refused("think", exc.code, str(exc)), None, True
         except InsufficientResource as exc:
             if exc.resource == LLM_BUDGET:
-                raise _OutOfBudget(str(exc)) from exc
+                raise ShareSpent(str(exc)) from exc
             raise
         if thought.completion is None:
             error = thought.error
@@ -371,56 +373,6 @@ class AgentLoop:
             self.notes.append(action.text)
             del self.notes[: -svc.settings.max_notes]
         return outcome, thought, False
-
-    def _fit_to_share(
-        self, request: CompletionRequest, account: Account
-    ) -> tuple[CompletionRequest, str]:
-        """Lower the call's output cap so that its worst case fits the agent's own share.
-
-        Raises :class:`_OutOfBudget` when not even the prompt and a short answer fit.
-        """
-        caller = self.services.caller
-        holding = account.holding(LLM_BUDGET)
-        if not caller.billed or (holding is None and self._world_left_nd is None):
-            return request, ""
-        request = caller.bounded(request)
-        share_nd = math.inf if holding is None else holding.available * NANODOLLARS + 1e-6
-        if self._world_left_nd is not None:
-            share_nd = min(share_nd, self._world_left_nd)
-        share_nd = math.floor(share_nd)
-        if caller.worst_case_nd(request) <= share_nd:
-            return request, ""
-        price = caller.price(request.model)
-        prompt_nd = cost_nd(price, Usage(prompt_token_bound(request.messages), 0))
-        per_token = price.output * 1000  # nanodollars per output token
-        fits = int((share_nd - prompt_nd) // per_token) if per_token > 0 else 0
-        if fits < MIN_ANSWER_TOKENS and self._world_left_nd == share_nd:
-            raise BudgetExhausted(prompt_nd + MIN_ANSWER_TOKENS * int(per_token), share_nd)
-        if fits < MIN_ANSWER_TOKENS:
-            raise _OutOfBudget(
-                f"your llm_budget share (${share_nd / NANODOLLARS:.6f} left) cannot cover a call:"
-                f" the prompt alone may cost ${prompt_nd / NANODOLLARS:.6f}; another agent can"
-                " give you llm_budget quota (genesis_ledger transfer with resource llm_budget)"
-            )
-        whose = (
-            "the world's API budget" if self._world_left_nd == share_nd else "your llm_budget share"
-        )
-        note = (
-            f"max_tokens was lowered to {fits} for this call: {whose}"
-            f" (${share_nd / NANODOLLARS:.6f} left) could not cover more"
-        )
-        return replace(request, max_tokens=fits), note
-
-    def _can_think_within(self, left_nd: int) -> bool:
-        """Whether a call with the current context could fit in ``left_nd`` (roughly)."""
-        caller = self.services.caller
-        try:
-            price = caller.price(str(self.config.get("model")))
-        except UnpricedModel:
-            return False
-        # The last prompt is the best guess of the next one's size.
-        prompt = self._last_prompt_tokens or self.services.settings.context_max_chars
-        return cost_nd(price, Usage(prompt, MIN_ANSWER_TOKENS)) <= left_nd
 
     # --- waiting --------------------------------------------------------------------------
 
@@ -447,17 +399,18 @@ class AgentLoop:
             news = self.mailbox.rearm()  # before reading, so no rescue slips between
             account = await svc.ledger.account(me)
             now = svc.clock.now()
-            debts = [h for h in account.flow if h.available(now) < -DEBT_TOLERANCE]
+            debts = [h for h in account.flow if h.bucket.is_in_debt(now)]
             if not debts:
                 self._account = account
                 self.state = AgentState.ACTIVE
                 return news
+            if any(h.bucket.updated_at > now for h in debts):
+                # The clock went back past the bucket's last change: that time counts as now.
+                await svc.ledger.submit(ops.ReanchorBuckets(principal_id=me))
+                continue
             # The moment the deepest debt has accrued back to zero, computed from the stored
             # bucket so that the wait ends exactly there.
-            until = max(
-                h.bucket.updated_at - h.bucket.balance / h.rate if h.rate > 0 else math.inf
-                for h in debts
-            )
+            until = max(h.bucket.debt_clears_at(now) for h in debts)
             self._freeze(
                 "in debt on " + ", ".join(h.resource for h in debts) + " until it accrues back"
             )

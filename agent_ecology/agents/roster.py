@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_ecology.config import AgentSettings, ConfigError, Settings, SleepPolicy, load_agent_file
+from agent_ecology.llm.budget import Budget
 
 __all__ = ["AgentSpec", "load_roster"]
 
@@ -63,14 +64,13 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
             if name not in taken:
                 agents.append(AgentSettings(id=name))
         agents = agents[:count]
-    problems = []
-    if settings.llm.provider == "openai":
-        for agent in agents:
-            if agent.model is not None:
-                try:
-                    settings.check_model_priced(agent.model, f"agent {agent.id}: model")
-                except ValueError as exc:
-                    problems.append(str(exc))
+    prices = Budget(
+        settings.llm.prices, billed=False, enforce_prices=settings.llm.provider == "openai"
+    )
+    problems = prices.unpriced(
+        [("llm.model", settings.llm.model)]
+        + [(f"agent {a.id}: model", a.model) for a in agents if a.model is not None]
+    )
     if problems:
         raise ConfigError(str(Path(settings.world.genesis) / "agents"), problems)
     stock_names = list(settings.resources.stock)

@@ -5,11 +5,13 @@
   endpoint through the ``openai`` SDK (imported only when used).
 - :class:`ZeroIntelligencePolicy`: the baseline policy, no model needed.
 - :class:`ScriptedProvider`: scripted replies, for tests.
+- :class:`Budget`: the one authority on prices, worst cases and the world's dollars.
 - :class:`LLMCaller`: reserves the worst case, retries, and charges every attempt.
 """
 
 from agent_ecology.llm.baseline import ZeroIntelligencePolicy
-from agent_ecology.llm.calls import LLMCaller, RetryPolicy, Thought, UnpricedModel
+from agent_ecology.llm.budget import Budget, ModelOverbilled, ShareSpent, UnpricedModel
+from agent_ecology.llm.calls import LLMCaller, RetryPolicy, Thought
 from agent_ecology.llm.errors import (
     ConnectionLost,
     MalformedResponse,
@@ -25,12 +27,14 @@ from agent_ecology.llm.scripted import ScriptedProvider
 from agent_ecology.llm.types import Completion, CompletionRequest, Message, Provider, Usage
 
 __all__ = [
+    "Budget",
     "Completion",
     "CompletionRequest",
     "ConnectionLost",
     "LLMCaller",
     "MalformedResponse",
     "Message",
+    "ModelOverbilled",
     "Provider",
     "ProviderError",
     "ProviderTimeout",
@@ -40,6 +44,7 @@ __all__ = [
     "RetryPolicy",
     "ScriptedProvider",
     "ServerError",
+    "ShareSpent",
     "Thought",
     "UnpricedModel",
     "Usage",

@@ -10,38 +10,39 @@ transaction before the request is sent, so concurrent agents can never spend pas
 and not inside the SDK, so each one is reserved and charged on its own. An attempt whose
 usage cannot be known (a timeout, a garbled answer, a cancelled request) is charged its
 worst case: the provider may have billed it.
+
+A settle the database will not take (its write lock held by another program, a full disk)
+is retried until it is written, so that no reservation outlives its call. A server that
+bills more than the reservation (it ignored the cap sent) is charged what it billed, and
+the budget stops all further calls to that model: see :mod:`agent_ecology.llm.budget`.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import anyio
 
 from agent_ecology.clock import Clock
 from agent_ecology.config import LLMSettings, ModelPrice
-from agent_ecology.ledger import Ledger, ops
+from agent_ecology.ledger import Ledger, LedgerUnavailable, ops
+from agent_ecology.ledger.ops.llm import MAX_CHARGE_ND
+from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.llm.errors import ProviderError, RateLimited, ServerError
-from agent_ecology.llm.pricing import cost_nd, worst_case_nd
+from agent_ecology.llm.pricing import cost_nd
 from agent_ecology.llm.types import Completion, CompletionRequest, Provider, Usage
 
-__all__ = ["LLMCaller", "RetryPolicy", "Thought", "UnpricedModel"]
+__all__ = ["SETTLE_PATIENCE", "LLMCaller", "RetryPolicy", "Thought"]
 
+_log = logging.getLogger("agent_ecology.llm")
 
-class UnpricedModel(LookupError):
-    """A billed provider was asked for a model that has no price in ``llm.prices``."""
-
-    code = "unpriced_model"
-
-    def __init__(self, model: str, known: list[str]) -> None:
-        self.model = model
-        super().__init__(
-            f"model {model!r} has no price in llm.prices, so its calls cannot be charged;"
-            f" use one of: {', '.join(known) or '(none priced)'}"
-        )
+SETTLE_PATIENCE = 30.0
+"""Seconds a stopping run keeps trying to settle a call the database will not take."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,8 @@ class Thought:
 class LLMCaller:
     """Makes an agent's LLM call through ``provider``, charging every attempt to ``ledger``.
 
-    ``billed`` is false for providers that cost no dollars (the baseline policy, a local
-    model): their calls are then not reserved or recorded as LLM calls.
+    ``budget`` prices the calls and says which may be started. When it is not billed (the
+    baseline policy, a local model) calls are not reserved or recorded as LLM calls.
     """
 
     def __init__(
@@ -92,43 +93,28 @@ class LLMCaller:
         ledger: Ledger,
         *,
         clock: Clock,
-        prices: Mapping[str, ModelPrice],
-        billed: bool,
+        budget: Budget,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        settle_patience: float = SETTLE_PATIENCE,
     ) -> None:
         self.provider = provider
         self.ledger = ledger
         self.clock = clock
-        self.prices = dict(prices)
-        self.billed = billed
+        self.budget = budget
         self.retry = retry or RetryPolicy()
+        self.settle_patience = settle_patience
         self._rng = rng or random.Random()
+        self._in_flight = 0
 
-    def price(self, model: str) -> ModelPrice:
-        """The price of ``model``; :class:`UnpricedModel` if it has none."""
-        try:
-            return self.prices[model]
-        except KeyError:
-            raise UnpricedModel(model, sorted(self.prices)) from None
+    @property
+    def billed(self) -> bool:
+        return self.budget.billed
 
-    def bounded(self, request: CompletionRequest) -> CompletionRequest:
-        """``request`` with the output cap that its reservation assumes, stated explicitly.
-
-        For a billed provider the cap sent is ``min(max_tokens, model's output limit)``, or the
-        limit when the agent set none: what is reserved is exactly what may be billed.
-        """
-        if not self.billed:
-            return request
-        limit = self.price(request.model).max_output_tokens
-        cap = limit if request.max_tokens is None else min(request.max_tokens, limit)
-        return request if cap == request.max_tokens else replace(request, max_tokens=cap)
-
-    def worst_case_nd(self, request: CompletionRequest) -> int:
-        """What one attempt of ``request`` can cost at most (0 when not billed)."""
-        if not self.billed:
-            return 0
-        return worst_case_nd(self.price(request.model), request.messages, request.max_tokens)
+    @property
+    def in_flight(self) -> int:
+        """Billed attempts reserved by this caller and not yet settled."""
+        return self._in_flight
 
     async def think(
         self,
@@ -141,17 +127,22 @@ class LLMCaller:
 
         Raises :class:`~agent_ecology.ledger.BudgetExhausted` when the world's budget cannot
         cover an attempt, :class:`~agent_ecology.ledger.InsufficientResource` when the
-        agent's own ``llm_budget`` cannot, and :class:`UnpricedModel`: the agent cannot
-        think, which is not a provider failure.
+        agent's own ``llm_budget`` cannot, :class:`~agent_ecology.llm.budget.UnpricedModel`
+        and :class:`~agent_ecology.llm.budget.ModelOverbilled`: the agent cannot think, which
+        is not a provider failure.
         """
         thought = Thought(completion=None)
-        request = self.bounded(request)
-        price = self.price(request.model) if self.billed else None
-        worst = self.worst_case_nd(request)
+        budget = self.budget
+        request = budget.bounded(request)
+        price = budget.price(request.model) if budget.billed else None
+        worst = budget.worst_case_nd(request)
         for attempt in range(1, self.retry.max_retries + 2):
+            if price is not None:
+                budget.check_not_overbilled(request.model)
             thought.attempts = attempt
             try:
-                thought.completion = await self._attempt(request, price, worst, attempt, thought)
+                completion = await self._attempt(request, price, worst, attempt, thought, stop)
+                thought.completion = completion
                 thought.error = None
                 return thought
             except ProviderError as exc:
@@ -175,6 +166,7 @@ class LLMCaller:
         worst: int,
         attempt: int,
         thought: Thought,
+        stop: anyio.Event | None,
     ) -> Completion:
         if price is None:
             completion = await self.provider.complete(request)
@@ -193,10 +185,12 @@ class LLMCaller:
                     reserve_nd=worst,
                 )
             )
+            self._in_flight += 1
+        settle = _Settle(self, call_id, request.model, worst, stop)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            await self._settle(call_id, "failed", 0, Usage(), "cancelled before it was sent")
+            await settle("failed", 0, Usage(), "cancelled before it was sent")
             raise
         try:
             completion = await self.provider.complete(request)
@@ -204,35 +198,101 @@ class LLMCaller:
             usage = exc.usage if exc.usage is not None else Usage()
             charge = worst if not exc.usage_known else cost_nd(price, usage)
             thought.usage = thought.usage + usage
-            thought.cost_nd += charge
-            await self._settle(call_id, "failed", charge, exc.usage, f"{exc.code}: {exc}")
+            thought.cost_nd += min(charge, MAX_CHARGE_ND)
+            await settle("failed", charge, exc.usage, f"{exc.code}: {exc}")
             raise
         except BaseException as exc:
             # Cancelled (the run is stopping) or a bug: the request may have been billed.
             thought.cost_nd += worst
-            await self._settle(call_id, "failed", worst, None, f"interrupted: {exc!r}")
+            await settle("failed", worst, None, f"interrupted: {exc!r}")
             raise
         charge = cost_nd(price, completion.usage)
         thought.usage = thought.usage + completion.usage
-        thought.cost_nd += charge
-        await self._settle(call_id, "settled", charge, completion.usage, None)
+        thought.cost_nd += min(charge, MAX_CHARGE_ND)
+        await settle("settled", charge, completion.usage, None)
         return completion
 
-    async def _settle(
-        self, call_id: str, status: str, charge: int, usage: Usage | None, error: str | None
+
+class _Settle:
+    """Closes one reserved attempt; retried until the ledger takes it.
+
+    A settle that cannot be written (another program holds the database's write lock past
+    the busy timeout, a full disk) is tried again, backing off up to a second, for as long
+    as the run goes on, and for ``settle_patience`` seconds once it is stopping; a
+    reservation never stays open behind a call that ended. Only a run that stops with the
+    database still unwritable leaves it open, and the next run charges it its worst case.
+    """
+
+    def __init__(
+        self,
+        caller: LLMCaller,
+        call_id: str,
+        model: str,
+        reserved_nd: int,
+        stop: anyio.Event | None,
     ) -> None:
+        self.caller = caller
+        self.call_id = call_id
+        self.model = model
+        self.reserved_nd = reserved_nd
+        self.stop = stop
+
+    async def __call__(
+        self, status: str, charge: int, usage: Usage | None, error: str | None
+    ) -> None:
+        caller = self.caller
+        server = caller.provider.name
+        op = ops.SettleCall(
+            call_id=self.call_id,
+            status=status,
+            cost_nd=min(charge, MAX_CHARGE_ND),
+            billed_nd=charge if charge > MAX_CHARGE_ND else None,
+            prompt_tokens=None if usage is None else usage.prompt_tokens,
+            completion_tokens=None if usage is None else usage.completion_tokens,
+            error=None if error is None else error[:500],
+        )
         # Shielded: a reservation must not stay open because the run is stopping.
         with anyio.CancelScope(shield=True):
-            await self.ledger.submit(
-                ops.SettleCall(
-                    call_id=call_id,
-                    status=status,
-                    cost_nd=charge,
-                    prompt_tokens=None if usage is None else usage.prompt_tokens,
-                    completion_tokens=None if usage is None else usage.completion_tokens,
-                    error=None if error is None else error[:500],
-                )
+            try:
+                await self._submit(op)
+            finally:
+                caller._in_flight -= 1
+        if charge > self.reserved_nd:
+            # Blocked at once; the record follows (a lost one only loses the event).
+            caller.budget.record_overbilling(
+                Overbilling(self.model, server, self.reserved_nd, charge)
             )
+            report = ops.ReportOverbilling(call_id=self.call_id, server=server, billed_nd=charge)
+            with anyio.CancelScope(shield=True):
+                await self._submit(report)
+
+    async def _submit(self, op: ops.Operation) -> None:
+        delay, failing_since = 0.05, None
+        while True:
+            try:
+                await self.caller.ledger.submit(op)
+                if failing_since is not None:
+                    _log.warning("LLM call %s settled after the database came back", self.call_id)
+                return
+            except LedgerUnavailable as exc:
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                    _log.warning(
+                        "cannot settle LLM call %s yet (%s); trying again until it is written",
+                        self.call_id,
+                        exc,
+                    )
+                stopping = self.stop is not None and self.stop.is_set()
+                if stopping and now - failing_since > self.caller.settle_patience:
+                    _log.error(
+                        "LLM call %s could not be settled before the run stopped; its"
+                        " reservation stays open and the next run charges it its worst case",
+                        self.call_id,
+                    )
+                    return
+                await anyio.sleep(delay)  # the lock is held in real time, whatever the clock
+                delay = min(1.0, delay * 2)
 
 
 def dollars(nanodollars: int) -> float:

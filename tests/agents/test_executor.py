@@ -13,6 +13,7 @@ from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.ledger import Ledger
+from agent_ecology.llm.budget import UnpricedModel
 
 CONFIG: dict[str, object] = {
     "model": "m",
@@ -24,7 +25,7 @@ CONFIG: dict[str, object] = {
 
 def check_model(model: str) -> None:
     if model != "m":
-        raise ValueError(f"model {model!r} has no price; use one of: m")
+        raise UnpricedModel(model, ["m"])
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.genesis.scoring import LLMJudge, offline_score
 from agent_ecology.ledger import NANODOLLARS, InvalidRequest, Ledger, ops
 from agent_ecology.llm import LLMCaller, ScriptedProvider, Usage
+from agent_ecology.llm.budget import Budget
 
 TEXT = {
     "alice/a": "a careful survey of compute prices across the market with sources and dates",
@@ -185,8 +186,7 @@ async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copi
         provider,
         ledger,
         clock=clock,
-        prices={"judge": ModelPrice(input=1, output=1, max_output_tokens=50)},
-        billed=True,
+        budget=Budget({"judge": ModelPrice(input=1, output=1, max_output_tokens=50)}, billed=True),
     )
     judge = LLMJudge(caller, "judge")
     others = [TEXT["bob/b"], TEXT["carol/c"]]

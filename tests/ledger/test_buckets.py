@@ -47,7 +47,24 @@ def test_debt_accrues_out() -> None:
 def test_clock_going_backwards_counts_as_no_time() -> None:
     b = Bucket(0.0, 100.0, 1.0, 50.0)
     assert b.available(90.0) == 0.0
-    assert settle(b, 90.0).updated_at == 100.0
+    # The stored time in the future counts as now: the next change is stamped with now.
+    assert settle(b, 90.0) == Bucket(0.0, 90.0, 1.0, 50.0)
+
+
+def test_a_debt_stamped_in_the_future_clears_at_its_rate_from_now() -> None:
+    # Spent 5 into debt while the clock read ten years ahead, then the clock came back.
+    ten_years = 10 * 365 * 86400.0
+    b = Bucket(-5.0, 1000.0 + ten_years, 1.0, 50.0)
+    assert b.is_in_debt(1000.0)
+    assert b.debt_clears_at(1000.0) == 1005.0
+    assert settle(b, 1000.0).debt_clears_at(1000.0) == 1005.0
+    assert settle(b, 1000.0).available(1005.0) == 0.0
+
+
+def test_in_debt_is_one_definition_that_ignores_round_off() -> None:
+    assert not Bucket(-1e-12, 0.0, 1.0, 5.0).is_in_debt(0.0)
+    assert Bucket(-1e-6, 0.0, 1.0, 5.0).is_in_debt(0.0)
+    assert Bucket(-1e-12, 0.0, 1.0, 5.0).debt_clears_at(0.0) == 0.0
 
 
 @given(balance=st.floats(-1e6, 1e6), rate=finite, capacity=finite, t1=finite, t2=finite)

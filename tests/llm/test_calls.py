@@ -17,6 +17,7 @@ from agent_ecology.llm import (
     LLMCaller,
     MalformedResponse,
     Message,
+    ModelOverbilled,
     ProviderTimeout,
     RetryPolicy,
     ScriptedProvider,
@@ -24,6 +25,7 @@ from agent_ecology.llm import (
     cost_nd,
     worst_case_nd,
 )
+from agent_ecology.llm.budget import Budget
 from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
 from tests.llm.chat_server import ChatServer, Hang, Malformed, Reply, Status
 
@@ -47,8 +49,7 @@ async def _caller(
         provider,
         ledger,
         clock=SystemClock(),
-        prices={"m": PRICE},
-        billed=True,
+        budget=Budget({"m": PRICE}, billed=True),
         retry=RetryPolicy(max_retries=retries, backoff=0.01, backoff_max=0.05),
     )
 
@@ -167,7 +168,7 @@ async def test_a_call_the_agents_own_share_cannot_cover_is_never_sent(
 ) -> None:
     # alice's llm_budget is $1; without a max_tokens of its own, the worst case is bigger.
     big = ModelPrice(input=1000.0, output=1000.0, max_output_tokens=2000)
-    caller.prices["m"] = big
+    caller.budget.prices["m"] = big
     await ledger.set_api_limit(100 * NANODOLLARS, authority="world")
     with pytest.raises(InsufficientResource, match="llm_budget"):
         await caller.think(request(max_tokens=None))
@@ -191,9 +192,37 @@ async def test_a_server_that_ignores_max_tokens_is_recorded_as_it_billed(
 ) -> None:
     server.enqueue(Reply("ok", prompt_tokens=10, completion_tokens=5000))  # ignores max_tokens
     thought = await caller.think(request(max_tokens=10))
-    assert thought.cost_nd == cost_nd(PRICE, Usage(10, 5000))
+    billed = cost_nd(PRICE, Usage(10, 5000))
+    assert thought.cost_nd == billed
+    assert (await ledger.api_budget()).spent_nd == billed  # recorded truthfully
     events = await ledger.events(kind="llm_call")
     assert events[-1].details["over_reservation"] is True
+    (fault,) = await ledger.events(kind="llm_overbilled")
+    reserved = worst_case_nd(PRICE, request().messages, 10)
+    assert fault.details["model"] == "m"
+    assert fault.details["server"] == caller.provider.name
+    assert fault.amount == pytest.approx((billed - reserved) / NANODOLLARS)
+    # No further call to that model is started: the next think is refused before any request.
+    with pytest.raises(ModelOverbilled, match=r"'m'.*stopped"):
+        await caller.think(request(max_tokens=10))
+    assert server.request_count == 1
+    assert (await ledger.api_budget()).reserved_nd == 0
+
+
+async def test_usage_too_large_for_an_integer_column_settles_and_closes_the_reservation(
+    caller: LLMCaller, ledger: Ledger, server: ChatServer
+) -> None:
+    server.enqueue(Reply("ok", prompt_tokens=10**17, completion_tokens=10**17))
+    thought = await caller.think(request(max_tokens=10))
+    assert thought.completion is not None
+    budget = await ledger.api_budget()
+    assert budget.reserved_nd == 0  # nothing leaked
+    assert budget.spent_nd == ops.MAX_CHARGE_ND  # the largest charge one call records
+    (fault,) = await ledger.events(kind="llm_overbilled")
+    assert fault.details["billed_dollars"] == pytest.approx(
+        cost_nd(PRICE, Usage(10**17, 10**17)) / NANODOLLARS
+    )
+    assert [c.status for c in await ledger.llm_calls("alice")] == ["settled"]
 
 
 async def test_without_a_cap_the_model_limit_is_sent_and_reserved(
@@ -212,7 +241,9 @@ async def test_a_call_cancelled_while_its_reservation_commits_is_settled_unsent(
 ) -> None:
     await ledger.set_api_limit(NANODOLLARS, authority="world")
     scripted = ScriptedProvider(default='{"action": "noop"}')
-    caller = LLMCaller(scripted, ledger, clock=SystemClock(), prices={"m": PRICE}, billed=True)
+    caller = LLMCaller(
+        scripted, ledger, clock=SystemClock(), budget=Budget({"m": PRICE}, billed=True)
+    )
     other = sqlite3.connect(ledger.path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # the writer's next transaction has to wait

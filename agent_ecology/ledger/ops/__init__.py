@@ -42,8 +42,10 @@ from agent_ecology.ledger.ops.debt import (
 from agent_ecology.ledger.ops.escrow import EscrowCancel, EscrowDeposit, EscrowPurchase
 from agent_ecology.ledger.ops.llm import (
     LLM_BUDGET,
+    MAX_CHARGE_ND,
     NANODOLLARS,
     AbandonCalls,
+    ReportOverbilling,
     ReserveCall,
     SetApiLimit,
     SettleCall,
@@ -56,6 +58,7 @@ from agent_ecology.ledger.ops.oracle import (
     mint_for,
 )
 from agent_ecology.ledger.ops.resources import (
+    ReanchorBuckets,
     Release,
     SetQuota,
     Spend,
@@ -74,6 +77,7 @@ __all__ = [
     "ESCROW",
     "HOLDER_SQL",
     "LLM_BUDGET",
+    "MAX_CHARGE_ND",
     "NANODOLLARS",
     "ORACLE",
     "RESERVED_ARTIFACT_PREFIX",
@@ -98,8 +102,10 @@ __all__ = [
     "OracleBid",
     "OracleResolve",
     "OracleWithdraw",
+    "ReanchorBuckets",
     "RecordMetrics",
     "Release",
+    "ReportOverbilling",
     "ReserveCall",
     "SetApiLimit",
     "SetQuota",

@@ -23,6 +23,13 @@ LLM_BUDGET = "llm_budget"
 """The stock resource (dollars) that is each agent's share of the world's API budget."""
 
 NANODOLLARS = 1_000_000_000
+
+MAX_CHARGE_ND = 10**18
+"""The largest charge recorded for one call ($1e9): a bill above it (a server reporting
+10^17 tokens) is recorded at this cap, with the figure billed kept in its event, so that the
+sums stay within SQLite's 64-bit integers."""
+_MAX_SPENT_ND = 4 * 10**18
+_MAX_TOKENS = 2**63 - 1
 _SETTLED_STATUSES = ("settled", "failed")
 
 
@@ -35,6 +42,11 @@ def _check_nd(value: object, what: str) -> int:
 def _check_tokens(value: object, what: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise InvalidRequest(f"{what} must be a non-negative integer or None, got {value!r}")
+
+
+def _column(tokens: int | None) -> int | None:
+    # A count past SQLite's 64-bit integers is stored at the largest; events keep the figure.
+    return None if tokens is None else min(tokens, _MAX_TOKENS)
 
 
 def _budget(tx: Tx) -> tuple[int, int, int]:
@@ -149,12 +161,20 @@ class SettleCall(Operation):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str | None = None
+    billed_nd: int | None = None
+    """What the server billed, when above :data:`MAX_CHARGE_ND` (``cost_nd`` is then the cap)."""
 
     def __post_init__(self) -> None:
         check_text(self.call_id, "call_id")
         if self.status not in _SETTLED_STATUSES:
             raise InvalidRequest(f"status must be one of {_SETTLED_STATUSES}, got {self.status!r}")
         _check_nd(self.cost_nd, "cost_nd")
+        if self.cost_nd > MAX_CHARGE_ND:
+            raise InvalidRequest(
+                f"cost_nd must be at most {MAX_CHARGE_ND}; give a larger bill as billed_nd"
+            )
+        if self.billed_nd is not None:
+            _check_nd(self.billed_nd, "billed_nd")
         _check_tokens(self.prompt_tokens, "prompt_tokens")
         _check_tokens(self.completion_tokens, "completion_tokens")
         if self.error is not None:
@@ -172,8 +192,8 @@ class SettleCall(Operation):
         if status != "reserved":
             raise InvalidRequest(f"LLM call {self.call_id!r} is {status} already")
         tx.conn.execute(
-            "UPDATE api_budget SET reserved_nd = reserved_nd - ?, spent_nd = spent_nd + ?",
-            (reserved_nd, self.cost_nd),
+            "UPDATE api_budget SET reserved_nd = reserved_nd - ?, spent_nd = MIN(?, spent_nd + ?)",
+            (reserved_nd, _MAX_SPENT_ND, self.cost_nd),
         )
         if _metered(tx, agent_id):
             quota, used = tx.stock(agent_id, LLM_BUDGET)
@@ -190,8 +210,8 @@ class SettleCall(Operation):
             (
                 self.status,
                 self.cost_nd,
-                self.prompt_tokens,
-                self.completion_tokens,
+                _column(self.prompt_tokens),
+                _column(self.completion_tokens),
                 self.error,
                 tx.now,
                 self.call_id,
@@ -212,7 +232,58 @@ class SettleCall(Operation):
                 "over_reservation": self.cost_nd > reserved_nd,
             },
         )
-        return {"cost_nd": self.cost_nd, "reserved_nd": reserved_nd}
+        billed = self.billed_nd if self.billed_nd is not None else self.cost_nd
+        return {"cost_nd": self.cost_nd, "reserved_nd": reserved_nd, "billed_nd": billed}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportOverbilling(Operation):
+    """Record that the server of a settled call billed more than its reservation.
+
+    A fault of that server (it ignored the output cap sent, or reported more prompt tokens
+    than the prompt has bytes): the runtime stops calling the model, and this event names
+    the model, the server and the excess.
+    """
+
+    kind: ClassVar[str] = "llm_overbilled"
+    call_id: str
+    server: str
+    billed_nd: int
+
+    def __post_init__(self) -> None:
+        check_text(self.call_id, "call_id")
+        check_text(self.server, "server")
+        _check_nd(self.billed_nd, "billed_nd")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        row = tx.conn.execute(
+            "SELECT agent_id, model, reserved_nd, status, prompt_tokens, completion_tokens"
+            " FROM llm_calls WHERE call_id = ?",
+            (self.call_id,),
+        ).fetchone()
+        if row is None or row[3] == "reserved":
+            raise InvalidRequest(f"no settled LLM call {self.call_id!r} to report")
+        agent_id, model, reserved_nd = str(row[0]), str(row[1]), int(row[2])
+        excess = max(0, self.billed_nd - reserved_nd)
+        tx.event(
+            "llm_overbilled",
+            actor=agent_id,
+            principal=agent_id,
+            resource=LLM_BUDGET,
+            amount=excess / NANODOLLARS,
+            details={
+                "call_id": self.call_id,
+                "model": model,
+                "server": self.server,
+                "reserved_dollars": reserved_nd / NANODOLLARS,
+                "billed_dollars": self.billed_nd / NANODOLLARS,
+                "excess_dollars": excess / NANODOLLARS,
+                "prompt_tokens": row[4],
+                "completion_tokens": row[5],
+            },
+        )
+        return {"excess_nd": excess}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,6 +45,14 @@ class RecordMetrics(Operation):
             isinstance(r, dict) and set(r) == set(_FIELDS) for r in rows
         ):
             raise InvalidRequest(f"metrics rows must be objects with exactly {', '.join(_FIELDS)}")
+        for r in rows:
+            for name in ("scrip", "turns", "actions_ok", "actions_failed", "tokens"):
+                value = r[name]
+                if not isinstance(value, int) or not -(2**63) <= value < 2**63:
+                    raise InvalidRequest(
+                        f"metrics row of {r['agent_id']!r}: {name} must be an integer that fits"
+                        f" in 64 bits, got {str(value)[:40]}"
+                    )
         check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:

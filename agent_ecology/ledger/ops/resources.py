@@ -272,3 +272,39 @@ class TransferQuota(Operation):
             details=details,
         )
         return details
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReanchorBuckets(Operation):
+    """Stamp ``now`` on every flow bucket of ``principal_id`` whose stored time is later.
+
+    After the clock jumps forward and back, a bucket changed during the jump holds a time in
+    the future and accrues nothing until the clock catches up; its stored time counts as now
+    instead, so a debt clears as fast as its rate says.
+    """
+
+    kind: ClassVar[str] = "buckets_reanchored"
+    principal_id: str
+
+    def __post_init__(self) -> None:
+        check_principal_id(self.principal_id, "principal_id")
+        check_op_id(self.op_id)
+
+    def apply(self, tx: Tx) -> dict[str, Any]:
+        rows = tx.conn.execute(
+            "SELECT resource FROM flow_buckets WHERE principal_id = ? AND updated_at > ?",
+            (self.principal_id, tx.now),
+        ).fetchall()
+        for (resource,) in rows:
+            tx.put_bucket(
+                self.principal_id,
+                str(resource),
+                buckets.settle(tx.bucket(self.principal_id, str(resource)), tx.now),
+            )
+        if rows:
+            tx.event(
+                "buckets_reanchored",
+                principal=self.principal_id,
+                details={"resources": [str(r[0]) for r in rows]},
+            )
+        return {"resources": len(rows)}
