@@ -99,6 +99,11 @@ class WorldSettings(_Strict):
         default=Path("genesis"),
         description="The genesis folder (agents/*.yaml, handbook/*.md); relative to config.yaml.",
     )
+    busy_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = Field(
+        default=10.0,
+        description="Seconds a write waits for a lock another program holds on the database"
+        " before it fails (and is tried again).",
+    )
 
 
 class ScripSettings(_Strict):

@@ -141,7 +141,11 @@ async def open_world(
         settings = apply_calibration(settings, calibrated)
         report.settings = settings
         report.notes += [f"calibration (compute: auto): {line}" for line in calibrated.lines]
-    ledger = await Ledger.open(settings.world.database, clock=clock)
+    ledger = await Ledger.open(
+        settings.world.database,
+        clock=clock,
+        busy_timeout_ms=round(settings.world.busy_timeout * 1000),
+    )
     try:
         for spec in _specs(settings):
             receipt = await ledger.declare_resource(spec, rescale=spec.name in calibrated_flows)
