@@ -265,6 +265,9 @@ class _Settle:
             report = ops.ReportOverbilling(call_id=self.call_id, server=server, billed_nd=charge)
             with anyio.CancelScope(shield=True):
                 await self._submit(report)
+                # A world this bill took past its limit stops now, not at the next look.
+                row = await caller.ledger.api_budget()
+                caller.budget.observe(row.limit_nd, row.reserved_nd, row.spent_nd)
 
     async def _submit(self, op: ops.Operation) -> None:
         delay, failing_since = 0.05, None

@@ -428,3 +428,68 @@ async def test_the_oracle_resolves_at_its_published_instants(tmp_path: Path) -> 
                 await resolved.wait()
         (result,) = await world.ledger.oracle_results()
         assert result["round_at"] == T0 + 20 and result["artifact_id"] == "alice/idea"
+
+
+@pytest.mark.parametrize(
+    ("prompt_tokens", "completion_tokens", "output_price"),
+    [(10, 50_000, 1.0), (10, 50_000, 100.0), (10**9, 10, 100.0), (10**17, 10**17, 100.0)],
+    ids=[
+        "ignores-the-cap",
+        "ignores-the-cap-past-the-limit",
+        "a-billion-prompt-tokens",
+        "past-int64",
+    ],
+)
+async def test_a_server_billing_past_the_reservation_is_a_fault_the_run_reports(
+    tmp_path: Path, prompt_tokens: int, completion_tokens: int, output_price: float
+) -> None:
+    settings = world_settings(
+        tmp_path,
+        # No llm_rate bucket: the billed tokens would freeze the agents in debt for hours.
+        resources={"flow": {"compute": {"rate": 10, "capacity": 100, "unit": "cpu_seconds"}}},
+        agents=[{"id": "alice", "max_tokens": 1000}, {"id": "bob", "max_tokens": 1000}],
+        llm={
+            "provider": "openai",
+            "model": "m",
+            "max_api_cost": 1.0,
+            "prices": {"m": {"input": 0.1, "output": output_price, "max_output_tokens": 1000}},
+        },
+    )
+
+    def answer(request: CompletionRequest) -> Completion:
+        return Completion(NOOP, Usage(prompt_tokens, completion_tokens), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(settings, provider, billed=True, clock=SystemClock()) as world:
+        await world.until(lambda: world.ledger is not None and world.turns("alice") >= 1, "a turn")
+        with anyio.fail_after(10):
+            while not (await world.ledger.events(kind="llm_overbilled")):
+                await world.runtime.wait_for_change()
+        faults = await world.ledger.events(kind="llm_overbilled")
+        with anyio.move_on_after(1.0):  # a world taken past its limit stops; others go on
+            await world.runtime.stop_event.wait()
+        if not world.runtime.stop_event.is_set():
+            await world.until(lambda: world.turns("alice") >= 3, "turns refused their model")
+        sent = len(provider.requests)
+    assert world.report is not None
+    # At most the calls already in flight when the first bill came back: one per agent.
+    assert 1 <= sent <= 2
+    assert faults[0].details["model"] == "m" and faults[0].details["server"] == provider.name
+    assert faults[0].amount > 0
+    out = world.runtime.out.getvalue()
+    assert "LLM server fault" in out and "no more calls to 'm'" in out
+    assert "billed past their reservation" in out
+    assert world.report.overbilled
+
+
+async def _turn_events(tmp_path: Path) -> list[Event]:
+    async with await Ledger.open(tmp_path / "world.db") as ledger:
+        return await ledger.events(kind="turn")
+    overspent = world.report.spent_nd > world.report.limit_nd
+    assert overspent == (output_price == 100.0)
+    if overspent:
+        assert world.report.reason.startswith("the API budget is spent")
+        assert "past its limit" in out
+    else:  # the agents go on, told why their model is not called
+        codes = [e.details["code"] for e in await _turn_events(tmp_path)]
+        assert "model_overbilled" in codes
