@@ -190,9 +190,11 @@ class Budget:
         the agent's share, :class:`~agent_ecology.ledger.BudgetExhausted` when they do not
         fit the world's.
         """
-        if not self.billed or (share_dollars is None and world_left_nd is None):
+        if not self.billed:
             return request, ""
         request = self.bounded(request)
+        if share_dollars is None and world_left_nd is None:
+            return request, ""
         share_nd = math.inf if share_dollars is None else share_dollars * NANODOLLARS + 1e-6
         if world_left_nd is not None:
             share_nd = min(share_nd, world_left_nd)
