@@ -231,4 +231,14 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
     user = "\n".join(essential + optional + tail)
     if len(system) + len(user) > max_chars:  # only when the essentials alone are too long
         user = _clip(user, max(0, max_chars - len(system)))
-    return (Message("system", system), Message("user", user))
+    return (Message("system", _text(system)), Message("user", _text(user)))
+
+
+def _text(text: str) -> str:
+    # Stored text can hold what is not Unicode (a lone surrogate that reached the database
+    # from an older version, or by hand): shown as U+FFFD, so the call can still be made.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text

@@ -53,6 +53,36 @@ def _finite(text: str) -> float:
     return value
 
 
+_INT_LIMIT = 2**63
+
+
+def _integer(text: str) -> int:
+    # Refused before int() is called: a 5,000-digit number would raise Python's own error.
+    if len(text.lstrip("-")) > 19 or not -_INT_LIMIT <= int(text) < _INT_LIMIT:
+        raise _NotJSON(
+            f"the integer {_clip(text, 30)} is too large; every amount, id and count fits in"
+            " 64 bits (below 9223372036854775808)"
+        )
+    return int(text)
+
+
+def _surrogate_free(value: Any, where: str = "") -> None:
+    """Refuse a lone surrogate (``\\ud800``) anywhere: it is not text and cannot be stored."""
+    if isinstance(value, str):
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise _NotJSON(
+                f"{where or 'a string'} holds a lone surrogate (an escape such as \\ud800 that is"
+                " half of a character); send valid Unicode text"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _surrogate_free(key, "a key")
+            _surrogate_free(item, repr(key) if not where else f"{where}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _surrogate_free(item, where)
+
+
 def find_json_objects(text: str) -> tuple[list[Any], list[str]]:
     """Decode every top-level ``{...}`` span of ``text``.
 
@@ -87,9 +117,11 @@ def find_json_objects(text: str) -> tuple[list[Any], list[str]]:
             if depth == 0:
                 span = text[start : i + 1]
                 try:
-                    values.append(
-                        json.loads(span, parse_constant=_no_constant, parse_float=_finite)
+                    value = json.loads(
+                        span, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer
                     )
+                    _surrogate_free(value)
+                    values.append(value)
                 except _NotJSON as exc:
                     errors.append(str(exc))
                 except json.JSONDecodeError as exc:

@@ -13,6 +13,10 @@ from agent_ecology.ledger import ops
 __all__ = ["make_debt_artifact"]
 
 ID = "genesis_debt"
+MAX_DUE_IN = 100 * 365.25 * 86400
+"""The longest term of a loan, in seconds (a century)."""
+MAX_DUE_AT = 1e11
+"""The latest due time (unix seconds, about the year 5100): later ones are typos or attacks."""
 
 
 class IssueArgs(Args):
@@ -21,8 +25,12 @@ class IssueArgs(Args):
     interest_rate: float | int = Field(
         ge=0, le=ops.debt.MAX_INTEREST_RATE, description="flat, as a fraction (0.1 = 10%)"
     )
-    due_at: float | int | None = Field(default=None, description="unix time it is due")
-    due_in: float | int | None = Field(default=None, gt=0, description="or: seconds from now")
+    due_at: float | int | None = Field(
+        default=None, ge=0, le=MAX_DUE_AT, description="unix time it is due"
+    )
+    due_in: float | int | None = Field(
+        default=None, gt=0, le=MAX_DUE_IN, description="or: seconds from now (at most 100 years)"
+    )
 
     @model_validator(mode="after")
     def _one_due(self) -> IssueArgs:

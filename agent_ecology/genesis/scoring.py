@@ -124,16 +124,19 @@ class LLMJudge:
         )
         try:
             thought = await self.caller.think(request)
+            if thought.completion is not None:
+                values, _errors = find_json_objects(thought.completion.text)
+                for value in values:
+                    score = value.get("score") if isinstance(value, dict) else None
+                    if isinstance(score, bool) or not isinstance(score, int | float):
+                        continue
+                    if math.isfinite(score) and 0 <= score <= 10:
+                        return float(score)
         except LedgerError as exc:  # the budget cannot cover it: judge offline
             _log.warning("oracle judge: %s; scoring %s offline", exc, artifact_id)
             return offline
-        if thought.completion is not None:
-            values, _errors = find_json_objects(thought.completion.text)
-            for value in values:
-                score = value.get("score") if isinstance(value, dict) else None
-                if isinstance(score, bool) or not isinstance(score, int | float):
-                    continue
-                if math.isfinite(score) and 0 <= score <= 10:
-                    return float(score)
+        except Exception as exc:  # any fault of the judge's call or answer: judge offline
+            _log.warning("oracle judge failed (%r); scoring %s offline", exc, artifact_id)
+            return offline
         _log.warning("oracle judge gave no valid score for %s; scoring it offline", artifact_id)
         return offline

@@ -70,3 +70,16 @@ def test_a_long_read_is_cut_with_an_offset_to_read_on_from() -> None:
     kept = len(shown["data"]["content"])
     assert 0 < kept < 20000 and shown["data"]["next_offset"] == kept
     assert "read on from next_offset" in shown["note"]
+
+
+def test_stored_text_that_is_not_unicode_still_makes_a_context_that_can_be_sent() -> None:
+    # A lone surrogate stored before the parser refused them (or put there by hand).
+    event = Event(
+        1, NOW, "agent_slept", "bob", "bob", None, None, None, None, None, {"until_event": "\ud800"}
+    )
+    obs = observation(events=[event], notes=["half a character: \udfff"])
+    messages = render(obs, "prompt \ud800", max_chars=4000)
+    for message in messages:
+        message.content.encode("utf-8")  # what a provider sends: must not raise
+    assert "half a character: \ufffd" in messages[1].content
+    assert "prompt \ufffd" in messages[0].content
