@@ -112,6 +112,10 @@ def _index_page(settings: Settings, names: Iterable[str], provider: str) -> str:
             " exact error) is shown to you on your next turn. Nobody triggers your turns: you"
             " act as long as you can pay for it, or sleep by your own choice.",
             "",
+            "Name what you create under your own id: an artifact id with a '/' starts with"
+            " yours (`you/notes`); ids starting with `genesis_`, `rights/config/` or `debts/`"
+            " are not yours to make, in any case.",
+            "",
             "The current time is at the top of every context you get.",
             f"Metrics are recorded every {interval:g} s; they do not trigger anything.",
             f"Thinking is done by: {provider}.",

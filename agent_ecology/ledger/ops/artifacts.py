@@ -51,19 +51,7 @@ class WriteArtifact(Operation):
             "SELECT owner_id, size_bytes FROM artifacts WHERE id = ?", (self.artifact_id,)
         ).fetchone()
         if row is None:
-            actor_kind = tx.principal_kind(self.actor)
-            if self.artifact_id.startswith(KERNEL_MADE_PREFIXES):
-                raise NotPermitted(
-                    self.actor,
-                    f"ids starting with {' or '.join(map(repr, KERNEL_MADE_PREFIXES))} are"
-                    " rights and debts made by the genesis artifacts; choose another id",
-                )
-            if self.artifact_id.startswith(RESERVED_ARTIFACT_PREFIX) and actor_kind != "system":
-                raise NotPermitted(
-                    self.actor,
-                    f"artifact ids starting with {RESERVED_ARTIFACT_PREFIX!r} are"
-                    " reserved for the world; choose another id",
-                )
+            check_namespace(self.actor, tx.principal_kind(self.actor), self.artifact_id)
             old_size = 0
         else:
             if row[0] != self.actor:
@@ -124,6 +112,38 @@ def _settled_debt(tx: Tx, artifact_id: str) -> bool:
         "SELECT status FROM debts WHERE id = ?", (artifact_id[len(DEBT_PREFIX) :],)
     ).fetchone()
     return row is not None and row[0] in ("repaid", "forgiven", "defaulted")
+
+
+def check_namespace(actor: str, actor_kind: str, artifact_id: str) -> None:
+    """The naming rule for a new artifact: raise :class:`NotPermitted` if ``actor`` may not
+    create ``artifact_id``.
+
+    - An id with a ``/`` starts with its creator's own id (``alice/notes``): nobody creates
+      under another's name.
+    - Reserved prefixes are refused in any case (``GENESIS_ledger``, ``Rights/config/bob``):
+      ``genesis_`` is the world's, ``rights/config/`` and ``debts/`` are made by the kernel.
+    """
+    lowered = artifact_id.lower()
+    if lowered.startswith(KERNEL_MADE_PREFIXES):
+        raise NotPermitted(
+            actor,
+            f"ids starting with {' or '.join(map(repr, KERNEL_MADE_PREFIXES))} (in any case)"
+            " are rights and debts made by the genesis artifacts; choose another id",
+        )
+    if actor_kind == "system":
+        return
+    if lowered.startswith(RESERVED_ARTIFACT_PREFIX):
+        raise NotPermitted(
+            actor,
+            f"artifact ids starting with {RESERVED_ARTIFACT_PREFIX!r} (in any case) are reserved"
+            " for the world; choose another id",
+        )
+    if "/" in artifact_id and not artifact_id.startswith(f"{actor}/"):
+        raise NotPermitted(
+            actor,
+            f"an id with a '/' starts with its creator's own id: name it {actor}/"
+            f"{artifact_id.rsplit('/', 1)[-1]!s} (or use an id without '/')",
+        )
 
 
 def _owned_by(artifact_id: str, owner: str) -> str:

@@ -43,6 +43,12 @@ class Transfer(Operation):
                 f"{self.dst!r} holds scrip only for bids and sales it manages; pay agents, or"
                 " bid through genesis_oracle",
             )
+        if tx.principal_kind(self.dst) == "system":
+            raise NotPermitted(
+                self.src,
+                f"{self.dst!r} is a system principal: scrip sent to it would be stranded;"
+                " pay agents (burn scrip you want out of circulation)",
+            )
         src_scrip = tx.debit_scrip(self.src, self.amount)
         dst_scrip = tx.credit_scrip(self.dst, self.amount)
         details = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}
