@@ -12,16 +12,24 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from agent_ecology import __version__
 from agent_ecology._table import render_table
 from agent_ecology.config import ConfigError, Settings, load_settings
 from agent_ecology.ledger import Event, Ledger, LedgerError
-from agent_ecology.store.migrate import current_revision, head_revision
+from agent_ecology.store.migrate import (
+    NewerSchema,
+    current_revision,
+    head_revision,
+    known_revisions,
+)
 from agent_ecology.world import open_world
 
 __all__ = ["main"]
@@ -137,7 +145,19 @@ async def _inspect(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    revision, head = await current_revision(db), head_revision()
+    try:
+        revision, head = await current_revision(db), head_revision()
+    except (OSError, sqlite3.Error, DBAPIError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        print(
+            f"error: cannot read {db} as a world database ({reason}); check that it is the"
+            " SQLite file a run wrote, and that it can be read",
+            file=sys.stderr,
+        )
+        return 1
+    if revision is not None and revision not in known_revisions():
+        print(f"error: {NewerSchema(db, revision, head)}", file=sys.stderr)
+        return 1
     if revision != head:
         print(
             f"error: {db} is at schema revision {revision or 'none'}, this version needs {head};"
@@ -288,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_inspect = sub.add_parser("inspect", help="show balances and recent events")
     common(p_inspect)
-    p_inspect.add_argument("--events", type=int, default=20, help="how many events (default 20)")
+    p_inspect.add_argument(
+        "--events", type=_event_count, default=20, help="how many events (default 20)"
+    )
     p_inspect.add_argument("--principal", default=None, help="only events concerning this id")
     p_inspect.set_defaults(handler=_inspect)
     p_cal = sub.add_parser(
@@ -332,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_robo.set_defaults(handler=_robonomics)
     return parser
+
+
+def _event_count(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > 1_000_000:
+        raise argparse.ArgumentTypeError(f"at most 1000000 events are shown, got {value}")
+    return value
 
 
 def _non_negative_int(text: str) -> int:

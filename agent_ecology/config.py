@@ -79,10 +79,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
-NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
+MAX_NUMBER = 1e15
+"""The largest number any setting takes: beyond it sums and products stop being exact."""
+MAX_COUNT = 2**53
+# strict: true is not 1.0 and "60" is not 60; a YAML number is needed.
+PositiveFloat = Annotated[float, Field(gt=0, le=MAX_NUMBER, allow_inf_nan=False, strict=True)]
+NonNegativeFloat = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, strict=True)]
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_COUNT, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]
 
 
 class WorldSettings(_Strict):
@@ -99,17 +103,21 @@ class WorldSettings(_Strict):
         default=Path("genesis"),
         description="The genesis folder (agents/*.yaml, handbook/*.md); relative to config.yaml.",
     )
-    busy_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = Field(
+    busy_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False, strict=True)] = Field(
         default=10.0,
         description="Seconds a write waits for a lock another program holds on the database"
         " before it fails (and is tried again).",
     )
 
 
+MAX_SCRIP_EACH = 10**15
+"""The most starting scrip for one agent (the total over all agents must fit in 64 bits)."""
+
+
 class ScripSettings(_Strict):
     """The currency."""
 
-    initial: Annotated[int, Field(ge=0, strict=True)] = Field(
+    initial: Annotated[int, Field(ge=0, le=MAX_SCRIP_EACH, strict=True)] = Field(
         default=100, description="Scrip minted to each agent when it is created."
     )
 
@@ -155,6 +163,10 @@ class FlowResource(_Strict):
         return self.rate == "auto" or self.capacity == "auto"
 
 
+RESERVED_RESOURCE_NAMES = frozenset({"scrip"})
+"""Names a resource may not take: actions that name a resource would mistake it for these."""
+
+
 class ResourcesSettings(_Strict):
     """Stock and flow resources, by name."""
 
@@ -178,6 +190,9 @@ class ResourcesSettings(_Strict):
             raise ValueError(
                 f"resource {both[0]!r} is declared both as stock and as flow; keep one"
             )
+        for name in (*self.stock, *self.flow):
+            if name in RESERVED_RESOURCE_NAMES:
+                raise ValueError(f"{name!r} is the currency, not a resource; choose another name")
         return self
 
 
@@ -202,7 +217,7 @@ class AgentSettings(_Strict):
     """
 
     id: Annotated[str, Field(pattern=_PRINCIPAL)]
-    scrip: NonNegativeInt | None = Field(
+    scrip: Annotated[int, Field(ge=0, le=MAX_SCRIP_EACH, strict=True)] | None = Field(
         default=None, description="Starting scrip; defaults to scrip.initial."
     )
     model: str | None = None
@@ -275,7 +290,7 @@ class LLMSettings(_Strict):
     base_url: str | None = None
     model: str = "gpt-4o-mini"
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "OPENAI_API_KEY"
-    max_api_cost: NonNegativeFloat = Field(
+    max_api_cost: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True)] = Field(
         default=1.0, description="Hard limit on real dollars spent on LLM calls by this world."
     )
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
@@ -303,7 +318,7 @@ class AgentLoopSettings(_Strict):
         default=12000, description="The most characters of context sent in one call."
     )
     recent_events: PositiveInt = 20
-    max_notes: PositiveInt = 50
+    max_notes: Annotated[int, Field(gt=0, le=10_000, strict=True)] = 50
     failure_backoff: PositiveFloat = Field(
         default=1.0, description="Pause after a failed turn; doubles per failure in a row."
     )
@@ -511,10 +526,6 @@ class Settings(_Strict):
                 raise ValueError(
                     f"agent id {agent.id!r} appears twice in agents; ids must be unique"
                 )
-            if agent.id == self.world.system_principal:
-                raise ValueError(
-                    f"agent id {agent.id!r} is the system principal's id (world.system_principal)"
-                )
             seen.add(agent.id)
         return self
 
@@ -662,6 +673,10 @@ def load_agent_file(path: Path) -> AgentSettings:
         raise ConfigError(source, [f"cannot read {path}: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError(
+            source, [f"a value cannot be read: {str(exc).split(';')[0]}; use a smaller number"]
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -690,6 +705,10 @@ def load_settings(path: str | Path) -> Settings:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError(
+            str(path), [f"a value cannot be read: {str(exc).split(';')[0]}; use a smaller number"]
+        ) from None
     settings = parse_settings(data, str(path))
     updates = {
         key: path.parent / value

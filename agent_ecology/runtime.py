@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
+from agent_ecology import launch
 from agent_ecology._table import render_table
 from agent_ecology.agents import (
     AgentLoop,
@@ -379,6 +380,9 @@ class Runtime:
         # The receiver stays open for the whole run, so that no signal falls back to
         # Python's default handler (KeyboardInterrupt in the middle of a write).
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            for signum in launch.PENDING:  # came while the program was starting
+                self.stop(f"{signal.Signals(signum).name} received while starting")
+            launch.PENDING.clear()
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.stop_event.is_set():

@@ -33,6 +33,7 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
             "database": tmp_path / "data/world.db",
             "system_principal": "world",
             "genesis": tmp_path / "genesis",
+            "busy_timeout": 10.0,
         }
     }
 

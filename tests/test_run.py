@@ -33,7 +33,7 @@ def world(tmp_path: Path) -> Path:
 
 def _run(world: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "agent_ecology.cli", "run", "--config", "config.yaml", *args],
+        [sys.executable, "-m", "agent_ecology.launch", "run", "--config", "config.yaml", *args],
         cwd=world,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -61,6 +61,21 @@ def test_offline_run_for_5_seconds_exits_0_and_agents_have_acted(world: Path) ->
     assert {agent for agent, _n in acted} == {"alice", "bob", "carol", "dave", "erin"}
     assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
     assert _query(db, "SELECT count(*) > 0 FROM metric_windows") == [(1,)]
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 0.8])
+def test_sigterm_while_the_program_is_still_importing_stops_it_cleanly(
+    world: Path, delay: float
+) -> None:
+    """The handlers are installed before the heavy imports: a SIGTERM in the first second
+    is not Python's default death but a stop, said and clean."""
+    proc = _run(world, "--duration", "60")
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "stopping: SIGTERM received" in out and "run ended" in out
+    assert "Traceback" not in out
 
 
 def test_sigterm_stops_cleanly_and_a_second_run_resumes(world: Path) -> None:

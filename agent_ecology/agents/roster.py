@@ -17,7 +17,7 @@ from typing import Any
 from agent_ecology.config import AgentSettings, ConfigError, Settings, SleepPolicy, load_agent_file
 from agent_ecology.llm.budget import Budget
 
-__all__ = ["AgentSpec", "load_roster"]
+__all__ = ["RESERVED_AGENT_PREFIX", "AgentSpec", "load_roster", "reserved_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,33 @@ class AgentSpec:
     flow: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     explicit_stock: frozenset[str] = frozenset()
     """Stock quotas the agent's file or config entry set itself (not the equal share)."""
+
+
+MAX_TOTAL_SCRIP = 2**62
+"""The most scrip a world may start with: the sum of all balances must fit in 64 bits."""
+
+RESERVED_AGENT_PREFIX = "genesis_"
+"""Agent ids may not start with this, in any case: it names the world's own principals."""
+
+
+def reserved_id(agent_id: str, system_principal: str) -> str | None:
+    """Why ``agent_id`` cannot be an agent's id (a world principal's, in any case), or None."""
+    lowered = agent_id.lower()
+    if lowered.startswith(RESERVED_AGENT_PREFIX):
+        return (
+            f"agent id {agent_id!r}: ids starting with {RESERVED_AGENT_PREFIX!r} (in any case)"
+            " are the world's own principals; rename the agent (its file or config entry)"
+        )
+    if lowered == system_principal.lower():
+        return (
+            f"agent id {agent_id!r} is the system principal's id (world.system_principal:"
+            f" {system_principal!r}), in any case; rename the agent"
+        )
+    return None
+
+
+def _where(settings: Settings) -> str:
+    return f"the agents (config.yaml and {Path(settings.world.genesis) / 'agents'})"
 
 
 def _merge(base: AgentSettings, override: AgentSettings) -> AgentSettings:
@@ -53,6 +80,13 @@ def _defined(settings: Settings) -> list[AgentSettings]:
 def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSpec]:
     """The agents of this run, in order, with everything needed to create them."""
     agents = _defined(settings)
+    reserved = [
+        problem
+        for agent in agents
+        if (problem := reserved_id(agent.id, settings.world.system_principal)) is not None
+    ]
+    if reserved:
+        raise ConfigError(_where(settings), reserved)
     if count is not None:
         if count < 1:
             raise ConfigError("--agents", [f"--agents must be at least 1, got {count}"])
@@ -72,7 +106,7 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
         + [(f"agent {a.id}: model", a.model) for a in agents if a.model is not None]
     )
     if problems:
-        raise ConfigError(str(Path(settings.world.genesis) / "agents"), problems)
+        raise ConfigError(_where(settings), problems)
     stock_names = list(settings.resources.stock)
     flows = settings.resources.flow
     specs = []
@@ -108,4 +142,42 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
         }
         scrip = agent.scrip if agent.scrip is not None else settings.scrip.initial
         specs.append(AgentSpec(agent.id, scrip, config, stock, flow, frozenset(agent.stock)))
+    _check_totals(settings, specs)
     return specs
+
+
+def _check_totals(settings: Settings, specs: list[AgentSpec]) -> None:
+    """Refuse, before anything is written, starting amounts the world cannot hold."""
+    where = _where(settings)
+    if not specs:
+        folder = Path(settings.world.genesis)
+        found = "has no agents/*.yaml" if folder.is_dir() else "does not exist"
+        raise ConfigError(
+            where,
+            [
+                f"no agents to run: the genesis folder {folder} {found} and config.yaml's"
+                " agents list is empty; add agent files, list agents in config.yaml, or pass"
+                " --agents N"
+            ],
+        )
+    total_scrip = sum(spec.scrip for spec in specs)
+    if total_scrip > MAX_TOTAL_SCRIP:
+        raise ConfigError(
+            where,
+            [
+                f"the agents' starting scrip adds up to {total_scrip}, more than the ledger holds"
+                f" ({MAX_TOTAL_SCRIP}); lower scrip.initial or the agents' scrip"
+            ],
+        )
+    for name, spec in settings.resources.stock.items():
+        quotas = sum(agent.stock[name] for agent in specs)
+        if quotas > spec.total * (1 + 1e-9) + 1e-9:
+            own = sorted(a.id for a in specs if name in a.explicit_stock)
+            raise ConfigError(
+                where,
+                [
+                    f"resources.stock.{name}: the agents' quotas add up to {quotas:g}, past its"
+                    f" total of {spec.total:g} (set by: {', '.join(own)}); lower their stock"
+                    f".{name}, or raise the total"
+                ],
+            )

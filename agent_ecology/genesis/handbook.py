@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agent_ecology.config import Settings
+from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
 
 __all__ = ["Handbook", "build_handbook", "make_handbook_artifact"]
@@ -149,7 +149,18 @@ def build_handbook(
     folder = Path(settings.world.genesis) / "handbook"
     if folder.is_dir():
         for path in sorted(folder.glob("*.md")):
-            written[path.stem] = path.read_text(encoding="utf-8").strip()
+            try:
+                written[path.stem] = path.read_text(encoding="utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    str(path),
+                    [
+                        f"a handbook page must be UTF-8 text; byte {exc.start} is not"
+                        " (save it as UTF-8)"
+                    ],
+                ) from None
+            except OSError as exc:
+                raise ConfigError(str(path), [f"cannot read it: {exc.strerror}"]) from None
     pages: dict[str, str] = {}
     for name in [*generated, *(n for n in written if n not in generated)]:
         parts = [p for p in (written.get(name), generated.get(name)) if p]

@@ -57,7 +57,7 @@ from agent_ecology.ledger.records import (
 from agent_ecology.ledger.writer import EventListener, Writer, WriterStats
 from agent_ecology.store import schema
 from agent_ecology.store.engine import BUSY_TIMEOUT_MS, create_reader
-from agent_ecology.store.migrate import migrate
+from agent_ecology.store.migrate import NewerSchema, migrate
 
 T = TypeVar("T")
 
@@ -100,8 +100,13 @@ class Ledger:
                 await migrate(path)
             await writer.start()
             await hot.start()
+        except NewerSchema as exc:
+            await writer.close()
+            await hot.close()
+            raise LedgerUnavailable(str(exc)) from exc
         except (OSError, sqlite3.Error, DBAPIError) as exc:
             await writer.close()
+            await hot.close()
             raise LedgerUnavailable(
                 f"cannot open the world database at {path}: {exc}; check that the path is a"
                 " SQLite file (or does not exist yet) and that its folder is writable"

@@ -18,7 +18,25 @@ from sqlalchemy import Connection
 
 from agent_ecology.store.engine import create_migrator
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "migrate"]
+__all__ = ["NewerSchema", "alembic_config", "current_revision", "head_revision", "migrate"]
+
+
+class NewerSchema(ValueError):
+    """The database is at a schema revision this version does not know: a newer one wrote it."""
+
+    def __init__(self, path: str | Path, revision: str, head: str | None) -> None:
+        self.revision = revision
+        super().__init__(
+            f"{path} is at schema revision {revision}, which this version of agent-ecology"
+            f" (schema {head}) does not know: a newer version wrote it; upgrade agent-ecology,"
+            " or point world.database (--db) at another file"
+        )
+
+
+def known_revisions(script_location: str | Path | None = None) -> set[str]:
+    """Every revision the code knows."""
+    scripts = ScriptDirectory.from_config(alembic_config(script_location))
+    return {rev.revision for rev in scripts.walk_revisions()}
 
 
 def alembic_config(script_location: str | Path | None = None) -> Config:
@@ -56,6 +74,11 @@ async def migrate(
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     cfg = alembic_config(script_location)
+
+    # Looked at on its own connection: the upgrade's must not have begun a transaction.
+    current = await current_revision(path)
+    if current is not None and current not in known_revisions(script_location):
+        raise NewerSchema(path, current, head_revision(script_location))
 
     def upgrade(sync: Connection) -> str | None:
         cfg.attributes["connection"] = sync
