@@ -59,7 +59,7 @@ class _World:
 
     async def open(self, template: Path) -> None:
         path = self.tmp / "world.db"
-        path.write_bytes(template.read_bytes())
+        await anyio.Path(path).write_bytes(await anyio.Path(template).read_bytes())
         self.ledger = await Ledger.open(path, clock=self.clock)
         await populate(self.ledger)
         for agent in ("alice", "bob", "carol"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -476,15 +477,12 @@ async def test_a_server_billing_past_the_reservation_is_a_fault_the_run_reports(
     assert 1 <= sent <= 2
     assert faults[0].details["model"] == "m" and faults[0].details["server"] == provider.name
     assert faults[0].amount > 0
+    assert isinstance(world.runtime.out, io.StringIO)
     out = world.runtime.out.getvalue()
     assert "LLM server fault" in out and "no more calls to 'm'" in out
     assert "billed past their reservation" in out
     assert world.report.overbilled
 
-
-async def _turn_events(tmp_path: Path) -> list[Event]:
-    async with await Ledger.open(tmp_path / "world.db") as ledger:
-        return await ledger.events(kind="turn")
     overspent = world.report.spent_nd > world.report.limit_nd
     assert overspent == (output_price == 100.0)
     if overspent:
@@ -493,3 +491,8 @@ async def _turn_events(tmp_path: Path) -> list[Event]:
     else:  # the agents go on, told why their model is not called
         codes = [e.details["code"] for e in await _turn_events(tmp_path)]
         assert "model_overbilled" in codes
+
+
+async def _turn_events(tmp_path: Path) -> list[Event]:
+    async with await Ledger.open(tmp_path / "world.db") as ledger:
+        return await ledger.events(kind="turn")

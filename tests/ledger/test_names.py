@@ -42,7 +42,7 @@ async def test_an_agent_creates_under_its_own_id_or_a_flat_name(
 
 async def test_scrip_sent_to_a_system_principal_is_refused_not_stranded(ledger: Ledger) -> None:
     before = (await ledger.principal("alice")).scrip
-    with pytest.raises(NotPermitted, match="system principal.*stranded"):
+    with pytest.raises(NotPermitted, match=r"system principal.*stranded"):
         await ledger.transfer("alice", "world", 5)
     assert (await ledger.principal("alice")).scrip == before
     assert (await ledger.supply()).is_conserved
