@@ -47,7 +47,7 @@ from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer, Scorer
-from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerError, ops
+from agent_ecology.ledger import NANODOLLARS, InvalidRequest, Ledger, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.world import open_world
@@ -339,7 +339,10 @@ class Runtime:
             await self._supervise()
             tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
-            await self._record_window(ledger, self._window_start, clock.now())
+            try:
+                await self._record_window(ledger, self._window_start, clock.now())
+            except Exception as exc:  # the last window is lost; the run's record is not
+                _log.warning("the last metrics window could not be recorded: %s", exc)
             report = await self._report(ledger, abandoned.details.get("calls", 0))
         self._summary(report, time.monotonic() - wall_start)
         ledger.unsubscribe(bus.publish)
@@ -413,23 +416,44 @@ class Runtime:
         self._say(f"LLM server fault: {bill.describe()}")
 
     async def _background(self, ledger: Ledger) -> None:
+        """Refresh the budget every second and record a metrics window every interval.
+
+        A write that fails (a busy or full disk) must not end the run, nor spin: the next try
+        waits longer each time (up to the interval), and the warning is logged once per
+        spell of failures, with the count when it ends.
+        """
         clock = self.clock
         interval = self.settings.run.metrics_interval
         self._window_start = clock.now()
         next_window = self._window_start + interval
+        failures = 0
         while not self.stop_event.is_set():
             await clock.sleep_until(min(next_window, clock.now() + 1.0), wake=self.stop_event)
             if self.stop_event.is_set():
                 return
+            now = clock.now()
             try:
                 await self._refresh_budget(ledger)
-                now = clock.now()
                 if now >= next_window:
                     await self._record_window(ledger, self._window_start, now)
                     self._window_start = now
                     next_window = now + interval
-            except LedgerError as exc:  # a busy or failing disk must not end the run here
-                _log.warning("background clock: %s; trying again", exc)
+            except InvalidRequest as exc:  # a window that cannot be stored: skip it
+                _log.warning("metrics window skipped: %s", exc)
+                self._window_start = now
+                next_window = now + interval
+                continue
+            except Exception as exc:  # a busy or failing disk must not end the run here
+                failures += 1
+                if failures == 1:
+                    _log.warning(
+                        "background clock: %s; trying again, less often while it fails", exc
+                    )
+                next_window = now + min(max(interval, 5.0), 0.25 * 2.0**failures)
+                continue
+            if failures:
+                _log.warning("background clock: writing again after %d failed tries", failures)
+                failures = 0
 
     async def _oracle(self, ledger: Ledger) -> None:
         """Resolve the oracle at each instant of its schedule (it never triggers a turn)."""
@@ -447,7 +471,7 @@ class Runtime:
                     authority=settings.world.system_principal,
                     scorer=self._scorer,
                 )
-            except LedgerError as exc:
+            except Exception as exc:  # a failed resolution is retried at the next instant
                 _log.warning("oracle resolution at %.0f failed: %s", when, exc)
                 continue
             winners = receipt.details.get("winners", []) if receipt is not None else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -13,7 +14,14 @@ import pytest
 from agent_ecology.clock import SystemClock
 from agent_ecology.config import ModelPrice
 from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerUnavailable
-from agent_ecology.llm import Budget, CompletionRequest, LLMCaller, Message, RetryPolicy
+from agent_ecology.llm import (
+    Budget,
+    CompletionRequest,
+    LLMCaller,
+    Message,
+    RetryPolicy,
+    ScriptedProvider,
+)
 from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
 from tests.agents.world import running_world, world_settings
 from tests.conftest import populate
@@ -140,3 +148,41 @@ async def test_the_world_moves_on_after_the_database_was_locked_past_its_busy_ti
     finally:
         conn.close()
     assert reserved == 0
+
+
+async def test_a_database_that_refuses_writes_slows_the_background_clock_and_logs_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The red team's full disk: 11,959 'trying again' warnings in 20 s. Now: one warning
+    for the spell, one when it ends, and the tries back off instead of spinning."""
+    settings = world_settings(
+        tmp_path,
+        world={
+            "database": str(tmp_path / "world.db"),
+            "genesis": str(tmp_path / "genesis"),
+            "busy_timeout": 0.05,
+        },
+        run={"grace": 0.5, "metrics_interval": 0.2},
+    )
+    caplog.set_level(logging.WARNING, logger="agent_ecology.runtime")
+    async with running_world(
+        settings, ScriptedProvider(default='{"action": "noop"}'), clock=SystemClock()
+    ) as world:
+        await world.until(lambda: world.turns("alice") >= 1, "a turn")
+        with write_lock_held(tmp_path / "world.db"):
+            await anyio.sleep(3.0)
+        await anyio.sleep(1.5)  # the clock writes again
+    clock_lines = [r.getMessage() for r in caplog.records if r.name == "agent_ecology.runtime"]
+    trying = [m for m in clock_lines if "trying again" in m]
+    assert len(trying) == 1, clock_lines
+    assert any("writing again after" in m for m in clock_lines), clock_lines
+    (tries,) = [int(m.split("after ")[1].split()[0]) for m in clock_lines if "writing again" in m]
+    assert tries <= 8  # backing off: 1, 2, 4 ... seconds (capped by the interval)
+    conn = sqlite3.connect(tmp_path / "world.db")
+    try:
+        (windows,) = conn.execute(
+            "SELECT count(DISTINCT window_start) FROM metric_windows"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert windows >= 2
