@@ -47,7 +47,7 @@ from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer, Scorer
-from agent_ecology.ledger import NANODOLLARS, InvalidRequest, Ledger, ops
+from agent_ecology.ledger import NANODOLLARS, AgentRecord, InvalidRequest, Ledger, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.world import open_world
@@ -311,12 +311,8 @@ class Runtime:
             services.robot_view = self.robonomics.robot_view
         self._scorer = LLMJudge(caller, settings.llm.model) if self.billed else OfflineScorer()
         for agent_id in ids:
-            notes = [
-                n.text for n in await ledger.notes(agent_id, limit=settings.agent_loop.max_notes)
-            ]
-            self.loops[agent_id] = AgentLoop(
-                records[agent_id], services, bus.mailbox(agent_id), notes=notes
-            )
+            await self._start_loop(ledger, records[agent_id], services, bus)
+        budget.agents = len(self.loops)
         await self._refresh_budget(ledger)
 
         self._started = clock.now()
@@ -348,6 +344,31 @@ class Runtime:
         ledger.unsubscribe(bus.publish)
         return report
 
+    async def _start_loop(
+        self, ledger: Ledger, record: AgentRecord, services: LoopServices, bus: EventBus
+    ) -> None:
+        """Make one agent's loop; a stored state it cannot start from affects only it."""
+        agent_id = record.agent_id
+        try:
+            notes = [
+                n.text
+                for n in await ledger.notes(agent_id, limit=self.settings.agent_loop.max_notes)
+            ]
+        except Exception as exc:  # e.g. a note that is not UTF-8
+            _log.warning(
+                "agent %s: its notes cannot be read (%s); it starts without them", agent_id, exc
+            )
+            self._say(f"agent {agent_id}: its stored notes cannot be read; it starts without them")
+            notes = []
+        try:
+            self.loops[agent_id] = AgentLoop(record, services, bus.mailbox(agent_id), notes=notes)
+        except Exception as exc:
+            _log.error("agent %s cannot start from its stored state: %r", agent_id, exc)
+            self._say(
+                f"agent {agent_id} does not run: its stored state is not usable ({exc!r});"
+                " the others run"
+            )
+
     async def _supervise(self) -> None:
         """Run every loop; after a stop, give them ``run.grace`` seconds, then cancel."""
         remaining = len(self.loops)
@@ -360,6 +381,9 @@ class Runtime:
                 nonlocal remaining
                 try:
                     await loop.run()
+                except Exception as exc:  # a bug or a bad stored state: only this agent stops
+                    _log.exception("agent %s stopped: its loop failed", loop.agent_id)
+                    self._say(f"agent {loop.agent_id} stopped: its loop failed ({exc!r})")
                 finally:
                     remaining -= 1
                     if remaining == 0:

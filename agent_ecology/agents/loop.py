@@ -143,6 +143,7 @@ class AgentLoop:
         self._last_prompt_tokens = 0
         self.stats = AgentStats()
         self._account: Account | None = None
+        self._bad_pause: object = None
 
     @property
     def state(self) -> AgentState:
@@ -224,7 +225,7 @@ class AgentLoop:
                 if outcome is not None and outcome.sleep is not None:
                     self.sleep = outcome.sleep
                     continue
-                pause = float((self.config.get("sleep_policy") or {}).get("between_turns", 0))
+                pause = self._pause()
                 if pause > 0:
                     await svc.clock.sleep_until(svc.clock.now() + pause, wake=svc.stop)
         finally:
@@ -373,6 +374,27 @@ class AgentLoop:
             self.notes.append(action.text)
             del self.notes[: -svc.settings.max_notes]
         return outcome, thought, False
+
+    def _pause(self) -> float:
+        """Seconds to rest between turns, from the config; a stored value that is not a
+        number (a tampered row) is logged once and read as 0."""
+        policy = self.config.get("sleep_policy") or {}
+        raw = policy.get("between_turns", 0) if isinstance(policy, Mapping) else policy
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if math.isfinite(value) and 0 <= value <= 3600:
+            return value
+        if self._bad_pause != raw:
+            self._bad_pause = raw
+            _log.warning(
+                "agent %s: sleep_policy.between_turns %r in its config is not a number of"
+                " seconds from 0 to 3600; resting 0 s (set it with update_config)",
+                self.agent_id,
+                raw,
+            )
+        return 0.0
 
     # --- waiting --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ is refused (:class:`IdempotencyConflict`).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -62,6 +63,8 @@ from agent_ecology.store.migrate import NewerSchema, migrate
 T = TypeVar("T")
 
 __all__ = ["Ledger"]
+
+_log = logging.getLogger("agent_ecology.ledger")
 
 
 class Ledger:
@@ -812,13 +815,34 @@ def _account(conn: sqlite3.Connection, principal_id: str) -> Account:
     )
 
 
+def _stored(agent_id: str, what: str, text: Any, default: Any) -> Any:
+    """A JSON column of an agent's state; a value that is not a JSON object (a tampered or
+    damaged row) is logged and read as ``default``, so that it affects only this agent."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        _log.warning(
+            "agent %s: its stored %s is not JSON (%s); using %r", agent_id, what, exc, default
+        )
+        return default
+    if not isinstance(value, dict):
+        _log.warning(
+            "agent %s: its stored %s is not a JSON object; using %r", agent_id, what, default
+        )
+        return default
+    return value
+
+
 def _agent_record(row: sa.Row[Any] | tuple[Any, ...]) -> AgentRecord:
+    agent_id = str(row[0])
     return AgentRecord(
-        row[0],
-        json.loads(row[1]),
+        agent_id,
+        _stored(agent_id, "config", row[1], {}) or {},
         int(row[2]),
         row[3],
-        json.loads(row[4]) if row[4] is not None else None,
-        json.loads(row[5]) if row[5] is not None else None,
+        _stored(agent_id, "sleep state", row[4], None),
+        _stored(agent_id, "last result", row[5], None),
         int(row[6]),
     )
