@@ -555,12 +555,14 @@ class Runtime:
 
     def counts(self) -> dict[str, int]:
         """Agents per state, for the progress line."""
-        out = {"active": 0, "asleep": 0, "frozen": 0}
+        out = {"active": 0, "asleep": 0, "frozen": 0, "backing off": 0}
         for loop in self.loops.values():
             if loop.state is AgentState.ASLEEP:
                 out["asleep"] += 1
-            elif loop.state in (AgentState.FROZEN, AgentState.BACKING_OFF):
+            elif loop.state is AgentState.FROZEN:  # in debt, or waiting for dollars
                 out["frozen"] += 1
+            elif loop.state is AgentState.BACKING_OFF:  # after a failed turn, not debt
+                out["backing off"] += 1
             elif loop.state is not AgentState.STOPPED:
                 out["active"] += 1
         return out
@@ -576,7 +578,9 @@ class Runtime:
             money += f", ${view[0]:.4f} of ${view[1]:.2f} left"
         return (
             f"{elapsed:7.1f}s  agents {len(self.loops)}: {c['active']} active, {c['asleep']}"
-            f" asleep, {c['frozen']} frozen  |  actions {turns} ({failed} refused)  |  {money}"
+            f" asleep, {c['frozen']} frozen"
+            + (f", {c['backing off']} backing off" if c["backing off"] else "")
+            + f"  |  actions {turns} ({failed} refused)  |  {money}"
         )
 
     async def _show_progress(self, wall_start: float) -> None:

@@ -496,3 +496,19 @@ async def test_a_server_billing_past_the_reservation_is_a_fault_the_run_reports(
 async def _turn_events(tmp_path: Path) -> list[Event]:
     async with await Ledger.open(tmp_path / "world.db") as ledger:
         return await ledger.events(kind="turn")
+
+
+async def test_the_status_line_shows_agents_backing_off_apart_from_frozen_ones(
+    tmp_path: Path,
+) -> None:
+    settings = world_settings(tmp_path, agent_loop={"failure_backoff": 1000.0})
+    provider = ScriptedProvider(default="no json here")  # every reply is refused
+    async with running_world(settings, provider) as world:
+        await world.until(
+            lambda: all(
+                world.state(a) is AgentState.BACKING_OFF for a in ("alice", "bob", "carol")
+            ),
+            "every agent backing off",
+        )
+        line = world.runtime.progress_line(1.0)
+    assert "0 frozen, 3 backing off" in line
