@@ -373,13 +373,26 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _first_known(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of ``group`` that has a message for the user, else the group itself."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            exc = _first_known(exc)
+        if isinstance(exc, ConfigError | LedgerError | KeyboardInterrupt):
+            return exc
+    return group
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        code: int = asyncio.run(args.handler(args))
+        try:
+            code: int = asyncio.run(args.handler(args))
+        except BaseExceptionGroup as group:  # concurrent steps failed: say the first reason
+            raise _first_known(group) from group
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -189,8 +189,9 @@ class Writer:
                     conn.execute("ROLLBACK")
             error = LedgerUnavailable(
                 f"the database could not be written ({exc}); nothing in this batch was saved."
-                " Check the disk and that no other program holds a write lock, then send the"
-                " same request (same op_id) again"
+                " Check the disk (space, a read-only or immutable file or folder) and that no"
+                " other program holds a write lock, then send the same request (same op_id)"
+                " again"
             )
             error.__cause__ = exc
             outcomes = [error] * len(live)
