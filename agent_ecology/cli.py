@@ -151,7 +151,8 @@ async def _inspect(args: argparse.Namespace) -> int:
         reason = getattr(exc, "orig", None) or exc
         print(
             f"error: cannot read {db} as a world database ({reason}); check that it is the"
-            " SQLite file a run wrote, and that it can be read",
+            " SQLite file a run wrote and that it can be read (a world database is opened"
+            " in WAL mode, which needs a writable folder: on a read-only disk, inspect a copy)",
             file=sys.stderr,
         )
         return 1

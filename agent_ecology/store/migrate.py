@@ -54,6 +54,8 @@ def head_revision(script_location: str | Path | None = None) -> str | None:
 
 async def current_revision(path: str | Path) -> str | None:
     """The revision the database at ``path`` is at (``None`` for an empty database)."""
+    if Path(path).is_dir():
+        raise IsADirectoryError(21, "it is a folder, not a SQLite file", str(path))
     engine = create_migrator(path)
     try:
         async with engine.connect() as conn:
@@ -72,6 +74,8 @@ async def migrate(
     Creates the file if missing. Each revision commits on its own; a revision that fails is
     rolled back whole and the error propagates, leaving the database at the revision before.
     """
+    if Path(path).is_dir():  # refused here: aiosqlite's failed connect outlives the event loop
+        raise IsADirectoryError(21, "it is a folder, not a SQLite file", str(path))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     cfg = alembic_config(script_location)
 
