@@ -126,6 +126,12 @@ class ManualClock:
             self._now = float(when)
         self._wake()
 
+    def rewind(self, when: float) -> None:
+        """Step back to ``when``, as NTP may step a wall clock back; sleepers keep their
+        deadlines (in this clock's time), so they sleep the longer."""
+        with self._lock:
+            self._now = float(when)
+
     def _wake(self) -> None:
         due: list[anyio.Event] = []
         with self._lock:

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from agent_ecology.agents import AgentState
-from agent_ecology.clock import SystemClock
+from agent_ecology.clock import ManualClock, SystemClock
 from agent_ecology.ledger import Event, Ledger, ops
 from agent_ecology.llm import (
     Completion,
@@ -512,3 +512,34 @@ async def test_the_status_line_shows_agents_backing_off_apart_from_frozen_ones(
         )
         line = world.runtime.progress_line(1.0)
     assert "0 frozen, 3 backing off" in line
+
+
+async def test_a_debt_made_while_the_clock_was_ten_years_ahead_clears_at_its_rate(
+    tmp_path: Path,
+) -> None:
+    """The clock jumps forward, the agent spends into debt, the clock comes back: the stored
+    time in the future counts as now, so the debt of 5 s clears in 5 s, not 10 years."""
+    ten_years = 10 * 365 * 86400.0
+    usage = Usage(100, 50)  # 150 tokens of a 100-token bucket refilling 10/s: 5 s of debt
+    calls: list[tuple[str, float]] = []
+
+    def answer(request: CompletionRequest) -> Completion:
+        calls.append((request.agent_id, request.observation["now"]))
+        if request.agent_id == "alice":
+            return Completion(NOOP, usage, request.model)
+        return Completion(sleeper(ten_years * 2), Usage(0, 0), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    clock = ManualClock(T0 + ten_years)  # the first turn happens while the clock is ahead
+    async with running_world(world_settings(tmp_path), provider, clock=clock) as world:
+        await world.until(lambda: world.state("alice") is AgentState.FROZEN, "alice frozen")
+        stored = await world.ledger.bucket("alice", "llm_rate")
+        assert stored.bucket.updated_at == T0 + ten_years
+        world.clock.rewind(T0)  # back to the true time
+        await world.ledger.transfer("bob", "alice", 1)  # news: alice's gate looks again
+        await world.settle()
+        world.clock.advance(4.999)
+        await world.settle()
+        assert len([c for c in calls if c[0] == "alice"]) == 1, "acted while still in debt"
+        world.clock.advance(0.002)
+        await world.until(lambda: len([c for c in calls if c[0] == "alice"]) == 2, "alice")
