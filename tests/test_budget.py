@@ -164,3 +164,74 @@ def test_concurrent_reservations_and_settlements_never_pass_the_limit(
             await ledger.close()
 
     anyio.run(scenario)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    limit=st.floats(0.0005, 0.05),
+    agents=st.integers(1, 6),
+    shares=st.none() | st.floats(0.0001, 0.05),
+    fraction=st.floats(0.0, 1.0),
+    max_tokens=st.none() | st.integers(1, 3000),
+)
+def test_a_running_world_never_spends_past_its_limit_or_leaves_a_reservation(
+    tmp_path_factory: pytest.TempPathFactory,
+    limit: float,
+    agents: int,
+    shares: float | None,
+    fraction: float,
+    max_tokens: int | None,
+) -> None:
+    """The budget's properties in a running world: any limit, shares, caps and honest bills."""
+    from agent_ecology.llm import Completion, CompletionRequest, ScriptedProvider, Usage
+    from agent_ecology.llm.pricing import prompt_token_bound
+
+    tmp = tmp_path_factory.mktemp("world-budget")
+
+    def bill(request: CompletionRequest) -> Completion:
+        prompt = int(prompt_token_bound(request.messages) * fraction)
+        return Completion(
+            '{"action": "noop"}',
+            Usage(prompt, int((request.max_tokens or 0) * fraction)),
+            request.model,
+        )
+
+    stock = {"llm_budget": {"total": shares * agents, "unit": "dollars"}} if shares else {}
+    config = parse_settings(
+        {
+            "world": {"database": str(tmp / "world.db"), "genesis": str(tmp / "none")},
+            "resources": {"stock": stock},
+            "agents": [{"id": f"a{i}", "max_tokens": max_tokens} for i in range(agents)],
+            "llm": {
+                "provider": "openai",
+                "model": "m",
+                "max_api_cost": limit,
+                "prices": {"m": {"input": 1.0, "output": 4.0, "max_output_tokens": 2000}},
+            },
+            "run": {"grace": 0.5, "metrics_interval": 60},
+        }
+    )
+
+    async def scenario() -> None:
+        runtime = Runtime(
+            config,
+            provider=ScriptedProvider(default=bill),
+            billed=True,
+            out=io.StringIO(),
+            progress=False,
+            handle_signals=False,
+        )
+        with anyio.fail_after(30):
+            report = await runtime.run(duration=2.0)
+        assert report.spent_nd <= report.limit_nd == round(limit * NANODOLLARS)
+        async with await Ledger.open(tmp / "world.db") as ledger:
+            budget = await ledger.api_budget()
+            assert budget.reserved_nd == 0
+            calls = await ledger.llm_calls()
+            assert all(c.status in ("settled", "failed") for c in calls)
+            assert sum(c.cost_nd or 0 for c in calls) == budget.spent_nd
+            for i in range(agents if shares else 0):
+                holding = await ledger.stock(f"a{i}", "llm_budget")
+                assert holding.used <= holding.quota + 1e-9
+
+    anyio.run(scenario)

@@ -136,7 +136,6 @@ class AgentLoop:
         self.notes = list(notes)
         self._state = AgentState.ASLEEP if self.sleep else AgentState.STARTING
         self.frozen_reason = ""
-        self.out_of_budget = False
         self.rejected_model: str | None = None
         self._woke: str | None = None
         self._world_left_nd: int | None = None
@@ -190,7 +189,6 @@ class AgentLoop:
                     break
                 except ShareSpent as exc:
                     self._freeze(str(exc))
-                    self.out_of_budget = True
                     budget.share_spent(self.agent_id, True)
                     svc.on_change()
                     self.last_result = {
@@ -200,7 +198,6 @@ class AgentLoop:
                         "message": str(exc),
                     }
                     await svc.clock.sleep_until(math.inf, wake=news or self.mailbox.rearm())
-                    self.out_of_budget = False
                     budget.share_spent(self.agent_id, False)
                     continue
                 except anyio.get_cancelled_exc_class():

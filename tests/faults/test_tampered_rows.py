@@ -56,3 +56,27 @@ async def test_tampered_rows_affect_only_their_agent(
     assert "carol: its notes cannot be read" in logged
     assert "dave" in logged  # started, or told why not; either way the others ran
     assert world.report is not None and world.report.conserved
+
+
+async def test_a_metrics_window_over_impossible_token_counts_is_skipped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calls reporting 10^19 tokens: the window's sums leave 64 bits; it is skipped with a
+    warning and the run goes on (it used to end in an ExceptionGroup)."""
+    from agent_ecology.llm import Completion, CompletionRequest, Usage
+
+    def answer(request: CompletionRequest) -> Completion:
+        return Completion(NOTE, Usage(10**19, 0), request.model)
+
+    settings = world_settings(tmp_path, run={"grace": 0.5, "metrics_interval": 0.1})
+    caplog.set_level(logging.WARNING, logger="agent_ecology.runtime")
+    async with running_world(
+        settings, ScriptedProvider(default=answer), clock=SystemClock()
+    ) as world:
+        await world.until(lambda: world.turns("alice") >= 1, "a turn")
+        await world.until(
+            lambda: any("metrics window skipped" in r.getMessage() for r in caplog.records),
+            "a skipped window",
+        )
+        assert not world.runtime.stop_event.is_set()
+    assert world.report is not None and world.report.reason == "the test is over"

@@ -203,6 +203,40 @@ async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copi
     assert (await ledger.api_budget()).spent_nd == sum(c.cost_nd or 0 for c in calls)
 
 
+@pytest.mark.parametrize(
+    ("reply", "usage"),
+    [
+        ('{"score": 1' + "0" * 5000 + "}", Usage(100, 5)),  # past Python's 4,300-digit limit
+        ('{"score": 7}', Usage(10**17, 10**17)),  # a bill that fits no integer column
+    ],
+    ids=["5000-digit-score", "1e17-tokens"],
+)
+async def test_a_judge_reply_no_runtime_can_use_falls_back_to_the_offline_score(
+    genesis: Genesis, ledger: Ledger, clock: ManualClock, reply: str, usage: Usage
+) -> None:
+    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    provider = ScriptedProvider(default=reply, usage=usage)
+    caller = LLMCaller(
+        provider,
+        ledger,
+        clock=clock,
+        budget=Budget({"judge": ModelPrice(input=1, output=1, max_output_tokens=50)}, billed=True),
+    )
+    judge = LLMJudge(caller, "judge")
+    offline = offline_score(TEXT["bob/b"], [TEXT["carol/c"]])
+    score = await judge.score("bob/b", TEXT["bob/b"], [TEXT["carol/c"]])
+    assert score in (offline, 7.0)  # the bill's fault is the server's; the score may stand
+    if usage.prompt_tokens > 10**9:
+        # The overbilled model is stopped: the next artifact is judged offline, uncalled.
+        assert await judge.score("alice/a", TEXT["alice/a"], [TEXT["bob/b"]]) == offline_score(
+            TEXT["alice/a"], [TEXT["bob/b"]]
+        )
+        assert len(provider.requests) == 1
+    else:
+        assert score == offline
+    assert (await ledger.api_budget()).reserved_nd == 0
+
+
 async def test_no_winner_pays_more_than_it_bid_and_extra_bids_on_a_winner_are_refunded(
     genesis: Genesis, ledger: Ledger, clock: ManualClock
 ) -> None:
