@@ -15,7 +15,7 @@ import anyio
 from agent_ecology.agents.roster import AgentSpec, load_roster
 from agent_ecology.calibrate import Plan
 from agent_ecology.clock import Clock
-from agent_ecology.config import Settings
+from agent_ecology.config import ConfigError, Settings
 from agent_ecology.ledger import NANODOLLARS, IdempotencyConflict, Ledger, ResourceSpec
 
 __all__ = ["WorldReport", "apply_calibration", "calibrate_for", "open_world"]
@@ -95,7 +95,8 @@ async def _share_what_is_left(
 
     A pool's quotas never add up to more than its ``total`` through the equal share: agents
     added to a running world share what is left (possibly nothing), and the report says so.
-    Quotas an agent's own definition sets are taken as given.
+    Quotas an agent's own definition sets are taken from what is unallocated first; asking
+    for more than that is refused (:class:`ConfigError`) before any agent is created.
     """
     existing = {p.id for p in await ledger.principals("agent")}
     new = [a for a in roster if a.id not in existing]
@@ -104,10 +105,22 @@ async def _share_what_is_left(
     changed: dict[str, dict[str, float]] = {a.id: dict(a.stock) for a in new}
     for name, pool in settings.resources.stock.items():
         takers = [a for a in new if name not in a.explicit_stock]
+        askers = [a for a in new if name in a.explicit_stock]
+        explicit = sum(a.stock.get(name, 0.0) for a in askers)
+        unallocated = max(0.0, pool.total - await ledger.stock_allocated(name))
+        if explicit > unallocated * (1 + 1e-9) + 1e-9:
+            raise ConfigError(
+                f"the agents (config.yaml and {settings.world.genesis}/agents)",
+                [
+                    f"resources.stock.{name}: new agents ask for {explicit:g} of their own"
+                    f" ({', '.join(a.id for a in askers)}), but only {unallocated:g} of"
+                    f" {pool.total:g} is unallocated; lower their stock.{name}, raise the"
+                    " total, or have an agent give quota"
+                ],
+            )
         if not takers:
             continue
-        explicit = sum(a.stock.get(name, 0.0) for a in new if name in a.explicit_stock)
-        left = max(0.0, pool.total - await ledger.stock_allocated(name) - explicit)
+        left = max(0.0, unallocated - explicit)
         wanted = sum(a.stock.get(name, 0.0) for a in takers)
         if wanted <= left:
             continue

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent_ecology.agents import load_roster
-from agent_ecology.config import parse_settings
+from agent_ecology.config import ConfigError, Settings, parse_settings
 from agent_ecology.world import open_world
 
 
@@ -31,8 +31,10 @@ async def test_agents_added_later_never_push_quotas_past_the_total(tmp_path: Pat
         newcomer = await ledger.stock("agent0001", "llm_budget")
         assert newcomer.quota == pytest.approx(0.0)
         assert any("only 0 of 1 is unallocated" in line for line in report.lines())
-        # disk: a, b took 300 each, c asked for 50: 250 left for three newcomers.
-        assert (await ledger.stock("agent0002", "disk")).quota == pytest.approx(250 / 3)
+        # disk: c asked for 50, a and b shared the 850 it left: nothing for the newcomers.
+        assert (await ledger.stock("a", "disk")).quota == pytest.approx(425)
+        assert (await ledger.stock("c", "disk")).quota == pytest.approx(50)
+        assert (await ledger.stock("agent0002", "disk")).quota == pytest.approx(0.0)
     finally:
         await ledger.close()
 
@@ -47,21 +49,24 @@ async def test_newcomers_own_quotas_come_out_of_what_is_left_first(tmp_path: Pat
     )
     ledger, _ = await open_world(settings)
     await ledger.close()
-    # a and b hold 5 each; x asks for 4 of its own and y would take the equal share.
-    more = settings.model_copy(
-        update={
-            "agents": [
-                *settings.agents,
-                *parse_settings(
-                    {"agents": [{"id": "x", "stock": {"disk": 4}}, {"id": "y"}]}
-                ).agents,
-            ]
-        }
-    )
-    ledger, _ = await open_world(more)
+
+    def joined(*agents: dict[str, object]) -> Settings:
+        extra = parse_settings({"agents": list(agents)}).agents
+        return settings.model_copy(update={"agents": [*settings.agents, *extra]})
+
+    # a and b hold 5 each: nothing is left, so x's own ask of 4 cannot be met.
+    with pytest.raises(ConfigError, match=r"x\), but only 0 of 10 is unallocated"):
+        await open_world(joined({"id": "x", "stock": {"disk": 4}}, {"id": "y"}))
+    ledger, _ = await open_world(settings)
     try:
-        assert (await ledger.stock("x", "disk")).quota == 4
-        assert (await ledger.stock("y", "disk")).quota == 0
-        assert await ledger.stock_allocated("disk") == pytest.approx(14)  # x's own ask, as given
+        assert {p.id for p in await ledger.principals("agent")} == {"a", "b"}  # none created
+        await ledger.set_quota("a", "disk", 2.0, authority="world")  # a gives 3 back
+    finally:
+        await ledger.close()
+    ledger, _ = await open_world(joined({"id": "x", "stock": {"disk": 2}}, {"id": "y"}))
+    try:
+        assert (await ledger.stock("x", "disk")).quota == 2
+        assert (await ledger.stock("y", "disk")).quota == pytest.approx(1.0)  # what is left
+        assert await ledger.stock_allocated("disk") == pytest.approx(10)
     finally:
         await ledger.close()

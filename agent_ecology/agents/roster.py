@@ -108,6 +108,13 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
     if problems:
         raise ConfigError(_where(settings), problems)
     stock_names = list(settings.resources.stock)
+    # The equal share is of what the agents' own asks leave: quotas never pass the total.
+    shares = {}
+    for name in stock_names:
+        asked = [a.stock[name] for a in agents if name in a.stock]
+        others = len(agents) - len(asked)
+        left = settings.resources.stock[name].total - sum(asked)
+        shares[name] = max(0.0, left) / others if others else 0.0
     flows = settings.resources.flow
     specs = []
     for agent in agents:
@@ -117,10 +124,7 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
                 f"agent {agent.id}",
                 [f"resource {unknown[0]!r} is not declared under resources in config.yaml"],
             )
-        stock = {
-            name: agent.stock.get(name, settings.resources.stock[name].total / len(agents))
-            for name in stock_names
-        }
+        stock = {name: agent.stock.get(name, shares[name]) for name in stock_names}
         flow = {}
         for name, override in agent.flow.items():
             rate = override.rate if override.rate is not None else flows[name].rate
