@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import anyio
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -54,7 +55,7 @@ def head_revision(script_location: str | Path | None = None) -> str | None:
 
 async def current_revision(path: str | Path) -> str | None:
     """The revision the database at ``path`` is at (``None`` for an empty database)."""
-    if Path(path).is_dir():
+    if await anyio.Path(path).is_dir():
         raise IsADirectoryError(21, "it is a folder, not a SQLite file", str(path))
     engine = create_migrator(path)
     try:
@@ -74,7 +75,9 @@ async def migrate(
     Creates the file if missing. Each revision commits on its own; a revision that fails is
     rolled back whole and the error propagates, leaving the database at the revision before.
     """
-    if Path(path).is_dir():  # refused here: aiosqlite's failed connect outlives the event loop
+    if await anyio.Path(
+        path
+    ).is_dir():  # refused here: aiosqlite's failed connect outlives the event loop
         raise IsADirectoryError(21, "it is a folder, not a SQLite file", str(path))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     cfg = alembic_config(script_location)
