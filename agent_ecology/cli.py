@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from agent_ecology import __version__
+from agent_ecology import __version__, launch
 from agent_ecology._table import render_table
 from agent_ecology.config import ConfigError, Settings, load_settings
 from agent_ecology.ledger import Event, Ledger, LedgerError
@@ -235,7 +235,11 @@ async def _calibrate(args: argparse.Namespace) -> int:
     from agent_ecology.calibrate import measure, plan, read_limits
 
     settings = _settings(args)
-    agents = args.agents if args.agents is not None else len(load_roster(settings))
+    agents = (
+        args.agents
+        if args.agents is not None
+        else max(1, len(load_roster(settings, allow_empty=True)))
+    )
     compute = settings.resources.flow.get("compute")
     unit = compute.unit if compute is not None else "cpu_seconds"
     limits = read_limits(Path(args.cgroup))
@@ -390,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.handler is not _run:  # only a run handles signals itself
+            launch.restore_defaults()
         try:
             code: int = asyncio.run(args.handler(args))
         except BaseExceptionGroup as group:  # concurrent steps failed: say the first reason

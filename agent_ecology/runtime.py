@@ -267,6 +267,7 @@ class Runtime:
             clock=clock,
             budget=budget,
             retry=RetryPolicy.from_settings(settings.llm),
+            stop=self.stop_event,
         )
         executor = Executor(
             ledger,
@@ -384,6 +385,8 @@ class Runtime:
                 except Exception as exc:  # a bug or a bad stored state: only this agent stops
                     _log.exception("agent %s stopped: its loop failed", loop.agent_id)
                     self._say(f"agent {loop.agent_id} stopped: its loop failed ({exc!r})")
+                    if self.budget is not None:
+                        self.budget.drop_agent(loop.agent_id)
                 finally:
                     remaining -= 1
                     if remaining == 0:
@@ -450,7 +453,7 @@ class Runtime:
         interval = self.settings.run.metrics_interval
         self._window_start = clock.now()
         next_window = self._window_start + interval
-        failures = 0
+        failures, read_failing = 0, False
         while not self.stop_event.is_set():
             await clock.sleep_until(min(next_window, clock.now() + 1.0), wake=self.stop_event)
             if self.stop_event.is_set():
@@ -458,23 +461,30 @@ class Runtime:
             now = clock.now()
             try:
                 await self._refresh_budget(ledger)
-                if now >= next_window:
-                    await self._record_window(ledger, self._window_start, now)
-                    self._window_start = now
-                    next_window = now + interval
+                read_failing = False
+            except Exception as exc:  # a read that fails is tried again in a second
+                if not read_failing:
+                    _log.warning("background clock: the budget could not be read: %s", exc)
+                read_failing = True
+            if now < next_window:
+                continue
+            try:
+                await self._record_window(ledger, self._window_start, now)
             except InvalidRequest as exc:  # a window that cannot be stored: skip it
                 _log.warning("metrics window skipped: %s", exc)
                 self._window_start = now
                 next_window = now + interval
                 continue
-            except Exception as exc:  # a busy or failing disk must not end the run here
+            except Exception as exc:  # a busy or full disk must not end the run, nor spin
                 failures += 1
                 if failures == 1:
                     _log.warning(
                         "background clock: %s; trying again, less often while it fails", exc
                     )
-                next_window = now + min(max(interval, 5.0), 0.25 * 2.0**failures)
+                next_window = now + min(max(interval, 5.0), 0.25 * 2.0 ** min(failures, 16))
                 continue
+            self._window_start = now
+            next_window = now + interval
             if failures:
                 _log.warning("background clock: writing again after %d failed tries", failures)
                 failures = 0

@@ -132,3 +132,30 @@ def test_a_run_with_the_local_tiny_model_exits_0_and_agents_acted(world: Path) -
     assert {agent for agent, ok in acted if ok > 0} == {"alice", "bob", "carol", "dave", "erin"}
     assert _query(db, "SELECT count(*) FROM llm_calls") == [(0,)]  # no dollars, no calls
     assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
+
+
+def test_sigint_interrupts_a_command_that_is_not_a_run(world: Path) -> None:
+    """Only a run keeps the early handlers: calibrate (busy for seconds) stops on Ctrl-C."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent_ecology.launch",
+            "calibrate",
+            "--config",
+            "config.yaml",
+            "--seconds",
+            "20",
+        ],
+        cwd=world,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(3.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out
+    assert time.monotonic() - started < 10

@@ -49,7 +49,7 @@ def _no_constant(name: str) -> None:
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _NotJSON(f"{text} is too large for a number; write a finite number")
+        raise _NotJSON(f"{_clip(text, 30)} is too large for a number; write a finite number")
     return value
 
 

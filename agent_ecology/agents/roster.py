@@ -77,8 +77,14 @@ def _defined(settings: Settings) -> list[AgentSettings]:
     return list(by_id.values())
 
 
-def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSpec]:
-    """The agents of this run, in order, with everything needed to create them."""
+def load_roster(
+    settings: Settings, *, count: int | None = None, allow_empty: bool = False
+) -> list[AgentSpec]:
+    """The agents of this run, in order, with everything needed to create them.
+
+    No agents at all is a :class:`ConfigError` (a mistyped ``world.genesis``, most likely),
+    unless ``allow_empty``.
+    """
     agents = _defined(settings)
     reserved = [
         problem
@@ -146,22 +152,22 @@ def load_roster(settings: Settings, *, count: int | None = None) -> list[AgentSp
         }
         scrip = agent.scrip if agent.scrip is not None else settings.scrip.initial
         specs.append(AgentSpec(agent.id, scrip, config, stock, flow, frozenset(agent.stock)))
-    _check_totals(settings, specs)
+    _check_totals(settings, specs, allow_empty=allow_empty)
     return specs
 
 
-def _check_totals(settings: Settings, specs: list[AgentSpec]) -> None:
+def _check_totals(settings: Settings, specs: list[AgentSpec], *, allow_empty: bool) -> None:
     """Refuse, before anything is written, starting amounts the world cannot hold."""
     where = _where(settings)
-    if not specs:
+    if not specs and not allow_empty:
         folder = Path(settings.world.genesis)
         found = "has no agents/*.yaml" if folder.is_dir() else "does not exist"
         raise ConfigError(
             where,
             [
                 f"no agents to run: the genesis folder {folder} {found} and config.yaml's"
-                " agents list is empty; add agent files, list agents in config.yaml, or pass"
-                " --agents N"
+                " agents list is empty; add agent files or list agents in config.yaml"
+                " (`agent-ecology run --agents N` also adds N default agents)"
             ],
         )
     total_scrip = sum(spec.scrip for spec in specs)

@@ -276,6 +276,13 @@ class Budget:
             return None
         return self._left[0] / NANODOLLARS, self._left[1] / NANODOLLARS
 
+    def drop_agent(self, agent_id: str) -> None:
+        """An agent no longer draws on the budget (its loop ended before the run)."""
+        self.agents = max(0, self.agents - 1)
+        self._out_of_share.discard(agent_id)
+        if self.agents and len(self._out_of_share) >= self.agents:
+            self.declare_spent("every agent's llm_budget share is spent")
+
     def share_spent(self, agent_id: str, spent: bool) -> None:
         """An agent's own share is spent (or is no longer); all spent: the world is."""
         if spent:

@@ -43,6 +43,8 @@ _log = logging.getLogger("agent_ecology.llm")
 
 SETTLE_PATIENCE = 30.0
 """Seconds a stopping run keeps trying to settle a call the database will not take."""
+SETTLE_GIVE_UP = 600.0
+"""Seconds of failing after which a settle gives up even if no stop was seen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class LLMCaller:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         settle_patience: float = SETTLE_PATIENCE,
+        stop: anyio.Event | None = None,
     ) -> None:
         self.provider = provider
         self.ledger = ledger
@@ -104,6 +107,8 @@ class LLMCaller:
         self.budget = budget
         self.retry = retry or RetryPolicy()
         self.settle_patience = settle_patience
+        self.stop = stop
+        """The run's stop signal, for calls made without one (the oracle's judge)."""
         self._rng = rng or random.Random()
         self._in_flight = 0
 
@@ -242,19 +247,21 @@ class _Settle:
     ) -> None:
         caller = self.caller
         server = caller.provider.name
-        op = ops.SettleCall(
-            call_id=self.call_id,
-            status=status,
-            cost_nd=min(charge, MAX_CHARGE_ND),
-            billed_nd=charge if charge > MAX_CHARGE_ND else None,
-            prompt_tokens=None if usage is None else usage.prompt_tokens,
-            completion_tokens=None if usage is None else usage.completion_tokens,
-            error=None if error is None else error[:500],
-        )
         # Shielded: a reservation must not stay open because the run is stopping.
         with anyio.CancelScope(shield=True):
             try:
-                await self._submit(op)
+                op = ops.SettleCall(
+                    call_id=self.call_id,
+                    status=status,
+                    cost_nd=min(charge, MAX_CHARGE_ND),
+                    billed_nd=charge if charge > MAX_CHARGE_ND else None,
+                    prompt_tokens=None if usage is None else usage.prompt_tokens,
+                    completion_tokens=None if usage is None else usage.completion_tokens,
+                    error=None if error is None else _storable(error[:500]),
+                )
+                written = await self._submit(op)
+                if not written:
+                    return
             finally:
                 caller._in_flight -= 1
         if charge > self.reserved_nd:
@@ -262,21 +269,30 @@ class _Settle:
             caller.budget.record_overbilling(
                 Overbilling(self.model, server, self.reserved_nd, charge)
             )
-            report = ops.ReportOverbilling(call_id=self.call_id, server=server, billed_nd=charge)
+            report = ops.ReportOverbilling(
+                call_id=self.call_id, server=_storable(server), billed_nd=charge
+            )
             with anyio.CancelScope(shield=True):
                 await self._submit(report)
                 # A world this bill took past its limit stops now, not at the next look.
                 row = await caller.ledger.api_budget()
                 caller.budget.observe(row.limit_nd, row.reserved_nd, row.spent_nd)
 
-    async def _submit(self, op: ops.Operation) -> None:
-        delay, failing_since = 0.05, None
+    async def _submit(self, op: ops.SettleCall | ops.ReportOverbilling) -> bool:
+        """Write ``op``, retrying while the database refuses writes; whether it was written.
+
+        Gives up only ``settle_patience`` seconds after the run began to stop, or after
+        :data:`SETTLE_GIVE_UP` seconds of failing in all (a run ended by a crash has no stop
+        signal); the next run then charges the reservation its worst case. A settle the
+        ledger refuses for its content (it should never be) is written again without it.
+        """
+        delay, failing_since, stopping_since, bare = 0.05, None, None, False
         while True:
             try:
                 await self.caller.ledger.submit(op)
                 if failing_since is not None:
                     _log.warning("LLM call %s settled after the database came back", self.call_id)
-                return
+                return True
             except LedgerUnavailable as exc:
                 now = time.monotonic()
                 if failing_since is None:
@@ -286,16 +302,39 @@ class _Settle:
                         self.call_id,
                         exc,
                     )
-                stopping = self.stop is not None and self.stop.is_set()
-                if stopping and now - failing_since > self.caller.settle_patience:
+                stop = self.stop or self.caller.stop
+                if stopping_since is None and stop is not None and stop.is_set():
+                    stopping_since = now
+                patience = self.caller.settle_patience
+                if (stopping_since is not None and now - stopping_since > patience) or (
+                    now - failing_since > SETTLE_GIVE_UP
+                ):
                     _log.error(
-                        "LLM call %s could not be settled before the run stopped; its"
-                        " reservation stays open and the next run charges it its worst case",
+                        "LLM call %s could not be settled in time; its reservation stays open"
+                        " and the next run charges it its worst case",
                         self.call_id,
                     )
-                    return
+                    return False
                 await anyio.sleep(delay)  # the lock is held in real time, whatever the clock
                 delay = min(1.0, delay * 2)
+            except Exception as exc:
+                if not isinstance(op, ops.SettleCall) or bare:
+                    _log.error("LLM call %s: %s refused (%r)", self.call_id, op.kind, exc)
+                    return False
+                _log.error(
+                    "LLM call %s: its settle was refused (%r); settled without its details",
+                    self.call_id,
+                    exc,
+                )
+                op, bare = (
+                    ops.SettleCall(call_id=self.call_id, status=op.status, cost_nd=op.cost_nd),
+                    True,
+                )
+
+
+def _storable(text: str) -> str:
+    """``text`` as valid Unicode (a server's error may hold a lone surrogate)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def dollars(nanodollars: int) -> float:

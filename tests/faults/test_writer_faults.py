@@ -26,7 +26,7 @@ from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
 from tests.agents.world import running_world, world_settings
 from tests.conftest import populate
 from tests.faults.lock import open_reservations, write_lock_held
-from tests.llm.chat_server import ChatServer, Reply
+from tests.llm.chat_server import ChatServer, Reply, Status
 
 KEY = "sk-faults"
 PRICE = ModelPrice(input=1.0, output=1.0, max_output_tokens=100)
@@ -186,3 +186,18 @@ async def test_a_database_that_refuses_writes_slows_the_background_clock_and_log
     finally:
         conn.close()
     assert windows >= 2
+
+
+async def test_a_server_error_text_that_is_not_unicode_still_settles_its_call(
+    busy_ledger: Ledger,
+) -> None:
+    bad = {"error": {"message": "bad \ud800 text", "type": "server_error"}}
+    with ChatServer(default=Status(500, body=bad), api_key=KEY) as server:
+        caller = _caller(busy_ledger, server)
+        thought = await caller.think(_request())
+        await caller.provider.aclose()
+    assert thought.completion is None and thought.error is not None
+    assert open_reservations(busy_ledger.path) == []
+    assert (await busy_ledger.api_budget()).reserved_nd == 0
+    (call,) = await busy_ledger.llm_calls("alice")
+    assert call.status == "failed" and call.error is not None and "bad ? text" in call.error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -51,7 +53,18 @@ class WriteArtifact(Operation):
             "SELECT owner_id, size_bytes FROM artifacts WHERE id = ?", (self.artifact_id,)
         ).fetchone()
         if row is None:
-            check_namespace(self.actor, tx.principal_kind(self.actor), self.artifact_id)
+            check_namespace(
+                self.actor,
+                tx.principal_kind(self.actor),
+                self.artifact_id,
+                lambda name: (
+                    tx.conn.execute(
+                        "SELECT 1 FROM principals WHERE lower(id) = ? AND id != ?",
+                        (name, self.actor),
+                    ).fetchone()
+                    is not None
+                ),
+            )
             old_size = 0
         else:
             if row[0] != self.actor:
@@ -114,14 +127,18 @@ def _settled_debt(tx: Tx, artifact_id: str) -> bool:
     return row is not None and row[0] in ("repaid", "forgiven", "defaulted")
 
 
-def check_namespace(actor: str, actor_kind: str, artifact_id: str) -> None:
+def check_namespace(
+    actor: str, actor_kind: str, artifact_id: str, others: Callable[[str], bool]
+) -> None:
     """The naming rule for a new artifact: raise :class:`NotPermitted` if ``actor`` may not
     create ``artifact_id``.
 
     - An id with a ``/`` starts with its creator's own id (``alice/notes``): nobody creates
       under another's name.
     - Reserved prefixes are refused in any case (``GENESIS_ledger``, ``Rights/config/bob``):
-      ``genesis_`` is the world's, ``rights/config/`` and ``debts/`` are made by the kernel.
+      ``genesis_`` is the world's (with ``-``, ``.`` or ``:`` for ``_`` too), ``rights/config/``
+      and ``debts/`` are made by the kernel.
+    - An id without ``/`` may not be another principal's id, in any case (``bob``, ``BOB``).
     """
     lowered = artifact_id.lower()
     if lowered.startswith(KERNEL_MADE_PREFIXES):
@@ -138,11 +155,22 @@ def check_namespace(actor: str, actor_kind: str, artifact_id: str) -> None:
             f"artifact ids starting with {RESERVED_ARTIFACT_PREFIX!r} (in any case) are reserved"
             " for the world; choose another id",
         )
+    if re.sub(r"[-.:]", "_", lowered).startswith(RESERVED_ARTIFACT_PREFIX):
+        raise NotPermitted(
+            actor,
+            f"{artifact_id!r} looks like a genesis artifact's id; choose another id",
+        )
     if "/" in artifact_id and not artifact_id.startswith(f"{actor}/"):
         raise NotPermitted(
             actor,
             f"an id with a '/' starts with its creator's own id: name it {actor}/"
             f"{artifact_id.rsplit('/', 1)[-1]!s} (or use an id without '/')",
+        )
+    if "/" not in artifact_id and others(lowered):
+        raise NotPermitted(
+            actor,
+            f"{artifact_id!r} is another principal's id (in some case); name it"
+            f" {actor}/{artifact_id}",
         )
 
 
