@@ -44,6 +44,15 @@ async def busy_ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
         await ledger.close()
 
 
+def _busy(tmp_path: Path, seconds: float) -> dict[str, object]:
+    """A test world's ``world`` section whose writes give up after ``seconds`` of a lock."""
+    return {
+        "database": str(tmp_path / "world.db"),
+        "genesis": str(tmp_path / "genesis"),
+        "busy_timeout": seconds,
+    }
+
+
 def _request() -> CompletionRequest:
     return CompletionRequest("alice", "m", (Message("user", "hello"),), 50)
 
@@ -114,11 +123,7 @@ async def test_the_world_moves_on_after_the_database_was_locked_past_its_busy_ti
     with ChatServer(default=Reply('{"action": "noop"}', delay=0.3), api_key=KEY) as server:
         settings = world_settings(
             tmp_path,
-            world={
-                "database": str(tmp_path / "world.db"),
-                "genesis": str(tmp_path / "genesis"),
-                "busy_timeout": 0.2,
-            },
+            world=_busy(tmp_path, 0.2),
             agents=[{"id": f"a{i}", "max_tokens": 50} for i in range(5)],
             llm={
                 "provider": "openai",
@@ -157,11 +162,7 @@ async def test_a_database_that_refuses_writes_slows_the_background_clock_and_log
     for the spell, one when it ends, and the tries back off instead of spinning."""
     settings = world_settings(
         tmp_path,
-        world={
-            "database": str(tmp_path / "world.db"),
-            "genesis": str(tmp_path / "genesis"),
-            "busy_timeout": 0.05,
-        },
+        world=_busy(tmp_path, 0.05),
         run={"grace": 0.5, "metrics_interval": 0.2},
     )
     caplog.set_level(logging.WARNING, logger="agent_ecology.runtime")

@@ -173,6 +173,13 @@ async def test_bids_racing_a_resolution_leave_nothing_half_done(
         assert await ledger.scrip(who) >= 0
 
 
+def _judge(provider: ScriptedProvider, ledger: Ledger, clock: ManualClock) -> LLMJudge:
+    """A judge on a priced model, charged to the world's budget through the metered caller."""
+    price = ModelPrice(input=1, output=1, max_output_tokens=50)
+    caller = LLMCaller(provider, ledger, clock=clock, budget=Budget({"judge": price}, billed=True))
+    return LLMJudge(caller, "judge")
+
+
 async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copies(
     genesis: Genesis, ledger: Ledger, clock: ManualClock
 ) -> None:
@@ -182,13 +189,7 @@ async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copi
         ['Here you go: {"score": 7.5}', "I like it a lot"],
         usage=Usage(100, 5),
     )
-    caller = LLMCaller(
-        provider,
-        ledger,
-        clock=clock,
-        budget=Budget({"judge": ModelPrice(input=1, output=1, max_output_tokens=50)}, billed=True),
-    )
-    judge = LLMJudge(caller, "judge")
+    judge = _judge(provider, ledger, clock)
     others = [TEXT["bob/b"], TEXT["carol/c"]]
     assert await judge.score("alice/a", TEXT["alice/a"], others) == 7.5
     # Not a score: the offline one stands in.
@@ -216,13 +217,7 @@ async def test_a_judge_reply_no_runtime_can_use_falls_back_to_the_offline_score(
 ) -> None:
     await ledger.set_api_limit(NANODOLLARS, authority="world")
     provider = ScriptedProvider(default=reply, usage=usage)
-    caller = LLMCaller(
-        provider,
-        ledger,
-        clock=clock,
-        budget=Budget({"judge": ModelPrice(input=1, output=1, max_output_tokens=50)}, billed=True),
-    )
-    judge = LLMJudge(caller, "judge")
+    judge = _judge(provider, ledger, clock)
     offline = offline_score(TEXT["bob/b"], [TEXT["carol/c"]])
     score = await judge.score("bob/b", TEXT["bob/b"], [TEXT["carol/c"]])
     assert score in (offline, 7.0)  # the bill's fault is the server's; the score may stand
