@@ -3,10 +3,10 @@
 ``read_limits()`` reads the container's CPU quota and memory limit from cgroup v2
 (``cpu.max``, ``memory.max``), falling back to cgroup v1 (``cpu.cfs_quota_us`` /
 ``cpu.cfs_period_us``, ``memory.limit_in_bytes``) and then to the host (no limit: the CPUs
-this process may run on). ``measure()`` runs a small world with the baseline policy for a
-moment and measures what one action costs: the CPU charged to the agent as ``compute`` and
-the CPU the runtime spends around it on its shared threads (the ledger's writer and
-readers), which no agent is charged for. ``plan()`` does the arithmetic:
+this process may run on). :func:`agent_ecology.probe.measure` (above the runtime, which it
+runs) measures what one action costs: the CPU charged to the agent as ``compute`` and the
+CPU the runtime spends around it on its shared threads (the ledger's writer and readers),
+which no agent is charged for. ``plan()`` does the arithmetic:
 
     usable     = cpus x (1 - reserve)                  CPU-seconds per second for agents
     overhead   = total CPU per action / compute charged per action   (>= 1)
@@ -20,18 +20,11 @@ from the buckets (an agent in debt waits); there is no agent limit anywhere.
 
 from __future__ import annotations
 
-import io
-import itertools
 import os
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import anyio
-
-__all__ = ["Cost", "Limits", "Plan", "measure", "plan", "read_limits"]
+__all__ = ["CGROUP", "Cost", "Limits", "Plan", "plan", "read_limits"]
 
 CGROUP = Path("/sys/fs/cgroup")
 NO_MEMORY_LIMIT = 1 << 60  # cgroup v1 writes a huge number for "no limit"
@@ -62,11 +55,14 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def read_limits(root: Path | None = None) -> Limits:
-    """The CPU quota and memory limit, from cgroup v2, else v1, else the host."""
-    root = CGROUP if root is None else root
+def read_limits(root: Path = CGROUP, *, host_cpus: int | None = None) -> Limits:
+    """The CPU quota and memory limit, from cgroup v2, else v1, else the host.
+
+    A pure function of the cgroup files under ``root`` and ``host_cpus`` (default: the CPUs
+    this process may run on).
+    """
     warnings: list[str] = []
-    host = _host_cpus()
+    host = _host_cpus() if host_cpus is None else host_cpus
     cpus: float | None = None
     cpu_source = ""
     v2 = _read(root / "cpu.max")
@@ -144,15 +140,6 @@ def read_limits(root: Path | None = None) -> Limits:
 
 
 # What the probe agents do, in turn: the runtime's everyday work (context, parse, the kernel).
-_MIX = (
-    '{"action": "write_artifact", "artifact_id": "AGENT_notes", "content": "calibrating"}',
-    '{"action": "read_artifact", "artifact_id": "AGENT_notes"}',
-    '{"action": "query", "what": "balances"}',
-    '{"action": "invoke", "artifact_id": "genesis_ledger", "method": "balance", "args": {}}',
-    '{"action": "noop", "reason": "calibrating"}',
-)
-
-
 @dataclass
 class Cost:
     """What one action costs on this machine (CPU seconds)."""
@@ -166,84 +153,6 @@ class Cost:
     @property
     def overhead(self) -> float:
         return max(1.0, self.total / self.charged) if self.charged > 0 else 1.0
-
-
-async def measure(seconds: float = 1.5, agents: int = 8) -> Cost:
-    """Run ``agents`` probe agents in a throwaway world for ``seconds``; the cost per action.
-
-    The agents' "model" answers at once with a fixed mix of everyday actions (writes, reads,
-    queries, a genesis call, a noop), so what is measured is the runtime's own work; the world
-    has generous buckets so nothing waits for them; process CPU time covers the event loop and
-    the ledger's threads.
-    """
-    from agent_ecology.config import parse_settings
-    from agent_ecology.llm import Completion, CompletionRequest, ScriptedProvider, Usage
-    from agent_ecology.runtime import Runtime
-
-    with tempfile.TemporaryDirectory(prefix="agent-ecology-calibrate-") as folder:
-        (Path(folder) / "genesis").mkdir()
-        settings = parse_settings(
-            {
-                "world": {
-                    "database": str(Path(folder) / "world.db"),
-                    "genesis": str(Path(folder) / "genesis"),
-                },
-                "resources": {
-                    "stock": {"disk": {"total": 100_000.0 * agents, "unit": "bytes"}},
-                    "flow": {
-                        "compute": {"rate": 1000, "capacity": 1000, "unit": "cpu_seconds"},
-                        "llm_rate": {"rate": 1e6, "capacity": 1e6, "unit": "tokens"},
-                    },
-                },
-                "agents": [{"id": f"probe{i}"} for i in range(agents)],
-                "llm": {"provider": "baseline", "model": "calibration"},
-                "run": {"metrics_interval": 1e6, "grace": 0.5},
-            }
-        )
-        mix = itertools.cycle(_MIX)
-
-        def reply(request: CompletionRequest) -> Completion:
-            text = next(mix).replace("AGENT", request.agent_id)
-            return Completion(text, Usage(200, 20), request.model)
-
-        runtime = Runtime(
-            settings,
-            provider=ScriptedProvider(default=reply, name="calibration"),
-            billed=False,
-            out=io.StringIO(),
-            progress=False,
-            handle_signals=False,
-            environ={},
-        )
-        result: dict[str, Any] = {}
-
-        async def window() -> None:
-            while not runtime.loops or not getattr(runtime, "_started", 0.0):
-                with anyio.move_on_after(0.05):  # agents acting signal changes at once
-                    await runtime.wait_for_change()
-            await anyio.sleep(0.3)  # warm up
-            loops = list(runtime.loops.values())
-            turns0 = sum(loop.stats.turns for loop in loops)
-            charged0 = sum(loop.stats.cpu_seconds for loop in loops)
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            await anyio.sleep(seconds)
-            result["actions"] = sum(loop.stats.turns for loop in loops) - turns0
-            result["charged"] = sum(loop.stats.cpu_seconds for loop in loops) - charged0
-            result["cpu"] = time.process_time() - cpu0
-            result["wall"] = time.perf_counter() - wall0
-            runtime.stop("calibration measured")
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(window)
-            await runtime.run(duration=None)
-    actions = max(1, int(result.get("actions", 0)))
-    return Cost(
-        actions=int(result.get("actions", 0)),
-        agents=agents,
-        charged=float(result.get("charged", 0.0)) / actions,
-        total=float(result.get("cpu", 0.0)) / actions,
-        seconds=float(result.get("wall", seconds)),
-    )
 
 
 @dataclass

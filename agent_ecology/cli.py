@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from agent_ecology import __version__, launch
+from agent_ecology import __version__, early_signals
 from agent_ecology._table import render_table
 from agent_ecology.config import ConfigError, Settings, load_settings
 from agent_ecology.ledger import Event, Ledger, LedgerError
@@ -110,7 +110,12 @@ async def _init(args: argparse.Namespace) -> int:
     settings = _settings(args)
     db = settings.world.database
     print(f"world database: {db}")
-    ledger, report = await open_world(settings)
+    from agent_ecology.agents import load_roster
+    from agent_ecology.probe import calibrate_for
+
+    roster = load_roster(settings)
+    calibration = await calibrate_for(settings, len(roster))
+    ledger, report = await open_world(settings, roster=roster, calibration=calibration)
     try:
         for line in report.lines():
             print(line)
@@ -128,11 +133,13 @@ async def _init(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     from agent_ecology.agents import load_roster
+    from agent_ecology.probe import calibrate_for
     from agent_ecology.runtime import Runtime
 
     settings = _settings(args)
     roster = load_roster(settings, count=args.agents)
-    runtime = Runtime(settings, roster=roster)
+    calibration = await calibrate_for(settings, len(roster))
+    runtime = Runtime(settings, roster=roster, calibration=calibration)
     await runtime.run(duration=args.duration)
     return 0
 
@@ -232,7 +239,8 @@ async def _robonomics(args: argparse.Namespace) -> int:
 
 async def _calibrate(args: argparse.Namespace) -> int:
     from agent_ecology.agents import load_roster
-    from agent_ecology.calibrate import measure, plan, read_limits
+    from agent_ecology.calibrate import plan, read_limits
+    from agent_ecology.probe import measure
 
     settings = _settings(args)
     agents = (
@@ -395,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.handler is not _run:  # only a run handles signals itself
-            launch.restore_defaults()
+            early_signals.restore_defaults()
         try:
             code: int = asyncio.run(args.handler(args))
         except BaseExceptionGroup as group:  # concurrent steps failed: say the first reason

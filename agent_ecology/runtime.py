@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
-from agent_ecology import launch
+from agent_ecology import early_signals
 from agent_ecology._table import render_table
 from agent_ecology.agents import (
     AgentLoop,
@@ -53,6 +53,7 @@ from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.world import open_world
 
 if TYPE_CHECKING:
+    from agent_ecology.calibrate import Plan
     from agent_ecology.robonomics.setup import Loop
 
 __all__ = ["RunReport", "Runtime", "choose_provider"]
@@ -144,6 +145,7 @@ class Runtime:
         progress: bool | None = None,
         handle_signals: bool = True,
         environ: Mapping[str, str] | None = None,
+        calibration: Plan | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -158,6 +160,9 @@ class Runtime:
         self.progress = progress if progress is not None else self.out.isatty()
         self.handle_signals = handle_signals
         self.stop_event = anyio.Event()
+        self.started = anyio.Event()
+        """Set once every agent's loop exists and the run's clock has started."""
+        self.calibration = calibration
         self._hurry = anyio.Event()
         self._changed = anyio.Event()
         self.reason = ""
@@ -203,7 +208,9 @@ class Runtime:
         settings = self.settings
         if duration is None:
             duration = settings.run.duration
-        ledger, world = await open_world(settings, clock=self.clock, roster=self.roster)
+        ledger, world = await open_world(
+            settings, clock=self.clock, roster=self.roster, calibration=self.calibration
+        )
         if world.settings is not None:  # compute rate: auto, now calibrated
             self.settings = settings = world.settings
         self.ledger = ledger
@@ -317,6 +324,7 @@ class Runtime:
         await self._refresh_budget(ledger)
 
         self._started = clock.now()
+        self.started.set()
         wall_start = time.monotonic()
         self._say(
             f"running {len(ids)} agent(s)"
@@ -410,9 +418,8 @@ class Runtime:
         # The receiver stays open for the whole run, so that no signal falls back to
         # Python's default handler (KeyboardInterrupt in the middle of a write).
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            for signum in launch.PENDING:  # came while the program was starting
+            for signum in early_signals.take():  # came while the program was starting
                 self.stop(f"{signal.Signals(signum).name} received while starting")
-            launch.PENDING.clear()
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.stop_event.is_set():

@@ -18,7 +18,7 @@ from agent_ecology.clock import Clock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.ledger import NANODOLLARS, IdempotencyConflict, Ledger, ResourceSpec
 
-__all__ = ["WorldReport", "apply_calibration", "calibrate_for", "open_world"]
+__all__ = ["WorldReport", "apply_calibration", "open_world"]
 
 
 @dataclass
@@ -78,16 +78,6 @@ def apply_calibration(settings: Settings, calibrated: Plan) -> Settings:
     return settings.model_copy(update={"resources": resources})
 
 
-async def calibrate_for(settings: Settings, agents: int) -> Plan | None:
-    """The calibration ``rate: auto`` asks for (``None`` when nothing is ``auto``)."""
-    if not any(spec.calibrated for spec in settings.resources.flow.values()):
-        return None
-    from agent_ecology.calibrate import measure, plan, read_limits
-
-    unit = settings.resources.flow["compute"].unit
-    return plan(read_limits(), await measure(), max(1, agents), unit=unit)
-
-
 async def _share_what_is_left(
     ledger: Ledger, settings: Settings, roster: Sequence[AgentSpec], report: WorldReport
 ) -> list[AgentSpec]:
@@ -139,16 +129,25 @@ async def open_world(
     *,
     clock: Clock | None = None,
     roster: Sequence[AgentSpec] | None = None,
+    calibration: Plan | None = None,
 ) -> tuple[Ledger, WorldReport]:
     """Open (create, migrate) the world database and bring it in line with ``settings``.
 
     ``roster`` is the agents to create (default: those of ``genesis/agents`` and config.yaml);
     agents that exist keep their state: their configs may have been changed since.
+    ``calibration`` is the plan for a ``compute`` flow of ``auto`` (required then), measured
+    beforehand by :func:`agent_ecology.probe.calibrate_for`.
     """
     if roster is None:
         roster = load_roster(settings)
     calibrated_flows = {n for n, f in settings.resources.flow.items() if f.calibrated}
-    calibrated = await calibrate_for(settings, len(roster))
+    needs_calibration = bool(calibrated_flows)
+    if needs_calibration and calibration is None:
+        raise ValueError(
+            "resources.flow.compute is 'auto': measure first (agent_ecology.probe.calibrate_for)"
+            " and pass the plan as calibration="
+        )
+    calibrated = calibration if needs_calibration else None
     report = WorldReport(calibration=calibrated)
     if calibrated is not None:
         settings = apply_calibration(settings, calibrated)

@@ -335,7 +335,7 @@ async def child_runtime(spec: dict[str, Any]) -> dict[str, Any]:
 
         window = _Window(spec, counters)
         run = asyncio.ensure_future(runtime.run(duration=None))
-        while not loops or not float(getattr(runtime, "_started", 1.0)):
+        while not runtime.started.is_set():
             if run.done():
                 run.result()
                 raise RuntimeError("the runtime ended before it started")

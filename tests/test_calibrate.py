@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_ecology import calibrate
+from agent_ecology.agents import load_roster
 from agent_ecology.calibrate import Cost, Limits, plan, read_limits
+from agent_ecology.probe import measure
 from agent_ecology.world import open_world
 
 from .agents.world import world_settings
@@ -15,10 +16,9 @@ from .agents.world import world_settings
 HOST_CPUS = 8
 
 
-@pytest.fixture(autouse=True)
-def eight_host_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The host's CPU count, fixed: quotas below it are read as given on any machine."""
-    monkeypatch.setattr(calibrate, "_host_cpus", lambda: HOST_CPUS)
+def limits_of(root: Path) -> Limits:
+    """The limits under ``root`` on a host of HOST_CPUS CPUs, whatever machine this is."""
+    return read_limits(root, host_cpus=HOST_CPUS)
 
 
 def cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -31,16 +31,16 @@ def cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_a_two_cpu_quota_and_a_memory_limit_in_cgroup_v2(tmp_path: Path) -> None:
     root = cgroup(tmp_path, {"cpu.max": "200000 100000", "memory.max": str(4 * 2**30)})
-    limits = read_limits(root)
+    limits = limits_of(root)
     assert limits.cpus == 2.0 and 'cpu.max "200000 100000"' in limits.cpu_source
     assert limits.memory == 4 * 2**30 and limits.warnings == []
 
 
 def test_no_limit_falls_back_to_the_host(tmp_path: Path) -> None:
-    limits = read_limits(cgroup(tmp_path, {"cpu.max": "max 100000", "memory.max": "max"}))
+    limits = limits_of(cgroup(tmp_path, {"cpu.max": "max 100000", "memory.max": "max"}))
     assert limits.cpus == HOST_CPUS and "no quota" in limits.cpu_source
     assert limits.memory is None and "no limit" in limits.memory_source
-    nothing = read_limits(tmp_path / "nowhere")  # not even a cgroup folder
+    nothing = limits_of(tmp_path / "nowhere")  # not even a cgroup folder
     assert nothing.cpus == HOST_CPUS and nothing.memory is None
 
 
@@ -53,10 +53,10 @@ def test_cgroup_v1_quota_and_limit(tmp_path: Path) -> None:
             "memory/memory.limit_in_bytes": str(2**31),
         },
     )
-    limits = read_limits(root)
+    limits = limits_of(root)
     assert limits.cpus == 0.5 and "cgroup v1" in limits.cpu_source
     assert limits.memory == 2**31
-    unlimited = read_limits(
+    unlimited = limits_of(
         cgroup(
             tmp_path / "b",
             {
@@ -70,7 +70,7 @@ def test_cgroup_v1_quota_and_limit(tmp_path: Path) -> None:
 
 
 def test_a_malformed_file_is_named_and_a_sane_fallback_used(tmp_path: Path) -> None:
-    limits = read_limits(cgroup(tmp_path, {"cpu.max": "two cores", "memory.max": "lots"}))
+    limits = limits_of(cgroup(tmp_path, {"cpu.max": "two cores", "memory.max": "lots"}))
     assert limits.cpus == HOST_CPUS
     assert any("cpu.max" in w and "two cores" in w for w in limits.warnings)
     assert any("memory.max" in w and "no memory limit" in w for w in limits.warnings)
@@ -88,10 +88,8 @@ def test_the_arithmetic_fits_the_quota(agents: int) -> None:
     assert any(line.startswith("check ") for line in result.lines)
 
 
-async def test_rate_auto_calibrates_at_start_up_within_the_quota(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(calibrate, "CGROUP", cgroup(tmp_path, {"cpu.max": "100000 100000"}))
+async def test_rate_auto_calibrates_at_start_up_within_the_quota(tmp_path: Path) -> None:
+    limits = limits_of(cgroup(tmp_path, {"cpu.max": "100000 100000"}))
     settings = world_settings(
         tmp_path,
         resources={
@@ -102,7 +100,10 @@ async def test_rate_auto_calibrates_at_start_up_within_the_quota(
             },
         },
     )
-    ledger, report = await open_world(settings)
+    with pytest.raises(ValueError, match="measure first"):
+        await open_world(settings)  # 'auto' needs a plan
+    calibration = plan(limits, await measure(), len(load_roster(settings)))
+    ledger, report = await open_world(settings, calibration=calibration)
     try:
         assert report.calibration is not None
         compute = next(r for r in await ledger.resources() if r.name == "compute")
@@ -128,14 +129,9 @@ def test_auto_is_only_for_compute() -> None:
 
 
 async def test_a_recalibration_rescales_the_agents_that_exist_in_proportion(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     cost = Cost(actions=1000, agents=8, charged=0.0003, total=0.0006, seconds=1.0)  # overhead 2
-
-    async def fixed(seconds: float = 1.5, agents: int = 8) -> Cost:
-        return cost
-
-    monkeypatch.setattr(calibrate, "measure", fixed)
     settings = world_settings(
         tmp_path,
         resources={
@@ -144,16 +140,16 @@ async def test_a_recalibration_rescales_the_agents_that_exist_in_proportion(
         },
     )
     quotas = {"one": "100000 100000", "two": "200000 100000"}
-    monkeypatch.setattr(calibrate, "CGROUP", cgroup(tmp_path / "one", {"cpu.max": quotas["one"]}))
-    ledger, _ = await open_world(settings)
+    one = plan(limits_of(cgroup(tmp_path / "one", {"cpu.max": quotas["one"]})), cost, 3)
+    ledger, _ = await open_world(settings, calibration=one)
     try:  # alice gives bob half her rate: shares are rights, they must survive a recalibration
         await ledger.transfer_quota("alice", "bob", "compute", 0.5 * 0.9 / 6)
         rates = {a: (await ledger.bucket(a, "compute")).rate for a in ("alice", "bob", "carol")}
     finally:
         await ledger.close()
     assert sum(rates.values()) == pytest.approx(0.9 / 2)  # 1 CPU x 0.9, overhead 2
-    monkeypatch.setattr(calibrate, "CGROUP", cgroup(tmp_path / "two", {"cpu.max": quotas["two"]}))
-    ledger, report = await open_world(settings)
+    two = plan(limits_of(cgroup(tmp_path / "two", {"cpu.max": quotas["two"]})), cost, 3)
+    ledger, report = await open_world(settings, calibration=two)
     try:
         after = {a: (await ledger.bucket(a, "compute")).rate for a in rates}
     finally:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from agent_ecology.jsontext import find_json_objects
+
 if TYPE_CHECKING:
     from agent_ecology.llm.calls import LLMCaller
 
@@ -106,7 +108,6 @@ class LLMJudge:
         return f"an LLM judge ({self.model}), duplicates scored 0 offline"
 
     async def score(self, artifact_id: str, text: str, others: Sequence[str]) -> float:
-        from agent_ecology.agents.parser import find_json_objects
         from agent_ecology.ledger import LedgerError
         from agent_ecology.llm.types import CompletionRequest, Message
 

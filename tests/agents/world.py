@@ -111,7 +111,8 @@ async def running_world(
             world.report = await runtime.run(duration=None)
 
         tg.start_soon(run)
-        await world.until(lambda: runtime.loops and runtime._started, "the runtime to start")
+        with anyio.fail_after(10):
+            await runtime.started.wait()
         try:
             yield world
         finally:
