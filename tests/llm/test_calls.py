@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
 
-from agent_ecology.clock import SystemClock
+from agent_ecology.clock import ManualClock, SystemClock
 from agent_ecology.config import ModelPrice
 from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger, ops
 from agent_ecology.llm import (
@@ -97,15 +96,40 @@ async def test_an_answer_is_charged_exactly_its_reported_usage(
 
 
 async def test_a_429_is_retried_after_retry_after_and_only_the_answer_costs(
-    caller: LLMCaller, ledger: Ledger, server: ChatServer
+    ledger: Ledger, server: ChatServer, clock: ManualClock
 ) -> None:
+    """On the manual clock: the retry waits exactly the 30 s the server asked for."""
+    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    caller = LLMCaller(
+        OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=5),
+        ledger,
+        clock=clock,
+        budget=Budget({"m": PRICE}, billed=True),
+        retry=RetryPolicy(max_retries=3, backoff=0.01, backoff_max=0.05),
+    )
     server.enqueue(
-        Status(429, headers={"Retry-After": "0.2"}),
+        Status(429, headers={"Retry-After": "30"}),
         Reply("ok", prompt_tokens=5, completion_tokens=5),
     )
-    start = time.monotonic()
-    thought = await caller.think(request())
-    assert time.monotonic() - start >= 0.2
+    start = clock.now()
+    thoughts = []
+    async with anyio.create_task_group() as tg:
+
+        async def think() -> None:
+            thoughts.append(await caller.think(request()))
+
+        tg.start_soon(think)
+        for _ in range(500):  # the 429 is answered over HTTP, in real time
+            if clock.next_deadline() is not None:
+                break
+            await anyio.sleep(0.01)
+        assert clock.next_deadline() == start + 30  # as the server said
+        clock.advance(29.999)
+        await anyio.sleep(0.05)
+        assert server.request_count == 1 and not thoughts
+        clock.advance(0.001)
+    await caller.provider.aclose()
+    (thought,) = thoughts
     assert thought.completion is not None and thought.attempts == 2
     assert server.request_count == 2
     calls = await ledger.llm_calls("alice")
