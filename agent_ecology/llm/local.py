@@ -117,6 +117,7 @@ class TurnBatcher:
         temperature: float = 1.0,
         device: str = "cpu",
         history: int = 10_000,
+        condition: threading.Condition | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -136,13 +137,21 @@ class TurnBatcher:
         self.model_seconds = 0.0  # their measured time
         self.failed_turns = 0  # turns answered with an error by a batch
         self._queue: collections.deque[_Job] = collections.deque()
-        self._cond = threading.Condition()
+        # The lock the worker thread and the submitters share; a test may pass one that
+        # widens a race window.
+        self._cond = condition if condition is not None else threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
 
     @property
     def closed(self) -> bool:
         return self._closing
+
+    @property
+    def pending(self) -> int:
+        """Turns submitted and not yet taken into a batch."""
+        with self._cond:
+            return len(self._queue)
 
     async def run(self, agent_id: str, context: str, seed: int) -> Any:
         """Submit one turn and wait for its :class:`~agent_ecology.moa.turn.TurnResult`.

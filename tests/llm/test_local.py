@@ -423,8 +423,10 @@ class SlowReleaseCondition(threading.Condition):
 
 
 async def test_closing_while_the_worker_is_between_batches_still_answers_the_queue() -> None:
-    batcher = TurnBatcher(model64(), SMALL, max_batch=1, window=0.0)
-    batcher._cond = SlowReleaseCondition()  # the race, made likely
+    # The race, made likely: the worker is slow to act on what it saw under the lock.
+    batcher = TurnBatcher(
+        model64(), SMALL, max_batch=1, window=0.0, condition=SlowReleaseCondition()
+    )
     outcomes: dict[int, object] = {}
 
     async def submit(i: int) -> None:
@@ -438,7 +440,7 @@ async def test_closing_while_the_worker_is_between_batches_still_answers_the_que
             await anyio.sleep(0.05)
             await batcher.aclose()
     assert sorted(outcomes) == [0, 1, 2]  # nobody left waiting
-    assert not batcher._queue
+    assert batcher.pending == 0
 
 
 async def test_a_worker_that_breaks_answers_everyone_and_refuses_what_comes_later() -> None:
