@@ -1,9 +1,9 @@
 """The package's import graph has no cycle, lazy imports included.
 
-Every ``import`` in every module counts, also those inside functions (a lazy import that
-hides a cycle is still a layering mistake); only imports under ``if TYPE_CHECKING:`` do not,
-since they never run. ``from package import name`` is an edge to ``package.name`` when that
-is a module, else to the package.
+Every ``import`` in every module counts: those inside functions (a lazy import that hides a
+cycle is still a layering mistake) and those under ``if TYPE_CHECKING:`` (a type that needs
+a module above is one too; a Protocol says what is needed instead). ``from package import
+name`` is an edge to ``package.name`` when that is a module, else to the package.
 """
 
 from __future__ import annotations
@@ -26,15 +26,9 @@ def _modules() -> dict[str, Path]:
 
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped |= {id(n) for n in ast.walk(node)}
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

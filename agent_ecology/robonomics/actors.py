@@ -22,6 +22,7 @@ __all__ = [
     "Isaac",
     "Oracle",
     "Robot",
+    "Task",
     "actor_from_state",
     "actor_uuid",
 ]
@@ -124,3 +125,14 @@ ACTOR_KINDS: dict[str, type[Actor]] = {
 def actor_from_state(kind: str, state: dict[str, Any]) -> Actor:
     """Rebuild an actor from :meth:`Actor.state` (as stored in the database)."""
     return ACTOR_KINDS[kind](**state)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A production task: its kind (``complex`` or ``simple``), how complex it is (which sets
+    the TokenTorq a robot must hold before it may produce) and how many ticks it lasts."""
+
+    name: str
+    kind: str
+    complexity: float
+    ticks: int

@@ -26,6 +26,7 @@ from agent_ecology.robonomics.actors import (
     Isaac,
     Oracle,
     Robot,
+    Task,
 )
 from agent_ecology.robonomics.flows import (
     DONE,
@@ -41,17 +42,6 @@ from agent_ecology.robonomics.mining import MiningParams
 __all__ = ["LogLine", "Params", "Robonomics", "Task", "TickReport"]
 
 A = TypeVar("A", bound=Actor)
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """A production task: its kind (``complex`` or ``simple``), how complex it is (which sets
-    the TokenTorq a robot must hold before it may produce) and how many ticks it lasts."""
-
-    name: str
-    kind: str
-    complexity: float
-    ticks: int
 
 
 @dataclass(frozen=True, slots=True)

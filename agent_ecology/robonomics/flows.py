@@ -9,13 +9,37 @@ template (the failure flows, the robot's TorqFountain, mining), ours follow the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from agent_ecology.robonomics.actors import BRLA, Giskard, Oracle, Robot
-from agent_ecology.robonomics.mining import mine
+from agent_ecology.robonomics.actors import BRLA, Actor, Giskard, Oracle, Robot, Task
+from agent_ecology.robonomics.mining import MiningParams, mine
 
-if TYPE_CHECKING:
-    from agent_ecology.robonomics.engine import Robonomics
+A = TypeVar("A", bound=Actor)
+
+
+class FlowWorld(Protocol):
+    """What a flow may ask of the world that ticks it (the engine's ``Robonomics``).
+
+    A Protocol, so that flows do not import the engine that imports them.
+    """
+
+    tasks: dict[str, Task]
+    mining: MiningParams
+    giskard: Giskard
+
+    def at(self) -> str: ...
+    def num(self, value: float) -> str: ...
+    def actor(self, uuid: str, kind: type[A]) -> A: ...
+    def log(self, source: Flow | Actor | str, message: str) -> None: ...
+    def touch(self, actor: Actor) -> None: ...
+    def spawn(self, cls: type[Flow], **fields: Any) -> Flow: ...
+    def removed(self, flow: Flow) -> None: ...
+    def request_new_drain(
+        self, tta_request_data: dict[str, Any], robot: Robot
+    ) -> dict[str, Any]: ...
+    def mint(self, robot: Robot, torq: float) -> None: ...
+    def handle_failure(self, failure: Flow) -> None: ...
+
 
 DONE = 1e-9
 """training_remaining at or below this is 0: a sum of thirds must not leave 1e-16 to train."""
@@ -25,6 +49,7 @@ __all__ = [
     "FLOW_KINDS",
     "DrainRequest",
     "Flow",
+    "FlowWorld",
     "ProductionStartFlag",
     "RequestFailed",
     "StreamFailed",
@@ -50,7 +75,7 @@ class Flow:
     attempt: int = 1  # 1 for the first try; a retry spawned by a failure-retry node adds 1
     flagged: bool = False  # flagged for removal at the end of the tick
 
-    def tick(self, w: Robonomics) -> bool:
+    def tick(self, w: FlowWorld) -> bool:
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
@@ -69,7 +94,7 @@ class Flow:
             "attempt": self.attempt,
         }
 
-    def flag(self, w: Robonomics) -> None:
+    def flag(self, w: FlowWorld) -> None:
         self.flagged = True
         w.removed(self)
 
@@ -80,7 +105,7 @@ class ProductionStartFlag(Flow):
 
     kind: ClassVar[str] = "ProductionStartFlag"
 
-    def tick(self, w: Robonomics) -> bool:
+    def tick(self, w: FlowWorld) -> bool:
         brla_uuid, oracle_uuid = self.source, self.target
         robots: list[str] = []
         tta_request_data: dict[str, Any] = {}
@@ -149,7 +174,7 @@ class TokenTorqAuth(Flow):
 
     kind: ClassVar[str] = "TokenTorqAuth"
 
-    def tick(self, w: Robonomics) -> bool:
+    def tick(self, w: FlowWorld) -> bool:
         oracle_uuid, robot_uuid, giskard_uuid = self.source, self.target, w.giskard.uuid
         tta_request_data = dict(self.payload)
         success = True
@@ -220,7 +245,7 @@ class DrainRequest(Flow):
 
     kind: ClassVar[str] = "DrainRequest"
 
-    def tick(self, w: Robonomics) -> bool:
+    def tick(self, w: FlowWorld) -> bool:
         robot_uuid, giskard_uuid = self.source, self.target
         tta_request_data = dict(self.payload)
         tta_approval: dict[str, Any] = {}
@@ -300,7 +325,7 @@ class TokenTorqDrain(Flow):
     flow_type: ClassVar[str] = "transaction"
     tokens_sent: float = 0.0
 
-    def tick(self, w: Robonomics) -> bool:
+    def tick(self, w: FlowWorld) -> bool:
         giskard_uuid, robot_uuid = self.source, self.target
         tick_rate = 0.0
         remaining = 0.0
@@ -371,7 +396,7 @@ class TorqFountain(Flow):
     token_torq_drawn: float = 0.0
     torq: float = 0.0
 
-    def tick(self, w: Robonomics) -> bool:
+    def tick(self, w: FlowWorld) -> bool:
         robot_uuid, oracle_uuid = self.source, self.target
         success = True
         task_done = False
@@ -440,7 +465,7 @@ class _Failure(Flow):
 
     flow_type: ClassVar[str] = "failure"
 
-    def tick(self, w: Robonomics) -> bool:
+    def tick(self, w: FlowWorld) -> bool:
         success = True
         try:
             w.handle_failure(self)
