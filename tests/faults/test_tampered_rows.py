@@ -54,7 +54,7 @@ async def test_tampered_rows_affect_only_their_agent(
     assert "alice" in logged and "between_turns 'abc'" in logged
     assert "bob: its stored last result is not JSON" in logged
     assert "carol: its notes cannot be read" in logged
-    assert "dave" in logged  # started, or told why not; either way the others ran
+    assert "agent dave cannot start from its stored state" in logged  # the others ran
     assert world.report is not None and world.report.conserved
 
 
