@@ -14,6 +14,11 @@ The resource section has the shape of seed 004 with seed 003's token buckets::
         compute: {rate: 1.0, capacity: 10.0, unit: cpu_seconds}
 
 Any resource declared here is handled by the ledger without code changes.
+
+A subsystem may own its section: ``robonomics`` is
+:class:`~agent_ecology.robonomics.settings.RobonomicsSettings`, built, like the sections
+here, from :mod:`agent_ecology._settings`. This module composes the sections and words
+every error with its full key path.
 """
 
 from __future__ import annotations
@@ -28,15 +33,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    model_validator,
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, model_validator
+
+from agent_ecology._settings import (
+    NAME_PATTERN,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrincipalId,
+    Strict,
 )
+from agent_ecology.robonomics.settings import RobonomicsSettings
 
 __all__ = [
     "AgentLoopSettings",
@@ -49,6 +58,7 @@ __all__ = [
     "ModelPrice",
     "OracleSettings",
     "ResourcesSettings",
+    "RobonomicsSettings",
     "RunSettings",
     "ScripSettings",
     "Settings",
@@ -61,8 +71,6 @@ __all__ = [
 ]
 
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|token)$", re.IGNORECASE)
-_NAME = r"^[a-z][a-z0-9_]{0,63}$"
-_PRINCIPAL = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
 class ConfigError(ValueError):
@@ -75,28 +83,14 @@ class ConfigError(ValueError):
         super().__init__(f"{source} is not valid:\n{lines}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-MAX_NUMBER = 1e15
-"""The largest number any setting takes: beyond it sums and products stop being exact."""
-MAX_COUNT = 2**53
-# strict: true is not 1.0 and "60" is not 60; a YAML number is needed.
-PositiveFloat = Annotated[float, Field(gt=0, le=MAX_NUMBER, allow_inf_nan=False, strict=True)]
-NonNegativeFloat = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, strict=True)]
-PositiveInt = Annotated[int, Field(gt=0, le=MAX_COUNT, strict=True)]
-NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]
-
-
-class WorldSettings(_Strict):
+class WorldSettings(Strict):
     """Where the world lives."""
 
     database: Path = Field(
         default=Path("data/world.db"),
         description="The SQLite file; relative paths are relative to config.yaml.",
     )
-    system_principal: Annotated[str, Field(pattern=_PRINCIPAL)] = Field(
+    system_principal: PrincipalId = Field(
         default="world", description="The system principal that mints the starting scrip."
     )
     genesis: Path = Field(
@@ -114,7 +108,7 @@ MAX_SCRIP_EACH = 10**15
 """The most starting scrip for one agent (the total over all agents must fit in 64 bits)."""
 
 
-class ScripSettings(_Strict):
+class ScripSettings(Strict):
     """The currency."""
 
     initial: Annotated[int, Field(ge=0, le=MAX_SCRIP_EACH, strict=True)] = Field(
@@ -122,7 +116,7 @@ class ScripSettings(_Strict):
     )
 
 
-class StockResource(_Strict):
+class StockResource(Strict):
     """A fixed pool (seed 004): ``total`` is shared out among the agents."""
 
     total: NonNegativeFloat
@@ -147,7 +141,7 @@ def _number_or_auto(*, positive: bool) -> Callable[[Any], Any]:
     return check
 
 
-class FlowResource(_Strict):
+class FlowResource(Strict):
     """A token bucket per agent (seed 003): it refills at ``rate`` per second up to ``capacity``.
 
     ``compute`` may say ``rate: auto`` (and ``capacity: auto``): calibrated at start-up to
@@ -167,11 +161,11 @@ RESERVED_RESOURCE_NAMES = frozenset({"scrip"})
 """Names a resource may not take: actions that name a resource would mistake it for these."""
 
 
-class ResourcesSettings(_Strict):
+class ResourcesSettings(Strict):
     """Stock and flow resources, by name."""
 
-    stock: dict[Annotated[str, Field(pattern=_NAME)], StockResource] = Field(default_factory=dict)
-    flow: dict[Annotated[str, Field(pattern=_NAME)], FlowResource] = Field(default_factory=dict)
+    stock: dict[Name, StockResource] = Field(default_factory=dict)
+    flow: dict[Name, FlowResource] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _auto_only_for_compute(self) -> ResourcesSettings:
@@ -196,27 +190,27 @@ class ResourcesSettings(_Strict):
         return self
 
 
-class FlowOverride(_Strict):
+class FlowOverride(Strict):
     """An agent's own rate or capacity for a flow resource."""
 
     rate: NonNegativeFloat | None = None
     capacity: PositiveFloat | None = None
 
 
-class SleepPolicy(_Strict):
+class SleepPolicy(Strict):
     """How an agent paces itself: a pause after every turn (its own choice)."""
 
     between_turns: NonNegativeFloat = 0.0
 
 
-class AgentSettings(_Strict):
+class AgentSettings(Strict):
     """One agent: in config.yaml's ``agents`` list or in ``genesis/agents/<id>.yaml``.
 
     Keys left out take the defaults: ``scrip.initial``, ``llm.model``, no system prompt of its
     own, no ``max_tokens`` cap (seed 003: agents choose their own limits, or none).
     """
 
-    id: Annotated[str, Field(pattern=_PRINCIPAL)]
+    id: PrincipalId
     scrip: Annotated[int, Field(ge=0, le=MAX_SCRIP_EACH, strict=True)] | None = Field(
         default=None, description="Starting scrip; defaults to scrip.initial."
     )
@@ -224,15 +218,15 @@ class AgentSettings(_Strict):
     system_prompt: str | None = None
     max_tokens: PositiveInt | None = None
     sleep_policy: SleepPolicy | None = None
-    stock: dict[Annotated[str, Field(pattern=_NAME)], NonNegativeFloat] = Field(
+    stock: dict[Name, NonNegativeFloat] = Field(
         default_factory=dict, description="Starting stock quotas instead of the equal share."
     )
-    flow: dict[Annotated[str, Field(pattern=_NAME)], FlowOverride] = Field(
+    flow: dict[Name, FlowOverride] = Field(
         default_factory=dict, description="Own rate/capacity instead of the resource's."
     )
 
 
-class ModelPrice(_Strict):
+class ModelPrice(Strict):
     """What a model costs, in dollars per million tokens, and its longest possible answer."""
 
     input: NonNegativeFloat
@@ -240,7 +234,7 @@ class ModelPrice(_Strict):
     max_output_tokens: PositiveInt
 
 
-class LocalModelSettings(_Strict):
+class LocalModelSettings(Strict):
     """A model that runs here (``llm.provider: local``): many agents' turns in one batch."""
 
     model: str = Field(
@@ -282,7 +276,7 @@ class LocalModelSettings(_Strict):
     )
 
 
-class LLMSettings(_Strict):
+class LLMSettings(Strict):
     """Where agents think. Without a key in the environment the baseline policy is used."""
 
     provider: Literal["baseline", "openai", "local"] = "baseline"
@@ -311,7 +305,7 @@ class LLMSettings(_Strict):
     )
 
 
-class AgentLoopSettings(_Strict):
+class AgentLoopSettings(Strict):
     """How every agent's think-act loop runs."""
 
     context_max_chars: Annotated[int, Field(ge=2000, strict=True)] = Field(
@@ -329,7 +323,7 @@ class AgentLoopSettings(_Strict):
     )
 
 
-class OracleSettings(_Strict):
+class OracleSettings(Strict):
     """genesis_oracle: when it resolves, how many bids win, what a score mints."""
 
     interval: PositiveFloat = Field(
@@ -352,146 +346,7 @@ class OracleSettings(_Strict):
     )
 
 
-TaskKind = Literal["complex", "simple"]
-
-
-def _default_draw() -> dict[TaskKind, float]:
-    return {"complex": 1.5, "simple": 1.0}
-
-
-def _default_shape() -> dict[TaskKind, float]:
-    return {"complex": 2.0, "simple": 0.0}
-
-
-class RobonomicsTask(_Strict):
-    """A production task an Oracle directs its robots to do."""
-
-    kind: Literal["complex", "simple"] = Field(
-        description="complex: draws more TokenTorq, starts slowly, ends high; simple: flat."
-    )
-    complexity: PositiveFloat = Field(
-        default=1.0,
-        description="Sets the TokenTorq a robot must hold before producing"
-        " (complexity x giskard.min_token_torq_per_complexity).",
-    )
-    ticks: PositiveInt = Field(default=20, description="How many ticks production lasts.")
-
-
-class RobonomicsOracle(_Strict):
-    name: Annotated[str, Field(pattern=_NAME)]
-    task: str = Field(description="A key of robonomics.tasks.")
-
-
-class RobonomicsRobot(_Strict):
-    name: Annotated[str, Field(pattern=_NAME)]
-    oracle: str = Field(description="The name of the Oracle it works for.")
-    agent: Annotated[str, Field(pattern=_PRINCIPAL)] | None = Field(
-        default=None, description="The agent it is bound to: Isaac mints its Torq to them."
-    )
-    sit_rep: dict[str, float | int | str | bool] = Field(
-        default_factory=dict, description="The robot's situation report, merged into requests."
-    )
-    experience: dict[Literal["complex", "simple"], NonNegativeInt] = Field(
-        default_factory=dict, description="Tasks of each kind it has done already."
-    )
-
-
-class RobonomicsGiskard(_Strict):
-    token_torq_capacity: NonNegativeFloat = Field(
-        default=10.0, description="TokenTorq per tick, shared among the active drains."
-    )
-    tick_rate: PositiveFloat | None = Field(
-        default=None, description="TokenTorq per tick before the first step (default: capacity)."
-    )
-    min_token_torq_per_complexity: PositiveFloat = Field(
-        default=10.0, description="TokenTorq a robot must hold per unit of task complexity."
-    )
-
-
-class RobonomicsMining(_Strict):
-    """TorqFountain's formula (agent_ecology/robonomics/mining.py)."""
-
-    base_rate: PositiveFloat = 1.0
-    learning: NonNegativeFloat = Field(
-        default=1.0, description="Experience multiplies mining by up to 1 + learning."
-    )
-    learning_scale: PositiveFloat = Field(
-        default=3.0, description="Tasks of a kind it takes to get ~63% of the experience gain."
-    )
-    elasticity: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        default=0.5,
-        description="How much a lower tick_rate raises Torq per TokenTorq (0 <= e < 1, so a"
-        " lower tick_rate still gives less Torq in all).",
-    )
-    reference_tick_rate: PositiveFloat = 1.0
-    draw: dict[Literal["complex", "simple"], PositiveFloat] = Field(
-        default_factory=_default_draw,
-        description="TokenTorq drawn per tick, per unit of tick_rate.",
-    )
-    shape: dict[Literal["complex", "simple"], NonNegativeFloat] = Field(
-        default_factory=_default_shape,
-        description="Production curve exponent: 0 is flat, higher starts slower, ends higher.",
-    )
-
-    @model_validator(mode="after")
-    def _both_kinds(self) -> RobonomicsMining:
-        for key in ("draw", "shape"):
-            missing = {"complex", "simple"} - set(getattr(self, key))
-            if missing:
-                raise ValueError(f"mining.{key} needs a value for {sorted(missing)}")
-        return self
-
-
-class RobonomicsSettings(_Strict):
-    """The TokenTorq training loop of a robot economy (ROBONOMICS.md); off by default."""
-
-    enabled: bool = Field(default=False, description="Tick the loop while agents run.")
-    tick_period: PositiveFloat = Field(default=1.0, description="Seconds between ticks.")
-    ticks_per_step: PositiveInt = 4
-    max_retries: NonNegativeInt = Field(
-        default=3, description="Times a failure-retry node spawns a failed flow again."
-    )
-    mint_rate: NonNegativeFloat = Field(
-        default=1.0, description="Scrip Isaac mints to a robot's agent per unit of Torq."
-    )
-    log_path: Path | None = Field(
-        default=None, description="The flow log file (default: flow_logs.txt beside the database)."
-    )
-    brla: Annotated[str, Field(pattern=_NAME)] = "brla"
-    tta_request_data: dict[str, float | int | str | bool] = Field(
-        default_factory=dict, description="The BRLA's TokenTorqAuth request data."
-    )
-    giskard: RobonomicsGiskard = Field(default_factory=RobonomicsGiskard)
-    mining: RobonomicsMining = Field(default_factory=RobonomicsMining)
-    tasks: dict[Annotated[str, Field(pattern=_NAME)], RobonomicsTask] = Field(default_factory=dict)
-    oracles: list[RobonomicsOracle] = Field(default_factory=list)
-    robots: list[RobonomicsRobot] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _references(self) -> RobonomicsSettings:
-        oracles = [o.name for o in self.oracles]
-        for names, what in ((oracles, "oracles"), ([r.name for r in self.robots], "robots")):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise ValueError(f"robonomics.{what}: {dupes[0]!r} appears twice")
-        for i, oracle in enumerate(self.oracles):
-            if oracle.task not in self.tasks:
-                known = ", ".join(self.tasks) or "none: add robonomics.tasks"
-                raise ValueError(
-                    f"robonomics.oracles[{i}].task: {oracle.task!r} is not a task ({known})"
-                )
-        for i, robot in enumerate(self.robots):
-            if robot.oracle not in oracles:
-                known = ", ".join(oracles) or "none: add robonomics.oracles"
-                raise ValueError(
-                    f"robonomics.robots[{i}].oracle: {robot.oracle!r} is not an oracle ({known})"
-                )
-        if self.enabled and not self.robots:
-            raise ValueError("robonomics.enabled is true but robonomics.robots is empty")
-        return self
-
-
-class RunSettings(_Strict):
+class RunSettings(Strict):
     """How `agent-ecology run` runs."""
 
     duration: PositiveFloat | None = Field(
@@ -505,7 +360,7 @@ class RunSettings(_Strict):
     )
 
 
-class Settings(_Strict):
+class Settings(Strict):
     """The whole of config.yaml."""
 
     world: WorldSettings = Field(default_factory=WorldSettings)
@@ -634,7 +489,7 @@ def _describe(error: Mapping[str, Any], root: type[BaseModel] | None = None) -> 
         if not loc:  # a whole-file rule; its message names the keys itself
             return message
     elif kind == "string_pattern_mismatch":
-        if error.get("ctx", {}).get("pattern") == _NAME:
+        if error.get("ctx", {}).get("pattern") == NAME_PATTERN:
             message = "must be a name of lowercase letters, digits and '_', starting with a letter"
         else:
             message = "must be an id of letters, digits, '_', '.', ':' or '-' (at most 64)"
@@ -733,8 +588,7 @@ def load_settings(path: str | Path) -> Settings:
     if moved:
         llm = settings.llm.model_copy(update={"local": local.model_copy(update=moved)})
         settings = settings.model_copy(update={"llm": llm})
-    log_path = settings.robonomics.log_path
-    if log_path is not None and not log_path.is_absolute():
-        robonomics = settings.robonomics.model_copy(update={"log_path": path.parent / log_path})
+    robonomics = settings.robonomics.relative_to(path.parent)
+    if robonomics is not settings.robonomics:
         settings = settings.model_copy(update={"robonomics": robonomics})
     return settings

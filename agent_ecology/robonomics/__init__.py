@@ -2,12 +2,14 @@
 
 ``seeds/000_c4e0d91dfc8484f3.txt`` is the authority for the loop, ``ROBONOMICS.md`` pins what
 it leaves open. Actors and flows (:mod:`.actors`, :mod:`.flows`), the tick engine
-(:mod:`.engine`), Torq mining (:mod:`.mining`) and the database store (:mod:`.store`).
+(:mod:`.engine`), Torq mining (:mod:`.mining`), the database store (:mod:`.store`) and its
+section of config.yaml (:mod:`.settings`).
 """
 
 from agent_ecology.robonomics.actors import BRLA, Enterprise, Giskard, Isaac, Oracle, Robot
 from agent_ecology.robonomics.engine import LogLine, Params, Robonomics, Task, TickReport, new_world
 from agent_ecology.robonomics.mining import MiningParams, mine
+from agent_ecology.robonomics.settings import RobonomicsSettings
 
 __all__ = [
     "BRLA",
@@ -19,6 +21,7 @@ __all__ = [
     "Oracle",
     "Params",
     "Robonomics",
+    "RobonomicsSettings",
     "Robot",
     "Task",
     "TickReport",

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import anyio
 
-from agent_ecology.config import ConfigError, RobonomicsSettings, Settings
+from agent_ecology.config import ConfigError, Settings
 from agent_ecology.ledger import Ledger
 from agent_ecology.robonomics.actors import BRLA, Giskard, Oracle, Robot, actor_uuid
 from agent_ecology.robonomics.engine import LogLine, Params, Robonomics, Task, new_world
 from agent_ecology.robonomics.mining import MiningParams
+from agent_ecology.robonomics.settings import RobonomicsSettings
 from agent_ecology.robonomics.store import load, save
 
 __all__ = ["Loop", "differences", "log_path", "params_from", "phase", "world_from"]

@@ -44,3 +44,21 @@ def test_the_shipped_section_is_valid_and_off() -> None:
 )
 def test_bad_sections_are_refused_saying_where(changes: dict[str, Any], words: str) -> None:
     assert words in problems(**changes)
+
+
+def test_a_relative_flow_log_is_beside_config_yaml_and_an_absolute_one_stays(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("robonomics: {log_path: logs/flow.txt}\n")
+    assert load_settings(config).robonomics.log_path == tmp_path / "logs" / "flow.txt"
+    config.write_text(f"robonomics: {{log_path: {tmp_path / 'flow.txt'}}}\n")
+    assert load_settings(config).robonomics.log_path == tmp_path / "flow.txt"
+
+
+def test_the_section_s_errors_name_the_full_key_path() -> None:
+    text = problems(robots=[{"name": "R1", "oracle": "line"}])
+    assert "robonomics.robots[0].name: must be a name of lowercase letters" in text
+    assert "robonomics.mining.elasticity: input should be less than 1" in problems(
+        mining={"elasticity": 1.0}
+    )
