@@ -12,44 +12,47 @@ cancels what is left (an LLM call cancelled mid-flight is charged its worst case
 committed change stays; running again on the same database resumes: balances, artifacts,
 configs, notes and sleep states carry over.
 
-The background clock writes metric windows and watches the budget. It never triggers a
-turn: agents act on their own.
+This module is the composition root and the supervisor: it wires the ledger, genesis, the
+budget, the LLM caller and every loop together, runs them, and stops them. What runs beside
+the agents on a schedule (metrics windows, the budget's refresh, oracle resolutions,
+robonomics ticks) is :mod:`agent_ecology.schedules`; none of it triggers a turn: agents act
+on their own. The progress line and the end-of-run report and summary are
+:mod:`agent_ecology.report`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
 from agent_ecology import early_signals
-from agent_ecology._table import render_table
 from agent_ecology.agents import (
     AgentLoop,
     AgentSpec,
-    AgentState,
     EventBus,
     Executor,
     LoopServices,
+    WorldObserver,
     action_shapes,
     load_roster,
 )
 from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
-from agent_ecology.genesis.oracle import next_resolution, resolve
-from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer, Scorer
-from agent_ecology.ledger import NANODOLLARS, AgentRecord, InvalidRequest, Ledger, ops
+from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer
+from agent_ecology.ledger import NANODOLLARS, AgentRecord, Ledger
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
+from agent_ecology.report import RunReport, compile_report, show_progress, summary_lines
+from agent_ecology.schedules import BackgroundClock, OracleSchedule, RobonomicsTicks
 from agent_ecology.world import open_world
 
 if TYPE_CHECKING:
@@ -109,27 +112,6 @@ def choose_provider(
     return ZeroIntelligencePolicy(seed), False, notice
 
 
-@dataclass
-class RunReport:
-    """How a run went."""
-
-    reason: str
-    started: float
-    ended: float
-    provider: str
-    agents: dict[str, dict[str, object]] = field(default_factory=dict)
-    spent_nd: int = 0
-    limit_nd: int = 0
-    conserved: bool = True
-    abandoned_calls: int = 0
-    overbilled: list[str] = field(default_factory=list)
-    """One line per call a server billed past its reservation (a fault of that server)."""
-
-    @property
-    def turns(self) -> int:
-        return sum(int(a["turns"]) for a in self.agents.values())  # type: ignore[call-overload]
-
-
 class Runtime:
     """One run of a world."""
 
@@ -169,7 +151,7 @@ class Runtime:
         self.loops: dict[str, AgentLoop] = {}
         self.ledger: Ledger | None = None
         self.budget: Budget | None = None
-        self._started = 0.0
+        self._started_at = 0.0
 
     # --- control --------------------------------------------------------------------------
 
@@ -283,11 +265,15 @@ class Runtime:
             check_model=budget.check_model,
             max_notes=settings.agent_loop.max_notes,
         )
-        neighbours = ids[:50]
-
-        def others(me: str) -> Sequence[str]:
-            return [i for i in neighbours if i != me]
-
+        if settings.robonomics.enabled:
+            await self._boot_robonomics(ledger)
+        observer = WorldObserver(
+            clock,
+            budget,
+            neighbours=ids[:50],
+            oracle_interval=settings.oracle.interval,
+            robots=self.robonomics.robot_view if self.robonomics is not None else None,
+        )
         services = LoopServices(
             ledger=ledger,
             clock=clock,
@@ -296,34 +282,43 @@ class Runtime:
             settings=settings.agent_loop,
             flows=frozenset(settings.resources.flow),
             stop=self.stop_event,
-            others=others,
+            observer=observer,
             on_change=self._on_change,
             settled=bus.settled,
             default_model=settings.llm.model,
-            next_resolution=lambda: next_resolution(clock.now(), settings.oracle.interval),
         )
-        if settings.robonomics.enabled:
-            from agent_ecology.robonomics.setup import Loop
-
-            self.robonomics = Loop(ledger, settings)
-            await self.robonomics.boot()
-            for note in self.robonomics.notes:
-                self._say(f"robonomics: {note}")
-            world = self.robonomics.world
-            assert world is not None
-            self._say(
-                f"robonomics: {'resumed at' if self.robonomics.resumed else 'started,'} tick"
-                f" {world.tick_count}, {len(world.robots)} robot(s), a tick every"
-                f" {settings.robonomics.tick_period:g} s; flow log: {self.robonomics.log_file}"
-            )
-            services.robot_view = self.robonomics.robot_view
-        self._scorer = LLMJudge(caller, settings.llm.model) if self.billed else OfflineScorer()
         for agent_id in ids:
             await self._start_loop(ledger, records[agent_id], services, bus)
         budget.agents = len(self.loops)
-        await self._refresh_budget(ledger)
+        background = BackgroundClock(
+            ledger,
+            clock,
+            self.loops,
+            budget=budget,
+            interval=settings.run.metrics_interval,
+            stop=self.stop_event,
+        )
+        await background.refresh_budget()
+        oracle = OracleSchedule(
+            ledger,
+            clock,
+            settings.oracle,
+            authority=authority,
+            scorer=LLMJudge(caller, settings.llm.model) if self.billed else OfflineScorer(),
+            stop=self.stop_event,
+            say=self._say,
+        )
+        ticks = None
+        if self.robonomics is not None:
+            ticks = RobonomicsTicks(
+                self.robonomics,
+                clock,
+                period=settings.robonomics.tick_period,
+                stop=self.stop_event,
+                say=self._say,
+            )
 
-        self._started = clock.now()
+        self._started_at = clock.now()
         self.started.set()
         wall_start = time.monotonic()
         self._say(
@@ -334,24 +329,65 @@ class Runtime:
             if self.handle_signals:
                 tg.start_soon(self._signals)
             if duration is not None:
-                tg.start_soon(self._deadline, self._started + duration)
-            tg.start_soon(self._background, ledger)
+                tg.start_soon(self._deadline, self._started_at + duration)
+            tg.start_soon(background.run)
             tg.start_soon(self._watch_budget, budget)
-            tg.start_soon(self._oracle, ledger)
-            if self.robonomics is not None:
-                tg.start_soon(self._robonomics, self.robonomics)
-            tg.start_soon(self._show_progress, wall_start)
+            tg.start_soon(oracle.run)
+            if ticks is not None:
+                tg.start_soon(ticks.run)
+            tg.start_soon(
+                partial(
+                    show_progress,
+                    self.out,
+                    self.loops,
+                    budget,
+                    live=self.progress,
+                    stop=self.stop_event,
+                    wall_start=wall_start,
+                )
+            )
             await self._supervise()
             tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
-            try:
-                await self._record_window(ledger, self._window_start, clock.now())
-            except Exception as exc:  # the last window is lost; the run's record is not
-                _log.warning("the last metrics window could not be recorded: %s", exc)
-            report = await self._report(ledger, abandoned.details.get("calls", 0))
-        self._summary(report, time.monotonic() - wall_start)
+            await background.record_last()
+            report = await compile_report(
+                ledger,
+                self.loops,
+                reason=self.reason or "every agent stopped",
+                started=self._started_at,
+                ended=clock.now(),
+                provider=self.provider.name,
+                budget=budget,
+                abandoned=abandoned.details.get("calls", 0),
+            )
+        lines = summary_lines(
+            report,
+            time.monotonic() - wall_start,
+            provider=self.provider,
+            robonomics=self.robonomics,
+            database=settings.world.database,
+        )
+        for line in lines:
+            self._say(line)
         ledger.unsubscribe(bus.publish)
         return report
+
+    async def _boot_robonomics(self, ledger: Ledger) -> None:
+        """Boot (or resume) the robonomics loop, and say where it starts."""
+        from agent_ecology.robonomics.setup import Loop
+
+        settings = self.settings
+        self.robonomics = Loop(ledger, settings)
+        await self.robonomics.boot()
+        for note in self.robonomics.notes:
+            self._say(f"robonomics: {note}")
+        world = self.robonomics.world
+        assert world is not None
+        self._say(
+            f"robonomics: {'resumed at' if self.robonomics.resumed else 'started,'} tick"
+            f" {world.tick_count}, {len(world.robots)} robot(s), a tick every"
+            f" {settings.robonomics.tick_period:g} s; flow log: {self.robonomics.log_file}"
+        )
 
     async def _start_loop(
         self, ledger: Ledger, record: AgentRecord, services: LoopServices, bus: EventBus
@@ -429,17 +465,7 @@ class Runtime:
                     continue
                 self.stop(f"{name} received")
 
-    # --- the background clock: budget and metrics -------------------------------------------
-
-    _window_start = 0.0
-    _scorer: Scorer | None = None
-
-    async def _refresh_budget(self, ledger: Ledger) -> None:
-        """Show the budget what the ledger says of the world's dollars (it decides if spent)."""
-        if self.budget is None or not self.budget.billed:
-            return
-        row = await ledger.api_budget()
-        self.budget.observe(row.limit_nd, row.reserved_nd, row.spent_nd)
+    # --- the budget --------------------------------------------------------------------------
 
     async def _watch_budget(self, budget: Budget) -> None:
         """Stop the run when the budget says the world's dollars are spent."""
@@ -448,274 +474,3 @@ class Runtime:
 
     def _overbilled(self, bill: Overbilling) -> None:
         self._say(f"LLM server fault: {bill.describe()}")
-
-    async def _background(self, ledger: Ledger) -> None:
-        """Refresh the budget every second and record a metrics window every interval.
-
-        A write that fails (a busy or full disk) must not end the run, nor spin: the next try
-        waits longer each time (up to the interval), and the warning is logged once per
-        spell of failures, with the count when it ends.
-        """
-        clock = self.clock
-        interval = self.settings.run.metrics_interval
-        self._window_start = clock.now()
-        next_window = self._window_start + interval
-        failures, read_failing = 0, False
-        while not self.stop_event.is_set():
-            await clock.sleep_until(min(next_window, clock.now() + 1.0), wake=self.stop_event)
-            if self.stop_event.is_set():
-                return
-            now = clock.now()
-            try:
-                await self._refresh_budget(ledger)
-                read_failing = False
-            except Exception as exc:  # a read that fails is tried again in a second
-                if not read_failing:
-                    _log.warning("background clock: the budget could not be read: %s", exc)
-                read_failing = True
-            if now < next_window:
-                continue
-            try:
-                await self._record_window(ledger, self._window_start, now)
-            except InvalidRequest as exc:  # a window that cannot be stored: skip it
-                _log.warning("metrics window skipped: %s", exc)
-                self._window_start = now
-                next_window = now + interval
-                continue
-            except Exception as exc:  # a busy or full disk must not end the run, nor spin
-                failures += 1
-                if failures == 1:
-                    _log.warning(
-                        "background clock: %s; trying again, less often while it fails", exc
-                    )
-                next_window = now + min(max(interval, 5.0), 0.25 * 2.0 ** min(failures, 16))
-                continue
-            self._window_start = now
-            next_window = now + interval
-            if failures:
-                _log.warning("background clock: writing again after %d failed tries", failures)
-                failures = 0
-
-    async def _oracle(self, ledger: Ledger) -> None:
-        """Resolve the oracle at each instant of its schedule (it never triggers a turn)."""
-        settings, clock = self.settings, self.clock
-        while not self.stop_event.is_set():
-            when = next_resolution(clock.now(), settings.oracle.interval)
-            await clock.sleep_until(when, wake=self.stop_event)
-            if self.stop_event.is_set():
-                return
-            try:
-                receipt = await resolve(
-                    ledger,
-                    settings.oracle,
-                    when,
-                    authority=settings.world.system_principal,
-                    scorer=self._scorer,
-                )
-            except Exception as exc:  # a failed resolution is retried at the next instant
-                _log.warning("oracle resolution at %.0f failed: %s", when, exc)
-                continue
-            winners = receipt.details.get("winners", []) if receipt is not None else []
-            if winners:
-                minted = sum(int(w["minted"]) for w in winners)
-                self._say(
-                    f"oracle: {len(winners)} winner(s) at"
-                    f" {time.strftime('%H:%M:%S', time.gmtime(when))}, {minted} scrip minted"
-                )
-
-    async def _robonomics(self, loop: Loop) -> None:
-        """Tick the robonomics loop every ``tick_period`` (agents never wait for it)."""
-        clock, period = self.clock, self.settings.robonomics.tick_period
-        when = clock.now() + period
-        while not self.stop_event.is_set():
-            await clock.sleep_until(when, wake=self.stop_event)
-            if self.stop_event.is_set():
-                return
-            try:
-                await loop.tick()
-            except Exception as exc:  # a tick that fails must not take the agents down
-                if loop.world is None:
-                    self._say(f"robonomics stopped: {exc} (it resumes from its saved state)")
-                    return
-                _log.warning("robonomics tick failed (back to its saved state): %s", exc)
-            when = max(when + period, clock.now())
-
-    async def _record_window(self, ledger: Ledger, start: float, end: float) -> None:
-        rows = []
-        for agent_id, loop in self.loops.items():
-            account = await ledger.account(agent_id)
-            balances = {h.resource: round(h.available, 9) for h in account.stock}
-            balances |= {h.resource: round(h.available(end), 6) for h in account.flow}
-            s = loop.stats
-            rows.append(
-                {
-                    "agent_id": agent_id,
-                    "state": loop.state.value,
-                    "scrip": account.principal.scrip,
-                    "turns": s.turns,
-                    "actions_ok": s.actions_ok,
-                    "actions_failed": s.actions_failed,
-                    "dollars": s.cost_nd / NANODOLLARS,
-                    "tokens": s.tokens,
-                    "cpu_seconds": s.cpu_seconds,
-                    "balances": balances,
-                }
-            )
-        if rows:
-            await ledger.submit(
-                ops.RecordMetrics(
-                    window_start=start, window_end=max(start, end), rows=json.dumps(rows)
-                )
-            )
-
-    # --- progress and the summary ---------------------------------------------------------
-
-    def counts(self) -> dict[str, int]:
-        """Agents per state, for the progress line."""
-        out = {"active": 0, "asleep": 0, "frozen": 0, "backing off": 0}
-        for loop in self.loops.values():
-            if loop.state is AgentState.ASLEEP:
-                out["asleep"] += 1
-            elif loop.state is AgentState.FROZEN:  # in debt, or waiting for dollars
-                out["frozen"] += 1
-            elif loop.state is AgentState.BACKING_OFF:  # after a failed turn, not debt
-                out["backing off"] += 1
-            elif loop.state is not AgentState.STOPPED:
-                out["active"] += 1
-        return out
-
-    def progress_line(self, elapsed: float) -> str:
-        c = self.counts()
-        turns = sum(loop.stats.turns for loop in self.loops.values())
-        failed = sum(loop.stats.actions_failed for loop in self.loops.values())
-        spent = sum(loop.stats.cost_nd for loop in self.loops.values()) / NANODOLLARS
-        money = f"${spent:.4f} spent"
-        view = self.budget.view() if self.budget is not None else None
-        if view is not None:
-            money += f", ${view[0]:.4f} of ${view[1]:.2f} left"
-        return (
-            f"{elapsed:7.1f}s  agents {len(self.loops)}: {c['active']} active, {c['asleep']}"
-            f" asleep, {c['frozen']} frozen"
-            + (f", {c['backing off']} backing off" if c["backing off"] else "")
-            + f"  |  actions {turns} ({failed} refused)  |  {money}"
-        )
-
-    async def _show_progress(self, wall_start: float) -> None:
-        """A live line on a terminal (twice a second); a plain log line every 10 s otherwise."""
-        live = self.progress
-        while not self.stop_event.is_set():
-            with anyio.move_on_after(0.5 if live else 10.0):
-                await self.stop_event.wait()
-            if self.stop_event.is_set():
-                break
-            line = self.progress_line(time.monotonic() - wall_start)
-            if live:
-                self.out.write("\r\x1b[2K" + line)
-            else:
-                self.out.write(line + "\n")
-            self.out.flush()
-        if live:
-            self.out.write("\r\x1b[2K")
-            self.out.flush()
-
-    async def _report(self, ledger: Ledger, abandoned: int) -> RunReport:
-        budget = await ledger.api_budget()
-        supply = await ledger.supply()
-        report = RunReport(
-            reason=self.reason or "every agent stopped",
-            started=self._started,
-            ended=self.clock.now(),
-            provider=self.provider.name,
-            spent_nd=budget.spent_nd,
-            limit_nd=budget.limit_nd,
-            conserved=supply.is_conserved,
-            abandoned_calls=abandoned,
-            overbilled=[b.describe() for b in self.budget.overbillings] if self.budget else [],
-        )
-        for agent_id, loop in self.loops.items():
-            s = loop.stats
-            report.agents[agent_id] = {
-                "state": loop.state.value if loop.state is not AgentState.STOPPED else "stopped",
-                "turns": s.turns,
-                "ok": s.actions_ok,
-                "refused": s.actions_failed,
-                "dollars": s.cost_nd / NANODOLLARS,
-                "tokens": s.tokens,
-                "cpu_ms": s.cpu_seconds * 1000,
-                "scrip": (await ledger.principal(agent_id)).scrip,
-                "by_action": dict(s.by_action),
-            }
-        return report
-
-    def _summary(self, report: RunReport, wall: float) -> None:
-        by_action: dict[str, int] = {}
-        for a in report.agents.values():
-            for name, n in a["by_action"].items():  # type: ignore[attr-defined]
-                by_action[name] = by_action.get(name, 0) + n
-        lines = [
-            "",
-            f"run ended: {report.reason} after {wall:.1f} s",
-            f"actions: {report.turns} in all"
-            + (
-                " (" + ", ".join(f"{k} {v}" for k, v in sorted(by_action.items())) + ")"
-                if by_action
-                else ""
-            ),
-            f"API dollars: ${report.spent_nd / NANODOLLARS:.6f} spent of"
-            f" ${report.limit_nd / NANODOLLARS:.2f} (the world's total so far)",
-            "scrip: "
-            + ("conserved" if report.conserved else "NOT CONSERVED: report this as a bug"),
-        ]
-        if report.overbilled:
-            lines.append(
-                f"LLM server faults: {len(report.overbilled)} call(s) billed past their"
-                " reservation (see the llm_overbilled events):"
-            )
-            lines += [f"  - {line}" for line in report.overbilled[:5]]
-        if report.spent_nd > report.limit_nd:
-            lines.append(
-                f"the world spent ${(report.spent_nd - report.limit_nd) / NANODOLLARS:.6f} past"
-                " its limit: a server billed more than the output cap sent allows"
-            )
-        batcher = getattr(self.provider, "batcher", None)
-        if batcher is not None and batcher.batch_count:
-            lines.append(
-                f"local model: {batcher.rows_run} turn(s) in {batcher.batch_count} batch(es),"
-                f" {batcher.rows_run / batcher.batch_count:.1f} turns a batch on average,"
-                f" {batcher.model_seconds:.1f} s of model time"
-            )
-        if self.robonomics is not None and self.robonomics.world is not None:
-            world = self.robonomics.world
-            torq = sum(r.torq for r in world.robots)
-            lines.append(
-                f"robonomics: tick {world.tick_count} (resumes there), Torq {world.num(torq)},"
-                f" scrip minted by Isaac {world.isaac.minted}; flow log {self.robonomics.log_file}"
-            )
-        rows = []
-        shown = list(report.agents.items())
-        for agent_id, a in shown[:20]:
-            rows.append(
-                [
-                    agent_id,
-                    a["turns"],
-                    a["ok"],
-                    a["refused"],
-                    f"{a['dollars']:.6f}",
-                    a["tokens"],
-                    f"{a['cpu_ms']:.1f}",
-                    a["scrip"],
-                ]
-            )
-        table = render_table(
-            ["agent", "actions", "ok", "refused", "dollars", "tokens", "cpu ms", "scrip"], rows
-        )
-        if len(shown) > 20:
-            table += f"\n... and {len(shown) - 20} more agents"
-        lines += [
-            "",
-            table,
-            "",
-            f"inspect the world: agent-ecology inspect --db {self.settings.world.database}",
-        ]
-        for line in lines:
-            self._say(line)

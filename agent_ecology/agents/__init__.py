@@ -19,6 +19,7 @@ from agent_ecology.agents.loop import (
     LoopServices,
 )
 from agent_ecology.agents.meter import CpuMeter
+from agent_ecology.agents.observer import Observer, WorldObserver, WorldView
 from agent_ecology.agents.parser import ActionError, parse_action
 from agent_ecology.agents.roster import AgentSpec, load_roster
 from agent_ecology.agents.sleep import WakeConditions
@@ -39,8 +40,11 @@ __all__ = [
     "LoopServices",
     "Mailbox",
     "Observation",
+    "Observer",
     "Outcome",
     "WakeConditions",
+    "WorldObserver",
+    "WorldView",
     "action_shapes",
     "load_roster",
     "parse_action",

@@ -5,7 +5,8 @@ Every agent runs its own :class:`AgentLoop` task; nothing ticks them. A turn:
 1. **Gate**: not asleep (else wait for its own wake conditions), no flow bucket in debt (else
    wait, exactly, until the deepest debt has accrued back to zero, or until someone gives it
    resources).
-2. **Context** from its account, its mailbox of recent events, its notes and last result.
+2. **Context** from its account, its mailbox of recent events, its notes and last result,
+   with the world's side from the runtime (an :class:`~agent_ecology.agents.observer.Observer`).
 3. **Think**: one LLM call through :class:`~agent_ecology.llm.calls.LLMCaller`, which
    reserves the dollar worst case first (the global and per-agent dollar gate).
 4. **Parse** the reply into one action, and **act** through the kernel.
@@ -34,6 +35,7 @@ from agent_ecology.agents.bus import Mailbox
 from agent_ecology.agents.context import Observation, render
 from agent_ecology.agents.executor import Executor, Outcome
 from agent_ecology.agents.meter import CpuMeter
+from agent_ecology.agents.observer import Observer
 from agent_ecology.agents.parser import ActionError, parse_action
 from agent_ecology.agents.sleep import WakeConditions
 from agent_ecology.clock import Clock
@@ -101,11 +103,10 @@ class LoopServices:
     settings: AgentLoopSettings
     flows: frozenset[str]
     stop: anyio.Event
-    others: Callable[[str], Sequence[str]] = lambda _me: ()
+    observer: Observer
+    """The world's side of each turn's Observation."""
     settled: Callable[[], anyio.Event] = anyio.Event
     default_model: str | None = None
-    next_resolution: Callable[[], float | None] = lambda: None
-    robot_view: Callable[[str], str | None] = lambda _me: None
     on_change: Callable[[], None] = lambda: None
 
     @property
@@ -294,23 +295,23 @@ class AgentLoop:
         self._account = None
         own = await svc.ledger.artifact_index(me, limit=20)
         for_sale = await svc.ledger.listings(open_to=me, limit=5)
-        budget = svc.caller.budget.view()
+        world = svc.observer.observe(me)
         obs = Observation(
             agent_id=me,
-            now=svc.clock.now(),
+            now=world.now,
             turn=number,
             account=account,
             config=self.config,
-            world_budget_left=None if budget is None else budget[0],
-            world_budget_limit=None if budget is None else budget[1],
+            world_budget_left=world.budget_left,
+            world_budget_limit=world.budget_limit,
             last_result=self.last_result,
             events=list(self.mailbox.recent),
             notes=self.notes,
             own_artifacts=own,
-            others=svc.others(me),
+            others=world.others,
             for_sale=for_sale,
-            next_resolution=svc.next_resolution(),
-            robot=svc.robot_view(me),
+            next_resolution=world.next_resolution,
+            robot=world.robot,
         )
         messages = render(
             obs,

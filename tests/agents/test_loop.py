@@ -22,6 +22,7 @@ from agent_ecology.llm import (
     ServerError,
     Usage,
 )
+from agent_ecology.report import progress_line
 from tests.agents.world import T0, running_world, world_settings
 
 
@@ -510,7 +511,7 @@ async def test_the_status_line_shows_agents_backing_off_apart_from_frozen_ones(
             ),
             "every agent backing off",
         )
-        line = world.runtime.progress_line(1.0)
+        line = progress_line(world.runtime.loops, world.runtime.budget, 1.0)
     assert "0 frozen, 3 backing off" in line
 
 
