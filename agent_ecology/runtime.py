@@ -48,7 +48,7 @@ from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer
-from agent_ecology.ledger import NANODOLLARS, AgentRecord, Ledger
+from agent_ecology.ledger import NANODOLLARS, AgentRecord, Ledger, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.report import RunReport, compile_report, show_progress, summary_lines
@@ -209,7 +209,7 @@ class Runtime:
     ) -> RunReport:
         settings, clock = self.settings, self.clock
         authority = settings.world.system_principal
-        abandoned = await ledger.abandon_calls(authority=authority)
+        abandoned = await ledger.submit(ops.AbandonCalls(authority=authority))
         self._say(f"world database: {settings.world.database}")
         for line in world_lines:
             self._say(line)

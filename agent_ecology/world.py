@@ -16,7 +16,7 @@ from agent_ecology.agents.roster import AgentSpec, load_roster
 from agent_ecology.calibrate import Plan
 from agent_ecology.clock import Clock
 from agent_ecology.config import ConfigError, Settings
-from agent_ecology.ledger import NANODOLLARS, IdempotencyConflict, Ledger, ResourceSpec
+from agent_ecology.ledger import NANODOLLARS, IdempotencyConflict, Ledger, ResourceSpec, ops
 
 __all__ = ["WorldReport", "apply_calibration", "open_world"]
 
@@ -160,7 +160,9 @@ async def open_world(
     )
     try:
         for spec in _specs(settings):
-            receipt = await ledger.declare_resource(spec, rescale=spec.name in calibrated_flows)
+            receipt = await ledger.submit(
+                ops.DeclareResource.of(spec, rescale=spec.name in calibrated_flows)
+            )
             if receipt.details["created"]:
                 report.new_resources.append(spec.name)
             elif receipt.details.get("rescaled"):
@@ -171,27 +173,37 @@ async def open_world(
             elif receipt.details["changed"]:
                 report.changed_resources.append(spec.name)
         authority = settings.world.system_principal
-        await ledger.ensure_principal(authority, "system")
+        await ledger.submit(ops.EnsurePrincipal(principal_id=authority, principal_kind="system"))
         limit_nd = round(settings.llm.max_api_cost * NANODOLLARS)
-        await ledger.set_api_limit(limit_nd, authority=authority)
+        await ledger.submit(ops.SetApiLimit(limit_nd=limit_nd, authority=authority))
 
         roster = await _share_what_is_left(ledger, settings, roster, report)
 
         async def add(agent: AgentSpec) -> None:
             agent_id, scrip = agent.id, agent.scrip
-            receipt = await ledger.ensure_principal(
-                agent_id, "agent", stock=agent.stock, flow=agent.flow
+            receipt = await ledger.submit(
+                ops.EnsurePrincipal(
+                    principal_id=agent_id,
+                    principal_kind="agent",
+                    stock=agent.stock,
+                    flow=agent.flow,
+                )
             )
             if receipt.details["created"]:
                 report.created_agents.append(agent_id)
-            await ledger.ensure_agent(agent_id, agent.config)
+            await ledger.submit(ops.EnsureAgent(agent_id=agent_id, config=agent.config))
             if scrip <= 0:
                 return
             # The op id makes this exactly-once across crashes and re-runs; a later change of
             # the starting amount in config does not mint again.
             try:
-                minted = await ledger.mint(
-                    agent_id, scrip, authority=authority, op_id=f"init:starting-scrip:{agent_id}"
+                minted = await ledger.submit(
+                    ops.Mint(
+                        dst=agent_id,
+                        amount=scrip,
+                        authority=authority,
+                        op_id=f"init:starting-scrip:{agent_id}",
+                    )
                 )
             except IdempotencyConflict:
                 return

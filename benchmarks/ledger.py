@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from agent_ecology.ledger import Ledger, ResourceSpec
+from agent_ecology.ledger import Ledger, ResourceSpec, ops
 
 START_SCRIP = 10**12
 
@@ -144,11 +144,22 @@ async def _drive(
 async def run_ours(tmp: Path, accounts: list[str], requesters: int, seconds: float) -> float:
     ledger = await Ledger.open(tmp / f"ours-{requesters}-{time.monotonic_ns()}.db")
     try:
-        await ledger.declare_resource(ResourceSpec("disk", "stock", "bytes", total=0))
-        await ledger.ensure_principal("world", "system")
-        await asyncio.gather(*(ledger.ensure_principal(a) for a in accounts))
-        await asyncio.gather(*(ledger.mint(a, START_SCRIP, authority="world") for a in accounts))
-        return await _drive(ledger.transfer, accounts, requesters, seconds)
+        await ledger.submit(ops.DeclareResource.of(ResourceSpec("disk", "stock", "bytes", total=0)))
+        await ledger.submit(ops.EnsurePrincipal(principal_id="world", principal_kind="system"))
+        await asyncio.gather(
+            *(ledger.submit(ops.EnsurePrincipal(principal_id=a)) for a in accounts)
+        )
+        await asyncio.gather(
+            *(
+                ledger.submit(ops.Mint(dst=a, amount=START_SCRIP, authority="world"))
+                for a in accounts
+            )
+        )
+
+        def transfer(src: str, dst: str, amount: int) -> Awaitable[object]:
+            return ledger.submit(ops.Transfer(src=src, dst=dst, amount=amount))
+
+        return await _drive(transfer, accounts, requesters, seconds)
     finally:
         await ledger.close()
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, event
 
-from agent_ecology.store.schema import metadata
-
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=None,  # the revisions are written by hand: they are the schema
         render_as_batch=True,  # SQLite rebuilds tables for most ALTERs
         transactional_ddl=True,
         transaction_per_migration=True,

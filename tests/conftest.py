@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent_ecology.clock import ManualClock
-from agent_ecology.ledger import Ledger, ResourceSpec
+from agent_ecology.ledger import Ledger, ResourceSpec, ops
 from agent_ecology.store import migrate
 
 T0 = 1_000_000.0
@@ -44,12 +44,14 @@ def clock() -> ManualClock:
 async def populate(ledger: Ledger, scrip: int = 100) -> None:
     """Three agents with scrip, disk, a dollar budget and a compute bucket; a 'world' system."""
     for spec in (DISK, BUDGET, COMPUTE):
-        await ledger.declare_resource(spec)
-    await ledger.ensure_principal("world", "system")
+        await ledger.submit(ops.DeclareResource.of(spec))
+    await ledger.submit(ops.EnsurePrincipal(principal_id="world", principal_kind="system"))
     for agent in AGENTS:
-        await ledger.ensure_principal(agent, stock={"disk": DISK_QUOTA, "llm_budget": 1.0})
+        await ledger.submit(
+            ops.EnsurePrincipal(principal_id=agent, stock={"disk": DISK_QUOTA, "llm_budget": 1.0})
+        )
         if scrip:
-            await ledger.mint(agent, scrip, authority="world")
+            await ledger.submit(ops.Mint(dst=agent, amount=scrip, authority="world"))
 
 
 @pytest.fixture

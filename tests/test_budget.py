@@ -122,7 +122,7 @@ def test_concurrent_reservations_and_settlements_never_pass_the_limit(
         ledger = await Ledger.open(path)
         try:
             await populate(ledger)
-            await ledger.set_api_limit(limit, authority="world")
+            await ledger.submit(ops.SetApiLimit(limit_nd=limit, authority="world"))
             outcomes: list[int] = []
             costs: list[int] = []
 

@@ -8,6 +8,7 @@ import pytest
 
 from agent_ecology.agents import load_roster
 from agent_ecology.calibrate import Cost, Limits, plan, read_limits
+from agent_ecology.ledger import ops
 from agent_ecology.probe import measure
 from agent_ecology.world import open_world
 
@@ -143,7 +144,9 @@ async def test_a_recalibration_rescales_the_agents_that_exist_in_proportion(
     one = plan(limits_of(cgroup(tmp_path / "one", {"cpu.max": quotas["one"]})), cost, 3)
     ledger, _ = await open_world(settings, calibration=one)
     try:  # alice gives bob half her rate: shares are rights, they must survive a recalibration
-        await ledger.transfer_quota("alice", "bob", "compute", 0.5 * 0.9 / 6)
+        await ledger.submit(
+            ops.TransferQuota(src="alice", dst="bob", resource="compute", amount=0.5 * 0.9 / 6)
+        )
         rates = {a: (await ledger.bucket(a, "compute")).rate for a in ("alice", "bob", "carol")}
     finally:
         await ledger.close()

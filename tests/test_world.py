@@ -8,6 +8,7 @@ import pytest
 
 from agent_ecology.agents import load_roster
 from agent_ecology.config import ConfigError, Settings, parse_settings
+from agent_ecology.ledger import ops
 from agent_ecology.world import open_world
 
 
@@ -60,7 +61,9 @@ async def test_newcomers_own_quotas_come_out_of_what_is_left_first(tmp_path: Pat
     ledger, _ = await open_world(settings)
     try:
         assert {p.id for p in await ledger.principals("agent")} == {"a", "b"}  # none created
-        await ledger.set_quota("a", "disk", 2.0, authority="world")  # a gives 3 back
+        await ledger.submit(
+            ops.SetQuota(principal="a", resource="disk", amount=2.0, authority="world")
+        )  # a gives 3 back
     finally:
         await ledger.close()
     ledger, _ = await open_world(joined({"id": "x", "stock": {"disk": 2}}, {"id": "y"}))

@@ -16,7 +16,7 @@ from agent_ecology.agents import actions as act
 from agent_ecology.agents.sleep import WakeConditions
 from agent_ecology.clock import Clock
 from agent_ecology.genesis import Genesis, Invocation, InvocationError, account_json, event_json
-from agent_ecology.ledger import Ledger, LedgerError, LedgerUnavailable
+from agent_ecology.ledger import Ledger, LedgerError, LedgerUnavailable, ops
 from agent_ecology.llm.budget import UnpricedModel
 
 __all__ = ["Executor", "Outcome"]
@@ -98,7 +98,9 @@ class Executor:
             note = f" (characters {a.offset}-{end} of {len(art.content)})" if more else ""
             return Outcome("read_artifact", True, f"read {art.id}{note}", data)
         if isinstance(a, act.WriteArtifact):
-            receipt = await ledger.write_artifact(me, a.artifact_id, a.content)
+            receipt = await ledger.submit(
+                ops.WriteArtifact(actor=me, artifact_id=a.artifact_id, content=a.content)
+            )
             verb = "created" if receipt.details["created"] else "replaced"
             return Outcome(
                 "write_artifact",
@@ -109,7 +111,7 @@ class Executor:
         if isinstance(a, act.EditArtifact):
             return await self._edit(me, a)
         if isinstance(a, act.DeleteArtifact):
-            receipt = await ledger.delete_artifact(me, a.artifact_id)
+            receipt = await ledger.submit(ops.DeleteArtifact(actor=me, artifact_id=a.artifact_id))
             return Outcome(
                 "delete_artifact", True, f"deleted {a.artifact_id}", dict(receipt.details)
             )
@@ -122,7 +124,9 @@ class Executor:
         if isinstance(a, act.SleepAction):
             return await self._sleep(me, a)
         if isinstance(a, act.Note):
-            receipt = await ledger.add_note(me, a.text, keep=self.max_notes)
+            receipt = await ledger.submit(
+                ops.AddNote(agent_id=me, text=a.text, keep=self.max_notes)
+            )
             dropped = receipt.details["dropped"]
             extra = f"; your oldest {dropped} note(s) were dropped" if dropped else ""
             return Outcome("note", True, f"noted{extra}")
@@ -134,7 +138,9 @@ class Executor:
                 except UnpricedModel as exc:
                     return Outcome.refused("update_config", "unusable_model", str(exc))
             target = a.agent_id or me
-            receipt = await ledger.update_agent_config(me, target, changes)
+            receipt = await ledger.submit(
+                ops.UpdateAgentConfig(actor=me, agent_id=target, changes=changes)
+            )
             return Outcome(
                 "update_config",
                 True,
@@ -162,8 +168,10 @@ class Executor:
             return Outcome.refused(
                 "edit_artifact", "edit_no_match" if count == 0 else "edit_ambiguous", hint
             )
-        receipt = await self.ledger.write_artifact(
-            me, a.artifact_id, art.content.replace(a.old, a.new, 1)
+        receipt = await self.ledger.submit(
+            ops.WriteArtifact(
+                actor=me, artifact_id=a.artifact_id, content=art.content.replace(a.old, a.new, 1)
+            )
         )
         return Outcome(
             "edit_artifact",
@@ -234,5 +242,5 @@ class Executor:
                     f"{wake.resource} never exceeds its capacity {bucket.capacity:g}; ask for"
                     f" at_least {bucket.capacity:g} or less",
                 )
-        await self.ledger.set_sleep(me, wake.to_json())
+        await self.ledger.submit(ops.SetSleep(agent_id=me, sleep=wake.to_json()))
         return Outcome("sleep", True, f"you slept {wake.describe()}", sleep=wake)

@@ -414,7 +414,7 @@ class AgentLoop:
                 if self.last_result is not None:
                     self.last_result = {**self.last_result, "woke": reason}
             if self._woke is not None:  # recorded apart, so a failed write loses no wake-up
-                await svc.ledger.set_sleep(me, None, reason=self._woke)
+                await svc.ledger.submit(ops.SetSleep(agent_id=me, sleep=None, reason=self._woke))
                 self._woke = None
             news = self.mailbox.rearm()  # before reading, so no rescue slips between
             account = await svc.ledger.account(me)

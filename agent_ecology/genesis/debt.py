@@ -85,7 +85,9 @@ async def _repay(inv: Invocation, a: RepayArgs) -> Mapping[str, Any]:
 
 async def _transfer(inv: Invocation, a: TransferArgs) -> Mapping[str, Any]:
     artifact = ops.debt_artifact(a.debt_id)
-    await inv.ledger.transfer_artifact(inv.actor, artifact, a.to)
+    await inv.ledger.submit(
+        ops.TransferArtifact(actor=inv.actor, artifact_id=artifact, new_owner=a.to)
+    )
     return {"debt_id": a.debt_id, "creditor": a.to}
 
 
@@ -101,11 +103,11 @@ async def _collect(inv: Invocation, a: DebtArgs) -> Mapping[str, Any]:
 
 async def _check(inv: Invocation, a: CheckArgs) -> Mapping[str, Any]:
     if a.debt_id is not None:
-        found = [d for d in await inv.ledger.debts() if d["debt_id"] == a.debt_id]
+        found = [d.to_json() for d in await inv.ledger.debts() if d.debt_id == a.debt_id]
         if not found:
             raise InvocationError("unknown_debt", f"there is no debt {a.debt_id}")
         return {"debts": found}
-    return {"debts": (await inv.ledger.debts(inv.actor))[-50:]}
+    return {"debts": [d.to_json() for d in (await inv.ledger.debts(inv.actor))[-50:]]}
 
 
 def make_debt_artifact() -> GenesisArtifact:

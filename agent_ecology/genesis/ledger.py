@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
-from agent_ecology.ledger import Account
+from agent_ecology.ledger import Account, ops
 
 __all__ = ["account_json", "make_ledger_artifact"]
 
@@ -71,15 +71,23 @@ async def _transfer(inv: Invocation, args: TransferArgs) -> Mapping[str, Any]:
                 f"scrip is whole numbers; amount {args.amount} is not (send a whole number)",
             )
         amount = int(args.amount)
-        receipt = await inv.ledger.transfer(inv.actor, args.to, amount)
+        receipt = await inv.ledger.submit(ops.Transfer(src=inv.actor, dst=args.to, amount=amount))
         return {"transferred": amount, "to": args.to, "seq": receipt.seq}
     kinds = {spec.name: spec.kind for spec in await inv.ledger.resources()}
     if kinds.get(args.resource) == "stock":
         # A stock resource is given as quota: the unused part of your share, for good.
-        receipt = await inv.ledger.transfer_quota(inv.actor, args.to, args.resource, args.amount)
+        receipt = await inv.ledger.submit(
+            ops.TransferQuota(
+                src=inv.actor, dst=args.to, resource=args.resource, amount=args.amount
+            )
+        )
         given = "quota"
     else:
-        receipt = await inv.ledger.transfer_resource(inv.actor, args.to, args.resource, args.amount)
+        receipt = await inv.ledger.submit(
+            ops.TransferResource(
+                src=inv.actor, dst=args.to, resource=args.resource, amount=args.amount
+            )
+        )
         given = "balance"
     return {
         "transferred": args.amount,
@@ -91,7 +99,9 @@ async def _transfer(inv: Invocation, args: TransferArgs) -> Mapping[str, Any]:
 
 
 async def _transfer_ownership(inv: Invocation, args: TransferOwnershipArgs) -> Mapping[str, Any]:
-    receipt = await inv.ledger.transfer_artifact(inv.actor, args.artifact_id, args.to)
+    receipt = await inv.ledger.submit(
+        ops.TransferArtifact(actor=inv.actor, artifact_id=args.artifact_id, new_owner=args.to)
+    )
     return {"artifact_id": args.artifact_id, "owner": args.to, "seq": receipt.seq}
 
 

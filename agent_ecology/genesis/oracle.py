@@ -35,7 +35,7 @@ async def resolve(
     """Score every artifact bid on by ``round_at`` and resolve; ``None`` if that instant was
     resolved already (each instant resolves once, across restarts too)."""
     bids = await ledger.oracle_bids(status="active")
-    artifacts = sorted({b["artifact_id"] for b in bids if b["placed_at"] <= round_at})
+    artifacts = sorted({b.artifact_id for b in bids if b.placed_at <= round_at})
     everything = await ledger.artifacts()
     texts = {a.id: a.content for a in everything if not a.id.startswith(_KERNEL_MADE)}
     scorer = scorer or OfflineScorer()
@@ -91,9 +91,11 @@ def make_oracle_artifact(settings: OracleSettings) -> GenesisArtifact:
 
     async def status(inv: Invocation, _a: StatusArgs) -> Mapping[str, Any]:
         mine = [
-            b for b in await inv.ledger.oracle_bids(status="active") if b["bidder"] == inv.actor
+            b.to_json()
+            for b in await inv.ledger.oracle_bids(status="active")
+            if b.bidder == inv.actor
         ]
-        results = await inv.ledger.oracle_results(limit=10)
+        results = [r.to_json() for r in await inv.ledger.oracle_results(limit=10)]
         return {
             "next_resolution": next_resolution(inv.clock.now(), settings.interval),
             "interval_seconds": settings.interval,
@@ -104,14 +106,14 @@ def make_oracle_artifact(settings: OracleSettings) -> GenesisArtifact:
 
     async def check(inv: Invocation, a: ArtifactArgs) -> Mapping[str, Any]:
         bids = [
-            b
+            b.to_json()
             for b in await inv.ledger.oracle_bids(status=None)
-            if b["artifact_id"] == a.artifact_id
+            if b.artifact_id == a.artifact_id
         ]
         results = [
-            r
+            r.to_json()
             for r in await inv.ledger.oracle_results(limit=1000)
-            if r["artifact_id"] == a.artifact_id
+            if r.artifact_id == a.artifact_id
         ]
         return {"artifact_id": a.artifact_id, "bids": bids[-20:], "results": results[-20:]}
 

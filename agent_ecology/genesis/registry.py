@@ -53,8 +53,8 @@ class Genesis:
         """
         written = []
         # Principals for the artifacts that hold things (the escrow holds listed artifacts).
-        await ledger.ensure_principal(ops.ESCROW, "system")
-        await ledger.ensure_principal(ops.ORACLE, "system")
+        await ledger.submit(ops.EnsurePrincipal(principal_id=ops.ESCROW, principal_kind="system"))
+        await ledger.submit(ops.EnsurePrincipal(principal_id=ops.ORACLE, principal_kind="system"))
         for art in self.artifacts.values():
             content = art.describe()
             if art.id == "genesis_handbook":
@@ -64,7 +64,9 @@ class Genesis:
             except UnknownArtifact:
                 current = None
             if current is None or current.content != content:
-                await ledger.write_artifact(authority, art.id, content)
+                await ledger.submit(
+                    ops.WriteArtifact(actor=authority, artifact_id=art.id, content=content)
+                )
                 written.append(art.id)
         return written
 

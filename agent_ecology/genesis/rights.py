@@ -55,7 +55,9 @@ async def _check_quota(inv: Invocation, args: CheckQuotaArgs) -> Mapping[str, An
 
 
 async def _transfer_quota(inv: Invocation, args: TransferQuotaArgs) -> Mapping[str, Any]:
-    receipt = await inv.ledger.transfer_quota(inv.actor, args.to, args.resource, args.amount)
+    receipt = await inv.ledger.submit(
+        ops.TransferQuota(src=inv.actor, dst=args.to, resource=args.resource, amount=args.amount)
+    )
     return {"to": args.to, "resource": args.resource, "amount": args.amount, "seq": receipt.seq}
 
 
@@ -71,12 +73,16 @@ async def _config_right(inv: Invocation, args: AgentArgs) -> Mapping[str, Any]:
 
 
 async def _give_right(inv: Invocation, args: GiveRightArgs) -> Mapping[str, Any]:
-    await inv.ledger.transfer_config_right(inv.actor, args.agent_id, args.to)
+    await inv.ledger.submit(
+        ops.TransferConfigRight(actor=inv.actor, agent_id=args.agent_id, new_holder=args.to)
+    )
     return {"agent_id": args.agent_id, "holder": args.to}
 
 
 async def _tokenize(inv: Invocation, args: AgentArgs) -> Mapping[str, Any]:
-    receipt = await inv.ledger.tokenize_config_right(inv.actor, args.agent_id or inv.actor)
+    receipt = await inv.ledger.submit(
+        ops.TokenizeConfigRight(actor=inv.actor, agent_id=args.agent_id or inv.actor)
+    )
     return {
         "artifact_id": receipt.details["artifact_id"],
         "next": "sell it with genesis_escrow deposit, or give it with genesis_ledger"

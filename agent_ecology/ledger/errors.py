@@ -24,6 +24,8 @@ behind: no balance moved, no event written, no idempotency key recorded.
 
 from __future__ import annotations
 
+import sqlite3
+
 __all__ = [
     "BudgetExhausted",
     "CapacityExceeded",
@@ -39,6 +41,7 @@ __all__ = [
     "UnknownArtifact",
     "UnknownPrincipal",
     "UnknownResource",
+    "from_driver",
 ]
 
 
@@ -219,3 +222,42 @@ class LedgerClosed(LedgerUnavailable):
     """The ledger has been closed; open it again to go on."""
 
     code = "ledger_closed"
+
+
+_REQUEST_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+)
+_ADVICE = {
+    "open": "check that the path is a SQLite file (or does not exist yet) and that its folder"
+    " is writable",
+    "read": "check the disk and that no other program holds it locked, then try again",
+    "write": "nothing in this batch was saved. Check the disk (space, a read-only or immutable"
+    " file or folder) and that no other program holds a write lock, then send the same request"
+    " (same op_id) again",
+}
+
+
+def from_driver(exc: BaseException, doing: str, *, what: str = "the database") -> LedgerError:
+    """The one translation of a database driver's error into the kernel's.
+
+    ``doing`` is ``"open"``, ``"read"``, ``"write"`` (a whole batch) or the kind of one
+    operation: a constraint or a value SQLite cannot take is that request's fault
+    (:class:`LedgerError`, the rest of the batch goes on); anything else means the database
+    cannot be used now (:class:`LedgerUnavailable`).
+    """
+    if doing not in _ADVICE and isinstance(exc, _REQUEST_ERRORS):
+        error: LedgerError = LedgerError(f"{doing} refused by the database: {exc}")
+    elif doing == "open":
+        error = LedgerUnavailable(
+            f"cannot open the world database at {what}: {exc}; {_ADVICE[doing]}"
+        )
+    else:
+        verb = {"read": "read", "write": "written"}.get(doing, "written")
+        error = LedgerUnavailable(
+            f"{what} could not be {verb} ({exc}); {_ADVICE.get(doing, _ADVICE['write'])}"
+        )
+    error.__cause__ = exc
+    return error

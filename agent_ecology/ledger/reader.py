@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from agent_ecology.ledger.errors import LedgerClosed, LedgerUnavailable
+from agent_ecology.ledger.errors import LedgerClosed, from_driver
 from agent_ecology.store.engine import BUSY_TIMEOUT_MS, connect_hot_reader
 
 __all__ = ["HotReader"]
@@ -136,12 +136,7 @@ class HotReader:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):  # one error type for callers: the kernel's
-                    error = LedgerUnavailable(
-                        f"the database could not be read ({exc}); check the disk and that no"
-                        " other program holds it locked, then try again"
-                    )
-                    error.__cause__ = exc
-                    exc = error
+                    exc = from_driver(exc, "read")
                 results.append((read, exc, True))
         self._deliver(results)
 

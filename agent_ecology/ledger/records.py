@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from agent_ecology.ledger.buckets import Bucket
@@ -15,11 +15,14 @@ __all__ = [
     "ApiBudget",
     "Artifact",
     "ArtifactInfo",
+    "Bid",
+    "Debt",
     "Event",
     "FlowHolding",
     "LLMCall",
     "Listing",
     "Note",
+    "OracleResult",
     "Principal",
     "PrincipalKind",
     "Receipt",
@@ -252,3 +255,57 @@ class Listing:
     created_at: float
     closed_at: float | None
     sold_to: str | None
+
+
+class _AsJson:
+    """A record an agent is shown as a JSON object of its fields."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Debt(_AsJson):
+    """A loan between agents, with its current creditor (the owner of ``debts/<id>``)."""
+
+    debt_id: int
+    debtor: str
+    lender: str
+    creditor: str | None
+    principal: int
+    interest_rate: float
+    amount_due: int
+    repaid: int
+    defaulted: int
+    due_at: float
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bid(_AsJson):
+    """An oracle bid: scrip held to have an artifact scored, and what became of it."""
+
+    bid_id: int
+    bidder: str
+    artifact_id: str
+    amount: int
+    status: str
+    placed_at: float
+    round_at: float | None
+    paid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OracleResult(_AsJson):
+    """One winning artifact of an oracle resolution."""
+
+    round_at: float
+    artifact_id: str
+    owner: str | None
+    bidder: str
+    bid: int
+    paid: int
+    score: float
+    minted: int

@@ -27,7 +27,7 @@ from pathlib import Path
 import anyio
 
 from agent_ecology.clock import Clock
-from agent_ecology.ledger.errors import LedgerClosed, LedgerError, LedgerUnavailable
+from agent_ecology.ledger.errors import LedgerClosed, LedgerUnavailable, from_driver
 from agent_ecology.ledger.ops import Operation, apply_operation
 from agent_ecology.ledger.records import Event, Receipt
 from agent_ecology.store.engine import BUSY_TIMEOUT_MS, connect_writer
@@ -37,12 +37,6 @@ __all__ = ["EventListener", "Writer", "WriterStats"]
 EventListener = Callable[[Sequence[Event]], None]
 
 _Outcome = Receipt | BaseException
-_REQUEST_ERRORS = (
-    sqlite3.IntegrityError,
-    sqlite3.ProgrammingError,
-    sqlite3.InterfaceError,
-    sqlite3.DataError,
-)
 
 
 @dataclass(slots=True)
@@ -187,14 +181,7 @@ class Writer:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            error = LedgerUnavailable(
-                f"the database could not be written ({exc}); nothing in this batch was saved."
-                " Check the disk (space, a read-only or immutable file or folder) and that no"
-                " other program holds a write lock, then send the same request (same op_id)"
-                " again"
-            )
-            error.__cause__ = exc
-            outcomes = [error] * len(live)
+            outcomes = [from_driver(exc, "write")] * len(live)
         self.stats.batches += 1
         self.stats.operations += len(live)
         self.stats.largest_batch = max(self.stats.largest_batch, len(live))
@@ -209,16 +196,15 @@ class Writer:
         conn.execute("SAVEPOINT op")
         try:
             receipt = apply_operation(conn, op, self._clock.now())
-        except _REQUEST_ERRORS as exc:
+        except sqlite3.Error as exc:
+            error = from_driver(exc, op.kind)
+            if isinstance(error, LedgerUnavailable):
+                raise  # the whole batch fails (I/O error, disk full, ...)
             # A constraint or a value SQLite cannot take: this request's fault, not the
             # database's. Refuse it and keep the rest of the batch.
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
-            error = LedgerError(f"{op.kind} refused by the database: {exc}")
-            error.__cause__ = exc
             return error
-        except sqlite3.Error:
-            raise  # the whole batch fails (I/O error, disk full, ...)
         except Exception as exc:  # LedgerError, or a bug: either way only this request fails
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import anyio
 
-from agent_ecology.ledger import Ledger
+from agent_ecology.ledger import Ledger, ops
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.robonomics.actors import actor_from_state
@@ -103,8 +103,13 @@ async def save(
 ) -> None:
     """Write ``report`` (the tick ``world`` just ran): mints first, then the state."""
     for agent, amount in sorted(report.mints.items()):
-        await ledger.mint(
-            agent, amount, authority=authority, op_id=f"robonomics:{report.tick}:mint:{agent}"
+        await ledger.submit(
+            ops.Mint(
+                dst=agent,
+                amount=amount,
+                authority=authority,
+                op_id=f"robonomics:{report.tick}:mint:{agent}",
+            )
         )
     op = await anyio.to_thread.run_sync(_operation, world, report)
     await ledger.submit(op)

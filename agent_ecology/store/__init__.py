@@ -1,12 +1,13 @@
-"""The world database: engines, schema and migrations (SQLAlchemy 2.0 async over aiosqlite)."""
+"""The world database: its connections and its migrations (Alembic, over SQLAlchemy and
+aiosqlite, which nothing else uses). The migrations in ``migrations/`` are the one
+definition of the schema."""
 
-from agent_ecology.store.engine import connect_writer, create_migrator, create_reader, sqlite_url
+from agent_ecology.store.engine import connect_writer, create_migrator, sqlite_url
 from agent_ecology.store.migrate import current_revision, head_revision, migrate
 
 __all__ = [
     "connect_writer",
     "create_migrator",
-    "create_reader",
     "current_revision",
     "head_revision",
     "migrate",

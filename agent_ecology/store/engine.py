@@ -1,18 +1,17 @@
 """Connections to the world database: one SQLite file in WAL mode.
 
-Four kinds of connection, each set up the same way (WAL, ``synchronous=FULL``, a busy
+Three kinds of connection, each set up the same way (WAL, ``synchronous=FULL``, a busy
 timeout, foreign keys on):
 
-- the **reader** engine (SQLAlchemy async over aiosqlite) for queries; it is ``query_only``,
-  so nothing but the kernel can write, and its transactions are plain deferred ``BEGIN`` so
-  that a multi-statement read sees one snapshot;
-- the **migrator** engine, used by Alembic, whose transactions start with ``BEGIN IMMEDIATE``
-  and whose DDL is transactional (a failing revision rolls back whole);
+- the **migrator** engine (SQLAlchemy async over aiosqlite), used by Alembic only, whose
+  transactions start with ``BEGIN IMMEDIATE`` and whose DDL is transactional (a failing
+  revision rolls back whole);
 - the kernel's **writer** connection (stdlib ``sqlite3``), owned by one thread that commits
   whole batches (see :mod:`agent_ecology.ledger.writer`);
 - the kernel's **hot reader** connection (stdlib ``sqlite3``, ``query_only``), owned by one
-  thread that answers the small reads of every agent turn in batches
-  (see :mod:`agent_ecology.ledger.reader`).
+  thread that answers every read of the kernel in batches, each in its own read transaction
+  (see :mod:`agent_ecology.ledger.reader`); it is ``query_only``, so nothing but the writer
+  can write.
 
 pysqlite (and so aiosqlite) manages transactions itself and would run DDL outside of them;
 we switch that off (``isolation_level = None``) and emit ``BEGIN`` ourselves, as the
@@ -35,7 +34,6 @@ __all__ = [
     "connect_hot_reader",
     "connect_writer",
     "create_migrator",
-    "create_reader",
     "sqlite_url",
 ]
 
@@ -58,57 +56,44 @@ def _pragmas(cursor: Any, *, writable: bool, busy_timeout_ms: int = BUSY_TIMEOUT
         cursor.execute("PRAGMA query_only = ON")
 
 
-def _create(path: str | Path, *, writable: bool, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(sqlite_url(path), **kwargs)
-    begin_sql = "BEGIN IMMEDIATE" if writable else "BEGIN"
+def create_migrator(path: str | Path) -> AsyncEngine:
+    """An engine for schema migrations: ``BEGIN IMMEDIATE`` and transactional DDL."""
+    engine = create_async_engine(sqlite_url(path), poolclass=NullPool)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            _pragmas(cursor, writable=writable)
+            _pragmas(cursor, writable=True)
         finally:
             cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(begin_sql)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
-def create_reader(path: str | Path) -> AsyncEngine:
-    """An engine for queries; it cannot write (``PRAGMA query_only``)."""
-    return _create(path, writable=False)
-
-
-def create_migrator(path: str | Path) -> AsyncEngine:
-    """An engine for schema migrations: ``BEGIN IMMEDIATE`` and transactional DDL."""
-    return _create(path, writable=True, poolclass=NullPool)
-
-
-def connect_writer(path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """The kernel writer's own connection; the caller manages transactions explicitly."""
+def _connect(path: str | Path, busy_timeout_ms: int, *, writable: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path),
         isolation_level=None,
         check_same_thread=False,
         timeout=busy_timeout_ms / 1000,
     )
-    _pragmas(conn, writable=True, busy_timeout_ms=busy_timeout_ms)
+    _pragmas(conn, writable=writable, busy_timeout_ms=busy_timeout_ms)
     return conn
+
+
+def connect_writer(path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """The kernel writer's own connection; the caller manages transactions explicitly."""
+    return _connect(path, busy_timeout_ms, writable=True)
 
 
 def connect_hot_reader(
     path: str | Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS
 ) -> sqlite3.Connection:
     """The hot reader's own connection: read-only; the caller opens each read transaction."""
-    conn = sqlite3.connect(
-        str(path),
-        isolation_level=None,
-        check_same_thread=False,
-        timeout=busy_timeout_ms / 1000,
-    )
-    _pragmas(conn, writable=False, busy_timeout_ms=busy_timeout_ms)
-    return conn
+    return _connect(path, busy_timeout_ms, writable=False)

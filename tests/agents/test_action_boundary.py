@@ -21,7 +21,7 @@ from agent_ecology.agents.actions import ACTIONS
 from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis
-from agent_ecology.ledger import Ledger
+from agent_ecology.ledger import Ledger, ops
 from agent_ecology.llm.budget import UnpricedModel
 from tests.conftest import populate
 
@@ -63,8 +63,16 @@ class _World:
         self.ledger = await Ledger.open(path, clock=self.clock)
         await populate(self.ledger)
         for agent in ("alice", "bob", "carol"):
-            await self.ledger.ensure_agent(
-                agent, {"model": "m", "system_prompt": "", "max_tokens": None, "sleep_policy": {}}
+            await self.ledger.submit(
+                ops.EnsureAgent(
+                    agent_id=agent,
+                    config={
+                        "model": "m",
+                        "system_prompt": "",
+                        "max_tokens": None,
+                        "sleep_policy": {},
+                    },
+                )
             )
         config = parse_settings({"world": {"genesis": str(self.tmp)}})
         self.genesis = Genesis.build(config, actions_text=action_shapes(), provider="p", agents=3)

@@ -12,7 +12,7 @@ from agent_ecology.agents.executor import Outcome
 from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis
-from agent_ecology.ledger import Ledger
+from agent_ecology.ledger import Ledger, ops
 from agent_ecology.llm.budget import UnpricedModel
 
 CONFIG: dict[str, object] = {
@@ -31,7 +31,7 @@ def check_model(model: str) -> None:
 @pytest.fixture
 async def executor(ledger: Ledger, clock: ManualClock, tmp_path: Path) -> AsyncIterator[Executor]:
     for agent in ("alice", "bob", "carol"):
-        await ledger.ensure_agent(agent, CONFIG)
+        await ledger.submit(ops.EnsureAgent(agent_id=agent, config=CONFIG))
     settings = parse_settings({"world": {"genesis": str(tmp_path)}})
     genesis = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
     await genesis.install(ledger, authority="world")
@@ -43,7 +43,9 @@ async def do(executor: Executor, text: str, actor: str = "alice") -> Outcome:
 
 
 async def test_read_artifact_slices_long_content(executor: Executor, ledger: Ledger) -> None:
-    await ledger.write_artifact("bob", "bob/long", "0123456789" * 10)
+    await ledger.submit(
+        ops.WriteArtifact(actor="bob", artifact_id="bob/long", content="0123456789" * 10)
+    )
     out = await do(executor, '{"action": "read_artifact", "artifact_id": "bob/long", "limit": 30}')
     assert out.ok and out.data["content"] == "0123456789" * 3 and out.data["next_offset"] == 30
     out = await do(executor, '{"action": "read_artifact", "artifact_id": "bob/long", "offset": 90}')
@@ -94,7 +96,7 @@ async def test_refusals_carry_the_kernels_code_and_advice(executor: Executor) ->
 
 
 async def test_queries_are_answered(executor: Executor, ledger: Ledger) -> None:
-    await ledger.write_artifact("bob", "bob/a", "hello")
+    await ledger.submit(ops.WriteArtifact(actor="bob", artifact_id="bob/a", content="hello"))
     out = await do(executor, '{"action": "query", "what": "balances", "principal": "bob"}')
     assert out.data["scrip"] == 100 and "compute" in out.data["flow"]
     out = await do(executor, '{"action": "query", "what": "agents"}')
@@ -148,7 +150,7 @@ async def test_update_config_needs_the_right_and_a_usable_model(
     assert out.code == "unusable_model" and "no price" in out.message
     out = await do(executor, '{"action": "update_config", "agent_id": "bob", "max_tokens": 1}')
     assert out.code == "not_permitted" and "held by 'bob'" in out.message
-    await ledger.transfer_config_right("bob", "bob", "alice")
+    await ledger.submit(ops.TransferConfigRight(actor="bob", agent_id="bob", new_holder="alice"))
     out = await do(executor, '{"action": "update_config", "agent_id": "bob", "max_tokens": 1}')
     assert out.ok and (await ledger.agent("bob")).config["max_tokens"] == 1
     out = await do(executor, '{"action": "update_config", "max_tokens": 5}', actor="bob")

@@ -91,11 +91,15 @@ async def test_a_transfer_rescues_an_agent_frozen_in_debt(tmp_path: Path) -> Non
     async with running_world(world_settings(tmp_path), provider) as world:
         await world.until(lambda: world.state("alice") is AgentState.FROZEN, "alice frozen")
         # bob gives alice most of his llm_rate: the vulture-capitalist rescue of seed 003.
-        await world.ledger.transfer_resource("bob", "alice", "llm_rate", 100)
+        await world.ledger.submit(
+            ops.TransferResource(src="bob", dst="alice", resource="llm_rate", amount=100)
+        )
         # Still -300: no turn. Then carol gives too, and alice can act again at once.
         await world.settle()
         assert world.turns("alice") == 1
-        await world.ledger.transfer_resource("carol", "alice", "llm_rate", 100)
+        await world.ledger.submit(
+            ops.TransferResource(src="carol", dst="alice", resource="llm_rate", amount=100)
+        )
         await world.settle()
         assert world.state("alice") is AgentState.FROZEN  # -200 still
         world.clock.advance(20.0)
@@ -123,12 +127,16 @@ async def test_sleep_until_an_event_of_a_kind_that_concerns_the_agent(tmp_path: 
     provider = ScriptedProvider(default=by_agent({"alice": [wait_for_transfer]}, default=sleeper()))
     async with running_world(world_settings(tmp_path), provider) as world:
         await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
-        await world.ledger.transfer("bob", "carol", 5)  # not about alice
-        await world.ledger.write_artifact("bob", "bob/x", "hello")  # about bob only
-        await world.ledger.transfer_artifact("bob", "bob/x", "alice")  # about alice, other kind
+        await world.ledger.submit(ops.Transfer(src="bob", dst="carol", amount=5))  # not about alice
+        await world.ledger.submit(
+            ops.WriteArtifact(actor="bob", artifact_id="bob/x", content="hello")
+        )  # about bob only
+        await world.ledger.submit(
+            ops.TransferArtifact(actor="bob", artifact_id="bob/x", new_owner="alice")
+        )  # about alice, other kind
         await world.settle()
         assert world.state("alice") is AgentState.ASLEEP and world.turns("alice") == 1
-        await world.ledger.transfer("bob", "alice", 5)
+        await world.ledger.submit(ops.Transfer(src="bob", dst="alice", amount=5))
         await world.until(lambda: world.turns("alice") == 2, "alice wakes on the transfer")
         woke = world.runtime.loops["alice"].last_result
         assert woke is not None
@@ -143,10 +151,10 @@ async def test_sleep_until_a_scrip_threshold(tmp_path: Path) -> None:
     provider = ScriptedProvider(default=by_agent({"alice": [wait_rich]}, default=sleeper()))
     async with running_world(world_settings(tmp_path), provider) as world:
         await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
-        await world.ledger.transfer("bob", "alice", 30)  # 130: not yet
+        await world.ledger.submit(ops.Transfer(src="bob", dst="alice", amount=30))  # 130: not yet
         await world.settle()
         assert world.turns("alice") == 1
-        await world.ledger.transfer("carol", "alice", 20)  # 150
+        await world.ledger.submit(ops.Transfer(src="carol", dst="alice", amount=20))  # 150
         await world.until(lambda: world.turns("alice") == 2, "alice wakes at 150")
 
 
@@ -230,10 +238,16 @@ async def test_update_config_by_a_non_holder_is_refused_and_the_holder_can(tmp_p
         assert result is not None
 
         # alice gives bob the right; bob changes alice's max_tokens; alice's next call uses it.
-        await world.ledger.transfer_config_right("alice", "alice", "bob")
-        await world.ledger.update_agent_config("bob", "alice", {"max_tokens": 7})
+        await world.ledger.submit(
+            ops.TransferConfigRight(actor="alice", agent_id="alice", new_holder="bob")
+        )
+        await world.ledger.submit(
+            ops.UpdateAgentConfig(actor="bob", agent_id="alice", changes={"max_tokens": 7})
+        )
         with pytest.raises(Exception, match="held by 'bob'"):
-            await world.ledger.update_agent_config("alice", "alice", {"max_tokens": 9})
+            await world.ledger.submit(
+                ops.UpdateAgentConfig(actor="alice", agent_id="alice", changes={"max_tokens": 9})
+            )
         world.clock.advance(10)
         await world.until(
             lambda: len([r for r in provider.requests if r.agent_id == "alice"]) >= 2, "alice"
@@ -295,7 +309,9 @@ async def test_an_event_right_after_falling_asleep_still_wakes_the_agent(tmp_pat
             for e in events:
                 if e.kind == "agent_slept" and e.principal_id == "alice" and not sent:
                     sent.append(
-                        asyncio.get_running_loop().create_task(ledger.transfer("bob", "alice", 5))
+                        asyncio.get_running_loop().create_task(
+                            ledger.submit(ops.Transfer(src="bob", dst="alice", amount=5))
+                        )
                     )
 
         ledger.subscribe(pay_at_once)
@@ -412,7 +428,11 @@ async def test_the_oracle_resolves_at_its_published_instants(tmp_path: Path) -> 
         await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
         first = provider.requests[0].messages[1].content
         assert "Next oracle resolution at 1970-01-12T13:47:00Z (unix 1000020)" in first
-        await world.ledger.write_artifact("alice", "alice/idea", "a plan for sharing compute")
+        await world.ledger.submit(
+            ops.WriteArtifact(
+                actor="alice", artifact_id="alice/idea", content="a plan for sharing compute"
+            )
+        )
         await world.ledger.submit(ops.OracleBid(bidder="alice", artifact_id="alice/idea", amount=5))
         world.clock.advance(19.9)
         await world.settle()
@@ -429,7 +449,7 @@ async def test_the_oracle_resolves_at_its_published_instants(tmp_path: Path) -> 
             with anyio.fail_after(10):
                 await resolved.wait()
         (result,) = await world.ledger.oracle_results()
-        assert result["round_at"] == T0 + 20 and result["artifact_id"] == "alice/idea"
+        assert result.round_at == T0 + 20 and result.artifact_id == "alice/idea"
 
 
 @pytest.mark.parametrize(
@@ -537,7 +557,9 @@ async def test_a_debt_made_while_the_clock_was_ten_years_ahead_clears_at_its_rat
         stored = await world.ledger.bucket("alice", "llm_rate")
         assert stored.bucket.updated_at == T0 + ten_years
         world.clock.rewind(T0)  # back to the true time
-        await world.ledger.transfer("bob", "alice", 1)  # news: alice's gate looks again
+        await world.ledger.submit(
+            ops.Transfer(src="bob", dst="alice", amount=1)
+        )  # news: alice's gate looks again
         await world.settle()
         world.clock.advance(4.999)
         await world.settle()

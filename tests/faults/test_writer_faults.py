@@ -13,7 +13,7 @@ import pytest
 
 from agent_ecology.clock import SystemClock
 from agent_ecology.config import ModelPrice
-from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerUnavailable
+from agent_ecology.ledger import NANODOLLARS, Ledger, LedgerUnavailable, ops
 from agent_ecology.llm import (
     Budget,
     CompletionRequest,
@@ -38,7 +38,7 @@ async def busy_ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     ledger = await Ledger.open(tmp_path / "world.db", busy_timeout_ms=100)
     try:
         await populate(ledger)
-        await ledger.set_api_limit(NANODOLLARS, authority="world")
+        await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
         yield ledger
     finally:
         await ledger.close()

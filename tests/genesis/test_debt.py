@@ -13,7 +13,7 @@ from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
-from agent_ecology.ledger import InsufficientScrip, InvalidRequest, Ledger, NotPermitted
+from agent_ecology.ledger import InsufficientScrip, InvalidRequest, Ledger, NotPermitted, ops
 from tests.conftest import T0
 
 
@@ -92,7 +92,9 @@ async def test_the_debt_follows_its_artifact_and_collection_never_overdraws(
     )
     await debt(genesis, ledger, clock, "bob", "accept", debt_id=made["debt_id"])
     await debt(genesis, ledger, clock, "bob", "transfer", debt_id=made["debt_id"], to="carol")
-    await ledger.transfer("alice", "bob", 170)  # alice spends it all elsewhere: 10 left
+    await ledger.submit(
+        ops.Transfer(src="alice", dst="bob", amount=170)
+    )  # alice spends it all elsewhere: 10 left
     with pytest.raises(InvalidRequest, match="collect after that"):
         await debt(genesis, ledger, clock, "carol", "collect", debt_id=made["debt_id"])
     clock.advance(100)
@@ -233,4 +235,4 @@ async def test_a_debt_sold_through_escrow_pays_its_buyer(
     assert paid["paid_to"] == "carol" and paid["left"] == 0
     assert (await ledger.scrip("bob"), await ledger.scrip("carol")) == (100 - 40 + 10 + 45, 95)
     # Settled: its artifact may go now (an active debt's may not, see the refusal tests).
-    await ledger.delete_artifact("carol", accepted["artifact_id"])
+    await ledger.submit(ops.DeleteArtifact(actor="carol", artifact_id=accepted["artifact_id"]))

@@ -21,6 +21,7 @@ from agent_ecology.ledger import (
     Ledger,
     LedgerError,
     NotPermitted,
+    ops,
 )
 
 
@@ -29,7 +30,9 @@ async def genesis(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Genesis]:
     settings = parse_settings({"world": {"genesis": str(tmp_path)}})
     built = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
     await built.install(ledger, authority="world")
-    await ledger.write_artifact("alice", "alice/report", "x" * 100)
+    await ledger.submit(
+        ops.WriteArtifact(actor="alice", artifact_id="alice/report", content="x" * 100)
+    )
     yield built
 
 
@@ -60,8 +63,10 @@ async def test_a_listed_artifact_is_held_and_sold_in_one_step(
     listed = await call(genesis, ledger, "alice", "deposit", artifact_id="alice/report", price=30)
     assert (await ledger.artifact("alice/report")).owner_id == "genesis_escrow"
     for attempt in (
-        ledger.write_artifact("alice", "alice/report", "changed"),
-        ledger.delete_artifact("alice", "alice/report"),
+        ledger.submit(
+            ops.WriteArtifact(actor="alice", artifact_id="alice/report", content="changed")
+        ),
+        ledger.submit(ops.DeleteArtifact(actor="alice", artifact_id="alice/report")),
     ):
         with pytest.raises(NotPermitted, match="listed for sale"):
             await attempt
@@ -105,7 +110,9 @@ async def test_refused_purchases_move_nothing(
 async def test_a_buyer_without_disk_room_is_refused_and_nothing_moves(
     genesis: Genesis, ledger: Ledger, db_path: Path
 ) -> None:
-    await ledger.write_artifact("bob", "bob/big", "y" * 950)  # 50 bytes left of 1000
+    await ledger.submit(
+        ops.WriteArtifact(actor="bob", artifact_id="bob/big", content="y" * 950)
+    )  # 50 bytes left of 1000
     listed = await call(genesis, ledger, "alice", "deposit", artifact_id="alice/report", price=5)
     before = snapshot(db_path)
     with pytest.raises(InsufficientResource, match="free disk"):
@@ -125,12 +132,14 @@ async def test_cancel_returns_the_artifact_to_its_seller_only(
         await call(genesis, ledger, "alice", "cancel", listing_id=listed["listing_id"])
     with pytest.raises(InvalidRequest, match="cancelled by its seller"):
         await call(genesis, ledger, "bob", "purchase", listing_id=listed["listing_id"])
-    await ledger.write_artifact("alice", "alice/report", "editable again")
+    await ledger.submit(
+        ops.WriteArtifact(actor="alice", artifact_id="alice/report", content="editable again")
+    )
 
 
 async def test_list_shows_what_each_agent_may_buy(genesis: Genesis, ledger: Ledger) -> None:
-    await ledger.write_artifact("bob", "bob/a", "a")
-    await ledger.write_artifact("bob", "bob/b", "b")
+    await ledger.submit(ops.WriteArtifact(actor="bob", artifact_id="bob/a", content="a"))
+    await ledger.submit(ops.WriteArtifact(actor="bob", artifact_id="bob/b", content="b"))
     await call(genesis, ledger, "alice", "deposit", artifact_id="alice/report", price=30)
     await call(genesis, ledger, "bob", "deposit", artifact_id="bob/a", price=5)
     await call(genesis, ledger, "bob", "deposit", artifact_id="bob/b", price=8, buyer_id="alice")
@@ -152,8 +161,8 @@ async def test_of_50_racing_buyers_exactly_one_gets_the_listing(
 ) -> None:
     buyers = [f"buyer{i:02d}" for i in range(50)]
     for b in buyers:
-        await ledger.ensure_principal(b, stock={"disk": 1000})
-        await ledger.mint(b, 50, authority="world")
+        await ledger.submit(ops.EnsurePrincipal(principal_id=b, stock={"disk": 1000}))
+        await ledger.submit(ops.Mint(dst=b, amount=50, authority="world"))
     listed = await call(genesis, ledger, "alice", "deposit", artifact_id="alice/report", price=40)
     results: dict[str, str] = {}
 

@@ -10,7 +10,7 @@ from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
-from agent_ecology.ledger import InsufficientScrip, Ledger, NotPermitted
+from agent_ecology.ledger import InsufficientScrip, Ledger, NotPermitted, ops
 
 
 def _settings(tmp_path: Path) -> object:
@@ -93,7 +93,7 @@ async def test_ledger_transfer_moves_scrip_and_refuses_overdrafts(
 async def test_ledger_transfer_of_a_flow_resource_rescues_another(
     genesis: Genesis, ledger: Ledger, clock: ManualClock
 ) -> None:
-    await ledger.spend("bob", "compute", 150)  # bob is at -50
+    await ledger.submit(ops.Spend(principal="bob", resource="compute", amount=150))  # bob is at -50
     await genesis.invoke(
         inv(ledger, clock),
         "genesis_ledger",
@@ -106,7 +106,7 @@ async def test_ledger_transfer_of_a_flow_resource_rescues_another(
 async def test_transfer_ownership_needs_the_owner(
     genesis: Genesis, ledger: Ledger, clock: ManualClock
 ) -> None:
-    await ledger.write_artifact("alice", "alice/plan", "plan")
+    await ledger.submit(ops.WriteArtifact(actor="alice", artifact_id="alice/plan", content="plan"))
     with pytest.raises(NotPermitted):
         await genesis.invoke(
             inv(ledger, clock, "bob"),
@@ -174,7 +174,7 @@ async def test_bad_invocations_say_what_to_do(
 async def test_a_data_artifact_has_no_methods(
     genesis: Genesis, ledger: Ledger, clock: ManualClock
 ) -> None:
-    await ledger.write_artifact("alice", "alice/notes", "hi")
+    await ledger.submit(ops.WriteArtifact(actor="alice", artifact_id="alice/notes", content="hi"))
     with pytest.raises(InvocationError, match="data artifact") as info:
         await genesis.invoke(inv(ledger, clock), "alice/notes", "read", {})
     assert info.value.code == "not_invocable"

@@ -25,7 +25,7 @@ from agent_ecology.clock import ManualClock
 from agent_ecology.config import OracleSettings, parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
 from agent_ecology.genesis.oracle import resolve
-from agent_ecology.ledger import Ledger, LedgerError
+from agent_ecology.ledger import Ledger, LedgerError, ops
 
 from ..conftest import AGENTS, T0, populate
 from ..ledger.test_stateful import template
@@ -51,7 +51,7 @@ class Market(RuleBasedStateMachine):
         self.genesis = Genesis.build(config, actions_text=action_shapes(), provider="p", agents=3)
         self.run(self.genesis.install(self.ledger, authority="world"))
         for agent in AGENTS:
-            self.run(self.ledger.ensure_agent(agent, {"model": "m"}))
+            self.run(self.ledger.submit(ops.EnsureAgent(agent_id=agent, config={"model": "m"})))
 
     def run(self, coro: Any) -> Any:
         return self.runner.run(coro)
@@ -83,14 +83,24 @@ class Market(RuleBasedStateMachine):
     @rule(who=agents, name=names, size=st.integers(1, 120))
     def write(self, who: str, name: str, size: int) -> None:
         with contextlib.suppress(LedgerError):
-            self.run(self.ledger.write_artifact(who, f"{who}/{name}", "w " * (size // 2) + name))
+            self.run(
+                self.ledger.submit(
+                    ops.WriteArtifact(
+                        actor=who, artifact_id=f"{who}/{name}", content="w " * (size // 2) + name
+                    )
+                )
+            )
 
     @initialize()
     def some_artifacts(self) -> None:
         for agent in AGENTS:
             for name in ("x", "y"):
                 text = f"{agent} on {name}: " + " ".join(f"word{i}" for i in range(12))
-                self.run(self.ledger.write_artifact(agent, f"{agent}/{name}", text))
+                self.run(
+                    self.ledger.submit(
+                        ops.WriteArtifact(actor=agent, artifact_id=f"{agent}/{name}", content=text)
+                    )
+                )
 
     @rule(who=agents, to=agents, amount=amounts)
     def pay(self, who: str, to: str, amount: int) -> None:

@@ -34,7 +34,9 @@ async def genesis(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Genesis]:
     built = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
     await built.install(ledger, authority="world")
     for artifact, text in TEXT.items():
-        await ledger.write_artifact(artifact.split("/")[0], artifact, text)
+        await ledger.submit(
+            ops.WriteArtifact(actor=artifact.split("/")[0], artifact_id=artifact, content=text)
+        )
     yield built
 
 
@@ -98,7 +100,7 @@ async def test_the_top_bid_wins_pays_the_second_price_and_mints_its_score(
     after = await ledger.supply()
     assert (after.minted - before.minted, after.burned - before.burned) == (minted, 20)
     assert after.is_conserved
-    assert [b["status"] for b in await ledger.oracle_bids(status=None)] == ["won", "lost", "lost"]
+    assert [b.status for b in await ledger.oracle_bids(status=None)] == ["won", "lost", "lost"]
     assert await resolve(ledger, settings, clock.now(), authority="world") is None  # once
 
 
@@ -167,7 +169,7 @@ async def test_bids_racing_a_resolution_leave_nothing_half_done(
             tg.start_soon(trader, who, artifact)
         tg.start_soon(partial(resolve, ledger, settings, clock.now(), authority="world"))
     active = await ledger.oracle_bids(status="active")
-    assert await held(ledger) == sum(b["amount"] for b in active)
+    assert await held(ledger) == sum(b.amount for b in active)
     assert (await ledger.supply()).is_conserved
     for who in ("alice", "bob", "carol"):
         assert await ledger.scrip(who) >= 0
@@ -183,8 +185,10 @@ def _judge(provider: ScriptedProvider, ledger: Ledger, clock: ManualClock) -> LL
 async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copies(
     genesis: Genesis, ledger: Ledger, clock: ManualClock
 ) -> None:
-    await ledger.set_api_limit(NANODOLLARS, authority="world")
-    await ledger.write_artifact("carol", "carol/copy", TEXT["alice/a"])
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
+    await ledger.submit(
+        ops.WriteArtifact(actor="carol", artifact_id="carol/copy", content=TEXT["alice/a"])
+    )
     provider = ScriptedProvider(
         ['Here you go: {"score": 7.5}', "I like it a lot"],
         usage=Usage(100, 5),
@@ -215,7 +219,7 @@ async def test_an_llm_judge_scores_within_the_budget_and_cannot_be_paid_for_copi
 async def test_a_judge_reply_no_runtime_can_use_falls_back_to_the_offline_score(
     genesis: Genesis, ledger: Ledger, clock: ManualClock, reply: str, usage: Usage
 ) -> None:
-    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
     provider = ScriptedProvider(default=reply, usage=usage)
     judge = _judge(provider, ledger, clock)
     offline = offline_score(TEXT["bob/b"], [TEXT["carol/c"]])

@@ -13,7 +13,7 @@ from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
-from agent_ecology.ledger import Ledger, LedgerError
+from agent_ecology.ledger import Ledger, LedgerError, ops
 
 TABLES = (
     "principals",
@@ -46,9 +46,13 @@ async def world(
     genesis = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
     await genesis.install(ledger, authority="world")
     for agent in ("alice", "bob", "carol"):
-        await ledger.ensure_agent(agent, {"model": "m"})
-    await ledger.write_artifact("alice", "alice/a", "alpha beta gamma")
-    await ledger.write_artifact("bob", "bob/b", "delta epsilon")
+        await ledger.submit(ops.EnsureAgent(agent_id=agent, config={"model": "m"}))
+    await ledger.submit(
+        ops.WriteArtifact(actor="alice", artifact_id="alice/a", content="alpha beta gamma")
+    )
+    await ledger.submit(
+        ops.WriteArtifact(actor="bob", artifact_id="bob/b", content="delta epsilon")
+    )
     inv = Invocation("alice", ledger, clock)
     await genesis.invoke(inv, "genesis_escrow", "deposit", {"artifact_id": "alice/a", "price": 9})
     await genesis.invoke(inv, "genesis_oracle", "bid", {"artifact_id": "bob/b", "amount": 10})

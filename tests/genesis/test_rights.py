@@ -13,7 +13,7 @@ from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
-from agent_ecology.ledger import InvalidRequest, Ledger, NotPermitted
+from agent_ecology.ledger import InvalidRequest, Ledger, NotPermitted, ops
 
 CONFIG: dict[str, object] = {
     "model": "m",
@@ -29,7 +29,7 @@ async def genesis(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Genesis]:
     built = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
     await built.install(ledger, authority="world")
     for agent in ("alice", "bob", "carol"):
-        await ledger.ensure_agent(agent, CONFIG)
+        await ledger.submit(ops.EnsureAgent(agent_id=agent, config=CONFIG))
     yield built
 
 
@@ -68,9 +68,13 @@ async def test_a_config_right_can_be_given_and_only_the_holder_changes_the_confi
     with pytest.raises(NotPermitted, match="held by 'alice'"):
         await rights(genesis, ledger, "bob", "transfer_config_right", agent_id="alice", to="bob")
     await rights(genesis, ledger, "alice", "transfer_config_right", agent_id="alice", to="bob")
-    await ledger.update_agent_config("bob", "alice", {"max_tokens": 5})
+    await ledger.submit(
+        ops.UpdateAgentConfig(actor="bob", agent_id="alice", changes={"max_tokens": 5})
+    )
     with pytest.raises(NotPermitted):
-        await ledger.update_agent_config("alice", "alice", {"max_tokens": 6})
+        await ledger.submit(
+            ops.UpdateAgentConfig(actor="alice", agent_id="alice", changes={"max_tokens": 6})
+        )
 
 
 async def test_a_tokenized_right_is_sold_through_escrow_and_follows_its_artifact(
@@ -82,9 +86,11 @@ async def test_a_tokenized_right_is_sold_through_escrow_and_follows_its_artifact
     with pytest.raises(InvalidRequest, match="artifact already"):
         await rights(genesis, ledger, "alice", "tokenize_config_right")
     for attempt in (
-        ledger.write_artifact("alice", token, "mine forever"),
-        ledger.delete_artifact("alice", token),
-        ledger.write_artifact("bob", "rights/config/bob2", "forged"),
+        ledger.submit(ops.WriteArtifact(actor="alice", artifact_id=token, content="mine forever")),
+        ledger.submit(ops.DeleteArtifact(actor="alice", artifact_id=token)),
+        ledger.submit(
+            ops.WriteArtifact(actor="bob", artifact_id="rights/config/bob2", content="forged")
+        ),
     ):
         with pytest.raises(NotPermitted):
             await attempt
@@ -97,9 +103,13 @@ async def test_a_tokenized_right_is_sold_through_escrow_and_follows_its_artifact
         genesis, ledger, "carol", "genesis_escrow", "purchase", listing_id=listed["listing_id"]
     )
     assert (await ledger.agent("alice")).config_holder == "carol"
-    await ledger.update_agent_config("carol", "alice", {"model": "m2"})
+    await ledger.submit(
+        ops.UpdateAgentConfig(actor="carol", agent_id="alice", changes={"model": "m2"})
+    )
     with pytest.raises(NotPermitted, match="held by 'carol'"):
-        await ledger.update_agent_config("alice", "alice", {"model": "m3"})
+        await ledger.submit(
+            ops.UpdateAgentConfig(actor="alice", agent_id="alice", changes={"model": "m3"})
+        )
     with pytest.raises(InvalidRequest, match="transfer_ownership"):
         await rights(genesis, ledger, "carol", "transfer_config_right", agent_id="alice", to="bob")
     await call(

@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-from agent_ecology.ledger import InsufficientScrip, Ledger
+from agent_ecology.ledger import InsufficientScrip, Ledger, ops
 
 AGENTS = ["a", "b", "c", "d"]
 
@@ -25,10 +25,12 @@ async def main(db: Path, log: Path, round_no: int) -> None:
     def note(line: str) -> None:
         os.write(fd, (line + "\n").encode())
 
-    await ledger.ensure_principal("world", "system")
+    await ledger.submit(ops.EnsurePrincipal(principal_id="world", principal_kind="system"))
     for agent in AGENTS:
-        await ledger.ensure_principal(agent)
-        await ledger.mint(agent, 1000, authority="world", op_id=f"seed:{agent}")
+        await ledger.submit(ops.EnsurePrincipal(principal_id=agent))
+        await ledger.submit(
+            ops.Mint(dst=agent, amount=1000, authority="world", op_id=f"seed:{agent}")
+        )
 
     intents: dict[str, tuple[str, str, int]] = {}
     acked: set[str] = set()
@@ -41,7 +43,7 @@ async def main(db: Path, log: Path, round_no: int) -> None:
 
     async def send(op_id: str, src: str, dst: str, amount: int) -> None:
         try:
-            await ledger.transfer(src, dst, amount, op_id=op_id)
+            await ledger.submit(ops.Transfer(src=src, dst=dst, amount=amount, op_id=op_id))
         except InsufficientScrip:
             note(f"refused {op_id}")
         else:

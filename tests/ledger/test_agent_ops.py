@@ -24,48 +24,60 @@ CONFIG: dict[str, object] = {
 
 
 async def test_agent_state_is_created_once_and_kept(ledger: Ledger) -> None:
-    assert (await ledger.ensure_agent("alice", CONFIG)).details["created"] is True
-    await ledger.update_agent_config("alice", "alice", {"max_tokens": 9})
-    assert (await ledger.ensure_agent("alice", {**CONFIG, "model": "x"})).details == {
-        "created": False
-    }
+    assert (await ledger.submit(ops.EnsureAgent(agent_id="alice", config=CONFIG))).details[
+        "created"
+    ] is True
+    await ledger.submit(
+        ops.UpdateAgentConfig(actor="alice", agent_id="alice", changes={"max_tokens": 9})
+    )
+    assert (
+        await ledger.submit(ops.EnsureAgent(agent_id="alice", config={**CONFIG, "model": "x"}))
+    ).details == {"created": False}
     record = await ledger.agent("alice")
     assert record.config["max_tokens"] == 9 and record.config["model"] == "m"
     assert record.config_holder == "alice" and record.config_version == 2
     with pytest.raises(InvalidRequest, match="system principal"):
-        await ledger.ensure_agent("world", CONFIG)
+        await ledger.submit(ops.EnsureAgent(agent_id="world", config=CONFIG))
 
 
 async def test_only_the_holder_changes_a_config_and_the_right_can_move(ledger: Ledger) -> None:
-    await ledger.ensure_agent("alice", CONFIG)
+    await ledger.submit(ops.EnsureAgent(agent_id="alice", config=CONFIG))
     with pytest.raises(NotPermitted, match="held by 'alice'"):
-        await ledger.update_agent_config("bob", "alice", {"max_tokens": 1})
-    await ledger.transfer_config_right("alice", "alice", "bob")
-    await ledger.update_agent_config("bob", "alice", {"max_tokens": 1})
+        await ledger.submit(
+            ops.UpdateAgentConfig(actor="bob", agent_id="alice", changes={"max_tokens": 1})
+        )
+    await ledger.submit(ops.TransferConfigRight(actor="alice", agent_id="alice", new_holder="bob"))
+    await ledger.submit(
+        ops.UpdateAgentConfig(actor="bob", agent_id="alice", changes={"max_tokens": 1})
+    )
     with pytest.raises(NotPermitted):
-        await ledger.update_agent_config("alice", "alice", {"max_tokens": 2})
+        await ledger.submit(
+            ops.UpdateAgentConfig(actor="alice", agent_id="alice", changes={"max_tokens": 2})
+        )
     with pytest.raises(InvalidRequest, match="unknown key"):
-        await ledger.update_agent_config("bob", "alice", {"scrip": 10**6})
+        await ledger.submit(
+            ops.UpdateAgentConfig(actor="bob", agent_id="alice", changes={"scrip": 10**6})
+        )
     assert (await ledger.agent("alice")).config["max_tokens"] == 1
 
 
 async def test_notes_keep_the_newest_and_sleep_is_recorded(ledger: Ledger) -> None:
-    await ledger.ensure_agent("alice", CONFIG)
+    await ledger.submit(ops.EnsureAgent(agent_id="alice", config=CONFIG))
     for i in range(5):
-        await ledger.add_note("alice", f"n{i}", keep=3)
+        await ledger.submit(ops.AddNote(agent_id="alice", text=f"n{i}", keep=3))
     assert [n.text for n in await ledger.notes("alice")] == ["n2", "n3", "n4"]
-    await ledger.set_sleep("alice", {"deadline": 5.0})
+    await ledger.submit(ops.SetSleep(agent_id="alice", sleep={"deadline": 5.0}))
     assert (await ledger.agent("alice")).sleep == {"deadline": 5.0}
-    await ledger.set_sleep("alice", None, reason="time")
+    await ledger.submit(ops.SetSleep(agent_id="alice", sleep=None, reason="time"))
     assert (await ledger.agent("alice")).sleep is None
     with pytest.raises(InvalidRequest, match="at most 2000"):
-        await ledger.add_note("alice", "x" * 2001)
+        await ledger.submit(ops.AddNote(agent_id="alice", text="x" * 2001))
 
 
 async def test_a_turn_charges_flows_into_debt_and_records_the_result(
     ledger: Ledger, clock: ManualClock
 ) -> None:
-    await ledger.ensure_agent("alice", CONFIG)
+    await ledger.submit(ops.EnsureAgent(agent_id="alice", config=CONFIG))
     await ledger.submit(
         ops.EndTurn(
             agent_id="alice",
@@ -86,13 +98,13 @@ async def test_a_turn_charges_flows_into_debt_and_records_the_result(
 
 
 async def test_open_reservations_are_charged_in_full_when_abandoned(ledger: Ledger) -> None:
-    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
     with pytest.raises(NotPermitted):
-        await ledger.set_api_limit(10, authority="alice")
+        await ledger.submit(ops.SetApiLimit(limit_nd=10, authority="alice"))
     await ledger.submit(
         ops.ReserveCall(call_id="c1", agent_id="alice", model="m", attempt=1, reserve_nd=5000)
     )
-    receipt = await ledger.abandon_calls(authority="world")
+    receipt = await ledger.submit(ops.AbandonCalls(authority="world"))
     assert receipt.details == {"calls": 1, "charged_nd": 5000}
     budget = await ledger.api_budget()
     assert (budget.spent_nd, budget.reserved_nd) == (5000, 0)
@@ -104,7 +116,7 @@ async def test_open_reservations_are_charged_in_full_when_abandoned(ledger: Ledg
 
 
 async def test_the_agents_share_is_checked_before_the_worlds(ledger: Ledger) -> None:
-    await ledger.set_api_limit(10 * NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=10 * NANODOLLARS, authority="world"))
     with pytest.raises(InsufficientResource, match="llm_budget"):
         await ledger.submit(
             ops.ReserveCall(
@@ -117,12 +129,14 @@ async def test_the_agents_share_is_checked_before_the_worlds(ledger: Ledger) -> 
 async def test_subscribers_see_each_committed_event_once_in_order(ledger: Ledger) -> None:
     seen: list[Event] = []
     ledger.subscribe(seen.extend)
-    await ledger.transfer("alice", "bob", 1)
-    await ledger.transfer("bob", "carol", 2)
+    await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=1))
+    await ledger.submit(ops.Transfer(src="bob", dst="carol", amount=2))
     with pytest.raises(Exception, match="needs 1000"):
-        await ledger.transfer("carol", "alice", 1000)  # refused: no event
+        await ledger.submit(
+            ops.Transfer(src="carol", dst="alice", amount=1000)
+        )  # refused: no event
     ledger.unsubscribe(seen.extend)
-    await ledger.transfer("alice", "bob", 1)
+    await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=1))
     assert [(e.kind, e.principal_id, e.amount) for e in seen] == [
         ("transfer", "alice", 1),
         ("transfer", "bob", 2),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import anyio
 
-from agent_ecology.ledger import InsufficientScrip, Ledger
+from agent_ecology.ledger import InsufficientScrip, Ledger, ops
 
 from ..conftest import populate
 
@@ -16,10 +16,10 @@ async def test_100_concurrent_tasks_conserve_scrip(db_path: Path) -> None:
     ledger = await Ledger.open(db_path)
     try:
         await populate(ledger, scrip=0)
-        await ledger.ensure_principal("world", "system")
+        await ledger.submit(ops.EnsurePrincipal(principal_id="world", principal_kind="system"))
         for agent in AGENTS:
-            await ledger.ensure_principal(agent)
-            await ledger.mint(agent, 50, authority="world")
+            await ledger.submit(ops.EnsurePrincipal(principal_id=agent))
+            await ledger.submit(ops.Mint(dst=agent, amount=50, authority="world"))
         refused = 0
 
         async def trader(seed: int) -> None:
@@ -28,7 +28,7 @@ async def test_100_concurrent_tasks_conserve_scrip(db_path: Path) -> None:
             for _ in range(30):
                 src, dst = rng.sample(AGENTS, 2)
                 try:
-                    await ledger.transfer(src, dst, rng.randint(1, 40))
+                    await ledger.submit(ops.Transfer(src=src, dst=dst, amount=rng.randint(1, 40)))
                 except InsufficientScrip:
                     refused += 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent_ecology.ledger import Ledger, NotPermitted
+from agent_ecology.ledger import Ledger, NotPermitted, ops
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,9 @@ async def test_an_agent_cannot_create_under_another_name_or_a_reserved_prefix(
     ledger: Ledger, artifact_id: str
 ) -> None:
     with pytest.raises(NotPermitted) as caught:
-        await ledger.write_artifact("alice", artifact_id, "mine")
+        await ledger.submit(
+            ops.WriteArtifact(actor="alice", artifact_id=artifact_id, content="mine")
+        )
     message = str(caught.value)
     assert (
         "alice/" in message
@@ -46,13 +48,15 @@ async def test_an_agent_cannot_create_under_another_name_or_a_reserved_prefix(
 async def test_an_agent_creates_under_its_own_id_or_a_flat_name(
     ledger: Ledger, artifact_id: str
 ) -> None:
-    receipt = await ledger.write_artifact("alice", artifact_id, "mine")
+    receipt = await ledger.submit(
+        ops.WriteArtifact(actor="alice", artifact_id=artifact_id, content="mine")
+    )
     assert receipt.details["created"] is True
 
 
 async def test_scrip_sent_to_a_system_principal_is_refused_not_stranded(ledger: Ledger) -> None:
     before = (await ledger.principal("alice")).scrip
     with pytest.raises(NotPermitted, match=r"system principal.*stranded"):
-        await ledger.transfer("alice", "world", 5)
+        await ledger.submit(ops.Transfer(src="alice", dst="world", amount=5))
     assert (await ledger.principal("alice")).scrip == before
     assert (await ledger.supply()).is_conserved

@@ -28,6 +28,7 @@ from agent_ecology.ledger import (
     LedgerError,
     NotPermitted,
     UnknownArtifact,
+    ops,
 )
 from agent_ecology.store import migrate
 
@@ -101,14 +102,17 @@ class LedgerModel(RuleBasedStateMachine):
         if src == dst:
             return
         ok = self.scrip[src] >= amount
-        self.attempt(self.ledger.transfer(src, dst, amount), None if ok else InsufficientScrip)
+        self.attempt(
+            self.ledger.submit(ops.Transfer(src=src, dst=dst, amount=amount)),
+            None if ok else InsufficientScrip,
+        )
         if ok:
             self.scrip[src] -= amount
             self.scrip[dst] += amount
 
     @rule(dst=agents, amount=st.integers(1, 100))
     def mint(self, dst: str, amount: int) -> None:
-        self.run(self.ledger.mint(dst, amount, authority="world"))
+        self.run(self.ledger.submit(ops.Mint(dst=dst, amount=amount, authority="world")))
         self.scrip[dst] += amount
         self.minted += amount
 
@@ -116,7 +120,8 @@ class LedgerModel(RuleBasedStateMachine):
     def burn(self, src: str, amount: int) -> None:
         ok = self.scrip[src] >= amount
         self.attempt(
-            self.ledger.burn(src, amount, authority="world"), None if ok else InsufficientScrip
+            self.ledger.submit(ops.Burn(src=src, amount=amount, authority="world")),
+            None if ok else InsufficientScrip,
         )
         if ok:
             self.scrip[src] -= amount
@@ -124,13 +129,15 @@ class LedgerModel(RuleBasedStateMachine):
 
     @rule(agent=agents, amount=st.integers(1, 10))
     def agents_cannot_mint(self, agent: str, amount: int) -> None:
-        self.attempt(self.ledger.mint(agent, amount, authority=agent), NotPermitted)
+        self.attempt(
+            self.ledger.submit(ops.Mint(dst=agent, amount=amount, authority=agent)), NotPermitted
+        )
 
     # --- resources -------------------------------------------------------------------------
 
     @rule(agent=agents, amount=st.floats(0.5, 80))
     def spend_compute(self, agent: str, amount: float) -> None:
-        self.run(self.ledger.spend(agent, "compute", amount))
+        self.run(self.ledger.submit(ops.Spend(principal=agent, resource="compute", amount=amount)))
         self.settle(agent)[0] -= amount
 
     @rule(agent=agents, amount=st.floats(0.01, 0.7))
@@ -138,7 +145,8 @@ class LedgerModel(RuleBasedStateMachine):
         quota, used = self.budget[agent]
         ok = used + amount <= quota
         self.attempt(
-            self.ledger.spend(agent, "llm_budget", amount), None if ok else InsufficientResource
+            self.ledger.submit(ops.Spend(principal=agent, resource="llm_budget", amount=amount)),
+            None if ok else InsufficientResource,
         )
         if ok:
             self.budget[agent][1] += amount
@@ -148,7 +156,9 @@ class LedgerModel(RuleBasedStateMachine):
     def release_budget(self, agent: str) -> None:
         used = self.budget[agent][1]
         if used > 0:
-            self.run(self.ledger.release(agent, "llm_budget", used))
+            self.run(
+                self.ledger.submit(ops.Release(principal=agent, resource="llm_budget", amount=used))
+            )
             self.budget[agent][1] = 0.0
 
     @rule(seconds=st.floats(0, 20))
@@ -165,7 +175,12 @@ class LedgerModel(RuleBasedStateMachine):
             expected = InsufficientResource
         elif amount > room:
             expected = CapacityExceeded
-        self.attempt(self.ledger.transfer_resource(src, dst, "compute", amount), expected)
+        self.attempt(
+            self.ledger.submit(
+                ops.TransferResource(src=src, dst=dst, resource="compute", amount=amount)
+            ),
+            expected,
+        )
         if expected is None:
             self.settle(src)[0] -= amount
             self.settle(dst)[0] += amount
@@ -176,7 +191,9 @@ class LedgerModel(RuleBasedStateMachine):
             return
         ok = self.buckets[src][2] >= amount
         self.attempt(
-            self.ledger.transfer_quota(src, dst, "compute", amount),
+            self.ledger.submit(
+                ops.TransferQuota(src=src, dst=dst, resource="compute", amount=amount)
+            ),
             None if ok else InsufficientResource,
         )
         if ok:
@@ -190,7 +207,7 @@ class LedgerModel(RuleBasedStateMachine):
         quota, used = self.disk[src]
         ok = quota - used >= amount
         self.attempt(
-            self.ledger.transfer_quota(src, dst, "disk", amount),
+            self.ledger.submit(ops.TransferQuota(src=src, dst=dst, resource="disk", amount=amount)),
             None if ok else InsufficientResource,
         )
         if ok:
@@ -208,7 +225,12 @@ class LedgerModel(RuleBasedStateMachine):
             expected = NotPermitted
         elif used + size - old > quota:
             expected = InsufficientResource
-        self.attempt(self.ledger.write_artifact(agent, artifact, "x" * size), expected)
+        self.attempt(
+            self.ledger.submit(
+                ops.WriteArtifact(actor=agent, artifact_id=artifact, content="x" * size)
+            ),
+            expected,
+        )
         if expected is None:
             self.artifacts[artifact] = (agent, size)
             self.disk[agent][1] += size - old
@@ -221,7 +243,9 @@ class LedgerModel(RuleBasedStateMachine):
             expected = UnknownArtifact
         elif owner != agent:
             expected = NotPermitted
-        self.attempt(self.ledger.delete_artifact(agent, artifact), expected)
+        self.attempt(
+            self.ledger.submit(ops.DeleteArtifact(actor=agent, artifact_id=artifact)), expected
+        )
         if expected is None:
             del self.artifacts[artifact]
             self.disk[agent][1] -= size
@@ -238,7 +262,12 @@ class LedgerModel(RuleBasedStateMachine):
             expected = NotPermitted
         elif self.disk[new_owner][1] + size > self.disk[new_owner][0]:
             expected = InsufficientResource
-        self.attempt(self.ledger.transfer_artifact(agent, artifact, new_owner), expected)
+        self.attempt(
+            self.ledger.submit(
+                ops.TransferArtifact(actor=agent, artifact_id=artifact, new_owner=new_owner)
+            ),
+            expected,
+        )
         if expected is None:
             self.artifacts[artifact] = (new_owner, size)
             self.disk[agent][1] -= size

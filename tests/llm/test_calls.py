@@ -55,7 +55,7 @@ async def _caller(
 
 @pytest.fixture
 async def caller(ledger: Ledger, server: ChatServer) -> AsyncIterator[LLMCaller]:
-    await ledger.set_api_limit(NANODOLLARS, authority="world")  # $1
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))  # $1
     c = await _caller(ledger, server)
     try:
         yield c
@@ -99,7 +99,7 @@ async def test_a_429_is_retried_after_retry_after_and_only_the_answer_costs(
     ledger: Ledger, server: ChatServer, clock: ManualClock
 ) -> None:
     """On the manual clock: the retry waits exactly the 30 s the server asked for."""
-    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
     caller = LLMCaller(
         OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=5),
         ledger,
@@ -163,7 +163,7 @@ async def test_a_malformed_answer_is_charged_its_worst_case_and_not_retried(
 async def test_timeouts_are_retried_and_each_charged_its_worst_case(
     ledger: Ledger, server: ChatServer
 ) -> None:
-    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
     caller = await _caller(ledger, server, attempt_timeout=0.2, retries=1)
     try:
         server.enqueue(Hang(2.0), Hang(2.0))
@@ -179,11 +179,11 @@ async def test_a_call_the_world_budget_cannot_cover_is_never_sent(
     caller: LLMCaller, ledger: Ledger, server: ChatServer
 ) -> None:
     worst = worst_case_nd(PRICE, request().messages, 100)
-    await ledger.set_api_limit(worst - 1, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=worst - 1, authority="world"))
     with pytest.raises(BudgetExhausted, match=r"raise llm\.max_api_cost"):
         await caller.think(request())
     assert server.request_count == 0
-    await ledger.set_api_limit(worst, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=worst, authority="world"))
     assert (await caller.think(request())).completion is not None
 
 
@@ -193,7 +193,7 @@ async def test_a_call_the_agents_own_share_cannot_cover_is_never_sent(
     # alice's llm_budget is $1; without a max_tokens of its own, the worst case is bigger.
     big = ModelPrice(input=1000.0, output=1000.0, max_output_tokens=2000)
     caller.budget.prices["m"] = big
-    await ledger.set_api_limit(100 * NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=100 * NANODOLLARS, authority="world"))
     with pytest.raises(InsufficientResource, match="llm_budget"):
         await caller.think(request(max_tokens=None))
     assert server.request_count == 0
@@ -263,7 +263,7 @@ async def test_without_a_cap_the_model_limit_is_sent_and_reserved(
 async def test_a_call_cancelled_while_its_reservation_commits_is_settled_unsent(
     ledger: Ledger,
 ) -> None:
-    await ledger.set_api_limit(NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
     scripted = ScriptedProvider(default='{"action": "noop"}')
     caller = LLMCaller(
         scripted, ledger, clock=SystemClock(), budget=Budget({"m": PRICE}, billed=True)
@@ -294,7 +294,7 @@ async def test_a_call_cancelled_while_its_reservation_commits_is_settled_unsent(
 async def test_a_reservation_one_nanodollar_over_the_share_still_settles(
     ledger: Ledger,
 ) -> None:
-    await ledger.set_api_limit(5 * NANODOLLARS, authority="world")
+    await ledger.submit(ops.SetApiLimit(limit_nd=5 * NANODOLLARS, authority="world"))
     # alice's llm_budget quota is exactly $1; the float tolerance admits 1 nanodollar more.
     await ledger.submit(
         ops.ReserveCall(

@@ -9,8 +9,9 @@ has a price) before it asks.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownPrincipal
@@ -18,11 +19,15 @@ from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
     CONFIG_RIGHT_PREFIX,
     DISK,
+    TEXT,
+    Count,
+    JsonObject,
+    JsonText,
+    NonNegative,
+    PrincipalId,
+    Text,
     check_non_negative,
-    check_op_id,
-    check_principal_id,
     check_resource_name,
-    check_text,
     effective_owner_sql,
 )
 from agent_ecology.ledger.ops.tx import Tx
@@ -33,19 +38,7 @@ CONFIG_KEYS = ("model", "system_prompt", "max_tokens", "sleep_policy")
 MAX_NOTE_CHARS = 2000
 
 
-def _json_object(text: object, what: str) -> dict[str, Any]:
-    if not isinstance(text, str):
-        raise InvalidRequest(f"{what} must be a JSON object as text, got {type(text).__name__}")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{what} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _check_config_keys(config: dict[str, Any], what: str) -> None:
+def _check_config_keys(config: Mapping[str, Any], what: str) -> None:
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise InvalidRequest(
@@ -82,13 +75,11 @@ class EnsureAgent(Operation):
     """
 
     kind: ClassVar[str] = "agent_registered"
-    agent_id: str
-    config: str
+    agent_id: PrincipalId
+    config: JsonObject
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.agent_id, "agent_id")
-        _check_config_keys(_json_object(self.config, "config"), "config")
-        check_op_id(self.op_id)
+    def check(self) -> None:
+        _check_config_keys(self.config, "config")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         if tx.principal_kind(self.agent_id) != "agent":
@@ -96,14 +87,14 @@ class EnsureAgent(Operation):
         cur = tx.conn.execute(
             "INSERT OR IGNORE INTO agent_state (agent_id, config, config_version, config_holder,"
             " turns, updated_at) VALUES (?, ?, 1, ?, 0, ?)",
-            (self.agent_id, self.config, self.agent_id, tx.now),
+            (self.agent_id, json.dumps(self.config, sort_keys=True), self.agent_id, tx.now),
         )
         if not cur.rowcount:
             return {"created": False}
         tx.event(
             "agent_registered",
             principal=self.agent_id,
-            details={"config": json.loads(self.config)},
+            details={"config": dict(self.config)},
         )
         return {"created": True}
 
@@ -113,18 +104,14 @@ class UpdateAgentConfig(Operation):
     """Change parts of ``agent_id``'s config; only the holder of its config right may."""
 
     kind: ClassVar[str] = "agent_config_updated"
-    actor: str
-    agent_id: str
-    changes: str
+    actor: PrincipalId
+    agent_id: PrincipalId
+    changes: JsonObject
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        check_principal_id(self.agent_id, "agent_id")
-        changes = _json_object(self.changes, "changes")
-        if not changes:
+    def check(self) -> None:
+        if not self.changes:
             raise InvalidRequest(f"update_config needs at least one of: {', '.join(CONFIG_KEYS)}")
-        _check_config_keys(changes, "changes")
-        check_op_id(self.op_id)
+        _check_config_keys(self.changes, "changes")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         config_text, version, holder = _agent_row(tx, self.agent_id)
@@ -136,7 +123,7 @@ class UpdateAgentConfig(Operation):
                 " only its holder may change it; the holder can give or sell the right"
                 " (genesis_rights_registry)",
             )
-        changes = json.loads(self.changes)
+        changes = dict(self.changes)
         config = {**json.loads(config_text), **changes}
         tx.conn.execute(
             "UPDATE agent_state SET config = ?, config_version = ?, updated_at = ?"
@@ -158,15 +145,9 @@ class TransferConfigRight(Operation):
     """Give the right to change ``agent_id``'s config to ``new_holder`` (only its holder may)."""
 
     kind: ClassVar[str] = "config_right_transferred"
-    actor: str
-    agent_id: str
-    new_holder: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        check_principal_id(self.agent_id, "agent_id")
-        check_principal_id(self.new_holder, "new_holder")
-        check_op_id(self.op_id)
+    actor: PrincipalId
+    agent_id: PrincipalId
+    new_holder: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         _config, _version, holder = _agent_row(tx, self.agent_id)
@@ -210,13 +191,8 @@ class TokenizeConfigRight(Operation):
     """
 
     kind: ClassVar[str] = "config_right_tokenized"
-    actor: str
-    agent_id: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        check_principal_id(self.agent_id, "agent_id")
-        check_op_id(self.op_id)
+    actor: PrincipalId
+    agent_id: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         _config, _version, holder = _agent_row(tx, self.agent_id)
@@ -260,27 +236,24 @@ class SetSleep(Operation):
     """Put an agent to sleep with its wake conditions (JSON), or wake it (``sleep=None``)."""
 
     kind: ClassVar[str] = "agent_sleep"
-    agent_id: str
-    sleep: str | None
-    reason: str = ""
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.agent_id, "agent_id")
-        if self.sleep is not None:
-            _json_object(self.sleep, "sleep")
-        check_text(self.reason, "reason")
-        check_op_id(self.op_id)
+    agent_id: PrincipalId
+    sleep: JsonObject | None
+    reason: Text = ""
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         _agent_row(tx, self.agent_id)
         tx.conn.execute(
             "UPDATE agent_state SET sleep = ?, updated_at = ? WHERE agent_id = ?",
-            (self.sleep, tx.now, self.agent_id),
+            (
+                None if self.sleep is None else json.dumps(self.sleep, sort_keys=True),
+                tx.now,
+                self.agent_id,
+            ),
         )
         if self.sleep is None:
             tx.event("agent_woke", principal=self.agent_id, details={"reason": self.reason})
         else:
-            tx.event("agent_slept", principal=self.agent_id, details=json.loads(self.sleep))
+            tx.event("agent_slept", principal=self.agent_id, details=self.sleep)
         return {}
 
 
@@ -289,13 +262,11 @@ class AddNote(Operation):
     """Append to an agent's own notes, keeping only its newest ``keep``."""
 
     kind: ClassVar[str] = "note_added"
-    agent_id: str
-    text: str
-    keep: int = 50
+    agent_id: PrincipalId
+    text: Annotated[str, TEXT.named("note")]
+    keep: Count = 50
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.agent_id, "agent_id")
-        check_text(self.text, "note")
+    def check(self) -> None:
         if not self.text.strip():
             raise InvalidRequest("a note needs some text")
         if len(self.text) > MAX_NOTE_CHARS:
@@ -303,9 +274,6 @@ class AddNote(Operation):
                 f"a note is at most {MAX_NOTE_CHARS} characters, got {len(self.text)};"
                 " shorten it or keep long text in an artifact"
             )
-        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
-            raise InvalidRequest(f"keep must be a positive integer, got {self.keep!r}")
-        check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         _agent_row(tx, self.agent_id)
@@ -337,26 +305,19 @@ class EndTurn(Operation):
     """
 
     kind: ClassVar[str] = "turn"
-    agent_id: str
-    turn: int
-    action: str
+    agent_id: PrincipalId
+    turn: Count
+    action: Text
     ok: bool
     code: str | None = None
-    result: str = "{}"
+    result: JsonText = "{}"
     charges: tuple[tuple[str, float], ...] = ()
-    model_seconds: float = 0.0
+    model_seconds: NonNegative = 0.0
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.agent_id, "agent_id")
-        if isinstance(self.turn, bool) or not isinstance(self.turn, int) or self.turn < 1:
-            raise InvalidRequest(f"turn must be a positive integer, got {self.turn!r}")
-        check_text(self.action, "action")
-        _json_object(self.result, "result")
+    def check(self) -> None:
         for name, amount in self.charges:
             check_resource_name(name)
             check_non_negative(amount, f"charge of {name}")
-        check_non_negative(self.model_seconds, "model_seconds")
-        check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         _agent_row(tx, self.agent_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from agent_ecology.ledger.errors import (
     InvalidRequest,
@@ -19,9 +19,9 @@ from agent_ecology.ledger.ops.checks import (
     ESCROW,
     KERNEL_MADE_PREFIXES,
     RESERVED_ARTIFACT_PREFIX,
-    check_artifact_id,
-    check_op_id,
-    check_principal_id,
+    TEXT,
+    ArtifactId,
+    PrincipalId,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -34,18 +34,9 @@ class WriteArtifact(Operation):
     """
 
     kind: ClassVar[str] = "artifact_written"
-    actor: str
-    artifact_id: str
-    content: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        check_artifact_id(self.artifact_id)
-        if not isinstance(self.content, str):
-            raise InvalidRequest(
-                f"artifact content must be text, got {type(self.content).__name__}"
-            )
-        check_op_id(self.op_id)
+    actor: PrincipalId
+    artifact_id: ArtifactId
+    content: Annotated[str, TEXT.named("artifact content")]
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         size = len(self.content.encode("utf-8"))
@@ -188,13 +179,8 @@ class DeleteArtifact(Operation):
     """Delete an artifact its ``actor`` owns; its size is freed from the owner's ``disk``."""
 
     kind: ClassVar[str] = "artifact_deleted"
-    actor: str
-    artifact_id: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        check_artifact_id(self.artifact_id)
-        check_op_id(self.op_id)
+    actor: PrincipalId
+    artifact_id: ArtifactId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         size = _owned(tx, self.actor, self.artifact_id)
@@ -224,15 +210,11 @@ class TransferArtifact(Operation):
     """Give an artifact to ``new_owner``; its size moves between the owners' ``disk``."""
 
     kind: ClassVar[str] = "artifact_transferred"
-    actor: str
-    artifact_id: str
-    new_owner: str
+    actor: PrincipalId
+    artifact_id: ArtifactId
+    new_owner: PrincipalId
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        check_principal_id(self.new_owner, "new_owner")
-        check_artifact_id(self.artifact_id)
-        check_op_id(self.op_id)
+    def check(self) -> None:
         if self.actor == self.new_owner:
             raise InvalidRequest(
                 f"{self.actor!r} is both the giver and the receiver of {self.artifact_id!r};"

@@ -6,25 +6,83 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent_ecology.ledger.errors import (
     IdempotencyConflict,
 )
+from agent_ecology.ledger.ops.checks import OpId, Rule, rules_of
 from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.ledger.records import Receipt
+
+_RULES: dict[type, tuple[tuple[str, Rule, bool], ...]] = {}
+
+
+def _rules(cls: type) -> tuple[tuple[str, Rule, bool], ...]:
+    """Each field of ``cls`` with the rule its annotation carries (found once per class).
+
+    Only the fields' annotations are evaluated, each in the module of the class declaring it.
+    """
+    found = _RULES.get(cls)
+    if found is None:
+        names = {f.name for f in dataclasses.fields(cls)}
+        annotations: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            namespace = vars(sys.modules[klass.__module__])
+            for name, annotation in vars(klass).get("__annotations__", {}).items():
+                if name not in names:
+                    continue
+                if isinstance(annotation, str):
+                    try:
+                        annotation = eval(annotation, namespace, dict(vars(klass)))
+                    except NameError:  # a name local to where the class was made: no rule
+                        continue
+                annotations[name] = annotation
+        rules = []
+        for name, annotation in annotations.items():
+            rule, optional = rules_of(annotation)
+            if rule is not None:
+                rules.append((name, rule, optional))
+        found = _RULES[cls] = tuple(rules)
+    return found
+
+
+def _hashable(value: Any) -> Any:
+    # A JSON-object field is hashed as the sorted text it is stored as.
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value), sort_keys=True)
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Operation:
-    """A request to change state. ``op_id`` makes it idempotent."""
+    """A request to change state. ``op_id`` makes it idempotent.
+
+    Each field is checked by the rule its annotation carries (see
+    :mod:`~agent_ecology.ledger.ops.checks`), then :meth:`check` tests what spans fields.
+    """
 
     kind: ClassVar[str] = "operation"
-    op_id: str | None = None
+    op_id: OpId = None
+
+    def __post_init__(self) -> None:
+        for name, rule, optional in _rules(type(self)):
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            checked = rule(value, name)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+        self.check()
+
+    def check(self) -> None:
+        """Rules between fields (``src`` is not ``dst``, ...); the fields are checked already."""
 
     def request_hash(self) -> str:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields = {f.name: _hashable(getattr(self, f.name)) for f in dataclasses.fields(self)}
         fields.pop("op_id")
         text = json.dumps({"kind": self.kind, **fields}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()

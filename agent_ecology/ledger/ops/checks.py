@@ -1,13 +1,17 @@
-"""Argument checks, run in the caller before anything is queued."""
+"""Names the kernel reserves, and the rules an operation's fields (and a genesis method's
+arguments) must follow, checked in the caller before anything is queued."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from agent_ecology.ledger.errors import (
-    InvalidRequest,
-)
+from agent_ecology.ledger.errors import InvalidRequest
 
 DISK = "disk"
 """The stock resource that artifact sizes are charged to, when it is declared."""
@@ -55,70 +59,179 @@ _ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
 _RESOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-# --- argument checks (run in the caller, before anything is queued) -------------------------
+# --- field rules: each constraint declared once ----------------------------------------------
+#
+# An operation's field says what it must hold by its annotation, ``actor: PrincipalId``; the
+# :class:`~agent_ecology.ledger.ops.base.Operation` constructor checks every field by its rule
+# (so a malformed call fails at once, in the caller's task), and a genesis method's argument
+# model that uses the same alias is validated by the same function, with the same message.
 
 
-def check_principal_id(value: object, role: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A constraint on one value: ``check(value, name)`` returns it (normalised) or raises
+    :class:`InvalidRequest` naming ``name`` (the field, or ``label`` where one is given)."""
+
+    check: Callable[[Any, str], Any]
+    label: str | None = None
+
+    def named(self, label: str) -> Rule:
+        """The same rule, naming the value ``label`` in its messages (an agent-facing name)."""
+        return Rule(self.check, label)
+
+    def __call__(self, value: Any, name: str) -> Any:
+        return self.check(value, self.label or name)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema  # only genesis argument models need it
+
+        def validate(value: Any, info: Any) -> Any:
+            try:
+                return self(value, info.field_name or "value")
+            except InvalidRequest as exc:
+                raise ValueError(str(exc)) from None
+
+        return core_schema.with_info_after_validator_function(validate, handler(source))
+
+
+def rules_of(annotation: Any) -> tuple[Rule, bool]:
+    """The rule an annotation carries (looking inside ``X | None``), and whether None is let
+    through; ``(None, ...)`` where it carries none."""
+    optional = False
+    if get_origin(annotation) in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        optional = len(members) < len(get_args(annotation))
+        annotation = members[0] if len(members) == 1 else annotation
+    if get_origin(annotation) is Annotated:
+        for meta in annotation.__metadata__:
+            if isinstance(meta, Rule):
+                return meta, optional
+    return None, optional  # type: ignore[return-value]
+
+
+def _principal_id(value: object, name: str) -> str:
     if not isinstance(value, str) or not _PRINCIPAL_ID.fullmatch(value):
         raise InvalidRequest(
-            f"{role} must be a principal id (1-64 characters: letters, digits, '_', '.', ':', '-',"
+            f"{name} must be a principal id (1-64 characters: letters, digits, '_', '.', ':', '-',"
             f" starting with a letter or digit), got {value!r}"
         )
     return value
 
 
-def check_artifact_id(value: object) -> str:
+def _artifact_id(value: object, name: str) -> str:
     if not isinstance(value, str) or not _ARTIFACT_ID.fullmatch(value):
         raise InvalidRequest(
-            "artifact_id must be 1-128 characters (letters, digits, '_', '.', ':', '/', '-',"
+            f"{name} must be 1-128 characters (letters, digits, '_', '.', ':', '/', '-',"
             f" starting with a letter or digit), got {value!r}"
         )
     return value
 
 
-def check_resource_name(value: object) -> str:
+def _resource_name(value: object, name: str) -> str:
     if not isinstance(value, str) or not _RESOURCE_NAME.fullmatch(value):
         raise InvalidRequest(
-            f"resource must be a resource name (lowercase letters, digits, '_'), got {value!r}"
+            f"{name} must be a resource name (lowercase letters, digits, '_'), got {value!r}"
         )
     return value
 
 
-def check_scrip_amount(value: object) -> int:
+def _scrip(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(
             f"scrip amounts are whole numbers; got {value!r} ({type(value).__name__}),"
             " pass a positive int"
         )
     if value <= 0 or value > MAX_SCRIP:
-        raise InvalidRequest(f"scrip amount must be a positive integer, got {value}")
+        raise InvalidRequest(f"{name}: a scrip amount must be a positive integer, got {value}")
     return value
 
 
-def check_resource_amount(value: object, what: str = "amount") -> float:
+def _count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequest(f"{what} must be a number, got {value!r}")
-    amount = float(value)
+        raise InvalidRequest(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _positive(value: object, name: str) -> float:
+    amount = _number(value, name)
     if not math.isfinite(amount) or amount <= 0:
-        raise InvalidRequest(f"{what} must be a positive finite number, got {value!r}")
+        raise InvalidRequest(f"{name} must be a positive finite number, got {value!r}")
     return amount
 
 
-def check_non_negative(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequest(f"{what} must be a number, got {value!r}")
-    amount = float(value)
+def _non_negative(value: object, name: str) -> float:
+    amount = _number(value, name)
     if not math.isfinite(amount) or amount < 0:
-        raise InvalidRequest(f"{what} must be a finite number >= 0, got {value!r}")
+        raise InvalidRequest(f"{name} must be a finite number >= 0, got {value!r}")
     return amount
 
 
-def check_op_id(value: object) -> str | None:
-    if value is None:
-        return None
+def _op_id(value: object, name: str) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= 200:
-        raise InvalidRequest(f"op_id must be a string of 1-200 characters, got {value!r}")
+        raise InvalidRequest(f"{name} must be a string of 1-200 characters, got {value!r}")
     return value
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be text, got {value!r}")
+    return value
+
+
+def json_object(value: object, name: str) -> dict[str, Any]:
+    """``value`` (a mapping, or a JSON object as text) as a dict of JSON values."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise InvalidRequest(f"{name} must be a JSON object, got {type(value).__name__}")
+    try:
+        return dict(json.loads(json.dumps(dict(value), allow_nan=False)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"{name} must hold only JSON values: {exc}") from None
+
+
+def json_text(value: object, name: str) -> str:
+    """``value`` (text) if it is a JSON object."""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a JSON object as text, got {type(value).__name__}")
+    json_object(value, name)
+    return value
+
+
+PRINCIPAL_ID = Rule(_principal_id)
+ARTIFACT_ID = Rule(_artifact_id)
+RESOURCE = Rule(_resource_name)
+SCRIP = Rule(_scrip)
+COUNT = Rule(_count)
+POSITIVE = Rule(_positive)
+NON_NEGATIVE = Rule(_non_negative)
+TEXT = Rule(_text)
+
+PrincipalId = Annotated[str, PRINCIPAL_ID]
+ArtifactId = Annotated[str, ARTIFACT_ID]
+ResourceName = Annotated[str, RESOURCE]
+Scrip = Annotated[int, SCRIP]
+"""A positive whole amount of scrip (up to 2**63 - 1)."""
+Count = Annotated[int, COUNT]
+"""A positive integer: a row id (debt, listing, bid), a turn, an attempt."""
+Amount = Annotated[float, POSITIVE]
+"""A positive finite quantity of a resource."""
+NonNegative = Annotated[float, NON_NEGATIVE]
+OpId = Annotated[str, Rule(_op_id)] | None
+Text = Annotated[str, TEXT]
+JsonObject = Annotated[Mapping[str, Any], Rule(json_object)]
+"""A JSON object; kept as a dict, stored and hashed as sorted JSON text."""
+JsonText = Annotated[str, Rule(json_text)]
+"""A JSON object kept as the text it came as."""
 
 
 def check_not_disk(resource: str, verb: str) -> None:
@@ -129,7 +242,13 @@ def check_not_disk(resource: str, verb: str) -> None:
         )
 
 
-def check_text(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{what} must be text, got {value!r}")
-    return value
+def check_resource_name(value: object, name: str = "resource") -> str:
+    return _resource_name(value, name)
+
+
+def check_artifact_id(value: object, name: str = "artifact_id") -> str:
+    return _artifact_id(value, name)
+
+
+def check_non_negative(value: object, name: str) -> float:
+    return _non_negative(value, name)

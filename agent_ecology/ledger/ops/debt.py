@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted
 from agent_ecology.ledger.ops.base import Operation
@@ -21,10 +21,11 @@ from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
     DISK,
     MAX_SCRIP,
-    check_non_negative,
-    check_op_id,
-    check_principal_id,
-    check_scrip_amount,
+    PRINCIPAL_ID,
+    Count,
+    NonNegative,
+    PrincipalId,
+    Scrip,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -33,12 +34,6 @@ MAX_INTEREST_RATE = 10.0
 
 def debt_artifact(debt_id: int) -> str:
     return f"{DEBT_PREFIX}{debt_id}"
-
-
-def _check_debt_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"debt_id must be a positive integer, got {value!r}")
-    return value
 
 
 def _debt(tx: Tx, debt_id: int) -> dict[str, Any]:
@@ -73,26 +68,20 @@ class DebtIssue(Operation):
     """The borrower proposes a loan of ``principal`` scrip from ``lender``."""
 
     kind: ClassVar[str] = "debt_proposed"
-    debtor: str
-    lender: str
-    principal: int
-    interest_rate: float
-    due_at: float
+    debtor: PrincipalId
+    lender: Annotated[str, PRINCIPAL_ID.named("creditor_id")]
+    principal: Scrip
+    interest_rate: NonNegative
+    due_at: NonNegative
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.debtor, "debtor")
-        check_principal_id(self.lender, "creditor_id")
-        check_scrip_amount(self.principal)
-        rate = check_non_negative(self.interest_rate, "interest_rate")
-        if rate > MAX_INTEREST_RATE:
+    def check(self) -> None:
+        if self.interest_rate > MAX_INTEREST_RATE:
             raise InvalidRequest(
                 f"interest_rate is a fraction of the principal (0.1 = 10%), at most"
-                f" {MAX_INTEREST_RATE:g}; got {rate:g}"
+                f" {MAX_INTEREST_RATE:g}; got {self.interest_rate:g}"
             )
-        check_non_negative(self.due_at, "due_at")
         if self.debtor == self.lender:
             raise InvalidRequest("you cannot lend to yourself; name another agent as creditor")
-        check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         for who in (self.debtor, self.lender):
@@ -138,13 +127,8 @@ class DebtAccept(Operation):
     """The named lender accepts: the principal moves, the debt artifact is made."""
 
     kind: ClassVar[str] = "debt_accepted"
-    lender: str
-    debt_id: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.lender, "lender")
-        _check_debt_id(self.debt_id)
-        check_op_id(self.op_id)
+    lender: PrincipalId
+    debt_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)
@@ -191,15 +175,9 @@ class DebtRepay(Operation):
     """The debtor pays ``amount`` of what is left to the current creditor."""
 
     kind: ClassVar[str] = "debt_repaid"
-    debtor: str
-    debt_id: int
-    amount: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.debtor, "debtor")
-        _check_debt_id(self.debt_id)
-        check_scrip_amount(self.amount)
-        check_op_id(self.op_id)
+    debtor: PrincipalId
+    debt_id: Count
+    amount: Scrip
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)
@@ -234,13 +212,8 @@ class DebtForgive(Operation):
     """The current creditor forgives what is left."""
 
     kind: ClassVar[str] = "debt_forgiven"
-    actor: str
-    debt_id: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        _check_debt_id(self.debt_id)
-        check_op_id(self.op_id)
+    actor: PrincipalId
+    debt_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)
@@ -276,13 +249,8 @@ class DebtCollect(Operation):
     """After the due time, the creditor takes what the debtor has, up to what is left."""
 
     kind: ClassVar[str] = "debt_collected"
-    actor: str
-    debt_id: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.actor, "actor")
-        _check_debt_id(self.debt_id)
-        check_op_id(self.op_id)
+    actor: PrincipalId
+    debt_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)

@@ -11,7 +11,7 @@ listing, the writer applies one first; the other is told that it was sold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownArtifact
 from agent_ecology.ledger.ops.base import Operation
@@ -19,10 +19,11 @@ from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
     DISK,
     ESCROW,
-    check_artifact_id,
-    check_op_id,
-    check_principal_id,
-    check_scrip_amount,
+    PRINCIPAL_ID,
+    ArtifactId,
+    Count,
+    PrincipalId,
+    Scrip,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -40,31 +41,19 @@ def _listing(tx: Tx, listing_id: int) -> tuple[str, str, int, str | None, str, i
     return row  # type: ignore[no-any-return]
 
 
-def _check_listing_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"listing_id must be a positive integer, got {value!r}")
-    return value
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EscrowDeposit(Operation):
     """List an artifact the seller owns for ``price`` scrip (optionally for one buyer only)."""
 
     kind: ClassVar[str] = "escrow_listed"
-    seller: str
-    artifact_id: str
-    price: int
-    buyer: str | None = None
+    seller: PrincipalId
+    artifact_id: ArtifactId
+    price: Scrip
+    buyer: Annotated[str, PRINCIPAL_ID.named("buyer_id")] | None = None
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.seller, "seller")
-        check_artifact_id(self.artifact_id)
-        check_scrip_amount(self.price)
-        if self.buyer is not None:
-            check_principal_id(self.buyer, "buyer_id")
-            if self.buyer == self.seller:
-                raise InvalidRequest("buyer_id is the seller; leave it out or name another agent")
-        check_op_id(self.op_id)
+    def check(self) -> None:
+        if self.buyer == self.seller:
+            raise InvalidRequest("buyer_id is the seller; leave it out or name another agent")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         if tx.principal_kind(self.seller) != "agent":
@@ -112,13 +101,8 @@ class EscrowPurchase(Operation):
     """Buy a listing: scrip to the seller and the artifact to the buyer, all or nothing."""
 
     kind: ClassVar[str] = "escrow_sold"
-    buyer: str
-    listing_id: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.buyer, "buyer")
-        _check_listing_id(self.listing_id)
-        check_op_id(self.op_id)
+    buyer: PrincipalId
+    listing_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         artifact_id, seller, price, only, status, size, sold_to = _listing(tx, self.listing_id)
@@ -178,13 +162,8 @@ class EscrowCancel(Operation):
     """Take a listing back: only its seller may; the artifact returns to them."""
 
     kind: ClassVar[str] = "escrow_cancelled"
-    seller: str
-    listing_id: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.seller, "seller")
-        _check_listing_id(self.listing_id)
-        check_op_id(self.op_id)
+    seller: PrincipalId
+    listing_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         artifact_id, seller, _price, _only, status, _size, _sold = _listing(tx, self.listing_id)

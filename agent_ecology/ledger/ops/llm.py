@@ -12,11 +12,11 @@ across crashes too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from agent_ecology.ledger.errors import BudgetExhausted, InvalidRequest
 from agent_ecology.ledger.ops.base import Operation
-from agent_ecology.ledger.ops.checks import check_op_id, check_principal_id, check_text
+from agent_ecology.ledger.ops.checks import Count, PrincipalId, Rule, Text
 from agent_ecology.ledger.ops.tx import Tx
 
 LLM_BUDGET = "llm_budget"
@@ -33,15 +33,26 @@ _MAX_TOKENS = 2**63 - 1
 _SETTLED_STATUSES = ("settled", "failed")
 
 
-def _check_nd(value: object, what: str) -> int:
+def _nd(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest(f"{what} must be a non-negative integer of nanodollars, got {value!r}")
     return value
 
 
-def _check_tokens(value: object, what: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+def _tokens(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest(f"{what} must be a non-negative integer or None, got {value!r}")
+    return value
+
+
+def _status(value: object, what: str) -> str:
+    if value not in _SETTLED_STATUSES:
+        raise InvalidRequest(f"{what} must be one of {_SETTLED_STATUSES}, got {value!r}")
+    return str(value)
+
+
+Nanodollars = Annotated[int, Rule(_nd)]
+Tokens = Annotated[int, Rule(_tokens)]
 
 
 def _column(tokens: int | None) -> int | None:
@@ -67,13 +78,8 @@ class SetApiLimit(Operation):
     """Set the world's dollar limit (from ``llm.max_api_cost``); only a system authority may."""
 
     kind: ClassVar[str] = "api_limit_set"
-    authority: str
-    limit_nd: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.authority, "authority")
-        _check_nd(self.limit_nd, "limit_nd")
-        check_op_id(self.op_id)
+    authority: PrincipalId
+    limit_nd: Nanodollars
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "set the API budget")
@@ -95,20 +101,11 @@ class ReserveCall(Operation):
     """Hold ``reserve_nd`` for one attempt of an LLM call, or refuse if it does not fit."""
 
     kind: ClassVar[str] = "llm_reserved"
-    call_id: str
-    agent_id: str
-    model: str
-    attempt: int
-    reserve_nd: int
-
-    def __post_init__(self) -> None:
-        check_text(self.call_id, "call_id")
-        check_principal_id(self.agent_id, "agent_id")
-        check_text(self.model, "model")
-        _check_nd(self.reserve_nd, "reserve_nd")
-        if isinstance(self.attempt, bool) or not isinstance(self.attempt, int) or self.attempt < 1:
-            raise InvalidRequest(f"attempt must be a positive integer, got {self.attempt!r}")
-        check_op_id(self.op_id)
+    call_id: Text
+    agent_id: PrincipalId
+    model: Text
+    attempt: Count
+    reserve_nd: Nanodollars
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.principal_kind(self.agent_id)
@@ -155,31 +152,20 @@ class SettleCall(Operation):
     """
 
     kind: ClassVar[str] = "llm_call"
-    call_id: str
-    status: str
-    cost_nd: int
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    error: str | None = None
-    billed_nd: int | None = None
+    call_id: Text
+    status: Annotated[str, Rule(_status)]
+    cost_nd: Nanodollars
+    prompt_tokens: Tokens | None = None
+    completion_tokens: Tokens | None = None
+    error: Text | None = None
+    billed_nd: Nanodollars | None = None
     """What the server billed, when above :data:`MAX_CHARGE_ND` (``cost_nd`` is then the cap)."""
 
-    def __post_init__(self) -> None:
-        check_text(self.call_id, "call_id")
-        if self.status not in _SETTLED_STATUSES:
-            raise InvalidRequest(f"status must be one of {_SETTLED_STATUSES}, got {self.status!r}")
-        _check_nd(self.cost_nd, "cost_nd")
+    def check(self) -> None:
         if self.cost_nd > MAX_CHARGE_ND:
             raise InvalidRequest(
                 f"cost_nd must be at most {MAX_CHARGE_ND}; give a larger bill as billed_nd"
             )
-        if self.billed_nd is not None:
-            _check_nd(self.billed_nd, "billed_nd")
-        _check_tokens(self.prompt_tokens, "prompt_tokens")
-        _check_tokens(self.completion_tokens, "completion_tokens")
-        if self.error is not None:
-            check_text(self.error, "error")
-        check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         row = tx.conn.execute(
@@ -246,15 +232,9 @@ class ReportOverbilling(Operation):
     """
 
     kind: ClassVar[str] = "llm_overbilled"
-    call_id: str
-    server: str
-    billed_nd: int
-
-    def __post_init__(self) -> None:
-        check_text(self.call_id, "call_id")
-        check_text(self.server, "server")
-        _check_nd(self.billed_nd, "billed_nd")
-        check_op_id(self.op_id)
+    call_id: Text
+    server: Text
+    billed_nd: Nanodollars
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         row = tx.conn.execute(
@@ -295,11 +275,7 @@ class AbandonCalls(Operation):
     """
 
     kind: ClassVar[str] = "llm_calls_abandoned"
-    authority: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.authority, "authority")
-        check_op_id(self.op_id)
+    authority: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "close abandoned LLM calls")

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 from agent_ecology.ledger.errors import InvalidRequest
 from agent_ecology.ledger.ops.base import Operation
-from agent_ecology.ledger.ops.checks import check_op_id
 from agent_ecology.ledger.ops.tx import Tx
 
 _FIELDS = (
@@ -34,7 +33,7 @@ class RecordMetrics(Operation):
     window_end: float
     rows: str
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not self.window_start <= self.window_end:
             raise InvalidRequest("a metrics window must not end before it starts")
         try:
@@ -53,7 +52,6 @@ class RecordMetrics(Operation):
                         f"metrics row of {r['agent_id']!r}: {name} must be an integer that fits"
                         f" in 64 bits, got {str(value)[:40]}"
                     )
-        check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         rows = json.loads(self.rows)

@@ -22,10 +22,10 @@ from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
     KERNEL_MADE_PREFIXES,
     ORACLE,
+    ArtifactId,
+    PrincipalId,
+    Scrip,
     check_artifact_id,
-    check_op_id,
-    check_principal_id,
-    check_scrip_amount,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -49,15 +49,9 @@ class OracleBid(Operation):
     """Bid ``amount`` (the new total) to have ``artifact_id`` scored at the next resolution."""
 
     kind: ClassVar[str] = "oracle_bid"
-    bidder: str
-    artifact_id: str
-    amount: int
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.bidder, "bidder")
-        check_artifact_id(self.artifact_id)
-        check_scrip_amount(self.amount)
-        check_op_id(self.op_id)
+    bidder: PrincipalId
+    artifact_id: ArtifactId
+    amount: Scrip
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         if tx.principal_kind(self.bidder) != "agent":
@@ -111,13 +105,8 @@ class OracleWithdraw(Operation):
     """Take back an active bid: its scrip is refunded."""
 
     kind: ClassVar[str] = "oracle_withdrawn"
-    bidder: str
-    artifact_id: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.bidder, "bidder")
-        check_artifact_id(self.artifact_id)
-        check_op_id(self.op_id)
+    bidder: PrincipalId
+    artifact_id: ArtifactId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         current = _active(tx, self.bidder, self.artifact_id)
@@ -145,7 +134,7 @@ class OracleResolve(Operation):
     """Resolve the bids placed by ``round_at`` on the artifacts in ``scores``."""
 
     kind: ClassVar[str] = "oracle_resolved"
-    authority: str
+    authority: PrincipalId
     round_at: float
     scores: tuple[tuple[str, float], ...]
     slots: int
@@ -154,8 +143,7 @@ class OracleResolve(Operation):
     paid: str = "burn"
     reserve: int = 0
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.authority, "authority")
+    def check(self) -> None:
         if self.slots < 1:
             raise InvalidRequest(f"slots must be at least 1, got {self.slots}")
         if self.paid not in ("burn", "share"):
@@ -164,7 +152,6 @@ class OracleResolve(Operation):
             check_artifact_id(artifact)
             if not math.isfinite(score) or score < 0:
                 raise InvalidRequest(f"score of {artifact!r} must be >= 0, got {score}")
-        check_op_id(self.op_id)
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "resolve the oracle")

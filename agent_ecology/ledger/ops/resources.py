@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.buckets import Bucket
@@ -14,12 +14,11 @@ from agent_ecology.ledger.errors import (
 )
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
-    check_non_negative,
+    NON_NEGATIVE,
+    Amount,
+    PrincipalId,
+    ResourceName,
     check_not_disk,
-    check_op_id,
-    check_principal_id,
-    check_resource_amount,
-    check_resource_name,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -33,15 +32,11 @@ class Spend(Operation):
     """
 
     kind: ClassVar[str] = "spend"
-    principal: str
-    resource: str
-    amount: float
+    principal: PrincipalId
+    resource: ResourceName
+    amount: Amount
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.principal, "principal")
-        check_resource_name(self.resource)
-        object.__setattr__(self, "amount", check_resource_amount(self.amount))
-        check_op_id(self.op_id)
+    def check(self) -> None:
         check_not_disk(self.resource, "spent")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
@@ -69,15 +64,11 @@ class Release(Operation):
     """Give back ``amount`` of a stock resource in use (flow resources accrue by themselves)."""
 
     kind: ClassVar[str] = "release"
-    principal: str
-    resource: str
-    amount: float
+    principal: PrincipalId
+    resource: ResourceName
+    amount: Amount
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.principal, "principal")
-        check_resource_name(self.resource)
-        object.__setattr__(self, "amount", check_resource_amount(self.amount))
-        check_op_id(self.op_id)
+    def check(self) -> None:
         check_not_disk(self.resource, "released")
 
     def apply(self, tx: Tx) -> dict[str, Any]:
@@ -106,17 +97,12 @@ class TransferResource(Operation):
     """
 
     kind: ClassVar[str] = "resource_transfer"
-    src: str
-    dst: str
-    resource: str
-    amount: float
+    src: PrincipalId
+    dst: PrincipalId
+    resource: ResourceName
+    amount: Amount
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.src, "src")
-        check_principal_id(self.dst, "dst")
-        check_resource_name(self.resource)
-        object.__setattr__(self, "amount", check_resource_amount(self.amount))
-        check_op_id(self.op_id)
+    def check(self) -> None:
         if self.src == self.dst:
             raise InvalidRequest(f"cannot transfer {self.resource} from {self.src!r} to itself")
 
@@ -165,17 +151,10 @@ class SetQuota(Operation):
     """Set a principal's quota (stock: its allocation; flow: its rate). System only."""
 
     kind: ClassVar[str] = "quota_set"
-    principal: str
-    resource: str
-    amount: float
-    authority: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.principal, "principal")
-        check_principal_id(self.authority, "authority")
-        check_resource_name(self.resource)
-        object.__setattr__(self, "amount", check_non_negative(self.amount, "quota"))
-        check_op_id(self.op_id)
+    principal: PrincipalId
+    resource: ResourceName
+    amount: Annotated[float, NON_NEGATIVE.named("quota")]
+    authority: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "set quotas")
@@ -208,17 +187,12 @@ class TransferQuota(Operation):
     """Permanently move quota: unused stock capacity, or flow rate, from ``src`` to ``dst``."""
 
     kind: ClassVar[str] = "quota_transfer"
-    src: str
-    dst: str
-    resource: str
-    amount: float
+    src: PrincipalId
+    dst: PrincipalId
+    resource: ResourceName
+    amount: Amount
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.src, "src")
-        check_principal_id(self.dst, "dst")
-        check_resource_name(self.resource)
-        object.__setattr__(self, "amount", check_resource_amount(self.amount))
-        check_op_id(self.op_id)
+    def check(self) -> None:
         if self.src == self.dst:
             raise InvalidRequest(
                 f"cannot transfer {self.resource} quota from {self.src!r} to itself"
@@ -284,11 +258,7 @@ class ReanchorBuckets(Operation):
     """
 
     kind: ClassVar[str] = "buckets_reanchored"
-    principal_id: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.principal_id, "principal_id")
-        check_op_id(self.op_id)
+    principal_id: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         rows = tx.conn.execute(

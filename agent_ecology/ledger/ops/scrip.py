@@ -10,12 +10,7 @@ from agent_ecology.ledger.errors import (
     NotPermitted,
 )
 from agent_ecology.ledger.ops.base import Operation
-from agent_ecology.ledger.ops.checks import (
-    HOLDERS,
-    check_op_id,
-    check_principal_id,
-    check_scrip_amount,
-)
+from agent_ecology.ledger.ops.checks import HOLDERS, PrincipalId, Scrip
 from agent_ecology.ledger.ops.tx import Tx
 
 
@@ -24,15 +19,11 @@ class Transfer(Operation):
     """Move scrip from ``src`` to ``dst``; unilateral (the receiver need not agree)."""
 
     kind: ClassVar[str] = "transfer"
-    src: str
-    dst: str
-    amount: int
+    src: PrincipalId
+    dst: PrincipalId
+    amount: Scrip
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.src, "src")
-        check_principal_id(self.dst, "dst")
-        check_scrip_amount(self.amount)
-        check_op_id(self.op_id)
+    def check(self) -> None:
         if self.src == self.dst:
             raise InvalidRequest(f"cannot transfer scrip from {self.src!r} to itself")
 
@@ -68,15 +59,9 @@ class Mint(Operation):
     """Create scrip for ``dst``; only a system principal (``authority``) may mint."""
 
     kind: ClassVar[str] = "mint"
-    dst: str
-    amount: int
-    authority: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.dst, "dst")
-        check_principal_id(self.authority, "authority")
-        check_scrip_amount(self.amount)
-        check_op_id(self.op_id)
+    dst: PrincipalId
+    amount: Scrip
+    authority: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "mint scrip")
@@ -97,15 +82,9 @@ class Burn(Operation):
     """Destroy scrip held by ``src``; only a system principal (``authority``) may burn."""
 
     kind: ClassVar[str] = "burn"
-    src: str
-    amount: int
-    authority: str
-
-    def __post_init__(self) -> None:
-        check_principal_id(self.src, "src")
-        check_principal_id(self.authority, "authority")
-        check_scrip_amount(self.amount)
-        check_op_id(self.op_id)
+    src: PrincipalId
+    amount: Scrip
+    authority: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "burn scrip")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
 
 from agent_ecology.ledger.buckets import Bucket, settle
 from agent_ecology.ledger.errors import (
@@ -14,13 +15,14 @@ from agent_ecology.ledger.errors import (
 from agent_ecology.ledger.ops.base import Operation
 from agent_ecology.ledger.ops.checks import (
     DISK,
+    PrincipalId,
+    ResourceName,
+    Text,
     check_non_negative,
-    check_op_id,
-    check_principal_id,
     check_resource_name,
-    check_text,
 )
 from agent_ecology.ledger.ops.tx import Tx
+from agent_ecology.ledger.records import ResourceSpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,21 +30,36 @@ class DeclareResource(Operation):
     """Record a resource from config.yaml (new, or with changed parameters)."""
 
     kind: ClassVar[str] = "resource_declared"
-    name: str
+    name: ResourceName
     resource_kind: str
-    unit: str
+    unit: Text
     total: float | None = None
-    distribution: str | None = None
+    distribution: Text | None = None
     rate: float | None = None
     capacity: float | None = None
     rescale: bool = False  # a calibrated flow: scale every holder's bucket to the new rate
 
-    def __post_init__(self) -> None:
-        check_resource_name(self.name)
-        check_text(self.unit, f"unit of {self.name}")
-        if self.distribution is not None:
-            check_text(self.distribution, f"distribution of {self.name}")
-        check_op_id(self.op_id)
+    @classmethod
+    def of(cls, spec: ResourceSpec, *, rescale: bool = False, op_id: str | None = None) -> Self:
+        """The declaration of ``spec`` (as config.yaml gives it).
+
+        ``rescale`` (a calibrated flow): every holder's bucket is scaled by new/old rate and
+        capacity, so a recalibration reaches agents that exist, in proportion to what they
+        hold.
+        """
+        return cls(
+            name=spec.name,
+            resource_kind=spec.kind,
+            unit=spec.unit,
+            total=spec.total,
+            distribution=spec.distribution,
+            rate=spec.rate,
+            capacity=spec.capacity,
+            rescale=rescale,
+            op_id=op_id,
+        )
+
+    def check(self) -> None:
         if self.resource_kind == "stock":
             check_non_negative(self.total, f"resources.stock.{self.name}.total")
         elif self.resource_kind == "flow":
@@ -126,24 +143,24 @@ class EnsurePrincipal(Operation):
     """
 
     kind: ClassVar[str] = "principal_created"
-    principal_id: str
+    principal_id: PrincipalId
     principal_kind: str = "agent"
-    stock: tuple[tuple[str, float], ...] = ()
-    flow: tuple[tuple[str, float, float], ...] = ()
+    stock: Mapping[str, float] = field(default_factory=dict)
+    flow: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        check_principal_id(self.principal_id, "principal_id")
-        check_op_id(self.op_id)
+    def check(self) -> None:
+        object.__setattr__(self, "stock", dict(self.stock))
+        object.__setattr__(self, "flow", dict(self.flow))
         if self.principal_kind not in ("agent", "system"):
             raise InvalidRequest(
                 f"principal kind must be 'agent' or 'system', got {self.principal_kind!r}"
             )
         if self.principal_kind == "system" and (self.stock or self.flow):
             raise InvalidRequest("system principals are not metered; give them no allocations")
-        for name, quota in self.stock:
+        for name, quota in self.stock.items():
             check_resource_name(name)
             check_non_negative(quota, f"stock quota of {name}")
-        for name, rate, capacity in self.flow:
+        for name, (rate, capacity) in self.flow.items():
             check_resource_name(name)
             check_non_negative(rate, f"rate of {name}")
             check_non_negative(capacity, f"capacity of {name}")
@@ -183,7 +200,7 @@ class EnsurePrincipal(Operation):
 
     def _add_holdings(self, tx: Tx) -> list[str]:
         stock = dict(self.stock)
-        flow = {name: (rate, capacity) for name, rate, capacity in self.flow}
+        flow = dict(self.flow)
         declared = tx.conn.execute("SELECT name, kind, rate, capacity FROM resources").fetchall()
         unknown = (set(stock) | set(flow)) - {name for name, *_ in declared}
         if unknown:

@@ -1,0 +1,370 @@
+"""The ledger's reads: plain functions of a read connection, each returning frozen records.
+
+The kernel runs each of them on the hot reader's thread in one read transaction (see
+:mod:`agent_ecology.ledger.reader`), so a read of several tables sees one snapshot. They are
+the only SQL that reads the kernel's tables; none of them writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any, NoReturn
+
+from agent_ecology.ledger.buckets import Bucket
+from agent_ecology.ledger.errors import UnknownArtifact, UnknownPrincipal, UnknownResource
+from agent_ecology.ledger.ops.agents import HOLDER_SQL
+from agent_ecology.ledger.ops.checks import CONFIG_RIGHT_PREFIX, DEBT_PREFIX, effective_owner_sql
+from agent_ecology.ledger.records import (
+    Account,
+    AgentRecord,
+    ApiBudget,
+    Artifact,
+    ArtifactInfo,
+    Bid,
+    Debt,
+    Event,
+    FlowHolding,
+    Listing,
+    LLMCall,
+    Note,
+    OracleResult,
+    Principal,
+    ResourceSpec,
+    StockHolding,
+    Supply,
+)
+
+_log = logging.getLogger("agent_ecology.ledger")
+
+_PRINCIPAL = "SELECT id, kind, scrip, created_at FROM principals"
+_ARTIFACT = "SELECT id, owner_id, content, size_bytes, created_at, updated_at FROM artifacts"
+_STOCK = "SELECT principal_id, resource, quota, used FROM stock_holdings"
+_FLOW = "SELECT resource, balance, updated_at, rate, capacity FROM flow_buckets"
+_EVENT = (
+    "SELECT seq, at, kind, actor_id, principal_id, counterparty_id, resource, amount,"
+    " artifact_id, op_id, details FROM events"
+)
+_AGENT = (
+    f"SELECT s.agent_id, s.config, s.config_version, {HOLDER_SQL}, s.sleep,"
+    " s.last_result, s.turns FROM agent_state s"
+    f" LEFT JOIN artifacts a ON a.id = '{CONFIG_RIGHT_PREFIX}' || s.agent_id"
+)
+_DEBT = (
+    f"SELECT d.id, d.debtor_id, d.lender_id, {effective_owner_sql('a')}, d.principal,"
+    " d.interest_rate, d.amount_due, d.repaid, d.defaulted, d.due_at, d.status FROM debts d"
+    f" LEFT JOIN artifacts a ON a.id = '{DEBT_PREFIX}' || d.id"
+)
+
+
+def _where(sql: str, conditions: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """``sql`` with the conditions (SQL with one ``?``, or none, and its value) ANDed on."""
+    if not conditions:
+        return sql, []
+    clause = " AND ".join(c for c, _ in conditions)
+    params: list[Any] = []
+    for c, value in conditions:
+        params += [value] * c.count("?")
+    return f"{sql} WHERE {clause}", params
+
+
+# --- principals and scrip -------------------------------------------------------------------
+
+
+def principal(conn: sqlite3.Connection, principal_id: str) -> Principal:
+    row = conn.execute(_PRINCIPAL + " WHERE id = ?", (principal_id,)).fetchone()
+    if row is None:
+        raise UnknownPrincipal(principal_id)
+    return Principal(*row)
+
+
+def principals(conn: sqlite3.Connection, kind: str | None) -> list[Principal]:
+    sql, params = _where(_PRINCIPAL, [("kind = ?", kind)] if kind is not None else [])
+    return [Principal(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+
+
+def supply(conn: sqlite3.Connection) -> Supply:
+    minted, burned, circulating = conn.execute(
+        "SELECT minted, burned, (SELECT coalesce(sum(scrip), 0) FROM principals) FROM scrip_supply"
+    ).fetchone()
+    return Supply(int(minted), int(burned), int(circulating))
+
+
+# --- resources and holdings -----------------------------------------------------------------
+
+
+def resources(conn: sqlite3.Connection) -> list[ResourceSpec]:
+    return [
+        ResourceSpec(*row)
+        for row in conn.execute(
+            "SELECT name, kind, unit, total, distribution, rate, capacity FROM resources"
+            " ORDER BY name"
+        )
+    ]
+
+
+def stock_allocated(conn: sqlite3.Connection, resource: str) -> float:
+    row = conn.execute(
+        "SELECT coalesce(sum(quota), 0.0) FROM stock_holdings WHERE resource = ?", (resource,)
+    ).fetchone()
+    return float(row[0])
+
+
+def stock(conn: sqlite3.Connection, principal_id: str, resource: str) -> StockHolding:
+    row = conn.execute(
+        _STOCK + " WHERE principal_id = ? AND resource = ?", (principal_id, resource)
+    ).fetchone()
+    if row is None:
+        _explain_missing(conn, principal_id, resource, "stock")
+    return StockHolding(*row)
+
+
+def bucket(conn: sqlite3.Connection, principal_id: str, resource: str) -> FlowHolding:
+    row = conn.execute(
+        _FLOW + " WHERE principal_id = ? AND resource = ?", (principal_id, resource)
+    ).fetchone()
+    if row is None:
+        _explain_missing(conn, principal_id, resource, "flow")
+    return FlowHolding(principal_id, resource, Bucket(*row[1:]))
+
+
+def available(conn: sqlite3.Connection, principal_id: str, resource: str, now: float) -> float:
+    row = conn.execute("SELECT kind FROM resources WHERE name = ?", (resource,)).fetchone()
+    if row is None:
+        raise UnknownResource(resource)
+    if row[0] == "stock":
+        return stock(conn, principal_id, resource).available
+    return bucket(conn, principal_id, resource).available(now)
+
+
+def holdings(
+    conn: sqlite3.Connection, principal_id: str
+) -> tuple[list[StockHolding], list[FlowHolding]]:
+    held = conn.execute(
+        _STOCK + " WHERE principal_id = ? ORDER BY resource", (principal_id,)
+    ).fetchall()
+    flow = conn.execute(
+        _FLOW + " WHERE principal_id = ? ORDER BY resource", (principal_id,)
+    ).fetchall()
+    return (
+        [StockHolding(*r) for r in held],
+        [FlowHolding(principal_id, r[0], Bucket(*r[1:])) for r in flow],
+    )
+
+
+def account(conn: sqlite3.Connection, principal_id: str) -> Account:
+    who = principal(conn, principal_id)
+    held, flow = holdings(conn, principal_id)
+    return Account(who, tuple(held), tuple(flow))
+
+
+def _explain_missing(
+    conn: sqlite3.Connection, principal_id: str, resource: str, kind: str
+) -> NoReturn:
+    principal(conn, principal_id)
+    row = conn.execute("SELECT kind FROM resources WHERE name = ?", (resource,)).fetchone()
+    if row is None:
+        raise UnknownResource(resource)
+    if row[0] != kind:
+        raise UnknownResource(resource, f"{resource} is a {row[0]} resource, not {kind}")
+    raise UnknownResource(resource, f"{principal_id!r} holds no {resource}")
+
+
+# --- artifacts and trades -------------------------------------------------------------------
+
+
+def artifact(conn: sqlite3.Connection, artifact_id: str) -> Artifact:
+    row = conn.execute(_ARTIFACT + " WHERE id = ?", (artifact_id,)).fetchone()
+    if row is None:
+        raise UnknownArtifact(artifact_id)
+    return Artifact(*row)
+
+
+def artifacts(conn: sqlite3.Connection, owner_id: str | None) -> list[Artifact]:
+    sql, params = _where(_ARTIFACT, [("owner_id = ?", owner_id)] if owner_id is not None else [])
+    return [Artifact(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+
+
+def artifact_index(
+    conn: sqlite3.Connection, owner_id: str | None, limit: int | None
+) -> list[ArtifactInfo]:
+    sql, params = _where(
+        "SELECT id, owner_id, size_bytes, updated_at FROM artifacts",
+        [("owner_id = ?", owner_id)] if owner_id is not None else [],
+    )
+    sql += " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [ArtifactInfo(*row) for row in conn.execute(sql, params)]
+
+
+def listings(
+    conn: sqlite3.Connection,
+    *,
+    status: str | None,
+    seller: str | None,
+    open_to: str | None,
+    max_price: int | None,
+    after: int,
+    limit: int,
+) -> list[Listing]:
+    conditions: list[tuple[str, Any]] = [("id > ?", after)]
+    if status is not None:
+        conditions.append(("status = ?", status))
+    if seller is not None:
+        conditions.append(("seller_id = ?", seller))
+    if open_to is not None:
+        conditions.append(("(buyer_id IS NULL OR buyer_id = ?) AND seller_id != ?", open_to))
+    if max_price is not None:
+        conditions.append(("price <= ?", max_price))
+    sql, params = _where(
+        "SELECT id, artifact_id, seller_id, price, buyer_id, status, size_bytes, created_at,"
+        " closed_at, sold_to FROM escrow_listings",
+        conditions,
+    )
+    return [Listing(*row) for row in conn.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])]
+
+
+def debts(conn: sqlite3.Connection, party: str | None) -> list[Debt]:
+    found = [Debt(*row) for row in conn.execute(_DEBT + " ORDER BY d.id")]
+    if party is None:
+        return found
+    return [
+        d
+        for d in found
+        if party in (d.debtor, d.creditor) or (d.status == "proposed" and d.lender == party)
+    ]
+
+
+def oracle_bids(conn: sqlite3.Connection, status: str | None) -> list[Bid]:
+    sql, params = _where(
+        "SELECT id, bidder_id, artifact_id, amount, status, placed_at, round_at, paid"
+        " FROM oracle_bids",
+        [("status = ?", status)] if status is not None else [],
+    )
+    return [Bid(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+
+
+def oracle_results(conn: sqlite3.Connection, limit: int) -> list[OracleResult]:
+    rows = conn.execute(
+        "SELECT round_at, artifact_id, owner_id, bidder_id, bid, paid, score, minted"
+        " FROM oracle_results ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [OracleResult(*row) for row in reversed(rows)]
+
+
+# --- the event log --------------------------------------------------------------------------
+
+
+def events(
+    conn: sqlite3.Connection,
+    *,
+    after: int,
+    principal: str | None,
+    kind: str | None,
+    limit: int,
+    newest_first: bool,
+) -> list[Event]:
+    conditions: list[tuple[str, Any]] = [("seq > ?", after)]
+    if principal is not None:
+        conditions.append(("(principal_id = ? OR counterparty_id = ? OR actor_id = ?)", principal))
+    if kind is not None:
+        conditions.append(("kind = ?", kind))
+    sql, params = _where(_EVENT, conditions)
+    sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
+    return [
+        Event(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            _number(row[7]),
+            row[8],
+            row[9],
+            json.loads(row[10]),
+        )
+        for row in conn.execute(sql, [*params, limit])
+    ]
+
+
+def _number(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+# --- agents and the dollar budget -----------------------------------------------------------
+
+
+def agent(conn: sqlite3.Connection, agent_id: str) -> AgentRecord:
+    row = conn.execute(_AGENT + " WHERE s.agent_id = ?", (agent_id,)).fetchone()
+    if row is None:
+        raise UnknownPrincipal(agent_id)
+    return _agent_record(row)
+
+
+def agents(conn: sqlite3.Connection) -> list[AgentRecord]:
+    return [_agent_record(row) for row in conn.execute(_AGENT + " ORDER BY s.agent_id")]
+
+
+def notes(conn: sqlite3.Connection, agent_id: str, limit: int) -> list[Note]:
+    rows = conn.execute(
+        "SELECT id, at, text FROM agent_notes WHERE agent_id = ? ORDER BY id DESC LIMIT ?",
+        (agent_id, limit),
+    ).fetchall()
+    return [Note(*row) for row in reversed(rows)]
+
+
+def api_budget(conn: sqlite3.Connection) -> ApiBudget:
+    return ApiBudget(
+        *conn.execute("SELECT limit_nd, reserved_nd, spent_nd FROM api_budget").fetchone()
+    )
+
+
+def llm_calls(conn: sqlite3.Connection, agent_id: str | None) -> list[LLMCall]:
+    sql, params = _where(
+        "SELECT call_id, agent_id, model, attempt, status, reserved_nd, cost_nd, prompt_tokens,"
+        " completion_tokens, error FROM llm_calls",
+        [("agent_id = ?", agent_id)] if agent_id is not None else [],
+    )
+    return [LLMCall(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+
+
+def _stored(agent_id: str, what: str, text: Any, default: Any) -> Any:
+    """A JSON column of an agent's state; a value that is not a JSON object (a tampered or
+    damaged row) is logged and read as ``default``, so that it affects only this agent."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        _log.warning(
+            "agent %s: its stored %s is not JSON (%s); using %r", agent_id, what, exc, default
+        )
+        return default
+    if not isinstance(value, dict):
+        _log.warning(
+            "agent %s: its stored %s is not a JSON object; using %r", agent_id, what, default
+        )
+        return default
+    return value
+
+
+def _agent_record(row: tuple[Any, ...]) -> AgentRecord:
+    agent_id = str(row[0])
+    return AgentRecord(
+        agent_id,
+        _stored(agent_id, "config", row[1], {}) or {},
+        int(row[2]),
+        row[3],
+        _stored(agent_id, "sleep state", row[4], None),
+        _stored(agent_id, "last result", row[5], None),
+        int(row[6]),
+    )
