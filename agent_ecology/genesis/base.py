@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -76,14 +77,24 @@ class Method:
         lines = [f"### {self.signature()} ({price})", self.summary]
         for name, info in self.args.model_fields.items():
             note = info.description or ""
-            kind = getattr(info.annotation, "__name__", None) or str(info.annotation)
-            kind = kind.replace("typing.", "")
+            kind = _type_name(info.annotation)
             req = "required" if info.is_required() else f"optional, default {info.default!r}"
             lines.append(f"- `{name}` ({kind}, {req}){': ' + note if note else ''}")
         if self.returns:
             lines.append(f"Returns: {self.returns}")
         lines.append(f"Example: `{json.dumps(call)}`")
         return "\n".join(lines)
+
+
+def _type_name(annotation: Any) -> str:
+    """``str``, ``int | None``: an argument's type as the handbook shows it."""
+    if get_origin(annotation) is Annotated:
+        return _type_name(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in get_args(annotation))
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 @dataclass
@@ -119,8 +130,10 @@ class GenesisArtifact:
                     problems.append(f"{loc}: required")
                 elif e["type"] == "extra_forbidden":
                     problems.append(f"{loc}: not an argument of {method.name}")
+                elif e["type"] == "value_error":  # a field rule's own message, naming the value
+                    problems.append(str(e["msg"]).removeprefix("Value error, "))
                 else:
-                    msg = str(e["msg"]).removeprefix("Value error, ")
+                    msg = str(e["msg"])
                     problems.append(f"{loc}: {msg[:1].lower()}{msg[1:]} (got {e.get('input')!r})")
             example = json.dumps(dict(method.example))
             raise InvocationError(

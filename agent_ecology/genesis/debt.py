@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
 from agent_ecology.ledger import ops
+from agent_ecology.ledger.ops.checks import Count, PrincipalId, Scrip
 
 __all__ = ["make_debt_artifact"]
 
@@ -20,8 +21,8 @@ MAX_DUE_AT = 1e11
 
 
 class IssueArgs(Args):
-    creditor_id: str = Field(min_length=1, max_length=64, description="who you ask to lend")
-    principal: int = Field(gt=0, description="scrip to borrow")
+    creditor_id: PrincipalId = Field(description="who you ask to lend")
+    principal: Scrip = Field(description="scrip to borrow")
     interest_rate: float | int = Field(
         ge=0, le=ops.debt.MAX_INTEREST_RATE, description="flat, as a fraction (0.1 = 10%)"
     )
@@ -40,21 +41,21 @@ class IssueArgs(Args):
 
 
 class DebtArgs(Args):
-    debt_id: int = Field(gt=0, description="from issue or check")
+    debt_id: Count = Field(description="from issue or check")
 
 
 class RepayArgs(Args):
-    debt_id: int = Field(gt=0, description="a debt you owe")
-    amount: int = Field(gt=0, description="scrip, at most what is left")
+    debt_id: Count = Field(description="a debt you owe")
+    amount: Scrip = Field(description="scrip, at most what is left")
 
 
 class TransferArgs(Args):
-    debt_id: int = Field(gt=0, description="a debt you hold as creditor")
-    to: str = Field(min_length=1, max_length=64, description="the new creditor")
+    debt_id: Count = Field(description="a debt you hold as creditor")
+    to: PrincipalId = Field(description="the new creditor")
 
 
 class CheckArgs(Args):
-    debt_id: int | None = Field(default=None, gt=0, description="one debt; default: all of yours")
+    debt_id: Count | None = Field(default=None, description="one debt; default: all of yours")
 
 
 async def _issue(inv: Invocation, a: IssueArgs) -> Mapping[str, Any]:

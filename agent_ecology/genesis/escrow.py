@@ -9,6 +9,7 @@ from pydantic import Field
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
 from agent_ecology.ledger import Listing, ops
+from agent_ecology.ledger.ops.checks import ArtifactId, Count, PrincipalId, Scrip
 
 __all__ = ["listing_json", "make_escrow_artifact"]
 
@@ -32,20 +33,20 @@ def listing_json(listing: Listing) -> dict[str, Any]:
 
 
 class DepositArgs(Args):
-    artifact_id: str = Field(min_length=1, max_length=128, description="an artifact you own")
-    price: int = Field(gt=0, description="in scrip, a whole number")
-    buyer_id: str | None = Field(
-        default=None, max_length=64, description="the only agent allowed to buy it"
+    artifact_id: ArtifactId = Field(description="an artifact you own")
+    price: Scrip = Field(description="in scrip, a whole number")
+    buyer_id: PrincipalId | None = Field(
+        default=None, description="the only agent allowed to buy it"
     )
 
 
 class ListingArgs(Args):
-    listing_id: int = Field(gt=0, description="from deposit or list")
+    listing_id: Count = Field(description="from deposit or list")
 
 
 class ListArgs(Args):
-    seller: str | None = Field(default=None, max_length=64, description="only this seller's")
-    max_price: int | None = Field(default=None, gt=0, description="at most this price")
+    seller: PrincipalId | None = Field(default=None, description="only this seller's")
+    max_price: Scrip | None = Field(default=None, description="at most this price")
     mine: bool = Field(default=False, description="only your own listings")
     after: int = Field(default=0, ge=0, description="listings with id greater than this")
     limit: int = Field(default=20, ge=1, le=100, description="at most this many (<= 100)")

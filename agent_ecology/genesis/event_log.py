@@ -9,6 +9,7 @@ from pydantic import Field
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
 from agent_ecology.ledger import Event
+from agent_ecology.ledger.ops.checks import PrincipalId
 
 __all__ = ["event_json", "make_event_log_artifact"]
 
@@ -36,7 +37,7 @@ def event_json(e: Event) -> dict[str, Any]:
 class ReadArgs(Args):
     after: int = Field(default=0, ge=0, description="events with seq greater than this")
     limit: int = Field(default=20, ge=1, le=100, description="at most this many (<= 100)")
-    principal: str | None = Field(default=None, max_length=64, description="only this one's")
+    principal: PrincipalId | None = Field(default=None, description="only this one's")
     kind: str | None = Field(default=None, max_length=64, description="only this kind")
 
 

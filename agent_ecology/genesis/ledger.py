@@ -9,6 +9,7 @@ from pydantic import Field
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
 from agent_ecology.ledger import Account, ops
+from agent_ecology.ledger.ops.checks import ArtifactId, PrincipalId, ResourceName
 
 __all__ = ["account_json", "make_ledger_artifact"]
 
@@ -37,25 +38,24 @@ def account_json(account: Account, now: float) -> dict[str, Any]:
 
 
 class BalanceArgs(Args):
-    principal: str | None = Field(
-        default=None, max_length=64, description="whose balances; default: yours"
+    principal: PrincipalId | None = Field(
+        default=None, description="whose balances; default: yours"
     )
 
 
 class TransferArgs(Args):
-    to: str = Field(min_length=1, max_length=64, description="the receiver's id")
+    to: PrincipalId = Field(description="the receiver's id")
     amount: int | float = Field(description="scrip: a positive whole number; a resource: > 0")
-    resource: str | None = Field(
+    resource: ResourceName | None = Field(
         default=None,
-        max_length=64,
         description="give this instead of scrip: part of a flow bucket's balance, or unused"
         " stock quota (llm_budget, disk), for good",
     )
 
 
 class TransferOwnershipArgs(Args):
-    artifact_id: str = Field(min_length=1, max_length=128, description="an artifact you own")
-    to: str = Field(min_length=1, max_length=64, description="the new owner's id")
+    artifact_id: ArtifactId = Field(description="an artifact you own")
+    to: PrincipalId = Field(description="the new owner's id")
 
 
 async def _balance(inv: Invocation, args: BalanceArgs) -> Mapping[str, Any]:

@@ -12,6 +12,7 @@ from agent_ecology.config import OracleSettings
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
 from agent_ecology.genesis.scoring import OfflineScorer, Scorer
 from agent_ecology.ledger import IdempotencyConflict, Ledger, Receipt, ops
+from agent_ecology.ledger.ops.checks import ArtifactId, Scrip
 
 __all__ = ["make_oracle_artifact", "next_resolution", "resolve"]
 
@@ -63,12 +64,12 @@ async def resolve(
 
 
 class BidArgs(Args):
-    artifact_id: str = Field(min_length=1, max_length=128, description="the artifact to score")
-    amount: int = Field(gt=0, description="your total bid in scrip (more than before to raise)")
+    artifact_id: ArtifactId = Field(description="the artifact to score")
+    amount: Scrip = Field(description="your total bid in scrip (more than before to raise)")
 
 
 class ArtifactArgs(Args):
-    artifact_id: str = Field(min_length=1, max_length=128, description="an artifact you bid on")
+    artifact_id: ArtifactId = Field(description="an artifact you bid on")
 
 
 class StatusArgs(Args):

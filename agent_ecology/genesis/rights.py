@@ -9,6 +9,7 @@ from pydantic import Field
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
 from agent_ecology.ledger import UnknownArtifact, ops
+from agent_ecology.ledger.ops.checks import PrincipalId, ResourceName
 
 __all__ = ["make_rights_artifact"]
 
@@ -16,23 +17,23 @@ ID = "genesis_rights_registry"
 
 
 class CheckQuotaArgs(Args):
-    principal: str | None = Field(default=None, max_length=64, description="default: you")
-    resource: str | None = Field(default=None, max_length=64, description="default: all")
+    principal: PrincipalId | None = Field(default=None, description="default: you")
+    resource: ResourceName | None = Field(default=None, description="default: all")
 
 
 class TransferQuotaArgs(Args):
-    to: str = Field(min_length=1, max_length=64, description="who receives the quota")
-    resource: str = Field(min_length=1, max_length=64, description="a stock or flow resource")
+    to: PrincipalId = Field(description="who receives the quota")
+    resource: ResourceName = Field(description="a stock or flow resource")
     amount: int | float = Field(gt=0, description="stock: capacity; flow: rate per second")
 
 
 class AgentArgs(Args):
-    agent_id: str | None = Field(default=None, max_length=64, description="default: you")
+    agent_id: PrincipalId | None = Field(default=None, description="default: you")
 
 
 class GiveRightArgs(Args):
-    agent_id: str = Field(min_length=1, max_length=64, description="whose config right")
-    to: str = Field(min_length=1, max_length=64, description="the new holder")
+    agent_id: PrincipalId = Field(description="whose config right")
+    to: PrincipalId = Field(description="the new holder")
 
 
 async def _check_quota(inv: Invocation, args: CheckQuotaArgs) -> Mapping[str, Any]:
