@@ -209,7 +209,11 @@ async def test_one_agents_failures_back_off_and_never_stop_the_others(tmp_path: 
         # Backoff doubles: 1 s, then 2 s, then 4 s.
         for failures, wait in ((2, 1.0), (3, 2.0)):
             world.clock.advance(wait)
-            await world.until(lambda n=failures: alice.stats.failures_in_a_row == n, "again")
+
+            def failed(n: int = failures) -> bool:
+                return alice.stats.failures_in_a_row == n
+
+            await world.until(failed, f"failure {failures} in a row")
         world.clock.advance(3.9)
         await world.settle()
         assert alice.stats.failures_in_a_row == 3

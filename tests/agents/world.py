@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from anyio import wait_all_tasks_blocked
 
 from agent_ecology.agents import AgentState
@@ -76,12 +79,57 @@ class TestWorld:
             await self.ledger.api_budget()  # a round trip through the reader thread
             await wait_all_tasks_blocked()
 
-    async def until(self, condition: Any, what: str, limit: float = 10.0) -> None:
-        """Wait (on the runtime's change notifications) until ``condition()`` holds."""
-        with anyio.fail_after(limit):
+    async def until(self, condition: Callable[[], object], what: str, limit: float = 10.0) -> None:
+        """Wait until ``condition()`` holds, looking again after each change the runtime tells.
+
+        The runtime tells a change when an agent's state, turn count or failure count moves,
+        so ``condition`` must become true with (or before) one of those: what a turn does
+        (a provider call, a row it writes) is followed by the end of that turn. ``limit``
+        (wall-clock seconds) only turns a hang into a failure that names ``what``.
+        """
+        with anyio.move_on_after(limit) as guard:
             while not condition():
-                with anyio.move_on_after(0.05):  # also look again after ledger-only changes
-                    await self.runtime.wait_for_change()
+                # No await between the look and the wait: a change cannot fall between them.
+                await self.runtime.wait_for_change()
+        if guard.cancelled_caught:
+            pytest.fail(f"{what or 'the condition'}: still not so after {limit:g} s")
+
+
+class LogSeen(logging.Handler):
+    """Tells a test when a record whose message contains ``text`` has been logged.
+
+    A log line is no change the runtime tells (:meth:`TestWorld.until` would not look
+    again), so a test that waits for one waits on this. Records may come from any thread.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self._loop = asyncio.get_running_loop()
+        self._seen = anyio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self._loop.call_soon_threadsafe(self._seen.set)
+
+    async def wait(self, limit: float = 10.0) -> None:
+        """Return once such a record was logged; fail after ``limit`` wall-clock seconds."""
+        with anyio.move_on_after(limit):
+            await self._seen.wait()
+            return
+        pytest.fail(f"no log record containing {self.text!r} after {limit:g} s")
+
+
+@contextmanager
+def log_seen(text: str, logger: str = "") -> Iterator[LogSeen]:
+    """Watch ``logger`` (and the loggers below it) for a record containing ``text``."""
+    seen = LogSeen(text)
+    log = logging.getLogger(logger)
+    log.addHandler(seen)
+    try:
+        yield seen
+    finally:
+        log.removeHandler(seen)
 
 
 @asynccontextmanager

@@ -54,23 +54,41 @@ async def outcome(batcher: TurnBatcher, i: int, text: str | None = None) -> obje
 
 
 class CountingModel:
-    """The tiny model, counting its steps (and able to wait or fail on a given step)."""
+    """The tiny model, counting its steps (and able to wait or fail on a given step).
 
-    def __init__(self, model: Any, *, delay: float = 0.0, fail_on: int | None = None) -> None:
+    ``started`` is set when the first step begins, ``reached`` when step ``mark`` does.
+    """
+
+    def __init__(
+        self, model: Any, *, delay: float = 0.0, fail_on: int | None = None, mark: int = 1
+    ) -> None:
         self.model = model
         self.delay = delay
         self.fail_on = fail_on
+        self.mark = mark
         self.calls = 0
         self.started = threading.Event()
+        self.reached = threading.Event()
 
     def __call__(self, ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         self.calls += 1
         self.started.set()
+        if self.calls >= self.mark:
+            self.reached.set()
         if self.fail_on is not None and self.calls == self.fail_on:
             raise RuntimeError("CUDA out of memory (simulated)")
         if self.delay:
             time.sleep(self.delay)
         return self.model(ids, cache)  # type: ignore[no-any-return]
+
+
+async def wait_in_thread(event: threading.Event, what: str, limit: float = 10.0) -> None:
+    """Wait for a worker thread to set ``event``; fail after ``limit`` seconds naming ``what``.
+
+    (Cancelling the waiting task cannot interrupt a thread's wait, so the limit is the wait's.)
+    """
+    if not await anyio.to_thread.run_sync(event.wait, limit):
+        pytest.fail(f"{what}: not so after {limit:g} s")
 
 
 class PickyTokenizer(ByteTokenizer):
@@ -211,8 +229,7 @@ async def test_a_cancelled_submitter_does_not_disturb_the_others() -> None:
         async with anyio.create_task_group() as tg:
             for i in range(4):
                 tg.start_soon(submit, i)
-            with anyio.move_on_after(5):
-                await anyio.to_thread.run_sync(model.started.wait)
+            await wait_in_thread(model.started, "the first batch runs")
             with anyio.CancelScope() as scope:  # a fifth one gives up waiting at once
                 scope.cancel()
                 await batcher.run("quitter", context(9), seed=9)
@@ -222,7 +239,8 @@ async def test_a_cancelled_submitter_does_not_disturb_the_others() -> None:
 
 
 async def test_closing_mid_batch_answers_every_waiting_agent() -> None:
-    model = CountingModel(model64(), delay=0.01)  # a slow model: a batch takes seconds
+    # A slow model: a batch takes seconds. Closed once its third step has begun.
+    model = CountingModel(model64(), delay=0.01, mark=3)
     batcher = TurnBatcher(model, SMALL, max_batch=4, window=0.01)
     outcomes: list[object] = []
 
@@ -232,10 +250,11 @@ async def test_closing_mid_batch_answers_every_waiting_agent() -> None:
     started = time.monotonic()
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            for i in range(10):  # 4 in the first batch, 6 waiting for the next ones
+            for i in range(10):  # up to 4 in the first batch, the rest waiting for the next
                 tg.start_soon(submit, i)
-            await anyio.to_thread.run_sync(model.started.wait)
-            await anyio.sleep(0.05)  # a few steps into the batch
+            await anyio.wait_all_tasks_blocked()  # all ten submitted (no row ends so soon)
+            await wait_in_thread(model.reached, "the first batch is three steps in")
+            assert batcher.pending >= 6 and not outcomes
             await batcher.aclose()
     assert time.monotonic() - started < 5  # far less than the batches would have taken
     assert len(outcomes) == 10
@@ -413,32 +432,48 @@ def _parses(reply: str) -> bool:
     return True
 
 
-class SlowReleaseCondition(threading.Condition):
-    """Widens the window between the worker releasing the lock and acting on what it saw."""
+class HeldReleaseCondition(threading.Condition):
+    """Holds the worker just after it lets go of the lock, until the test says go on.
+
+    That is the race's window: the worker has taken its batch and decided, under the lock,
+    whether the service is closing; submitters and :meth:`TurnBatcher.aclose` can now act
+    before the worker acts on what it saw.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()  # the worker waits in the window
+        self.go_on = threading.Event()
 
     def __exit__(self, *args: object) -> None:
         super().__exit__(*args)  # type: ignore[arg-type]
         if threading.current_thread().name == "agent-ecology-local-model":
-            time.sleep(0.2)
+            self.held.set()
+            self.go_on.wait(10)  # a guard: a test that fails to release it still ends
 
 
 async def test_closing_while_the_worker_is_between_batches_still_answers_the_queue() -> None:
-    # The race, made likely: the worker is slow to act on what it saw under the lock.
-    batcher = TurnBatcher(
-        model64(), SMALL, max_batch=1, window=0.0, condition=SlowReleaseCondition()
-    )
+    cond = HeldReleaseCondition()
+    batcher = TurnBatcher(model64(), SMALL, max_batch=1, window=0.0, condition=cond)
     outcomes: dict[int, object] = {}
 
     async def submit(i: int) -> None:
         outcomes[i] = await outcome(batcher, i)
 
-    with anyio.fail_after(10):
+    with anyio.move_on_after(15) as guard:
         async with anyio.create_task_group() as tg:
-            for i in range(3):
+            tg.start_soon(submit, 0)
+            await wait_in_thread(cond.held, "the worker took turn 0 and let go of the lock")
+            for i in (1, 2):  # queued while the worker is in the window
                 tg.start_soon(submit, i)
-                await anyio.sleep(0.02)
-            await anyio.sleep(0.05)
-            await batcher.aclose()
+            await anyio.wait_all_tasks_blocked()
+            assert batcher.pending == 2
+            tg.start_soon(batcher.aclose)  # closes at once, then waits for the worker
+            await anyio.wait_all_tasks_blocked()
+            assert batcher.closed
+            cond.go_on.set()
+    if guard.cancelled_caught:
+        pytest.fail(f"turns left waiting after the close; answered: {sorted(outcomes)}")
     assert sorted(outcomes) == [0, 1, 2]  # nobody left waiting
     assert batcher.pending == 0
 
