@@ -7,15 +7,12 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 # Wall-clock "now" in Unix seconds, for views that evaluate token buckets at query time.
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
