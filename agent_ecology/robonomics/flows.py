@@ -4,6 +4,8 @@ Every ``tick`` follows ``seeds/000_c4e0d91dfc8484f3.txt`` step for step: track v
 schema checks, updates and grabs in a core ``try``, then each flow path in its own ``try``,
 then dissolution; log lines are the seed's templates word for word. Where the seed gives no
 template (the failure flows, the robot's TorqFountain, mining), ours follow the same form.
+The steps that read the same in every flow, a failure flow back (flow path 1.1) and
+dissolution, are written once, as :meth:`Flow.fail_back` and :meth:`Flow.dissolve`.
 """
 
 from __future__ import annotations
@@ -98,6 +100,46 @@ class Flow:
         self.flagged = True
         w.removed(self)
 
+    def fail_back(
+        self,
+        w: FlowWorld,
+        failure: type[Flow],
+        *,
+        source: str,
+        target: str,
+        reason: str,
+        because: str,
+    ) -> None:
+        """Flow path 1.1: spawn a ``failure`` flow that asks this flow's source, its
+        failure-retry node, to spawn it again (``because`` is the log's words for ``reason``)."""
+        try:
+            w.spawn(
+                failure,
+                source=source,
+                target=target,
+                payload={"retry": True, "reason": reason, "Flow": self.spec()},
+                failure_retry_node=self.source,
+            )
+            w.log(
+                self,
+                f"{self.kind} spawned {failure.kind} to {target} because {because} {w.at()}",
+            )
+        except Exception as error:
+            w.log(self, f"{self.kind} failed to spawn {failure.kind} {w.at()}, {error}")
+
+    def dissolve(self, w: FlowWorld, success: bool, note: str | None = None) -> bool:
+        """Flag this flow for dissolution: ``success``, or False where flagging fails.
+
+        The log line ends with ``note`` where one is given, else with the step and tick.
+        """
+        try:
+            self.flag(w)
+            w.log(self, f"{self.kind} flagged for dissolution {note or w.at()}")
+            return success
+        except Exception as error:
+            w.log(self, f"{self.kind} failed dissolution flag {w.at()}, {error}")
+            return False
+
 
 @dataclass(kw_only=True)
 class ProductionStartFlag(Flow):
@@ -144,28 +186,15 @@ class ProductionStartFlag(Flow):
                 w.log(self, f"ProductionStartFlag failed to spawn TokenTorqAuth {w.at()}, {error}")
         if make_request_failed:
             success = False
-            try:  # flow path 1.1 (schema conflict)
-                w.spawn(
-                    RequestFailed,
-                    source=oracle_uuid,
-                    target=brla_uuid,
-                    payload={"retry": True, "reason": "Oracle already active", "Flow": self.spec()},
-                    failure_retry_node=brla_uuid,
-                )
-                w.log(
-                    self,
-                    f"ProductionStartFlag spawned RequestFailed to {brla_uuid} because Oracle"
-                    f" already active {w.at()}",
-                )
-            except Exception as error:
-                w.log(self, f"ProductionStartFlag failed to spawn RequestFailed {w.at()}, {error}")
-        try:  # flag for dissolution
-            self.flag(w)
-            w.log(self, f"ProductionStartFlag flagged for dissolution {w.at()}")
-            return success
-        except Exception as error:
-            w.log(self, f"ProductionStartFlag failed dissolution flag {w.at()}, {error}")
-            return False
+            self.fail_back(  # flow path 1.1 (schema conflict)
+                w,
+                RequestFailed,
+                source=oracle_uuid,
+                target=brla_uuid,
+                reason="Oracle already active",
+                because="Oracle already active",
+            )
+        return self.dissolve(w, success)
 
 
 @dataclass(kw_only=True)
@@ -210,33 +239,15 @@ class TokenTorqAuth(Flow):
                 w.log(self, f"TokenTorqAuth failed to spawn DrainRequest {w.at()}, {error}")
         if make_request_failed:
             success = False
-            try:  # flow path 1.1 (already ready)
-                failure_payload = {
-                    "retry": True,
-                    "reason": "Robot already ready to train",
-                    "Flow": self.spec(),
-                }
-                w.spawn(
-                    RequestFailed,
-                    source=robot_uuid,
-                    target=oracle_uuid,
-                    payload=failure_payload,
-                    failure_retry_node=oracle_uuid,
-                )
-                w.log(
-                    self,
-                    f"TokenTorqAuth spawned RequestFailed to {oracle_uuid} because Robot already"
-                    f" ready {w.at()}",
-                )
-            except Exception as error:
-                w.log(self, f"TokenTorqAuth failed to spawn RequestFailed {w.at()}, {error}")
-        try:  # flag for dissolution
-            self.flag(w)
-            w.log(self, f"TokenTorqAuth flagged for dissolution {w.at()}")
-            return success
-        except Exception as error:
-            w.log(self, f"TokenTorqAuth failed dissolution flag {w.at()}, {error}")
-            return False
+            self.fail_back(  # flow path 1.1 (already ready)
+                w,
+                RequestFailed,
+                source=robot_uuid,
+                target=oracle_uuid,
+                reason="Robot already ready to train",
+                because="Robot already ready",
+            )
+        return self.dissolve(w, success)
 
 
 @dataclass(kw_only=True)
@@ -288,33 +299,15 @@ class DrainRequest(Flow):
                 w.log(self, f"DrainRequest failed to spawn TokenTorqDrain {w.at()}, {error}")
         if make_stream_failed:
             success = False
-            try:  # flow path 1.1 (capacity exhausted)
-                failure_payload = {
-                    "retry": True,
-                    "reason": "Giskard capacity exhausted",
-                    "Flow": self.spec(),
-                }
-                w.spawn(
-                    StreamFailed,
-                    source=robot_uuid,
-                    target=giskard_uuid,
-                    payload=failure_payload,
-                    failure_retry_node=robot_uuid,
-                )
-                w.log(
-                    self,
-                    f"DrainRequest spawned StreamFailed to {giskard_uuid} because capacity"
-                    f" exhausted {w.at()}",
-                )
-            except Exception as error:
-                w.log(self, f"DrainRequest failed to spawn StreamFailed {w.at()}, {error}")
-        try:  # flag for dissolution
-            self.flag(w)
-            w.log(self, f"DrainRequest flagged for dissolution {w.at()}")
-            return success
-        except Exception as error:
-            w.log(self, f"DrainRequest failed dissolution flag {w.at()}, {error}")
-            return False
+            self.fail_back(  # flow path 1.1 (capacity exhausted)
+                w,
+                StreamFailed,
+                source=robot_uuid,
+                target=giskard_uuid,
+                reason="Giskard capacity exhausted",
+                because="capacity exhausted",
+            )
+        return self.dissolve(w, success)
 
 
 @dataclass(kw_only=True)
@@ -375,15 +368,9 @@ class TokenTorqDrain(Flow):
                 w.log(self, f"TokenTorqDrain ended: Training complete {w.at()}")
             except Exception as error:
                 w.log(self, f"TokenTorqDrain failed to signal completion {w.at()}, {error}")
-        try:  # flag for dissolution (if training complete)
-            if remaining <= DONE:
-                self.flag(w)
-                w.log(self, "TokenTorqDrain flagged for dissolution - training complete")
-                return success
-            return success  # continues next tick
-        except Exception as error:
-            w.log(self, f"TokenTorqDrain failed dissolution flag {w.at()}, {error}")
-            return False
+        if remaining <= DONE:
+            return self.dissolve(w, success, "- training complete")
+        return success  # continues next tick
 
 
 @dataclass(kw_only=True)
@@ -448,14 +435,9 @@ class TorqFountain(Flow):
                 )
             except Exception as spawn_error:
                 w.log(self, f"TorqFountain failed to spawn RequestFailed {w.at()}, {spawn_error}")
-        try:  # flag for dissolution (if the task is done)
-            if task_done:
-                self.flag(w)
-                w.log(self, "TorqFountain flagged for dissolution - task complete")
-            return success
-        except Exception as error:
-            w.log(self, f"TorqFountain failed dissolution flag {w.at()}, {error}")
-            return False
+        if task_done:
+            return self.dissolve(w, success, "- task complete")
+        return success
 
 
 @dataclass(kw_only=True)
@@ -472,13 +454,7 @@ class _Failure(Flow):
         except Exception as error:
             success = False
             w.log(self, f"{self.kind} failed to reach its failure-retry node {w.at()}, {error}")
-        try:
-            self.flag(w)
-            w.log(self, f"{self.kind} flagged for dissolution {w.at()}")
-            return success
-        except Exception as error:
-            w.log(self, f"{self.kind} failed dissolution flag {w.at()}, {error}")
-            return False
+        return self.dissolve(w, success)
 
 
 @dataclass(kw_only=True)
