@@ -9,17 +9,19 @@ handbook is generated from these same definitions, so it cannot drift from the c
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_ecology.clock import Clock
 from agent_ecology.ledger import Ledger
 
-__all__ = ["Args", "GenesisArtifact", "Invocation", "InvocationError", "Method"]
+__all__ = ["Args", "GenesisArtifact", "Invocation", "InvocationError", "Method", "page"]
+
+T = TypeVar("T")
 
 
 class Args(BaseModel):
@@ -46,6 +48,27 @@ class Invocation:
 
 
 Handler = Callable[[Invocation, Any], Awaitable[Mapping[str, Any]]]
+
+
+def page(
+    name: str,
+    rows: Sequence[T],
+    to_json: Callable[[T], dict[str, Any]],
+    cursor: Callable[[T], int],
+    *,
+    after: int,
+    limit: int,
+) -> dict[str, Any]:
+    """One page of a paged read, as a method returns it: ``{name: [...], next_after, more}``.
+
+    ``next_after`` is the last row's cursor (``after`` again on an empty page): the caller
+    passes it back as ``after`` for the next page. ``more`` is true when the page is full.
+    """
+    return {
+        name: [to_json(row) for row in rows],
+        "next_after": cursor(rows[-1]) if rows else after,
+        "more": len(rows) == limit,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
+from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method, page
 from agent_ecology.ledger import Listing, ops
 from agent_ecology.ledger.ops.checks import ArtifactId, Count, PrincipalId, Scrip
 
@@ -83,11 +83,9 @@ async def _list(inv: Invocation, args: ListArgs) -> Mapping[str, Any]:
         after=args.after,
         limit=args.limit,
     )
-    return {
-        "listings": [listing_json(x) for x in listings],
-        "next_after": listings[-1].id if listings else args.after,
-        "more": len(listings) == args.limit,
-    }
+    return page(
+        "listings", listings, listing_json, lambda x: x.id, after=args.after, limit=args.limit
+    )
 
 
 def make_escrow_artifact() -> GenesisArtifact:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
+from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method, page
 from agent_ecology.ledger import Event
 from agent_ecology.ledger.ops.checks import PrincipalId
 
@@ -45,11 +45,7 @@ async def _read(inv: Invocation, args: ReadArgs) -> Mapping[str, Any]:
     events = await inv.ledger.events(
         after=args.after, principal=args.principal, kind=args.kind, limit=args.limit
     )
-    return {
-        "events": [event_json(e) for e in events],
-        "next_after": events[-1].seq if events else args.after,
-        "more": len(events) == args.limit,
-    }
+    return page("events", events, event_json, lambda e: e.seq, after=args.after, limit=args.limit)
 
 
 def make_event_log_artifact() -> GenesisArtifact:
