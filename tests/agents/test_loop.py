@@ -7,12 +7,14 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
 from agent_ecology.agents import AgentState
 from agent_ecology.clock import ManualClock, SystemClock
+from agent_ecology.config import Settings
 from agent_ecology.ledger import Event, Ledger, ops
 from agent_ecology.llm import (
     Completion,
@@ -24,6 +26,9 @@ from agent_ecology.llm import (
 )
 from agent_ecology.report import progress_line
 from tests.agents.world import T0, running_world, world_settings
+
+if TYPE_CHECKING:  # imported at run time, pytest would try to collect it as a test class
+    from tests.agents.world import TestWorld
 
 
 def cap(request: CompletionRequest) -> int:
@@ -48,6 +53,33 @@ def by_agent(replies: dict[str, list[str]], default: str = NOOP):  # type: ignor
 
 def sleeper(seconds: float = 3600) -> str:
     return json.dumps({"action": "sleep", "seconds": seconds})
+
+
+def billed_llm(max_api_cost: float, input: float, output: float) -> dict[str, Any]:
+    """The llm section of a billed world: model 'm' at these $ per 1M tokens, capped at 1000."""
+    price = {"input": input, "output": output, "max_output_tokens": 1000}
+    return {
+        "provider": "openai",
+        "model": "m",
+        "max_api_cost": max_api_cost,
+        "prices": {"m": price},
+    }
+
+
+async def run_until_spent(
+    settings: Settings, prompt_tokens: int
+) -> tuple[TestWorld, ScriptedProvider]:
+    """Runs a billed world on the real clock until it stops itself. Every agent answers noop and
+    is billed `prompt_tokens` plus its whole output cap, as an honest server at the cap bills."""
+
+    def answer(request: CompletionRequest) -> Completion:
+        return Completion(NOOP, Usage(prompt_tokens, request.max_tokens or 0), request.model)
+
+    provider = ScriptedProvider(default=answer)
+    async with running_world(settings, provider, billed=True, clock=SystemClock()) as world:
+        with anyio.fail_after(20):
+            await world.runtime.stop_event.wait()
+    return world, provider
 
 
 async def test_an_agent_in_debt_waits_exactly_until_its_bucket_is_back_to_zero(
@@ -330,22 +362,10 @@ async def test_an_agent_whose_share_runs_low_thinks_shorter_then_the_run_stops(
     settings = world_settings(
         tmp_path,
         resources={"stock": {"llm_budget": {"total": 1.8, "unit": "dollars"}}},
-        llm={
-            "provider": "openai",
-            "model": "m",
-            "max_api_cost": 100,
-            "prices": {"m": {"input": 100, "output": 100, "max_output_tokens": 1000}},
-        },
+        llm=billed_llm(max_api_cost=100, input=100, output=100),
     )
-
-    def answer(request: CompletionRequest) -> Completion:
-        # Honest billing at the cap: the whole output budget, and a tenth of the prompt bound.
-        return Completion(NOOP, Usage(200, request.max_tokens or 0), request.model)
-
-    provider = ScriptedProvider(default=answer)
-    async with running_world(settings, provider, billed=True, clock=SystemClock()) as world:
-        with anyio.fail_after(20):
-            await world.runtime.stop_event.wait()
+    # 200 prompt tokens billed: a tenth of the prompt bound.
+    world, provider = await run_until_spent(settings, prompt_tokens=200)
     assert world.report is not None
     assert world.report.reason == "every agent's llm_budget share is spent"
     caps = [cap(r) for r in provider.requests if r.agent_id == "alice"]
@@ -402,21 +422,9 @@ async def test_when_nothing_is_in_flight_the_last_dollars_are_spent_with_a_lower
         tmp_path,
         agents=[{"id": "alice"}],
         resources={"flow": {"llm_rate": {"rate": 1e6, "capacity": 1e6}}},
-        llm={
-            "provider": "openai",
-            "model": "m",
-            "max_api_cost": 0.11,
-            "prices": {"m": {"input": 10, "output": 100, "max_output_tokens": 1000}},
-        },
+        llm=billed_llm(max_api_cost=0.11, input=10, output=100),
     )
-
-    def answer(request: CompletionRequest) -> Completion:
-        return Completion(NOOP, Usage(100, request.max_tokens or 0), request.model)
-
-    provider = ScriptedProvider(default=answer)
-    async with running_world(settings, provider, billed=True, clock=SystemClock()) as world:
-        with anyio.fail_after(20):
-            await world.runtime.stop_event.wait()
+    world, provider = await run_until_spent(settings, prompt_tokens=100)
     assert world.report is not None and "API budget is spent" in world.report.reason
     caps = [cap(r) for r in provider.requests]
     assert caps and max(caps) < 1000  # never the full cap: it never fit
@@ -474,12 +482,7 @@ async def test_a_server_billing_past_the_reservation_is_a_fault_the_run_reports(
         # No llm_rate bucket: the billed tokens would freeze the agents in debt for hours.
         resources={"flow": {"compute": {"rate": 10, "capacity": 100, "unit": "cpu_seconds"}}},
         agents=[{"id": "alice", "max_tokens": 1000}, {"id": "bob", "max_tokens": 1000}],
-        llm={
-            "provider": "openai",
-            "model": "m",
-            "max_api_cost": 1.0,
-            "prices": {"m": {"input": 0.1, "output": output_price, "max_output_tokens": 1000}},
-        },
+        llm=billed_llm(max_api_cost=1.0, input=0.1, output=output_price),
     )
 
     def answer(request: CompletionRequest) -> Completion:
