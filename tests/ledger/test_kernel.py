@@ -107,8 +107,9 @@ async def test_reads_cannot_write(ledger: Ledger) -> None:
 
 
 async def test_a_retried_operation_applies_once(ledger: Ledger) -> None:
-    first = await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=10, op_id="pay-1"))
-    again = await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=10, op_id="pay-1"))
+    pay = ops.Transfer(src="alice", dst="bob", amount=10, op_id="pay-1")
+    first = await ledger.submit(pay)
+    again = await ledger.submit(pay)
     assert not first.replayed and again.replayed
     assert (again.seq, dict(again.details)) == (first.seq, dict(first.details))
     assert await ledger.scrip("alice") == 90
@@ -125,25 +126,22 @@ async def test_a_reused_operation_id_with_other_arguments_is_refused(ledger: Led
 
 
 async def test_a_failed_operation_does_not_burn_its_id(ledger: Ledger) -> None:
+    big = ops.Transfer(src="alice", dst="bob", amount=500, op_id="big")
     with pytest.raises(InsufficientScrip):
-        await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=500, op_id="big"))
+        await ledger.submit(big)
     await ledger.submit(ops.Mint(dst="alice", amount=400, authority="world"))
-    receipt = await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=500, op_id="big"))
+    receipt = await ledger.submit(big)
     assert not receipt.replayed
     assert await ledger.scrip("alice") == 0
 
 
 async def test_op_ids_survive_reopening(db_path: Path, clock: ManualClock, ledger: Ledger) -> None:
-    await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=5, op_id="durable"))
+    pay = ops.Transfer(src="alice", dst="bob", amount=5, op_id="durable")
+    await ledger.submit(pay)
     await ledger.close()
-    reopened = await Ledger.open(db_path, clock=clock)
-    try:
-        assert (
-            await reopened.submit(ops.Transfer(src="alice", dst="bob", amount=5, op_id="durable"))
-        ).replayed
+    async with await Ledger.open(db_path, clock=clock) as reopened:
+        assert (await reopened.submit(pay)).replayed
         assert await reopened.scrip("alice") == 95
-    finally:
-        await reopened.close()
 
 
 # --- principals ----------------------------------------------------------------------------
@@ -344,30 +342,21 @@ async def test_a_locked_database_fails_the_batch_and_a_retry_applies_once(
 
     from ..conftest import populate
 
-    ledger = await Ledger.open(db_path, clock=clock, busy_timeout_ms=50)
-    try:
+    retry = ops.Transfer(src="alice", dst="bob", amount=10, op_id="retry-me")
+    async with await Ledger.open(db_path, clock=clock, busy_timeout_ms=50) as ledger:
         await populate(ledger)
         other = sqlite3.connect(db_path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
         try:
             with pytest.raises(LedgerUnavailable, match="same op_id"):
-                await ledger.submit(
-                    ops.Transfer(src="alice", dst="bob", amount=10, op_id="retry-me")
-                )
+                await ledger.submit(retry)
         finally:
             other.execute("ROLLBACK")
             other.close()
         assert await ledger.scrip("alice") == 100
-        receipt = await ledger.submit(
-            ops.Transfer(src="alice", dst="bob", amount=10, op_id="retry-me")
-        )
-        assert not receipt.replayed
-        assert (
-            await ledger.submit(ops.Transfer(src="alice", dst="bob", amount=10, op_id="retry-me"))
-        ).replayed
+        assert not (await ledger.submit(retry)).replayed
+        assert (await ledger.submit(retry)).replayed
         assert await ledger.scrip("alice") == 90
-    finally:
-        await ledger.close()
 
 
 async def test_a_path_that_is_not_a_database_is_explained(tmp_path: Path) -> None:
@@ -396,8 +385,7 @@ async def test_disk_declared_late_counts_the_artifacts_already_owned(
 ) -> None:
     from agent_ecology.ledger import ResourceSpec
 
-    ledger = await Ledger.open(db_path, clock=clock)
-    try:
+    async with await Ledger.open(db_path, clock=clock) as ledger:
         await ledger.submit(ops.EnsurePrincipal(principal_id="ann"))
         await ledger.submit(ops.WriteArtifact(actor="ann", artifact_id="old", content="x" * 300))
         await ledger.submit(
@@ -408,8 +396,6 @@ async def test_disk_declared_late_counts_the_artifacts_already_owned(
         assert (holding.used, holding.quota) == (300, 300)
         await ledger.submit(ops.DeleteArtifact(actor="ann", artifact_id="old"))
         assert (await ledger.stock("ann", "disk")).used == 0
-    finally:
-        await ledger.close()
 
 
 async def test_an_exact_fit_is_not_refused_for_float_round_off(ledger: Ledger) -> None:
