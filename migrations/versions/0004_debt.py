@@ -1,14 +1,5 @@
-"""Debts: loans between agents, each owned as the artifact debts/<id> by its creditor.
+"""Debts: loans between agents, each owned as the artifact debts/<id> by its creditor."""
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-23
-"""
-
-from __future__ import annotations
-
-
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
@@ -16,32 +7,31 @@ down_revision: str | None = "0003"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "debts",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("debtor_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
-        sa.Column("lender_id", sa.Text, sa.ForeignKey("principals.id"), nullable=False),
-        sa.Column("principal", sa.Integer, nullable=False),
-        sa.Column("interest_rate", sa.Float, nullable=False),
-        sa.Column("amount_due", sa.Integer, nullable=False),
-        sa.Column("repaid", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("defaulted", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("due_at", sa.Float, nullable=False),
-        sa.Column("status", sa.Text, nullable=False),
-        sa.Column("created_at", sa.Float, nullable=False),
-        sa.Column("accepted_at", sa.Float, nullable=True),
-        sa.Column("closed_at", sa.Float, nullable=True),
-        sa.CheckConstraint("principal > 0 AND typeof(principal) = 'integer'", name="principal_ok"),
-        sa.CheckConstraint("interest_rate >= 0", name="interest_non_negative"),
-        sa.CheckConstraint("repaid >= 0 AND repaid <= amount_due", name="repaid_within_due"),
-        sa.CheckConstraint("defaulted >= 0", name="defaulted_non_negative"),
-        sa.CheckConstraint(
-            "status IN ('proposed', 'active', 'repaid', 'forgiven', 'defaulted', 'withdrawn')",
-            name="debt_status",
-        ),
-        sqlite_autoincrement=True,
+    op.execute(
+        """CREATE TABLE debts (
+	id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+	debtor_id TEXT NOT NULL, 
+	lender_id TEXT NOT NULL, 
+	principal INTEGER NOT NULL, 
+	interest_rate FLOAT NOT NULL, 
+	amount_due INTEGER NOT NULL, 
+	repaid INTEGER DEFAULT '0' NOT NULL, 
+	defaulted INTEGER DEFAULT '0' NOT NULL, 
+	due_at FLOAT NOT NULL, 
+	status TEXT NOT NULL, 
+	created_at FLOAT NOT NULL, 
+	accepted_at FLOAT, 
+	closed_at FLOAT, 
+	CONSTRAINT principal_ok CHECK (principal > 0 AND typeof(principal) = 'integer'), 
+	CONSTRAINT interest_non_negative CHECK (interest_rate >= 0), 
+	CONSTRAINT repaid_within_due CHECK (repaid >= 0 AND repaid <= amount_due), 
+	CONSTRAINT defaulted_non_negative CHECK (defaulted >= 0), 
+	CONSTRAINT debt_status CHECK (status IN ('proposed', 'active', 'repaid', 'forgiven', 'defaulted', 'withdrawn')), 
+	FOREIGN KEY(debtor_id) REFERENCES principals (id), 
+	FOREIGN KEY(lender_id) REFERENCES principals (id)
+)"""
     )
-    op.create_index("ix_debts_debtor", "debts", ["debtor_id", "status"])
+    op.execute("CREATE INDEX ix_debts_debtor ON debts (debtor_id, status)")
 
 
 def downgrade() -> None:

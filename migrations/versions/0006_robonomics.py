@@ -1,14 +1,5 @@
-"""Robonomics: the TokenTorq training loop's engine state, actors, flows and flow log.
+"""Robonomics: the TokenTorq training loop's engine state, actors, flows and flow log."""
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-23
-"""
-
-from __future__ import annotations
-
-
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
@@ -16,40 +7,46 @@ down_revision: str | None = "0005"
 
 
 def upgrade() -> None:
-    op.create_table(
-        "robonomics_state",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("tick", sa.Integer, nullable=False),
-        sa.Column("next_flow_id", sa.Integer, nullable=False),
-        sa.Column("updated_at", sa.Float, nullable=False),
-        sa.CheckConstraint("id = 1", name="one_row"),
+    op.execute(
+        """CREATE TABLE robonomics_state (
+	id INTEGER NOT NULL, 
+	tick INTEGER NOT NULL, 
+	next_flow_id INTEGER NOT NULL, 
+	updated_at FLOAT NOT NULL, 
+	PRIMARY KEY (id), 
+	CONSTRAINT one_row CHECK (id = 1)
+)"""
     )
-    op.create_table(
-        "robonomics_actors",
-        sa.Column("uuid", sa.Text, primary_key=True),
-        sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("state", sa.Text, nullable=False),
-        sa.UniqueConstraint("kind", "name", name="uq_actor_kind_name"),
+    op.execute(
+        """CREATE TABLE robonomics_actors (
+	uuid TEXT NOT NULL, 
+	kind TEXT NOT NULL, 
+	name TEXT NOT NULL, 
+	position INTEGER NOT NULL, 
+	state TEXT NOT NULL, 
+	PRIMARY KEY (uuid), 
+	CONSTRAINT uq_actor_kind_name UNIQUE (kind, name)
+)"""
     )
-    op.create_table(
-        "robonomics_flows",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("state", sa.Text, nullable=False),
+    op.execute(
+        """CREATE TABLE robonomics_flows (
+	id INTEGER NOT NULL, 
+	kind TEXT NOT NULL, 
+	state TEXT NOT NULL, 
+	PRIMARY KEY (id)
+)"""
     )
-    op.create_table(
-        "robonomics_log",
-        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("tick", sa.Integer, nullable=False),
-        sa.Column("step", sa.Integer, nullable=False),
-        sa.Column("flow", sa.Text, nullable=False),
-        sa.Column("message", sa.Text, nullable=False),
-        sa.Column("at", sa.Float, nullable=False),
-        sqlite_autoincrement=True,
+    op.execute(
+        """CREATE TABLE robonomics_log (
+	seq INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+	tick INTEGER NOT NULL, 
+	step INTEGER NOT NULL, 
+	flow TEXT NOT NULL, 
+	message TEXT NOT NULL, 
+	at FLOAT NOT NULL
+)"""
     )
-    op.create_index("ix_robonomics_log_tick", "robonomics_log", ["tick"])
+    op.execute("CREATE INDEX ix_robonomics_log_tick ON robonomics_log (tick)")
     op.execute(
         """CREATE VIEW robonomics_robots AS
         SELECT name, json_extract(state, '$.agent') AS agent,
