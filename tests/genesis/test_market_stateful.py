@@ -8,53 +8,35 @@ has listed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import shutil
 import sqlite3
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, invariant, rule
 
 from agent_ecology.agents import action_shapes
-from agent_ecology.clock import ManualClock
 from agent_ecology.config import OracleSettings, parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
 from agent_ecology.genesis.oracle import resolve
-from agent_ecology.ledger import Ledger, LedgerError, ops
-
-from ..conftest import AGENTS, T0, populate
-from ..ledger.test_stateful import template
+from agent_ecology.ledger import LedgerError, ops
+from tests.conftest import AGENTS
+from tests.ledger.machine import LedgerMachine
 
 agents = st.sampled_from(AGENTS)
 names = st.sampled_from(["x", "y", "z"])
 amounts = st.integers(1, 60)
 
 
-class Market(RuleBasedStateMachine):
+class Market(LedgerMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="market-sm-"))
-        self.path = self.dir / "world.db"
-        shutil.copyfile(template(), self.path)
-        self.clock = ManualClock(T0)
-        self.runner = asyncio.Runner()
-        self.ledger: Ledger = self.run(
-            Ledger.open(self.path, clock=self.clock, run_migrations=False)
-        )
-        self.run(populate(self.ledger))
         config = parse_settings({"world": {"genesis": str(self.dir)}})
         self.genesis = Genesis.build(config, actions_text=action_shapes(), provider="p", agents=3)
         self.run(self.genesis.install(self.ledger, authority="world"))
         for agent in AGENTS:
-            self.run(self.ledger.submit(ops.EnsureAgent(agent_id=agent, config={"model": "m"})))
-
-    def run(self, coro: Any) -> Any:
-        return self.runner.run(coro)
+            self.submit(ops.EnsureAgent(agent_id=agent, config={"model": "m"}))
 
     def call(self, who: str, artifact: str, method: str, **args: Any) -> Any:
         inv = Invocation(who, self.ledger, self.clock)
@@ -73,21 +55,14 @@ class Market(RuleBasedStateMachine):
         finally:
             conn.close()
 
-    def teardown(self) -> None:
-        self.run(self.ledger.close())
-        self.runner.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
     # --- the world's moves ----------------------------------------------------------------
 
     @rule(who=agents, name=names, size=st.integers(1, 120))
     def write(self, who: str, name: str, size: int) -> None:
         with contextlib.suppress(LedgerError):
-            self.run(
-                self.ledger.submit(
-                    ops.WriteArtifact(
-                        actor=who, artifact_id=f"{who}/{name}", content="w " * (size // 2) + name
-                    )
+            self.submit(
+                ops.WriteArtifact(
+                    actor=who, artifact_id=f"{who}/{name}", content="w " * (size // 2) + name
                 )
             )
 
@@ -96,10 +71,8 @@ class Market(RuleBasedStateMachine):
         for agent in AGENTS:
             for name in ("x", "y"):
                 text = f"{agent} on {name}: " + " ".join(f"word{i}" for i in range(12))
-                self.run(
-                    self.ledger.submit(
-                        ops.WriteArtifact(actor=agent, artifact_id=f"{agent}/{name}", content=text)
-                    )
+                self.submit(
+                    ops.WriteArtifact(actor=agent, artifact_id=f"{agent}/{name}", content=text)
                 )
 
     @rule(who=agents, to=agents, amount=amounts)

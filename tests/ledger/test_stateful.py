@@ -6,63 +6,35 @@ After every step: balances match the model, no scrip balance is negative, scrip 
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import math
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 
-from agent_ecology.clock import ManualClock
 from agent_ecology.ledger import (
     CapacityExceeded,
     InsufficientResource,
     InsufficientScrip,
-    Ledger,
     LedgerError,
     NotPermitted,
     UnknownArtifact,
     ops,
 )
-from agent_ecology.store import migrate
-
-from ..conftest import AGENTS, DISK_QUOTA, T0, populate
+from tests.conftest import AGENTS, DISK_QUOTA, T0
+from tests.ledger.machine import LedgerMachine
 
 RATE, CAPACITY, BUDGET = 10.0, 100.0, 1.0
 agents = st.sampled_from(AGENTS)
 artifact_ids = st.sampled_from(["a1", "a2", "a3", "a4"])
 close = dict(rel_tol=1e-9, abs_tol=1e-6)
 
-_template: Path | None = None
 
-
-def template() -> Path:
-    """One migrated database for all examples (each copies it), removed at exit."""
-    global _template
-    if _template is None:
-        folder = tempfile.mkdtemp(prefix="ledger-model-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _template = Path(folder) / "template.db"
-        asyncio.run(migrate(_template))
-    return _template
-
-
-class LedgerModel(RuleBasedStateMachine):
+class LedgerModel(LedgerMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="ledger-sm-"))
-        path = self.dir / "world.db"
-        shutil.copyfile(template(), path)
-        self.clock = ManualClock(T0)
-        self.runner = asyncio.Runner()
-        self.ledger: Ledger = self.run(Ledger.open(path, clock=self.clock, run_migrations=False))
-        self.run(populate(self.ledger))
         self.scrip = dict.fromkeys(AGENTS, 100) | {"world": 0}
         self.minted, self.burned = 300, 0
         self.disk = {a: [DISK_QUOTA, 0.0] for a in AGENTS}  # quota, used
@@ -70,16 +42,16 @@ class LedgerModel(RuleBasedStateMachine):
         self.buckets = {a: [CAPACITY, T0, RATE, CAPACITY] for a in AGENTS}  # bal, t, rate, cap
         self.artifacts: dict[str, tuple[str, int]] = {}
 
-    def run(self, coro: Any) -> Any:
-        return self.runner.run(coro)
-
-    def attempt(self, coro: Any, expected: type[LedgerError] | None) -> None:
+    def attempt(self, op: ops.Operation, expected: type[LedgerError] | None) -> bool:
+        """Submits `op`, checks that it fails with `expected` (None: that it succeeds), and
+        says whether it applied, for the rule to apply it to the model too."""
         try:
-            self.run(coro)
+            self.submit(op)
         except LedgerError as exc:
             assert expected is not None and isinstance(exc, expected), repr(exc)
-        else:
-            assert expected is None, f"expected {expected.__name__}"
+            return False
+        assert expected is None, f"expected {expected.__name__}"
+        return True
 
     def available(self, agent: str) -> float:
         bal, t, rate, cap = self.buckets[agent]
@@ -90,11 +62,6 @@ class LedgerModel(RuleBasedStateMachine):
         b[0], b[1] = self.available(agent), self.clock.now()
         return b
 
-    def teardown(self) -> None:
-        self.run(self.ledger.close())
-        self.runner.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
     # --- scrip -----------------------------------------------------------------------------
 
     @rule(src=agents, dst=agents, amount=st.integers(1, 150))
@@ -102,53 +69,46 @@ class LedgerModel(RuleBasedStateMachine):
         if src == dst:
             return
         ok = self.scrip[src] >= amount
-        self.attempt(
-            self.ledger.submit(ops.Transfer(src=src, dst=dst, amount=amount)),
-            None if ok else InsufficientScrip,
-        )
-        if ok:
+        if self.attempt(
+            ops.Transfer(src=src, dst=dst, amount=amount), None if ok else InsufficientScrip
+        ):
             self.scrip[src] -= amount
             self.scrip[dst] += amount
 
     @rule(dst=agents, amount=st.integers(1, 100))
     def mint(self, dst: str, amount: int) -> None:
-        self.run(self.ledger.submit(ops.Mint(dst=dst, amount=amount, authority="world")))
+        self.submit(ops.Mint(dst=dst, amount=amount, authority="world"))
         self.scrip[dst] += amount
         self.minted += amount
 
     @rule(src=agents, amount=st.integers(1, 100))
     def burn(self, src: str, amount: int) -> None:
         ok = self.scrip[src] >= amount
-        self.attempt(
-            self.ledger.submit(ops.Burn(src=src, amount=amount, authority="world")),
-            None if ok else InsufficientScrip,
-        )
-        if ok:
+        if self.attempt(
+            ops.Burn(src=src, amount=amount, authority="world"), None if ok else InsufficientScrip
+        ):
             self.scrip[src] -= amount
             self.burned += amount
 
     @rule(agent=agents, amount=st.integers(1, 10))
     def agents_cannot_mint(self, agent: str, amount: int) -> None:
-        self.attempt(
-            self.ledger.submit(ops.Mint(dst=agent, amount=amount, authority=agent)), NotPermitted
-        )
+        self.attempt(ops.Mint(dst=agent, amount=amount, authority=agent), NotPermitted)
 
     # --- resources -------------------------------------------------------------------------
 
     @rule(agent=agents, amount=st.floats(0.5, 80))
     def spend_compute(self, agent: str, amount: float) -> None:
-        self.run(self.ledger.submit(ops.Spend(principal=agent, resource="compute", amount=amount)))
+        self.submit(ops.Spend(principal=agent, resource="compute", amount=amount))
         self.settle(agent)[0] -= amount
 
     @rule(agent=agents, amount=st.floats(0.01, 0.7))
     def spend_budget(self, agent: str, amount: float) -> None:
         quota, used = self.budget[agent]
         ok = used + amount <= quota
-        self.attempt(
-            self.ledger.submit(ops.Spend(principal=agent, resource="llm_budget", amount=amount)),
+        if self.attempt(
+            ops.Spend(principal=agent, resource="llm_budget", amount=amount),
             None if ok else InsufficientResource,
-        )
-        if ok:
+        ):
             self.budget[agent][1] += amount
 
     @precondition(lambda self: any(used > 0 for _q, used in self.budget.values()))
@@ -156,9 +116,7 @@ class LedgerModel(RuleBasedStateMachine):
     def release_budget(self, agent: str) -> None:
         used = self.budget[agent][1]
         if used > 0:
-            self.run(
-                self.ledger.submit(ops.Release(principal=agent, resource="llm_budget", amount=used))
-            )
+            self.submit(ops.Release(principal=agent, resource="llm_budget", amount=used))
             self.budget[agent][1] = 0.0
 
     @rule(seconds=st.floats(0, 20))
@@ -175,13 +133,9 @@ class LedgerModel(RuleBasedStateMachine):
             expected = InsufficientResource
         elif amount > room:
             expected = CapacityExceeded
-        self.attempt(
-            self.ledger.submit(
-                ops.TransferResource(src=src, dst=dst, resource="compute", amount=amount)
-            ),
-            expected,
-        )
-        if expected is None:
+        if self.attempt(
+            ops.TransferResource(src=src, dst=dst, resource="compute", amount=amount), expected
+        ):
             self.settle(src)[0] -= amount
             self.settle(dst)[0] += amount
 
@@ -190,13 +144,10 @@ class LedgerModel(RuleBasedStateMachine):
         if src == dst:
             return
         ok = self.buckets[src][2] >= amount
-        self.attempt(
-            self.ledger.submit(
-                ops.TransferQuota(src=src, dst=dst, resource="compute", amount=amount)
-            ),
+        if self.attempt(
+            ops.TransferQuota(src=src, dst=dst, resource="compute", amount=amount),
             None if ok else InsufficientResource,
-        )
-        if ok:
+        ):
             self.settle(src)[2] -= amount
             self.settle(dst)[2] += amount
 
@@ -206,11 +157,10 @@ class LedgerModel(RuleBasedStateMachine):
             return
         quota, used = self.disk[src]
         ok = quota - used >= amount
-        self.attempt(
-            self.ledger.submit(ops.TransferQuota(src=src, dst=dst, resource="disk", amount=amount)),
+        if self.attempt(
+            ops.TransferQuota(src=src, dst=dst, resource="disk", amount=amount),
             None if ok else InsufficientResource,
-        )
-        if ok:
+        ):
             self.disk[src][0] -= amount
             self.disk[dst][0] += amount
 
@@ -225,13 +175,9 @@ class LedgerModel(RuleBasedStateMachine):
             expected = NotPermitted
         elif used + size - old > quota:
             expected = InsufficientResource
-        self.attempt(
-            self.ledger.submit(
-                ops.WriteArtifact(actor=agent, artifact_id=artifact, content="x" * size)
-            ),
-            expected,
-        )
-        if expected is None:
+        if self.attempt(
+            ops.WriteArtifact(actor=agent, artifact_id=artifact, content="x" * size), expected
+        ):
             self.artifacts[artifact] = (agent, size)
             self.disk[agent][1] += size - old
 
@@ -243,10 +189,7 @@ class LedgerModel(RuleBasedStateMachine):
             expected = UnknownArtifact
         elif owner != agent:
             expected = NotPermitted
-        self.attempt(
-            self.ledger.submit(ops.DeleteArtifact(actor=agent, artifact_id=artifact)), expected
-        )
-        if expected is None:
+        if self.attempt(ops.DeleteArtifact(actor=agent, artifact_id=artifact), expected):
             del self.artifacts[artifact]
             self.disk[agent][1] -= size
 
@@ -262,13 +205,9 @@ class LedgerModel(RuleBasedStateMachine):
             expected = NotPermitted
         elif self.disk[new_owner][1] + size > self.disk[new_owner][0]:
             expected = InsufficientResource
-        self.attempt(
-            self.ledger.submit(
-                ops.TransferArtifact(actor=agent, artifact_id=artifact, new_owner=new_owner)
-            ),
-            expected,
-        )
-        if expected is None:
+        if self.attempt(
+            ops.TransferArtifact(actor=agent, artifact_id=artifact, new_owner=new_owner), expected
+        ):
             self.artifacts[artifact] = (new_owner, size)
             self.disk[agent][1] -= size
             self.disk[new_owner][1] += size
