@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable
+from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
@@ -28,6 +30,7 @@ from agent_ecology.moa.tiny import TinyDecoder
 from agent_ecology.moa.turn import TurnResult, run_turns, turn_program
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 TOK = ByteTokenizer()
 SMALL = turn_program(TOK, think_tokens=4, free_tokens=8, context_tokens=24)
 
@@ -51,6 +54,13 @@ async def outcome(batcher: TurnBatcher, i: int, text: str | None = None) -> obje
         return await batcher.run(f"a{i}", context(i) if text is None else text, seed=i)
     except LocalModelFailed as exc:
         return exc
+
+
+async def at_once(submit: Callable[[T], Coroutine[Any, Any, None]], args: Iterable[T]) -> None:
+    """Calls ``submit`` with each of ``args`` concurrently; returns once every call is done."""
+    async with anyio.create_task_group() as tg:
+        for arg in args:
+            tg.start_soon(submit, arg)
 
 
 class CountingModel:
@@ -109,12 +119,8 @@ async def test_concurrent_submitters_are_each_answered_once_with_their_own_turn(
         await anyio.sleep((i % 7) * 0.003)  # arriving at different moments
         answers[i].append(await batcher.run(f"a{i}", context(i), seed=1000 + i))
 
-    try:
-        async with anyio.create_task_group() as tg:
-            for i in range(40):
-                tg.start_soon(submit, i)
-    finally:
-        await batcher.aclose()
+    async with aclosing(batcher):
+        await at_once(submit, range(40))
     assert all(len(a) == 1 for a in answers.values())
     sizes = [len(b.rows) for b in batcher.batches]
     assert sum(sizes) == 40 and max(sizes) <= 8 and len(sizes) >= 5
@@ -137,12 +143,8 @@ async def test_one_agents_bad_context_fails_its_own_turn_only() -> None:
     async def submit(i: int) -> None:
         outcomes[i] = await outcome(batcher, i, "POISON" if i == 3 else None)
 
-    try:
-        async with anyio.create_task_group() as tg:
-            for i in range(6):
-                tg.start_soon(submit, i)
-    finally:
-        await batcher.aclose()
+    async with aclosing(batcher):
+        await at_once(submit, range(6))
     error = outcomes.pop(3)
     assert isinstance(error, LocalModelFailed) and not error.retryable
     assert "could not be encoded" in str(error)
@@ -161,17 +163,13 @@ async def test_a_model_that_fails_fails_its_batch_retryably_and_the_next_batch_r
     async def submit(i: int) -> None:
         errors.append(await outcome(batcher, i))
 
-    try:
-        async with anyio.create_task_group() as tg:
-            for i in range(4):
-                tg.start_soon(submit, i)
+    async with aclosing(batcher):
+        await at_once(submit, range(4))
         assert len(errors) == 4
         assert all(isinstance(e, LocalModelFailed) and e.retryable for e in errors)
         assert "CUDA out of memory" in str(errors[0])
         result = await batcher.run("a0", context(0), seed=0)  # the service carries on
         assert result.finished
-    finally:
-        await batcher.aclose()
 
 
 async def test_a_row_that_is_done_is_answered_before_the_slowest_row() -> None:
@@ -206,13 +204,11 @@ async def test_a_row_that_is_done_is_answered_before_the_slowest_row() -> None:
         if name == "short":
             model.gate.set()  # only now may the batch go on
 
-    try:
+    async with aclosing(batcher):
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(submit, "short", 7)
                 tg.start_soon(submit, "long", 8)
-    finally:
-        await batcher.aclose()
     (batch,) = batcher.batches
     assert [r.agent_id for r in batch.rows] == ["short", "long"] and model.calls == dry.calls
 
@@ -225,16 +221,13 @@ async def test_a_cancelled_submitter_does_not_disturb_the_others() -> None:
     async def submit(i: int) -> None:
         results[i] = await batcher.run(f"a{i}", context(i), seed=i)
 
-    try:
-        async with anyio.create_task_group() as tg:
-            for i in range(4):
-                tg.start_soon(submit, i)
-            await wait_in_thread(model.started, "the first batch runs")
-            with anyio.CancelScope() as scope:  # a fifth one gives up waiting at once
-                scope.cancel()
-                await batcher.run("quitter", context(9), seed=9)
-    finally:
-        await batcher.aclose()
+    async with aclosing(batcher), anyio.create_task_group() as tg:
+        for i in range(4):
+            tg.start_soon(submit, i)
+        await wait_in_thread(model.started, "the first batch runs")
+        with anyio.CancelScope() as scope:  # a fifth one gives up waiting at once
+            scope.cancel()
+            await batcher.run("quitter", context(9), seed=9)
     assert sorted(results) == [0, 1, 2, 3] and all(r.finished for r in results.values())
 
 
@@ -282,14 +275,10 @@ async def test_at_least_95_percent_of_provider_turns_parse(agents: int) -> None:
         assert completion.compute_seconds > 0 and completion.finish_reason == "stop"
         replies.append(completion.text)
 
-    try:
+    async with aclosing(provider):
         rounds = 20 if agents == 1 else 1
         for _ in range(rounds):
-            async with anyio.create_task_group() as tg:
-                for i in range(agents):
-                    tg.start_soon(think, i)
-    finally:
-        await provider.aclose()
+            await at_once(think, range(agents))
     parsed = 0
     for reply in replies:
         try:
@@ -310,12 +299,8 @@ async def test_a_completion_carries_the_rows_tokens_and_its_share_of_the_batch()
     async def think(agent: str) -> None:
         completions[agent] = await provider.complete(request(agent, f"I am {agent}"))
 
-    try:
-        async with anyio.create_task_group() as tg:
-            for agent in ("alice", "bob", "carol"):
-                tg.start_soon(think, agent)
-    finally:
-        await provider.aclose()
+    async with aclosing(provider):
+        await at_once(think, ("alice", "bob", "carol"))
     (batch,) = provider.batcher.batches
     for row in batch.rows:
         completion = completions[row.agent_id]
@@ -499,12 +484,10 @@ async def test_a_model_whose_probabilities_are_nan_fails_its_batch_instead_of_wr
         return torch.full_like(logits, float("nan")), cache
 
     batcher = TurnBatcher(broken, SMALL, window=0.0)
-    try:
+    async with aclosing(batcher):
         with pytest.raises(LocalModelFailed, match="not finite") as info:
             await batcher.run("a0", context(0), seed=0)
         assert info.value.retryable
-    finally:
-        await batcher.aclose()
 
 
 def test_a_sentencepiece_word_is_not_an_artifact_name_since_it_starts_with_a_space() -> None:
