@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from email.utils import formatdate
 
 import httpx2 as httpx
@@ -47,10 +48,8 @@ def server() -> Iterator[ChatServer]:
 @pytest.fixture
 async def provider(server: ChatServer) -> AsyncIterator[OpenAICompatibleProvider]:
     llm = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
-    try:
+    async with aclosing(llm):
         yield llm
-    finally:
-        await llm.aclose()
 
 
 # --- success ----------------------------------------------------------------------------------
@@ -114,12 +113,10 @@ async def test_assistant_messages_are_sent_with_their_role(
 async def test_fifty_concurrent_calls_all_succeed() -> None:
     with ChatServer(api_key=KEY, latency=0.05) as server:
         provider = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
-        try:
+        async with aclosing(provider):
             results = await asyncio.gather(
                 *(provider.complete(make_request(text=f"n{i}")) for i in range(50))
             )
-        finally:
-            await provider.aclose()
         assert len(results) == 50
         assert all(result.text == "Hello." for result in results)
         assert server.request_count == 50
@@ -135,11 +132,9 @@ async def test_calls_beyond_max_connections_wait_for_a_free_connection(
         provider = OpenAICompatibleProvider(
             api_key=KEY, base_url=server.base_url, max_connections=max_connections
         )
-        try:
+        async with aclosing(provider):
             calls = (provider.complete(make_request()) for _ in range(2 * max_connections))
             results = await asyncio.gather(*calls)
-        finally:
-            await provider.aclose()
     assert len(results) == 2 * max_connections
     assert server.request_count == 2 * max_connections
     assert server.connection_count <= max_connections
@@ -147,19 +142,15 @@ async def test_calls_beyond_max_connections_wait_for_a_free_connection(
 
 async def test_name_shows_the_base_url(server: ChatServer) -> None:
     provider = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url)
-    try:
+    async with aclosing(provider):
         assert provider.name == f"openai-compatible ({server.base_url})"
-    finally:
-        await provider.aclose()
 
 
 async def test_name_without_base_url_is_api_openai_com(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     provider = OpenAICompatibleProvider(api_key=KEY)
-    try:
+    async with aclosing(provider):
         assert provider.name == "openai-compatible (api.openai.com)"
-    finally:
-        await provider.aclose()
 
 
 def test_an_empty_api_key_is_refused_with_the_variable_named() -> None:
@@ -283,11 +274,9 @@ async def test_wrong_api_key_is_rejected_pointing_at_the_key_variable(
     provider = OpenAICompatibleProvider(
         api_key="sk-wrong-key-999999", base_url=server.base_url, api_key_env="AE_OPENAI_KEY"
     )
-    try:
+    async with aclosing(provider):
         with pytest.raises(RequestRejected) as caught:
             await provider.complete(make_request())
-    finally:
-        await provider.aclose()
     message = str(caught.value)
     assert caught.value.status == 401
     assert "Incorrect API key provided" in message
@@ -324,11 +313,9 @@ async def test_404_for_an_unknown_model_points_at_model_and_base_url(
 
 async def test_a_base_url_without_v1_gets_404_pointing_at_base_url(server: ChatServer) -> None:
     provider = OpenAICompatibleProvider(api_key=KEY, base_url=f"http://127.0.0.1:{server.port}")
-    try:
+    async with aclosing(provider):
         with pytest.raises(RequestRejected) as caught:
             await provider.complete(make_request())
-    finally:
-        await provider.aclose()
     assert caught.value.status == 404
     assert "llm.base_url" in str(caught.value)
 
@@ -448,15 +435,13 @@ async def test_a_minimal_completion_without_optional_fields_is_accepted(
 async def test_a_hanging_server_times_out_quickly(server: ChatServer) -> None:
     server.enqueue(Hang(2.0))
     provider = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=0.2)
-    try:
+    async with aclosing(provider):
         started = time.monotonic()
         with pytest.raises(ProviderTimeout) as caught:
             await provider.complete(make_request())
         assert time.monotonic() - started < 1.5
         # The abandoned attempt leaves the provider usable.
         assert (await provider.complete(make_request())).text == "Hello."
-    finally:
-        await provider.aclose()
     assert caught.value.retryable
     assert not caught.value.usage_known
     assert "0.2 s" in str(caught.value)
@@ -468,11 +453,9 @@ async def test_nothing_listening_is_unreachable() -> None:
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
         provider = OpenAICompatibleProvider(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1")
-        try:
+        async with aclosing(provider):
             with pytest.raises(ProviderUnreachable) as caught:
                 await provider.complete(make_request())
-        finally:
-            await provider.aclose()
     assert caught.value.retryable
     assert caught.value.usage_known
     assert f"127.0.0.1:{port}" in str(caught.value)
@@ -492,11 +475,9 @@ async def test_a_connection_dropped_after_sending_is_retryable_with_unknown_cost
 
 async def test_an_unsupported_scheme_is_unreachable_pointing_at_base_url() -> None:
     provider = OpenAICompatibleProvider(api_key=KEY, base_url="ftp://127.0.0.1:1/v1")
-    try:
+    async with aclosing(provider):
         with pytest.raises(ProviderUnreachable, match="http:// or https://"):
             await provider.complete(make_request())
-    finally:
-        await provider.aclose()
 
 
 # --- parse_retry_after ------------------------------------------------------------------------
@@ -551,9 +532,7 @@ async def test_the_cap_can_be_sent_as_max_completion_tokens(server: ChatServer) 
     llm = OpenAICompatibleProvider(
         api_key=KEY, base_url=server.base_url, max_tokens_param="max_completion_tokens"
     )
-    try:
+    async with aclosing(llm):
         await llm.complete(make_request(max_tokens=33))
-    finally:
-        await llm.aclose()
     body = server.requests[-1]
     assert body["max_completion_tokens"] == 33 and "max_tokens" not in body
