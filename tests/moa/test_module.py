@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from agent_ecology.moa import ByteTokenizer, ProgramSpec, ScalarMOA, Zone, compile_program
+from agent_ecology.moa import ByteTokenizer, Program, ProgramSpec, ScalarMOA, Zone, compile_program
 from agent_ecology.moa.module import MOA
 
 TOK = ByteTokenizer()
@@ -36,15 +36,31 @@ def programs(draw: st.DrawFn) -> ProgramSpec:
     return ProgramSpec(zones=tuple(zones), tag_names=("t1", "t2"))
 
 
+def token_rows(
+    tokens: list[int], rows: tuple[int, int], length: tuple[int, int]
+) -> st.SearchStrategy[list[list[int]]]:
+    """Between rows[0] and rows[1] rows, each of length[0] to length[1] of these tokens."""
+    row = st.lists(st.sampled_from(tokens), min_size=length[0], max_size=length[1])
+    return st.lists(row, min_size=rows[0], max_size=rows[1])
+
+
+def with_references(
+    program: Program, inputs: list[list[int]], b: int, *, debug: bool = False
+) -> tuple[MOA, list[ScalarMOA]]:
+    """A batch of ``b`` rows and a scalar reference for each, every row given its input."""
+    moa = MOA(program, b, input_capacity=8, debug=debug)
+    rows = [ScalarMOA(program) for _ in range(b)]
+    for r in range(b):
+        moa.set_input(r, inputs[r])
+        rows[r].set_input(inputs[r])
+    return moa, rows
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     spec=programs(),
-    streams=st.lists(
-        st.lists(st.sampled_from(ALPHABET), min_size=30, max_size=30), min_size=1, max_size=4
-    ),
-    inputs=st.lists(
-        st.lists(st.sampled_from([ord("x"), ord("y")]), max_size=3), min_size=4, max_size=4
-    ),
+    streams=token_rows(ALPHABET, rows=(1, 4), length=(30, 30)),
+    inputs=token_rows([ord("x"), ord("y")], rows=(4, 4), length=(0, 3)),
     debug=st.booleans(),
     read_every=st.integers(1, 4),
 )
@@ -56,12 +72,7 @@ def test_the_batched_module_equals_the_scalar_reference(
     read_every: int,
 ) -> None:
     program = compile_program(spec, TOK)
-    b = len(streams)
-    moa = MOA(program, b, input_capacity=8, debug=debug)
-    rows = [ScalarMOA(program) for _ in range(b)]
-    for r in range(b):
-        moa.set_input(r, inputs[r])
-        rows[r].set_input(inputs[r])
+    moa, rows = with_references(program, inputs, len(streams), debug=debug)
     for t in range(30):
         tokens = torch.tensor([s[t] for s in streams])
         emitted, tags, resolver = moa.step(tokens)
@@ -309,27 +320,15 @@ def test_a_step_captured_in_a_cuda_graph_replays_like_eager() -> None:
 @settings(max_examples=150, deadline=None)
 @given(
     spec=programs(),
-    streams=st.lists(
-        st.lists(st.sampled_from(ALPHABET), min_size=25, max_size=25), min_size=1, max_size=3
-    ),
-    inputs=st.lists(
-        st.lists(st.sampled_from([ord("x"), ord("y"), ord("!"), END, ESC, JUMP]), max_size=4),
-        min_size=3,
-        max_size=3,
-    ),
+    streams=token_rows(ALPHABET, rows=(1, 3), length=(25, 25)),
+    inputs=token_rows([ord("x"), ord("y"), ord("!"), END, ESC, JUMP], rows=(3, 3), length=(0, 4)),
 )
 def test_forced_ahead_counts_only_steps_no_sample_can_change(
     spec: ProgramSpec, streams: list[list[int]], inputs: list[list[int]]
 ) -> None:
     import copy
 
-    program = compile_program(spec, TOK)
-    b = len(streams)
-    moa = MOA(program, b, input_capacity=8)
-    rows = [ScalarMOA(program) for _ in range(b)]
-    for r in range(b):
-        moa.set_input(r, inputs[r])
-        rows[r].set_input(inputs[r])
+    moa, rows = with_references(compile_program(spec, TOK), inputs, len(streams))
     for t in range(25):
         ahead = moa.forced_ahead().tolist()
         for r, row in enumerate(rows):
