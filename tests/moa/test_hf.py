@@ -114,32 +114,35 @@ class Output:
         self.__dict__.update(cache)
 
 
-class CacheModel(torch.nn.Module):
-    """A causal LM's calling convention (transformers >= 5.24): ``cache=`` in, ``.cache`` out."""
+class RecordingModel(torch.nn.Module):
+    """Records the cache each call is given, and returns it under ``name``; the subclasses
+    differ only in the signature of ``forward``, which is what ``causal_lm`` reads."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[object] = []
+
+    def answer(self, input_ids: torch.Tensor, cache: object, name: str) -> Output:
+        self.seen.append(cache)
+        return Output(torch.zeros(*input_ids.shape, 5), **{name: ("kv", input_ids.shape[1])})
+
+
+class CacheModel(RecordingModel):
+    """A causal LM's calling convention (transformers >= 5.24): ``cache=`` in, ``.cache`` out."""
 
     def forward(
         self, input_ids: torch.Tensor, cache: object = None, use_cache: bool = False
     ) -> Output:
-        self.seen.append(cache)
-        return Output(torch.zeros(*input_ids.shape, 5), cache=("kv", input_ids.shape[1]))
+        return self.answer(input_ids, cache, "cache")
 
 
-class PastKeyValuesModel(torch.nn.Module):
+class PastKeyValuesModel(RecordingModel):
     """The calling convention of every earlier release: ``past_key_values=`` in and out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[object] = []
 
     def forward(
         self, input_ids: torch.Tensor, past_key_values: object = None, use_cache: bool = False
     ) -> Output:
-        self.seen.append(past_key_values)
-        return Output(torch.zeros(*input_ids.shape, 5), past_key_values=("kv", input_ids.shape[1]))
+        return self.answer(input_ids, past_key_values, "past_key_values")
 
 
 @pytest.mark.parametrize("model", [CacheModel(), PastKeyValuesModel()], ids=type)
