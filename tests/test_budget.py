@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent_ecology.config import parse_settings
-from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger, ops
+from agent_ecology.ledger import (
+    NANODOLLARS,
+    BudgetExhausted,
+    CallStatus,
+    InsufficientResource,
+    Ledger,
+    ops,
+)
 from agent_ecology.runtime import Runtime
 from tests.conftest import populate
 from tests.llm.chat_server import ChatServer, Reply
@@ -145,7 +152,9 @@ def test_concurrent_reservations_and_settlements_never_pass_the_limit(
                 costs.append(cost)
                 await ledger.submit(
                     ops.SettleCall(
-                        call_id=f"c{i}", status="failed" if fail else "settled", cost_nd=cost
+                        call_id=f"c{i}",
+                        status=CallStatus.FAILED if fail else CallStatus.SETTLED,
+                        cost_nd=cost,
                     )
                 )
 

@@ -13,17 +13,26 @@ from collections.abc import Iterable, Sequence
 
 import anyio
 
-from agent_ecology.ledger import Event
+from agent_ecology.ledger import Event, EventKind
 
 __all__ = ["BOOKKEEPING", "EventBus", "Mailbox"]
 
 BOOKKEEPING = frozenset(
-    {"turn", "llm_reserved", "llm_call", "agent_slept", "agent_woke", "note_added"}
+    {
+        EventKind.TURN,
+        EventKind.LLM_RESERVED,
+        EventKind.LLM_CALL,
+        EventKind.AGENT_SLEPT,
+        EventKind.AGENT_WOKE,
+        EventKind.NOTE_ADDED,
+    }
 )
 """An agent's own bookkeeping: recorded, but not repeated back to it as news."""
 
-_NOT_NEWS = frozenset({"metrics_window"})
-_BUDGET_MOVES = frozenset({"llm_call", "llm_calls_abandoned", "api_limit_set"})
+_NOT_NEWS = frozenset({EventKind.METRICS_WINDOW})
+_BUDGET_MOVES = frozenset(
+    {EventKind.LLM_CALL, EventKind.LLM_CALLS_ABANDONED, EventKind.API_LIMIT_SET}
+)
 
 
 class Mailbox:
@@ -56,7 +65,7 @@ class Mailbox:
         if len(self.unseen) > 1000:  # a sleeper only needs to see recent ones
             del self.unseen[:500]
         self.recent.append(event)
-        if event.kind == "agent_config_updated" and event.principal_id == self.agent_id:
+        if event.kind == EventKind.AGENT_CONFIG_UPDATED and event.principal_id == self.agent_id:
             self.config_changed = True
         self._wake.set()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_ecology.agents.actions import action_shapes
 from agent_ecology.genesis import account_json, event_json
-from agent_ecology.ledger import Account, ArtifactInfo, Event, Listing
+from agent_ecology.ledger import Account, ArtifactInfo, Event, EventKind, Listing
 from agent_ecology.llm.types import Message
 
 __all__ = ["Observation", "render"]
@@ -74,12 +74,12 @@ class Observation:
             "debt_offers": [
                 e.details.get("debt_id")
                 for e in self.events
-                if e.kind == "debt_proposed" and e.counterparty_id == self.agent_id
+                if e.kind == EventKind.DEBT_PROPOSED and e.counterparty_id == self.agent_id
             ],
             "debts_owed": [
                 e.details.get("debt_id")
                 for e in self.events
-                if e.kind == "debt_accepted" and e.counterparty_id == self.agent_id
+                if e.kind == EventKind.DEBT_ACCEPTED and e.counterparty_id == self.agent_id
             ],
             "last_ok": None if self.last_result is None else self.last_result.get("ok"),
         }

@@ -11,7 +11,7 @@ from pydantic import Field
 from agent_ecology.config import OracleSettings
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
 from agent_ecology.genesis.scoring import OfflineScorer, Scorer
-from agent_ecology.ledger import IdempotencyConflict, Ledger, Receipt, ops
+from agent_ecology.ledger import BidStatus, IdempotencyConflict, Ledger, Receipt, ops
 from agent_ecology.ledger.ops.checks import ArtifactId, Scrip
 
 __all__ = ["make_oracle_artifact", "next_resolution", "resolve"]
@@ -35,7 +35,7 @@ async def resolve(
 ) -> Receipt | None:
     """Score every artifact bid on by ``round_at`` and resolve; ``None`` if that instant was
     resolved already (each instant resolves once, across restarts too)."""
-    bids = await ledger.oracle_bids(status="active")
+    bids = await ledger.oracle_bids(status=BidStatus.ACTIVE)
     artifacts = sorted({b.artifact_id for b in bids if b.placed_at <= round_at})
     everything = await ledger.artifacts()
     texts = {a.id: a.content for a in everything if not a.id.startswith(_KERNEL_MADE)}
@@ -93,7 +93,7 @@ def make_oracle_artifact(settings: OracleSettings) -> GenesisArtifact:
     async def status(inv: Invocation, _a: StatusArgs) -> Mapping[str, Any]:
         mine = [
             b.to_json()
-            for b in await inv.ledger.oracle_bids(status="active")
+            for b in await inv.ledger.oracle_bids(status=BidStatus.ACTIVE)
             if b.bidder == inv.actor
         ]
         results = [r.to_json() for r in await inv.ledger.oracle_results(limit=10)]

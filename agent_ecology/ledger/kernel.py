@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.ledger import ops, queries
 from agent_ecology.ledger.errors import LedgerUnavailable, from_driver
+from agent_ecology.ledger.kinds import BidStatus, ListingStatus
 from agent_ecology.ledger.reader import HotReader
 from agent_ecology.ledger.records import (
     Account,
@@ -224,7 +225,7 @@ class Ledger:
     async def listings(
         self,
         *,
-        status: str | None = "active",
+        status: ListingStatus | None = ListingStatus.ACTIVE,
         seller: str | None = None,
         open_to: str | None = None,
         max_price: int | None = None,
@@ -248,7 +249,7 @@ class Ledger:
         """Debts (that ``principal`` owes or holds, or was offered), with their creditor."""
         return await self._hot.read(partial(queries.debts, party=principal))
 
-    async def oracle_bids(self, *, status: str | None = "active") -> list[Bid]:
+    async def oracle_bids(self, *, status: BidStatus | None = BidStatus.ACTIVE) -> list[Bid]:
         """Oracle bids (of one status, if given), oldest first."""
         return await self._hot.read(partial(queries.oracle_bids, status=status))
 

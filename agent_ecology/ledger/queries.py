@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from agent_ecology.ledger.buckets import Bucket
 from agent_ecology.ledger.errors import UnknownArtifact, UnknownPrincipal, UnknownResource
+from agent_ecology.ledger.kinds import BidStatus, DebtStatus, ListingStatus
 from agent_ecology.ledger.ops.agents import HOLDER_SQL
 from agent_ecology.ledger.ops.checks import CONFIG_RIGHT_PREFIX, DEBT_PREFIX, effective_owner_sql
 from agent_ecology.ledger.records import (
@@ -203,7 +204,7 @@ def artifact_index(
 def listings(
     conn: sqlite3.Connection,
     *,
-    status: str | None,
+    status: ListingStatus | None,
     seller: str | None,
     open_to: str | None,
     max_price: int | None,
@@ -231,14 +232,15 @@ def debts(conn: sqlite3.Connection, party: str | None) -> list[Debt]:
     found = [Debt(*row) for row in conn.execute(_DEBT + " ORDER BY d.id")]
     if party is None:
         return found
+    offered = DebtStatus.PROPOSED
     return [
         d
         for d in found
-        if party in (d.debtor, d.creditor) or (d.status == "proposed" and d.lender == party)
+        if party in (d.debtor, d.creditor) or (d.status is offered and d.lender == party)
     ]
 
 
-def oracle_bids(conn: sqlite3.Connection, status: str | None) -> list[Bid]:
+def oracle_bids(conn: sqlite3.Connection, status: BidStatus | None) -> list[Bid]:
     sql, params = _where(
         "SELECT id, bidder_id, artifact_id, amount, status, placed_at, round_at, paid"
         " FROM oracle_bids",

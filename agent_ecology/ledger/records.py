@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from agent_ecology.ledger.buckets import Bucket
+from agent_ecology.ledger.kinds import BidStatus, CallStatus, DebtStatus, ListingStatus
 
 __all__ = [
     "Account",
@@ -208,12 +209,15 @@ class LLMCall:
     agent_id: str
     model: str
     attempt: int
-    status: str
+    status: CallStatus
     reserved_nd: int
     cost_nd: int | None
     prompt_tokens: int | None
     completion_tokens: int | None
     error: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", CallStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,11 +254,14 @@ class Listing:
     seller_id: str
     price: int
     buyer_id: str | None
-    status: str
+    status: ListingStatus
     size_bytes: int
     created_at: float
     closed_at: float | None
     sold_to: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", ListingStatus(self.status))
 
 
 class _AsJson:
@@ -280,7 +287,10 @@ class Debt(_AsJson):
     repaid: int
     defaulted: int
     due_at: float
-    status: str
+    status: DebtStatus
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", DebtStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,10 +301,13 @@ class Bid(_AsJson):
     bidder: str
     artifact_id: str
     amount: int
-    status: str
+    status: BidStatus
     placed_at: float
     round_at: float | None
     paid: int | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", BidStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ import anyio
 
 from agent_ecology.clock import Clock
 from agent_ecology.config import LLMSettings, ModelPrice
-from agent_ecology.ledger import Ledger, LedgerUnavailable, ops
+from agent_ecology.ledger import CallStatus, Ledger, LedgerUnavailable, ops
 from agent_ecology.ledger.ops.llm import MAX_CHARGE_ND
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.llm.errors import ProviderError, RateLimited, ServerError
@@ -195,7 +195,7 @@ class LLMCaller:
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            await settle("failed", 0, Usage(), "cancelled before it was sent")
+            await settle(CallStatus.FAILED, 0, Usage(), "cancelled before it was sent")
             raise
         try:
             completion = await self.provider.complete(request)
@@ -204,17 +204,17 @@ class LLMCaller:
             charge = worst if not exc.usage_known else cost_nd(price, usage)
             thought.usage = thought.usage + usage
             thought.cost_nd += min(charge, MAX_CHARGE_ND)
-            await settle("failed", charge, exc.usage, f"{exc.code}: {exc}")
+            await settle(CallStatus.FAILED, charge, exc.usage, f"{exc.code}: {exc}")
             raise
         except BaseException as exc:
             # Cancelled (the run is stopping) or a bug: the request may have been billed.
             thought.cost_nd += worst
-            await settle("failed", worst, None, f"interrupted: {exc!r}")
+            await settle(CallStatus.FAILED, worst, None, f"interrupted: {exc!r}")
             raise
         charge = cost_nd(price, completion.usage)
         thought.usage = thought.usage + completion.usage
         thought.cost_nd += min(charge, MAX_CHARGE_ND)
-        await settle("settled", charge, completion.usage, None)
+        await settle(CallStatus.SETTLED, charge, completion.usage, None)
         return completion
 
 
@@ -243,7 +243,7 @@ class _Settle:
         self.stop = stop
 
     async def __call__(
-        self, status: str, charge: int, usage: Usage | None, error: str | None
+        self, status: CallStatus, charge: int, usage: Usage | None, error: str | None
     ) -> None:
         caller = self.caller
         server = caller.provider.name

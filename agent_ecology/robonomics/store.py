@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio
 
 from agent_ecology.ledger import Ledger, ops
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.robonomics.actors import actor_from_state
 from agent_ecology.robonomics.engine import LogLine, Params, Robonomics, TickReport
@@ -31,11 +30,10 @@ __all__ = ["SaveTick", "load", "save", "saved_log"]
 _log = logging.getLogger("agent_ecology.robonomics")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation("robonomics_tick")
 class SaveTick(Operation):
     """One tick of the loop, written whole or not at all."""
 
-    kind: ClassVar[str] = "robonomics_tick"
     tick: int
     next_flow_id: int
     actors: tuple[tuple[str, str, str, int, str], ...]  # uuid, kind, name, position, state

@@ -17,7 +17,7 @@ from agent_ecology.config import ModelPrice, OracleSettings, parse_settings
 from agent_ecology.genesis import Genesis, Invocation
 from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.genesis.scoring import LLMJudge, offline_score
-from agent_ecology.ledger import NANODOLLARS, InvalidRequest, Ledger, ops
+from agent_ecology.ledger import NANODOLLARS, BidStatus, InvalidRequest, Ledger, ops
 from agent_ecology.llm import LLMCaller, ScriptedProvider, Usage
 from agent_ecology.llm.budget import Budget
 
@@ -168,7 +168,7 @@ async def test_bids_racing_a_resolution_leave_nothing_half_done(
         for who, artifact in (("alice", "alice/a"), ("bob", "bob/b"), ("carol", "carol/c")):
             tg.start_soon(trader, who, artifact)
         tg.start_soon(partial(resolve, ledger, settings, clock.now(), authority="world"))
-    active = await ledger.oracle_bids(status="active")
+    active = await ledger.oracle_bids(status=BidStatus.ACTIVE)
     assert await held(ledger) == sum(b.amount for b in active)
     assert (await ledger.supply()).is_conserved
     for who in ("alice", "bob", "carol"):

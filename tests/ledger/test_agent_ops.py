@@ -7,6 +7,7 @@ import pytest
 from agent_ecology.clock import ManualClock
 from agent_ecology.ledger import (
     NANODOLLARS,
+    CallStatus,
     Event,
     InsufficientResource,
     InvalidRequest,
@@ -112,7 +113,7 @@ async def test_open_reservations_are_charged_in_full_when_abandoned(ledger: Ledg
     assert (call.status, call.cost_nd) == ("abandoned", 5000)
     assert (await ledger.stock("alice", "llm_budget")).used == pytest.approx(5000 / NANODOLLARS)
     with pytest.raises(InvalidRequest, match="abandoned already"):
-        await ledger.submit(ops.SettleCall(call_id="c1", status="settled", cost_nd=1))
+        await ledger.submit(ops.SettleCall(call_id="c1", status=CallStatus.SETTLED, cost_nd=1))
 
 
 async def test_the_agents_share_is_checked_before_the_worlds(ledger: Ledger) -> None:

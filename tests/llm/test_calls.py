@@ -10,7 +10,14 @@ import pytest
 
 from agent_ecology.clock import ManualClock, SystemClock
 from agent_ecology.config import ModelPrice
-from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger, ops
+from agent_ecology.ledger import (
+    NANODOLLARS,
+    BudgetExhausted,
+    CallStatus,
+    InsufficientResource,
+    Ledger,
+    ops,
+)
 from agent_ecology.llm import (
     CompletionRequest,
     LLMCaller,
@@ -301,7 +308,7 @@ async def test_a_reservation_one_nanodollar_over_the_share_still_settles(
             call_id="edge", agent_id="alice", model="m", attempt=1, reserve_nd=NANODOLLARS + 1
         )
     )
-    await ledger.submit(ops.SettleCall(call_id="edge", status="settled", cost_nd=123))
+    await ledger.submit(ops.SettleCall(call_id="edge", status=CallStatus.SETTLED, cost_nd=123))
     assert (await ledger.api_budget()).reserved_nd == 0
     holding = await ledger.stock("alice", "llm_budget")
     assert holding.used == pytest.approx(123 / NANODOLLARS)

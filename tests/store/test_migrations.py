@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent_ecology.ledger import ops
+from agent_ecology.ledger.kinds import EventKind
 from agent_ecology.store import current_revision, head_revision, migrate
 from agent_ecology.store.migrate import alembic_config
 
@@ -105,7 +106,8 @@ async def test_views_answer_the_usual_questions(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     try:
         rows = conn.execute(
-            "SELECT from_id, to_id, amount FROM scrip_transfers WHERE kind = 'transfer'"
+            "SELECT from_id, to_id, amount FROM scrip_transfers WHERE kind = ?",
+            (EventKind.TRANSFER,),
         ).fetchall()
         assert rows == [("alice", "bob", 7)]
         assert conn.execute("SELECT conserved FROM scrip_totals").fetchone() == (1,)
@@ -118,7 +120,8 @@ async def test_views_answer_the_usual_questions(db_path: Path) -> None:
         ).fetchone()
         assert scrip == 107
         roles = conn.execute(
-            "SELECT role FROM principal_events WHERE principal_id = 'bob' AND kind = 'transfer'"
+            "SELECT role FROM principal_events WHERE principal_id = 'bob' AND kind = ?",
+            (EventKind.TRANSFER,),
         ).fetchall()
         assert roles == [("counterparty",)]
     finally:

@@ -22,7 +22,7 @@ from agent_ecology.ledger.ops.agents import (
     UpdateAgentConfig,
 )
 from agent_ecology.ledger.ops.artifacts import DeleteArtifact, TransferArtifact, WriteArtifact
-from agent_ecology.ledger.ops.base import Operation, apply_operation
+from agent_ecology.ledger.ops.base import Operation, apply_operation, operation
 from agent_ecology.ledger.ops.checks import (
     CONFIG_RIGHT_PREFIX,
     DEBT_PREFIX,
@@ -124,4 +124,5 @@ __all__ = [
     "apply_operation",
     "debt_artifact",
     "mint_for",
+    "operation",
 ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownPrincipal
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     CONFIG_RIGHT_PREFIX,
     DISK,
@@ -67,14 +67,13 @@ def _agent_row(tx: Tx, agent_id: str) -> tuple[str, int, str]:
     return str(row[0]), int(row[1]), str(row[2])
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.AGENT_REGISTERED)
 class EnsureAgent(Operation):
     """Give an agent principal its runtime state (config, held by itself) if it has none.
 
     An agent that has state already keeps it: its config may have been changed since.
     """
 
-    kind: ClassVar[str] = "agent_registered"
     agent_id: PrincipalId
     config: JsonObject
 
@@ -92,18 +91,17 @@ class EnsureAgent(Operation):
         if not cur.rowcount:
             return {"created": False}
         tx.event(
-            "agent_registered",
+            EventKind.AGENT_REGISTERED,
             principal=self.agent_id,
             details={"config": dict(self.config)},
         )
         return {"created": True}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.AGENT_CONFIG_UPDATED)
 class UpdateAgentConfig(Operation):
     """Change parts of ``agent_id``'s config; only the holder of its config right may."""
 
-    kind: ClassVar[str] = "agent_config_updated"
     actor: PrincipalId
     agent_id: PrincipalId
     changes: JsonObject
@@ -132,7 +130,7 @@ class UpdateAgentConfig(Operation):
         )
         details = {"changes": changes, "version": version + 1}
         tx.event(
-            "agent_config_updated",
+            EventKind.AGENT_CONFIG_UPDATED,
             actor=self.actor,
             principal=self.agent_id,
             details=details,
@@ -140,11 +138,10 @@ class UpdateAgentConfig(Operation):
         return {"config": config, "version": version + 1}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.CONFIG_RIGHT_TRANSFERRED)
 class TransferConfigRight(Operation):
     """Give the right to change ``agent_id``'s config to ``new_holder`` (only its holder may)."""
 
-    kind: ClassVar[str] = "config_right_transferred"
     actor: PrincipalId
     agent_id: PrincipalId
     new_holder: PrincipalId
@@ -172,7 +169,7 @@ class TransferConfigRight(Operation):
             (self.new_holder, tx.now, self.agent_id),
         )
         tx.event(
-            "config_right_transferred",
+            EventKind.CONFIG_RIGHT_TRANSFERRED,
             actor=self.actor,
             principal=self.actor,
             counterparty=self.new_holder,
@@ -181,7 +178,7 @@ class TransferConfigRight(Operation):
         return {"holder": self.new_holder}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.CONFIG_RIGHT_TOKENIZED)
 class TokenizeConfigRight(Operation):
     """Turn the right to change ``agent_id``'s config into an artifact its holder owns.
 
@@ -190,7 +187,6 @@ class TokenizeConfigRight(Operation):
     or deleted. Its bytes are charged to its owner's disk like any artifact's.
     """
 
-    kind: ClassVar[str] = "config_right_tokenized"
     actor: PrincipalId
     agent_id: PrincipalId
 
@@ -222,7 +218,7 @@ class TokenizeConfigRight(Operation):
             (self.actor, tx.now, self.agent_id),
         )
         tx.event(
-            "config_right_tokenized",
+            EventKind.CONFIG_RIGHT_TOKENIZED,
             actor=self.actor,
             principal=self.actor,
             artifact=token,
@@ -231,11 +227,10 @@ class TokenizeConfigRight(Operation):
         return {"artifact_id": token}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation("agent_sleep")
 class SetSleep(Operation):
     """Put an agent to sleep with its wake conditions (JSON), or wake it (``sleep=None``)."""
 
-    kind: ClassVar[str] = "agent_sleep"
     agent_id: PrincipalId
     sleep: JsonObject | None
     reason: Text = ""
@@ -251,17 +246,16 @@ class SetSleep(Operation):
             ),
         )
         if self.sleep is None:
-            tx.event("agent_woke", principal=self.agent_id, details={"reason": self.reason})
+            tx.event(EventKind.AGENT_WOKE, principal=self.agent_id, details={"reason": self.reason})
         else:
-            tx.event("agent_slept", principal=self.agent_id, details=self.sleep)
+            tx.event(EventKind.AGENT_SLEPT, principal=self.agent_id, details=self.sleep)
         return {}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.NOTE_ADDED)
 class AddNote(Operation):
     """Append to an agent's own notes, keeping only its newest ``keep``."""
 
-    kind: ClassVar[str] = "note_added"
     agent_id: PrincipalId
     text: Annotated[str, TEXT.named("note")]
     keep: Count = 50
@@ -287,14 +281,14 @@ class AddNote(Operation):
             (self.agent_id, self.agent_id, self.keep),
         ).rowcount
         tx.event(
-            "note_added",
+            EventKind.NOTE_ADDED,
             principal=self.agent_id,
             details={"note_id": cur.lastrowid, "chars": len(self.text), "dropped": dropped},
         )
         return {"note_id": cur.lastrowid, "dropped": dropped}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.TURN)
 class EndTurn(Operation):
     """Close an agent's turn: charge its flow resources (possibly into debt), record the result.
 
@@ -304,7 +298,6 @@ class EndTurn(Operation):
     local model's batch (recorded in the event, so the charge can be checked).
     """
 
-    kind: ClassVar[str] = "turn"
     agent_id: PrincipalId
     turn: Count
     action: Text
@@ -334,7 +327,7 @@ class EndTurn(Operation):
             (self.turn, self.result, tx.now, self.agent_id),
         )
         tx.event(
-            "turn",
+            EventKind.TURN,
             actor=self.agent_id,
             principal=self.agent_id,
             details={

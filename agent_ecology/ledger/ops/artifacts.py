@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from agent_ecology.ledger.errors import (
     InvalidRequest,
     NotPermitted,
     UnknownArtifact,
 )
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
-    DEBT_PREFIX,
     DISK,
     ESCROW,
     KERNEL_MADE_PREFIXES,
@@ -26,14 +25,13 @@ from agent_ecology.ledger.ops.checks import (
 from agent_ecology.ledger.ops.tx import Tx
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ARTIFACT_WRITTEN)
 class WriteArtifact(Operation):
     """Create an artifact owned by ``actor``, or replace the content of one it owns.
 
     The change in size is charged to (or freed from) the owner's ``disk``.
     """
 
-    kind: ClassVar[str] = "artifact_written"
     actor: PrincipalId
     artifact_id: ArtifactId
     content: Annotated[str, TEXT.named("artifact content")]
@@ -86,7 +84,7 @@ class WriteArtifact(Operation):
             )
         details = {"created": row is None, "size_bytes": size, "delta_bytes": delta}
         tx.event(
-            "artifact_written",
+            EventKind.ARTIFACT_WRITTEN,
             actor=self.actor,
             principal=self.actor,
             artifact=self.artifact_id,
@@ -110,12 +108,8 @@ def _owned(tx: Tx, actor: str, artifact_id: str) -> int:
 
 def _settled_debt(tx: Tx, artifact_id: str) -> bool:
     """Whether ``artifact_id`` is the artifact of a debt that is closed (it may be deleted)."""
-    if not artifact_id.startswith(DEBT_PREFIX):
-        return False
-    row = tx.conn.execute(
-        "SELECT status FROM debts WHERE id = ?", (artifact_id[len(DEBT_PREFIX) :],)
-    ).fetchone()
-    return row is not None and row[0] in ("repaid", "forgiven", "defaulted")
+    status = tx.debt_status(artifact_id)
+    return status is not None and status.closed
 
 
 def check_namespace(
@@ -174,11 +168,10 @@ def _owned_by(artifact_id: str, owner: str) -> str:
     return f"artifact {artifact_id!r} is owned by {owner!r}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ARTIFACT_DELETED)
 class DeleteArtifact(Operation):
     """Delete an artifact its ``actor`` owns; its size is freed from the owner's ``disk``."""
 
-    kind: ClassVar[str] = "artifact_deleted"
     actor: PrincipalId
     artifact_id: ArtifactId
 
@@ -196,7 +189,7 @@ class DeleteArtifact(Operation):
             tx.free_stock(self.actor, DISK, float(size))
         tx.conn.execute("DELETE FROM artifacts WHERE id = ?", (self.artifact_id,))
         tx.event(
-            "artifact_deleted",
+            EventKind.ARTIFACT_DELETED,
             actor=self.actor,
             principal=self.actor,
             artifact=self.artifact_id,
@@ -205,11 +198,10 @@ class DeleteArtifact(Operation):
         return {"freed_bytes": size}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ARTIFACT_TRANSFERRED)
 class TransferArtifact(Operation):
     """Give an artifact to ``new_owner``; its size moves between the owners' ``disk``."""
 
-    kind: ClassVar[str] = "artifact_transferred"
     actor: PrincipalId
     artifact_id: ArtifactId
     new_owner: PrincipalId
@@ -229,21 +221,15 @@ class TransferArtifact(Operation):
                 f"{self.new_owner!r} is not an agent; artifacts are given to agents (sell through"
                 " genesis_escrow deposit instead of giving to the escrow)",
             )
-        if size and tx.disk_metered(self.new_owner):
-            tx.use_stock(
-                self.new_owner,
-                DISK,
-                float(size),
-                "the receiver must free disk or get more quota first",
-            )
-        if size and tx.disk_metered(self.actor):
-            tx.free_stock(self.actor, DISK, float(size))
-        tx.conn.execute(
-            "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
-            (self.new_owner, tx.now, self.artifact_id),
+        tx.give_artifact(
+            self.artifact_id,
+            self.new_owner,
+            size=size,
+            from_disk=self.actor,
+            hint="the receiver must free disk or get more quota first",
         )
         tx.event(
-            "artifact_transferred",
+            EventKind.ARTIFACT_TRANSFERRED,
             actor=self.actor,
             principal=self.actor,
             counterparty=self.new_owner,

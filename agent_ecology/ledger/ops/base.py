@@ -7,9 +7,9 @@ import hashlib
 import json
 import sqlite3
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from agent_ecology.ledger.errors import (
     IdempotencyConflict,
@@ -37,9 +37,11 @@ def _rules(cls: type) -> tuple[tuple[str, Rule, bool], ...]:
                     continue
                 if isinstance(annotation, str):
                     try:
-                        annotation = eval(annotation, namespace, dict(vars(klass)))
-                    except NameError:  # a name local to where the class was made: no rule
-                        continue
+                        annotation = eval(annotation, namespace)
+                    except NameError:
+                        if "<locals>" not in klass.__qualname__:
+                            raise  # a rule must never be dropped by an unresolvable name
+                        continue  # a class made in a function (a test's): a local name
                 annotations[name] = annotation
         rules = []
         for name, annotation in annotations.items():
@@ -51,7 +53,8 @@ def _rules(cls: type) -> tuple[tuple[str, Rule, bool], ...]:
 
 
 def _hashable(value: Any) -> Any:
-    # A JSON-object field is hashed as the sorted text it is stored as.
+    # A JSON-object field (the only mappings but EnsurePrincipal's, which hashes its own) is
+    # hashed as the sorted text it is stored as.
     if isinstance(value, Mapping):
         return json.dumps(dict(value), sort_keys=True)
     return value
@@ -81,14 +84,36 @@ class Operation:
     def check(self) -> None:
         """Rules between fields (``src`` is not ``dst``, ...); the fields are checked already."""
 
-    def request_hash(self) -> str:
+    def hashed_fields(self) -> dict[str, Any]:
+        """The fields as the request hash of an ``op_id`` sees them (all but ``op_id``)."""
         fields = {f.name: _hashable(getattr(self, f.name)) for f in dataclasses.fields(self)}
         fields.pop("op_id")
+        return fields
+
+    def request_hash(self) -> str:
+        fields = self.hashed_fields()
         text = json.dumps({"kind": self.kind, **fields}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         raise NotImplementedError
+
+
+_Op = TypeVar("_Op", bound=Operation)
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+def operation(kind: str) -> Callable[[type[_Op]], type[_Op]]:
+    """Declare an operation: a frozen, keyword-only dataclass whose receipts say ``kind``.
+
+    ``kind`` also goes into the request hash of an ``op_id``, so it never changes once shipped.
+    """
+
+    def declare(cls: type[_Op]) -> type[_Op]:
+        cls.kind = kind
+        return dataclass(frozen=True, slots=True, kw_only=True)(cls)
+
+    return declare
 
 
 def apply_operation(conn: sqlite3.Connection, op: Operation, now: float) -> Receipt:

@@ -12,6 +12,7 @@ from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from agent_ecology.ledger.errors import InvalidRequest
+from agent_ecology.ledger.kinds import ListingStatus
 
 DISK = "disk"
 """The stock resource that artifact sizes are charged to, when it is declared."""
@@ -48,8 +49,8 @@ def effective_owner_sql(artifact: str) -> str:
     """SQL for who owns the artifact row aliased ``artifact``: its owner, or its seller while it
     is listed in escrow (the seller keeps what owning it brings: a debt's payments, a right)."""
     return (
-        f"CASE WHEN {artifact}.owner_id = '{ESCROW}' THEN (SELECT l.seller_id FROM"
-        f" escrow_listings l WHERE l.artifact_id = {artifact}.id AND l.status = 'active')"
+        f"CASE WHEN {artifact}.owner_id = '{ESCROW}' THEN (SELECT l.seller_id FROM escrow_listings"
+        f" l WHERE l.artifact_id = {artifact}.id AND l.status = '{ListingStatus.ACTIVE}')"
         f" ELSE {artifact}.owner_id END"
     )
 
@@ -142,7 +143,9 @@ def _scrip(value: object, name: str) -> int:
             " pass a positive int"
         )
     if value <= 0 or value > MAX_SCRIP:
-        raise InvalidRequest(f"{name}: a scrip amount must be a positive integer, got {value}")
+        raise InvalidRequest(
+            f"{name}: a scrip amount must be a positive integer at most {MAX_SCRIP}, got {value}"
+        )
     return value
 
 
@@ -172,15 +175,25 @@ def _non_negative(value: object, name: str) -> float:
     return amount
 
 
+def _non_negative_as_given(value: object, name: str) -> object:
+    _non_negative(value, name)
+    return value  # an int stays an int: the request hash of an op_id is what it always was
+
+
 def _op_id(value: object, name: str) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= 200:
         raise InvalidRequest(f"{name} must be a string of 1-200 characters, got {value!r}")
     return value
 
 
+def _brief(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 80 else f"{type(value).__name__} ({len(shown)} characters)"
+
+
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str):
-        raise InvalidRequest(f"{name} must be text, got {value!r}")
+        raise InvalidRequest(f"{name} must be text, got {_brief(value)}")
     return value
 
 
@@ -194,7 +207,7 @@ def json_object(value: object, name: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidRequest(f"{name} must be a JSON object, got {type(value).__name__}")
     try:
-        return dict(json.loads(json.dumps(dict(value), allow_nan=False)))
+        return dict(json.loads(json.dumps(dict(value))))
     except (TypeError, ValueError) as exc:
         raise InvalidRequest(f"{name} must hold only JSON values: {exc}") from None
 
@@ -214,6 +227,8 @@ SCRIP = Rule(_scrip)
 COUNT = Rule(_count)
 POSITIVE = Rule(_positive)
 NON_NEGATIVE = Rule(_non_negative)
+"""A finite number >= 0, as a float."""
+NON_NEGATIVE_AS_GIVEN = Rule(_non_negative_as_given)
 TEXT = Rule(_text)
 
 PrincipalId = Annotated[str, PRINCIPAL_ID]
@@ -225,7 +240,8 @@ Count = Annotated[int, COUNT]
 """A positive integer: a row id (debt, listing, bid), a turn, an attempt."""
 Amount = Annotated[float, POSITIVE]
 """A positive finite quantity of a resource."""
-NonNegative = Annotated[float, NON_NEGATIVE]
+NonNegative = Annotated[float, NON_NEGATIVE_AS_GIVEN]
+"""A finite number >= 0, kept as given (an int stays an int)."""
 OpId = Annotated[str, Rule(_op_id)] | None
 Text = Annotated[str, TEXT]
 JsonObject = Annotated[Mapping[str, Any], Rule(json_object)]
@@ -252,3 +268,7 @@ def check_artifact_id(value: object, name: str = "artifact_id") -> str:
 
 def check_non_negative(value: object, name: str) -> float:
     return _non_negative(value, name)
+
+
+def check_text(value: object, name: str) -> str:
+    return _text(value, name)

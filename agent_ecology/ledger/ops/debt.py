@@ -12,11 +12,11 @@ is simple and flat: ``amount_due = principal + ceil(principal * interest_rate)``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, NamedTuple
 
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import DebtStatus, EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
     DISK,
@@ -36,7 +36,21 @@ def debt_artifact(debt_id: int) -> str:
     return f"{DEBT_PREFIX}{debt_id}"
 
 
-def _debt(tx: Tx, debt_id: int) -> dict[str, Any]:
+class _Debt(NamedTuple):
+    debtor: str
+    lender: str
+    principal: int
+    amount_due: int
+    repaid: int
+    due_at: float
+    status: DebtStatus
+
+    @property
+    def left(self) -> int:
+        return self.amount_due - self.repaid
+
+
+def _debt(tx: Tx, debt_id: int) -> _Debt:
     row = tx.conn.execute(
         "SELECT debtor_id, lender_id, principal, amount_due, repaid, due_at, status"
         " FROM debts WHERE id = ?",
@@ -44,8 +58,22 @@ def _debt(tx: Tx, debt_id: int) -> dict[str, Any]:
     ).fetchone()
     if row is None:
         raise InvalidRequest(f"there is no debt {debt_id}; see yours with genesis_debt check")
-    keys = ("debtor", "lender", "principal", "amount_due", "repaid", "due_at", "status")
-    return dict(zip(keys, row, strict=True))
+    debtor, lender, principal, amount_due, repaid, due_at, status = row
+    return _Debt(debtor, lender, principal, amount_due, repaid, due_at, DebtStatus(status))
+
+
+def _active(d: _Debt, debt_id: int, what: str) -> None:
+    if d.status is not DebtStatus.ACTIVE:
+        raise InvalidRequest(f"debt {debt_id} is {d.status}; nothing to {what}")
+
+
+def _creditor_acts(tx: Tx, d: _Debt, debt_id: int, actor: str, what: str) -> str:
+    """Refuse unless the debt is active and ``actor`` is its creditor (whom it returns)."""
+    _active(d, debt_id, what)
+    owner = creditor(tx, debt_id)
+    if owner != actor:
+        raise NotPermitted(actor, f"only debt {debt_id}'s creditor ({owner!r}) may")
+    return owner
 
 
 def creditor(tx: Tx, debt_id: int) -> str:
@@ -56,18 +84,17 @@ def creditor(tx: Tx, debt_id: int) -> str:
     return owner
 
 
-def _close(tx: Tx, debt_id: int, status: str, defaulted: int = 0) -> None:
+def _close(tx: Tx, debt_id: int, status: DebtStatus, defaulted: int = 0) -> None:
     tx.conn.execute(
         "UPDATE debts SET status = ?, defaulted = ?, closed_at = ? WHERE id = ?",
         (status, defaulted, tx.now, debt_id),
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.DEBT_PROPOSED)
 class DebtIssue(Operation):
     """The borrower proposes a loan of ``principal`` scrip from ``lender``."""
 
-    kind: ClassVar[str] = "debt_proposed"
     debtor: PrincipalId
     lender: Annotated[str, PRINCIPAL_ID.named("creditor_id")]
     principal: Scrip
@@ -99,7 +126,7 @@ class DebtIssue(Operation):
             )
         cur = tx.conn.execute(
             "INSERT INTO debts (debtor_id, lender_id, principal, interest_rate, amount_due,"
-            " due_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'proposed', ?)",
+            " due_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.debtor,
                 self.lender,
@@ -107,12 +134,13 @@ class DebtIssue(Operation):
                 float(self.interest_rate),
                 amount_due,
                 float(self.due_at),
+                DebtStatus.PROPOSED,
                 tx.now,
             ),
         )
         debt_id = int(cur.lastrowid or 0)
         tx.event(
-            "debt_proposed",
+            EventKind.DEBT_PROPOSED,
             actor=self.debtor,
             principal=self.debtor,
             counterparty=self.lender,
@@ -122,28 +150,27 @@ class DebtIssue(Operation):
         return {"debt_id": debt_id, "amount_due": amount_due}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.DEBT_ACCEPTED)
 class DebtAccept(Operation):
     """The named lender accepts: the principal moves, the debt artifact is made."""
 
-    kind: ClassVar[str] = "debt_accepted"
     lender: PrincipalId
     debt_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)
-        if d["lender"] != self.lender:
-            raise NotPermitted(self.lender, f"debt {self.debt_id} was offered to {d['lender']!r}")
-        if d["status"] != "proposed":
-            raise InvalidRequest(f"debt {self.debt_id} is {d['status']}, not open to accept")
-        if tx.now >= d["due_at"]:
+        if d.lender != self.lender:
+            raise NotPermitted(self.lender, f"debt {self.debt_id} was offered to {d.lender!r}")
+        if d.status is not DebtStatus.PROPOSED:
+            raise InvalidRequest(f"debt {self.debt_id} is {d.status}, not open to accept")
+        if tx.now >= d.due_at:
             raise InvalidRequest(f"debt {self.debt_id} was due before it was accepted")
-        tx.debit_scrip(self.lender, d["principal"])
-        tx.credit_scrip(d["debtor"], d["principal"])
+        tx.debit_scrip(self.lender, d.principal)
+        tx.credit_scrip(d.debtor, d.principal)
         artifact = debt_artifact(self.debt_id)
         content = (
-            f"Debt {self.debt_id}: {d['debtor']} owes {d['amount_due']} scrip, due at unix time"
-            f" {d['due_at']:.0f}. Whoever owns this artifact is the creditor; see genesis_debt"
+            f"Debt {self.debt_id}: {d.debtor} owes {d.amount_due} scrip, due at unix time"
+            f" {d.due_at:.0f}. Whoever owns this artifact is the creditor; see genesis_debt"
             " check for what is left."
         )
         size = len(content.encode("utf-8"))
@@ -155,37 +182,35 @@ class DebtAccept(Operation):
             (artifact, self.lender, content, size, tx.now, tx.now),
         )
         tx.conn.execute(
-            "UPDATE debts SET status = 'active', accepted_at = ? WHERE id = ?",
-            (tx.now, self.debt_id),
+            "UPDATE debts SET status = ?, accepted_at = ? WHERE id = ?",
+            (DebtStatus.ACTIVE, tx.now, self.debt_id),
         )
         tx.event(
-            "debt_accepted",
+            EventKind.DEBT_ACCEPTED,
             actor=self.lender,
             principal=self.lender,
-            counterparty=d["debtor"],
-            amount=d["principal"],
+            counterparty=d.debtor,
+            amount=d.principal,
             artifact=artifact,
             details={"debt_id": self.debt_id},
         )
         return {"debt_id": self.debt_id, "artifact_id": artifact}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.DEBT_REPAID)
 class DebtRepay(Operation):
     """The debtor pays ``amount`` of what is left to the current creditor."""
 
-    kind: ClassVar[str] = "debt_repaid"
     debtor: PrincipalId
     debt_id: Count
     amount: Scrip
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)
-        if d["debtor"] != self.debtor:
-            raise NotPermitted(self.debtor, f"debt {self.debt_id} is {d['debtor']!r}'s to repay")
-        if d["status"] != "active":
-            raise InvalidRequest(f"debt {self.debt_id} is {d['status']}; nothing to repay")
-        left = d["amount_due"] - d["repaid"]
+        if d.debtor != self.debtor:
+            raise NotPermitted(self.debtor, f"debt {self.debt_id} is {d.debtor!r}'s to repay")
+        _active(d, self.debt_id, "repay")
+        left = d.left
         if self.amount > left:
             raise InvalidRequest(f"debt {self.debt_id} has {left} left to repay; pay at most that")
         to = creditor(tx, self.debt_id)
@@ -195,9 +220,9 @@ class DebtRepay(Operation):
             "UPDATE debts SET repaid = repaid + ? WHERE id = ?", (self.amount, self.debt_id)
         )
         if self.amount == left:
-            _close(tx, self.debt_id, "repaid")
+            _close(tx, self.debt_id, DebtStatus.REPAID)
         tx.event(
-            "debt_repaid",
+            EventKind.DEBT_REPAID,
             actor=self.debtor,
             principal=self.debtor,
             counterparty=to,
@@ -207,77 +232,69 @@ class DebtRepay(Operation):
         return {"debt_id": self.debt_id, "paid_to": to, "left": left - self.amount}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.DEBT_FORGIVEN)
 class DebtForgive(Operation):
     """The current creditor forgives what is left."""
 
-    kind: ClassVar[str] = "debt_forgiven"
     actor: PrincipalId
     debt_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)
-        if d["status"] == "proposed" and self.actor == d["debtor"]:
-            _close(tx, self.debt_id, "withdrawn")
+        if d.status is DebtStatus.PROPOSED and self.actor == d.debtor:
+            _close(tx, self.debt_id, DebtStatus.WITHDRAWN)
             tx.event(
-                "debt_withdrawn",
+                EventKind.DEBT_WITHDRAWN,
                 actor=self.actor,
                 principal=self.actor,
                 details={"debt_id": self.debt_id},
             )
-            return {"debt_id": self.debt_id, "status": "withdrawn"}
-        if d["status"] != "active":
-            raise InvalidRequest(f"debt {self.debt_id} is {d['status']}; nothing to forgive")
-        owner = creditor(tx, self.debt_id)
-        if owner != self.actor:
-            raise NotPermitted(self.actor, f"only debt {self.debt_id}'s creditor ({owner!r}) may")
-        left = d["amount_due"] - d["repaid"]
-        _close(tx, self.debt_id, "forgiven")
+            return {"debt_id": self.debt_id, "status": DebtStatus.WITHDRAWN}
+        _creditor_acts(tx, d, self.debt_id, self.actor, "forgive")
+        left = d.left
+        _close(tx, self.debt_id, DebtStatus.FORGIVEN)
         tx.event(
-            "debt_forgiven",
+            EventKind.DEBT_FORGIVEN,
             actor=self.actor,
             principal=self.actor,
-            counterparty=d["debtor"],
+            counterparty=d.debtor,
             amount=left,
             details={"debt_id": self.debt_id},
         )
         return {"debt_id": self.debt_id, "forgiven": left}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.DEBT_COLLECTED)
 class DebtCollect(Operation):
     """After the due time, the creditor takes what the debtor has, up to what is left."""
 
-    kind: ClassVar[str] = "debt_collected"
     actor: PrincipalId
     debt_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         d = _debt(tx, self.debt_id)
-        if d["status"] != "active":
-            raise InvalidRequest(f"debt {self.debt_id} is {d['status']}; nothing to collect")
-        owner = creditor(tx, self.debt_id)
-        if owner != self.actor:
-            raise NotPermitted(self.actor, f"only debt {self.debt_id}'s creditor ({owner!r}) may")
-        if tx.now < d["due_at"]:
+        owner = _creditor_acts(tx, d, self.debt_id, self.actor, "collect")
+        if tx.now < d.due_at:
             raise InvalidRequest(
-                f"debt {self.debt_id} is due at unix time {d['due_at']:.0f}; collect after that"
+                f"debt {self.debt_id} is due at unix time {d.due_at:.0f}; collect after that"
             )
-        left = d["amount_due"] - d["repaid"]
-        taken = min(left, tx.scrip(d["debtor"]))
+        left = d.left
+        taken = min(left, tx.scrip(d.debtor))
         if taken:
-            tx.debit_scrip(d["debtor"], taken)
+            tx.debit_scrip(d.debtor, taken)
             tx.credit_scrip(owner, taken)
             tx.conn.execute(
                 "UPDATE debts SET repaid = repaid + ? WHERE id = ?", (taken, self.debt_id)
             )
         defaulted = left - taken
-        _close(tx, self.debt_id, "defaulted" if defaulted else "repaid", defaulted)
+        _close(
+            tx, self.debt_id, DebtStatus.DEFAULTED if defaulted else DebtStatus.REPAID, defaulted
+        )
         tx.event(
-            "debt_collected",
+            EventKind.DEBT_COLLECTED,
             actor=self.actor,
             principal=self.actor,
-            counterparty=d["debtor"],
+            counterparty=d.debtor,
             amount=taken,
             details={"debt_id": self.debt_id, "defaulted": defaulted},
         )

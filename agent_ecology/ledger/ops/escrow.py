@@ -10,14 +10,13 @@ listing, the writer applies one first; the other is told that it was sold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, NamedTuple
 
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownArtifact
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import DebtStatus, EventKind, ListingStatus
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
-    DISK,
     ESCROW,
     PRINCIPAL_ID,
     ArtifactId,
@@ -28,7 +27,17 @@ from agent_ecology.ledger.ops.checks import (
 from agent_ecology.ledger.ops.tx import Tx
 
 
-def _listing(tx: Tx, listing_id: int) -> tuple[str, str, int, str | None, str, int, str | None]:
+class _Listing(NamedTuple):
+    artifact_id: str
+    seller: str
+    price: int
+    only: str | None  # the one buyer allowed, if any
+    status: ListingStatus
+    size: int
+    sold_to: str | None
+
+
+def _listing(tx: Tx, listing_id: int) -> _Listing:
     row = tx.conn.execute(
         "SELECT artifact_id, seller_id, price, buyer_id, status, size_bytes, sold_to"
         " FROM escrow_listings WHERE id = ?",
@@ -38,14 +47,14 @@ def _listing(tx: Tx, listing_id: int) -> tuple[str, str, int, str | None, str, i
         raise InvalidRequest(
             f"there is no listing {listing_id}; see the active ones with genesis_escrow list"
         )
-    return row  # type: ignore[no-any-return]
+    artifact_id, seller, price, only, status, size, sold_to = row
+    return _Listing(artifact_id, seller, price, only, ListingStatus(status), size, sold_to)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ESCROW_LISTED)
 class EscrowDeposit(Operation):
     """List an artifact the seller owns for ``price`` scrip (optionally for one buyer only)."""
 
-    kind: ClassVar[str] = "escrow_listed"
     seller: PrincipalId
     artifact_id: ArtifactId
     price: Scrip
@@ -74,18 +83,23 @@ class EscrowDeposit(Operation):
             raise InvalidRequest(f"buyer_id {self.buyer!r} is not an agent")
         # The bytes stay on the seller's disk while listed: the artifact is still theirs
         # to take back, and a cancel must always be able to return it.
-        tx.conn.execute(
-            "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
-            (ESCROW, tx.now, self.artifact_id),
-        )
+        tx.give_artifact(self.artifact_id, ESCROW)
         cur = tx.conn.execute(
             "INSERT INTO escrow_listings (artifact_id, seller_id, price, buyer_id, status,"
-            " size_bytes, created_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",
-            (self.artifact_id, self.seller, self.price, self.buyer, size, tx.now),
+            " size_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.artifact_id,
+                self.seller,
+                self.price,
+                self.buyer,
+                ListingStatus.ACTIVE,
+                size,
+                tx.now,
+            ),
         )
         listing_id = int(cur.lastrowid or 0)
         tx.event(
-            "escrow_listed",
+            EventKind.ESCROW_LISTED,
             actor=self.seller,
             principal=self.seller,
             counterparty=self.buyer,
@@ -96,57 +110,51 @@ class EscrowDeposit(Operation):
         return {"listing_id": listing_id, "price": self.price, "buyer_id": self.buyer}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ESCROW_SOLD)
 class EscrowPurchase(Operation):
     """Buy a listing: scrip to the seller and the artifact to the buyer, all or nothing."""
 
-    kind: ClassVar[str] = "escrow_sold"
     buyer: PrincipalId
     listing_id: Count
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         artifact_id, seller, price, only, status, size, sold_to = _listing(tx, self.listing_id)
-        if status == "sold":
+        if status is ListingStatus.SOLD:
             raise InvalidRequest(
                 f"listing {self.listing_id} was sold to {sold_to!r} already; look for other"
                 " listings with genesis_escrow list"
             )
-        if status != "active":
+        if status is not ListingStatus.ACTIVE:
             raise InvalidRequest(f"listing {self.listing_id} was cancelled by its seller")
         if self.buyer == seller:
             raise InvalidRequest(
                 f"listing {self.listing_id} is your own; cancel it to take {artifact_id!r} back"
             )
         if artifact_id.startswith(DEBT_PREFIX):
-            row = tx.conn.execute(
-                "SELECT status FROM debts WHERE id = ?", (int(artifact_id[len(DEBT_PREFIX) :]),)
-            ).fetchone()
-            if row is None or row[0] != "active":
+            debt = tx.debt_status(artifact_id)
+            if debt is not DebtStatus.ACTIVE:
                 raise InvalidRequest(
                     f"listing {self.listing_id} sells {artifact_id!r}, a debt that is"
-                    f" {row[0] if row else 'gone'}: there is nothing left to collect; its seller"
+                    f" {debt or 'gone'}: there is nothing left to collect; its seller"
                     " can cancel the listing"
                 )
         if only is not None and only != self.buyer:
             raise NotPermitted(self.buyer, f"listing {self.listing_id} is reserved for {only!r}")
         tx.debit_scrip(self.buyer, price)
         tx.credit_scrip(seller, price)
-        if size and tx.disk_metered(self.buyer):
-            tx.use_stock(
-                self.buyer, DISK, float(size), "free disk (delete an artifact) or get disk quota"
-            )
-        if size and tx.disk_metered(seller):
-            tx.free_stock(seller, DISK, float(size))
-        tx.conn.execute(
-            "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
-            (self.buyer, tx.now, artifact_id),
+        tx.give_artifact(
+            artifact_id,
+            self.buyer,
+            size=size,
+            from_disk=seller,
+            hint="free disk (delete an artifact) or get disk quota",
         )
         tx.conn.execute(
-            "UPDATE escrow_listings SET status = 'sold', sold_to = ?, closed_at = ? WHERE id = ?",
-            (self.buyer, tx.now, self.listing_id),
+            "UPDATE escrow_listings SET status = ?, sold_to = ?, closed_at = ? WHERE id = ?",
+            (ListingStatus.SOLD, self.buyer, tx.now, self.listing_id),
         )
         tx.event(
-            "escrow_sold",
+            EventKind.ESCROW_SOLD,
             actor=self.buyer,
             principal=self.buyer,
             counterparty=seller,
@@ -157,11 +165,10 @@ class EscrowPurchase(Operation):
         return {"listing_id": self.listing_id, "artifact_id": artifact_id, "price": price}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ESCROW_CANCELLED)
 class EscrowCancel(Operation):
     """Take a listing back: only its seller may; the artifact returns to them."""
 
-    kind: ClassVar[str] = "escrow_cancelled"
     seller: PrincipalId
     listing_id: Count
 
@@ -169,18 +176,15 @@ class EscrowCancel(Operation):
         artifact_id, seller, _price, _only, status, _size, _sold = _listing(tx, self.listing_id)
         if seller != self.seller:
             raise NotPermitted(self.seller, f"listing {self.listing_id} is {seller!r}'s")
-        if status != "active":
+        if status is not ListingStatus.ACTIVE:
             raise InvalidRequest(f"listing {self.listing_id} is {status} already")
+        tx.give_artifact(artifact_id, seller)
         tx.conn.execute(
-            "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
-            (seller, tx.now, artifact_id),
-        )
-        tx.conn.execute(
-            "UPDATE escrow_listings SET status = 'cancelled', closed_at = ? WHERE id = ?",
-            (tx.now, self.listing_id),
+            "UPDATE escrow_listings SET status = ?, closed_at = ? WHERE id = ?",
+            (ListingStatus.CANCELLED, tx.now, self.listing_id),
         )
         tx.event(
-            "escrow_cancelled",
+            EventKind.ESCROW_CANCELLED,
             actor=seller,
             principal=seller,
             artifact=artifact_id,

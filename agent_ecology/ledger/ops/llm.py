@@ -11,11 +11,11 @@ across crashes too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from agent_ecology.ledger.errors import BudgetExhausted, InvalidRequest
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import CallStatus, EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import Count, PrincipalId, Rule, Text
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -30,7 +30,7 @@ MAX_CHARGE_ND = 10**18
 sums stay within SQLite's 64-bit integers."""
 _MAX_SPENT_ND = 4 * 10**18
 _MAX_TOKENS = 2**63 - 1
-_SETTLED_STATUSES = ("settled", "failed")
+_SETTLED_STATUSES = (CallStatus.SETTLED, CallStatus.FAILED)
 
 
 def _nd(value: object, what: str) -> int:
@@ -45,10 +45,11 @@ def _tokens(value: object, what: str) -> int:
     return value
 
 
-def _status(value: object, what: str) -> str:
+def _status(value: object, what: str) -> CallStatus:
     if value not in _SETTLED_STATUSES:
-        raise InvalidRequest(f"{what} must be one of {_SETTLED_STATUSES}, got {value!r}")
-    return str(value)
+        names = tuple(map(str, _SETTLED_STATUSES))
+        raise InvalidRequest(f"{what} must be one of {names}, got {value!r}")
+    return CallStatus(str(value))
 
 
 Nanodollars = Annotated[int, Rule(_nd)]
@@ -73,11 +74,10 @@ def _metered(tx: Tx, agent_id: str) -> bool:
     return row is not None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.API_LIMIT_SET)
 class SetApiLimit(Operation):
     """Set the world's dollar limit (from ``llm.max_api_cost``); only a system authority may."""
 
-    kind: ClassVar[str] = "api_limit_set"
     authority: PrincipalId
     limit_nd: Nanodollars
 
@@ -88,7 +88,7 @@ class SetApiLimit(Operation):
             return {"changed": False}
         tx.conn.execute("UPDATE api_budget SET limit_nd = ?", (self.limit_nd,))
         tx.event(
-            "api_limit_set",
+            EventKind.API_LIMIT_SET,
             actor=self.authority,
             amount=self.limit_nd / NANODOLLARS,
             details={"previous_dollars": limit / NANODOLLARS, "spent_dollars": spent / NANODOLLARS},
@@ -96,11 +96,10 @@ class SetApiLimit(Operation):
         return {"changed": True}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.LLM_RESERVED)
 class ReserveCall(Operation):
     """Hold ``reserve_nd`` for one attempt of an LLM call, or refuse if it does not fit."""
 
-    kind: ClassVar[str] = "llm_reserved"
     call_id: Text
     agent_id: PrincipalId
     model: Text
@@ -128,11 +127,19 @@ class ReserveCall(Operation):
         tx.conn.execute("UPDATE api_budget SET reserved_nd = reserved_nd + ?", (self.reserve_nd,))
         tx.conn.execute(
             "INSERT INTO llm_calls (call_id, agent_id, model, attempt, status, reserved_nd,"
-            " started_at) VALUES (?, ?, ?, ?, 'reserved', ?, ?)",
-            (self.call_id, self.agent_id, self.model, self.attempt, self.reserve_nd, tx.now),
+            " started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.call_id,
+                self.agent_id,
+                self.model,
+                self.attempt,
+                CallStatus.RESERVED,
+                self.reserve_nd,
+                tx.now,
+            ),
         )
         tx.event(
-            "llm_reserved",
+            EventKind.LLM_RESERVED,
             actor=self.agent_id,
             principal=self.agent_id,
             resource=LLM_BUDGET,
@@ -142,7 +149,7 @@ class ReserveCall(Operation):
         return {"left_nd": left - self.reserve_nd}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.LLM_CALL)
 class SettleCall(Operation):
     """Close an attempt: give its reservation back and charge ``cost_nd``.
 
@@ -151,9 +158,8 @@ class SettleCall(Operation):
     more than the worst case) is recorded as billed: the record stays true.
     """
 
-    kind: ClassVar[str] = "llm_call"
     call_id: Text
-    status: Annotated[str, Rule(_status)]
+    status: Annotated[CallStatus, Rule(_status)]
     cost_nd: Nanodollars
     prompt_tokens: Tokens | None = None
     completion_tokens: Tokens | None = None
@@ -175,7 +181,7 @@ class SettleCall(Operation):
         if row is None:
             raise InvalidRequest(f"no LLM call {self.call_id!r} was reserved")
         agent_id, model, reserved_nd, status = str(row[0]), str(row[1]), int(row[2]), str(row[3])
-        if status != "reserved":
+        if status != CallStatus.RESERVED:
             raise InvalidRequest(f"LLM call {self.call_id!r} is {status} already")
         tx.conn.execute(
             "UPDATE api_budget SET reserved_nd = reserved_nd - ?, spent_nd = MIN(?, spent_nd + ?)",
@@ -204,7 +210,7 @@ class SettleCall(Operation):
             ),
         )
         tx.event(
-            "llm_call",
+            EventKind.LLM_CALL,
             actor=agent_id,
             principal=agent_id,
             resource=LLM_BUDGET,
@@ -222,7 +228,7 @@ class SettleCall(Operation):
         return {"cost_nd": self.cost_nd, "reserved_nd": reserved_nd, "billed_nd": billed}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.LLM_OVERBILLED)
 class ReportOverbilling(Operation):
     """Record that the server of a settled call billed more than its reservation.
 
@@ -231,7 +237,6 @@ class ReportOverbilling(Operation):
     the model, the server and the excess.
     """
 
-    kind: ClassVar[str] = "llm_overbilled"
     call_id: Text
     server: Text
     billed_nd: Nanodollars
@@ -242,12 +247,12 @@ class ReportOverbilling(Operation):
             " FROM llm_calls WHERE call_id = ?",
             (self.call_id,),
         ).fetchone()
-        if row is None or row[3] == "reserved":
+        if row is None or row[3] == CallStatus.RESERVED:
             raise InvalidRequest(f"no settled LLM call {self.call_id!r} to report")
         agent_id, model, reserved_nd = str(row[0]), str(row[1]), int(row[2])
         excess = max(0, self.billed_nd - reserved_nd)
         tx.event(
-            "llm_overbilled",
+            EventKind.LLM_OVERBILLED,
             actor=agent_id,
             principal=agent_id,
             resource=LLM_BUDGET,
@@ -266,7 +271,7 @@ class ReportOverbilling(Operation):
         return {"excess_nd": excess}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.LLM_CALLS_ABANDONED)
 class AbandonCalls(Operation):
     """Charge every reservation left open (by a crash) in full and close it.
 
@@ -274,13 +279,12 @@ class AbandonCalls(Operation):
     the dollar limit must hold even across a kill -9.
     """
 
-    kind: ClassVar[str] = "llm_calls_abandoned"
     authority: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "close abandoned LLM calls")
         rows = tx.conn.execute(
-            "SELECT call_id, reserved_nd FROM llm_calls WHERE status = 'reserved'"
+            "SELECT call_id, reserved_nd FROM llm_calls WHERE status = ?", (CallStatus.RESERVED,)
         ).fetchall()
         if not rows:
             return {"calls": 0, "charged_nd": 0}
@@ -290,14 +294,14 @@ class AbandonCalls(Operation):
             (total, total),
         )
         tx.conn.execute(
-            "UPDATE llm_calls SET status = 'abandoned', cost_nd = reserved_nd, finished_at = ?,"
+            "UPDATE llm_calls SET status = ?, cost_nd = reserved_nd, finished_at = ?,"
             " error = 'left open by an interrupted run; charged its worst case'"
-            " WHERE status = 'reserved'",
-            (tx.now,),
+            " WHERE status = ?",
+            (CallStatus.ABANDONED, tx.now, CallStatus.RESERVED),
         )
         # The agents' llm_budget stock stays used by the reservation: it becomes the charge.
         tx.event(
-            "llm_calls_abandoned",
+            EventKind.LLM_CALLS_ABANDONED,
             actor=self.authority,
             resource=LLM_BUDGET,
             amount=total / NANODOLLARS,

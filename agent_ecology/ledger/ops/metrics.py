@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from agent_ecology.ledger.errors import InvalidRequest
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.tx import Tx
 
 _FIELDS = (
@@ -24,11 +24,10 @@ _FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.METRICS_WINDOW)
 class RecordMetrics(Operation):
     """Store one window's rows (a JSON list of objects with the ``metric_windows`` fields)."""
 
-    kind: ClassVar[str] = "metrics_window"
     window_start: float
     window_end: float
     rows: str
@@ -78,7 +77,7 @@ class RecordMetrics(Operation):
             ],
         )
         tx.event(
-            "metrics_window",
+            EventKind.METRICS_WINDOW,
             details={"start": self.window_start, "end": self.window_end, "agents": len(rows)},
         )
         return {"rows": len(rows)}

@@ -14,11 +14,11 @@ All of it is one transaction, with the results stored.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from agent_ecology.ledger.errors import InvalidRequest, UnknownArtifact
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import BidStatus, EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     KERNEL_MADE_PREFIXES,
     ORACLE,
@@ -37,18 +37,16 @@ def mint_for(score: float, mint_per_point: float, max_mint: int) -> int:
 
 def _active(tx: Tx, bidder: str, artifact_id: str) -> tuple[int, int] | None:
     row = tx.conn.execute(
-        "SELECT id, amount FROM oracle_bids WHERE bidder_id = ? AND artifact_id = ?"
-        " AND status = 'active'",
-        (bidder, artifact_id),
+        "SELECT id, amount FROM oracle_bids WHERE bidder_id = ? AND artifact_id = ? AND status = ?",
+        (bidder, artifact_id, BidStatus.ACTIVE),
     ).fetchone()
     return None if row is None else (int(row[0]), int(row[1]))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ORACLE_BID)
 class OracleBid(Operation):
     """Bid ``amount`` (the new total) to have ``artifact_id`` scored at the next resolution."""
 
-    kind: ClassVar[str] = "oracle_bid"
     bidder: PrincipalId
     artifact_id: ArtifactId
     amount: Scrip
@@ -77,8 +75,8 @@ class OracleBid(Operation):
         if current is None:
             tx.conn.execute(
                 "INSERT INTO oracle_bids (bidder_id, artifact_id, amount, status, placed_at,"
-                " updated_at) VALUES (?, ?, ?, 'active', ?, ?)",
-                (self.bidder, self.artifact_id, self.amount, tx.now, tx.now),
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.bidder, self.artifact_id, self.amount, BidStatus.ACTIVE, tx.now, tx.now),
             )
         else:
             tx.conn.execute(
@@ -86,7 +84,7 @@ class OracleBid(Operation):
                 (self.amount, tx.now, current[0]),
             )
         tx.event(
-            "oracle_bid",
+            EventKind.ORACLE_BID,
             actor=self.bidder,
             principal=self.bidder,
             amount=self.amount,
@@ -100,11 +98,10 @@ class OracleBid(Operation):
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ORACLE_WITHDRAWN)
 class OracleWithdraw(Operation):
     """Take back an active bid: its scrip is refunded."""
 
-    kind: ClassVar[str] = "oracle_withdrawn"
     bidder: PrincipalId
     artifact_id: ArtifactId
 
@@ -116,11 +113,11 @@ class OracleWithdraw(Operation):
         tx.debit_scrip(ORACLE, amount)
         tx.credit_scrip(self.bidder, amount)
         tx.conn.execute(
-            "UPDATE oracle_bids SET status = 'withdrawn', updated_at = ? WHERE id = ?",
-            (tx.now, bid_id),
+            "UPDATE oracle_bids SET status = ?, updated_at = ? WHERE id = ?",
+            (BidStatus.WITHDRAWN, tx.now, bid_id),
         )
         tx.event(
-            "oracle_withdrawn",
+            EventKind.ORACLE_WITHDRAWN,
             actor=self.bidder,
             principal=self.bidder,
             amount=amount,
@@ -129,11 +126,10 @@ class OracleWithdraw(Operation):
         return {"artifact_id": self.artifact_id, "refunded": amount}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.ORACLE_RESOLVED)
 class OracleResolve(Operation):
     """Resolve the bids placed by ``round_at`` on the artifacts in ``scores``."""
 
-    kind: ClassVar[str] = "oracle_resolved"
     authority: PrincipalId
     round_at: float
     scores: tuple[tuple[str, float], ...]
@@ -156,9 +152,9 @@ class OracleResolve(Operation):
     def apply(self, tx: Tx) -> dict[str, Any]:
         tx.require_system(self.authority, "resolve the oracle")
         bids = tx.conn.execute(
-            "SELECT id, bidder_id, artifact_id, amount FROM oracle_bids WHERE status = 'active'"
+            "SELECT id, bidder_id, artifact_id, amount FROM oracle_bids WHERE status = ?"
             " AND placed_at <= ? ORDER BY amount DESC, id ASC",
-            (self.round_at,),
+            (BidStatus.ACTIVE, self.round_at),
         ).fetchall()
         # Only what was scored competes: a bid that arrived while the scores were computed
         # stays active for the next resolution.
@@ -197,9 +193,9 @@ class OracleResolve(Operation):
                     "UPDATE scrip_supply SET minted = minted + ? WHERE id = 1", (minted,)
                 )
             tx.conn.execute(
-                "UPDATE oracle_bids SET status = 'won', round_at = ?, paid = ?, updated_at = ?"
+                "UPDATE oracle_bids SET status = ?, round_at = ?, paid = ?, updated_at = ?"
                 " WHERE id = ?",
-                (self.round_at, price, tx.now, bid_id),
+                (BidStatus.WON, self.round_at, price, tx.now, bid_id),
             )
             tx.conn.execute(
                 "INSERT INTO oracle_results (round_at, artifact_id, owner_id, bidder_id, bid, paid,"
@@ -221,9 +217,9 @@ class OracleResolve(Operation):
             tx.debit_scrip(ORACLE, int(amount))
             tx.credit_scrip(str(bidder), int(amount))
             tx.conn.execute(
-                "UPDATE oracle_bids SET status = 'lost', round_at = ?, paid = 0, updated_at = ?"
+                "UPDATE oracle_bids SET status = ?, round_at = ?, paid = 0, updated_at = ?"
                 " WHERE id = ?",
-                (self.round_at, tx.now, bid_id),
+                (BidStatus.LOST, self.round_at, tx.now, bid_id),
             )
         shared = 0
         if collected and self.paid == "share":
@@ -243,7 +239,7 @@ class OracleResolve(Operation):
             tx.debit_scrip(ORACLE, burned)
             tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (burned,))
         tx.event(
-            "oracle_resolved",
+            EventKind.ORACLE_RESOLVED,
             actor=self.authority,
             amount=sum(r["minted"] for r in results),
             details={

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.buckets import Bucket
@@ -12,7 +11,8 @@ from agent_ecology.ledger.errors import (
     InsufficientResource,
     InvalidRequest,
 )
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     NON_NEGATIVE,
     Amount,
@@ -23,7 +23,7 @@ from agent_ecology.ledger.ops.checks import (
 from agent_ecology.ledger.ops.tx import Tx
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.SPEND)
 class Spend(Operation):
     """Charge ``amount`` of a resource after the work it paid for.
 
@@ -31,7 +31,6 @@ class Spend(Operation):
     bucket, which may go into debt.
     """
 
-    kind: ClassVar[str] = "spend"
     principal: PrincipalId
     resource: ResourceName
     amount: Amount
@@ -49,7 +48,7 @@ class Spend(Operation):
             tx.put_bucket(self.principal, self.resource, bucket)
             details = {"balance": bucket.balance}
         tx.event(
-            "spend",
+            EventKind.SPEND,
             actor=self.principal,
             principal=self.principal,
             resource=self.resource,
@@ -59,11 +58,10 @@ class Spend(Operation):
         return details
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.RELEASE)
 class Release(Operation):
     """Give back ``amount`` of a stock resource in use (flow resources accrue by themselves)."""
 
-    kind: ClassVar[str] = "release"
     principal: PrincipalId
     resource: ResourceName
     amount: Amount
@@ -78,7 +76,7 @@ class Release(Operation):
             )
         left = tx.free_stock(self.principal, self.resource, float(self.amount))
         tx.event(
-            "release",
+            EventKind.RELEASE,
             actor=self.principal,
             principal=self.principal,
             resource=self.resource,
@@ -88,7 +86,7 @@ class Release(Operation):
         return {"available": left}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.RESOURCE_TRANSFER)
 class TransferResource(Operation):
     """Give some of a flow bucket's balance to another principal (a rescue from debt, a sale).
 
@@ -96,7 +94,6 @@ class TransferResource(Operation):
     nothing is lost to the capacity cap. Stock is given by transferring quota instead.
     """
 
-    kind: ClassVar[str] = "resource_transfer"
     src: PrincipalId
     dst: PrincipalId
     resource: ResourceName
@@ -127,7 +124,7 @@ class TransferResource(Operation):
         tx.put_bucket(self.dst, self.resource, dst)
         details = {"src_balance": src.balance, "dst_balance": dst.balance}
         tx.event(
-            "resource_transfer",
+            EventKind.RESOURCE_TRANSFER,
             actor=self.src,
             principal=self.src,
             counterparty=self.dst,
@@ -146,14 +143,13 @@ def _set_rate(tx: Tx, principal: str, resource: str, rate: float) -> None:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.QUOTA_SET)
 class SetQuota(Operation):
     """Set a principal's quota (stock: its allocation; flow: its rate). System only."""
 
-    kind: ClassVar[str] = "quota_set"
     principal: PrincipalId
     resource: ResourceName
-    amount: Annotated[float, NON_NEGATIVE.named("quota")]
+    amount: Annotated[float, NON_NEGATIVE.named("quota")]  # as a float, as it always was
     authority: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
@@ -173,7 +169,7 @@ class SetQuota(Operation):
         else:
             _set_rate(tx, self.principal, self.resource, amount)
         tx.event(
-            "quota_set",
+            EventKind.QUOTA_SET,
             actor=self.authority,
             principal=self.principal,
             resource=self.resource,
@@ -182,11 +178,10 @@ class SetQuota(Operation):
         return {"quota": amount}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.QUOTA_TRANSFER)
 class TransferQuota(Operation):
     """Permanently move quota: unused stock capacity, or flow rate, from ``src`` to ``dst``."""
 
-    kind: ClassVar[str] = "quota_transfer"
     src: PrincipalId
     dst: PrincipalId
     resource: ResourceName
@@ -237,7 +232,7 @@ class TransferQuota(Operation):
             _set_rate(tx, self.dst, self.resource, dst_quota)
         details = {"src_quota": src_quota, "dst_quota": dst_quota}
         tx.event(
-            "quota_transfer",
+            EventKind.QUOTA_TRANSFER,
             actor=self.src,
             principal=self.src,
             counterparty=self.dst,
@@ -248,7 +243,7 @@ class TransferQuota(Operation):
         return details
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.BUCKETS_REANCHORED)
 class ReanchorBuckets(Operation):
     """Stamp ``now`` on every flow bucket of ``principal_id`` whose stored time is later.
 
@@ -257,7 +252,6 @@ class ReanchorBuckets(Operation):
     instead, so a debt clears as fast as its rate says.
     """
 
-    kind: ClassVar[str] = "buckets_reanchored"
     principal_id: PrincipalId
 
     def apply(self, tx: Tx) -> dict[str, Any]:
@@ -273,7 +267,7 @@ class ReanchorBuckets(Operation):
             )
         if rows:
             tx.event(
-                "buckets_reanchored",
+                EventKind.BUCKETS_REANCHORED,
                 principal=self.principal_id,
                 details={"resources": [str(r[0]) for r in rows]},
             )

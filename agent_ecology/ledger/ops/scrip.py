@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from agent_ecology.ledger.errors import (
     InvalidRequest,
     NotPermitted,
 )
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import EventKind
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import HOLDERS, PrincipalId, Scrip
 from agent_ecology.ledger.ops.tx import Tx
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.TRANSFER)
 class Transfer(Operation):
     """Move scrip from ``src`` to ``dst``; unilateral (the receiver need not agree)."""
 
-    kind: ClassVar[str] = "transfer"
     src: PrincipalId
     dst: PrincipalId
     amount: Scrip
@@ -44,7 +43,7 @@ class Transfer(Operation):
         dst_scrip = tx.credit_scrip(self.dst, self.amount)
         details = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}
         tx.event(
-            "transfer",
+            EventKind.TRANSFER,
             actor=self.src,
             principal=self.src,
             counterparty=self.dst,
@@ -54,11 +53,10 @@ class Transfer(Operation):
         return details
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.MINT)
 class Mint(Operation):
     """Create scrip for ``dst``; only a system principal (``authority``) may mint."""
 
-    kind: ClassVar[str] = "mint"
     dst: PrincipalId
     amount: Scrip
     authority: PrincipalId
@@ -68,7 +66,7 @@ class Mint(Operation):
         scrip = tx.credit_scrip(self.dst, self.amount)
         tx.conn.execute("UPDATE scrip_supply SET minted = minted + ? WHERE id = 1", (self.amount,))
         tx.event(
-            "mint",
+            EventKind.MINT,
             actor=self.authority,
             principal=self.dst,
             amount=self.amount,
@@ -77,11 +75,10 @@ class Mint(Operation):
         return {"scrip": scrip}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.BURN)
 class Burn(Operation):
     """Destroy scrip held by ``src``; only a system principal (``authority``) may burn."""
 
-    kind: ClassVar[str] = "burn"
     src: PrincipalId
     amount: Scrip
     authority: PrincipalId
@@ -91,7 +88,7 @@ class Burn(Operation):
         scrip = tx.debit_scrip(self.src, self.amount)
         tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (self.amount,))
         tx.event(
-            "burn",
+            EventKind.BURN,
             actor=self.authority,
             principal=self.src,
             amount=self.amount,

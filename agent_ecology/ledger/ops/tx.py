@@ -16,7 +16,8 @@ from agent_ecology.ledger.errors import (
     UnknownPrincipal,
     UnknownResource,
 )
-from agent_ecology.ledger.ops.checks import DISK, effective_owner_sql
+from agent_ecology.ledger.kinds import DebtStatus, EventKind
+from agent_ecology.ledger.ops.checks import DEBT_PREFIX, DISK, effective_owner_sql
 from agent_ecology.ledger.records import Event
 
 
@@ -32,7 +33,7 @@ class Tx:
 
     def event(
         self,
-        kind: str,
+        kind: EventKind,
         *,
         actor: str | None = None,
         principal: str | None = None,
@@ -195,6 +196,29 @@ class Tx:
             f"SELECT {effective_owner_sql('a')} FROM artifacts a WHERE a.id = ?", (artifact_id,)
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
+
+    def give_artifact(
+        self, artifact_id: str, to: str, *, size: int = 0, from_disk: str = "", hint: str = ""
+    ) -> None:
+        """Make ``to`` the owner of ``artifact_id``; its ``size`` bytes move to ``to``'s disk
+        from ``from_disk``'s (where disk is metered; ``hint`` says what to do if it is full)."""
+        if size and self.disk_metered(to):
+            self.use_stock(to, DISK, float(size), hint)
+        if size and from_disk and self.disk_metered(from_disk):
+            self.free_stock(from_disk, DISK, float(size))
+        self.conn.execute(
+            "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
+            (to, self.now, artifact_id),
+        )
+
+    def debt_status(self, artifact_id: str) -> DebtStatus | None:
+        """The state of the debt whose artifact is ``artifact_id``; None if it is not one."""
+        if not artifact_id.startswith(DEBT_PREFIX):
+            return None
+        row = self.conn.execute(
+            "SELECT status FROM debts WHERE id = ?", (artifact_id[len(DEBT_PREFIX) :],)
+        ).fetchone()
+        return None if row is None else DebtStatus(row[0])
 
     def disk_metered(self, principal: str) -> bool:
         """Whether artifact sizes are charged to ``principal`` (an agent, with disk declared)."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from dataclasses import field
+from typing import Annotated, Any, Self
 
 from agent_ecology.ledger.buckets import Bucket, settle
 from agent_ecology.ledger.errors import (
@@ -12,29 +12,29 @@ from agent_ecology.ledger.errors import (
     PrincipalConflict,
     UnknownResource,
 )
-from agent_ecology.ledger.ops.base import Operation
+from agent_ecology.ledger.kinds import EventKind, ListingStatus
+from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     DISK,
+    RESOURCE,
     PrincipalId,
-    ResourceName,
-    Text,
     check_non_negative,
     check_resource_name,
+    check_text,
 )
 from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.ledger.records import ResourceSpec
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.RESOURCE_DECLARED)
 class DeclareResource(Operation):
     """Record a resource from config.yaml (new, or with changed parameters)."""
 
-    kind: ClassVar[str] = "resource_declared"
-    name: ResourceName
+    name: Annotated[str, RESOURCE.named("resource")]
     resource_kind: str
-    unit: Text
+    unit: str
     total: float | None = None
-    distribution: Text | None = None
+    distribution: str | None = None
     rate: float | None = None
     capacity: float | None = None
     rescale: bool = False  # a calibrated flow: scale every holder's bucket to the new rate
@@ -60,6 +60,9 @@ class DeclareResource(Operation):
         )
 
     def check(self) -> None:
+        check_text(self.unit, f"unit of {self.name}")
+        if self.distribution is not None:
+            check_text(self.distribution, f"distribution of {self.name}")
         if self.resource_kind == "stock":
             check_non_negative(self.total, f"resources.stock.{self.name}.total")
         elif self.resource_kind == "flow":
@@ -89,7 +92,7 @@ class DeclareResource(Operation):
                 (self.name, self.resource_kind, *spec.values(), tx.now, tx.now),
             )
             tx.event(
-                "resource_declared",
+                EventKind.RESOURCE_DECLARED,
                 resource=self.name,
                 details={"kind": self.resource_kind, **spec},
             )
@@ -109,7 +112,9 @@ class DeclareResource(Operation):
         rescaled = 0
         if self.rescale and self.resource_kind == "flow" and row[4] and row[5]:
             rescaled = self._rescale(tx, float(row[4]), float(row[5]))
-        tx.event("resource_updated", resource=self.name, details={**spec, "rescaled": rescaled})
+        tx.event(
+            EventKind.RESOURCE_UPDATED, resource=self.name, details={**spec, "rescaled": rescaled}
+        )
         return {"created": False, "changed": True, "rescaled": rescaled}
 
     def _rescale(self, tx: Tx, old_rate: float, old_capacity: float) -> int:
@@ -133,7 +138,7 @@ class DeclareResource(Operation):
         return len(holders)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@operation(EventKind.PRINCIPAL_CREATED)
 class EnsurePrincipal(Operation):
     """Create a principal if missing, and give an agent a holding of every declared resource.
 
@@ -142,15 +147,25 @@ class EnsurePrincipal(Operation):
     (default: the resource's declared rate and capacity) and starts full.
     """
 
-    kind: ClassVar[str] = "principal_created"
     principal_id: PrincipalId
     principal_kind: str = "agent"
     stock: Mapping[str, float] = field(default_factory=dict)
     flow: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def check(self) -> None:
+        if not isinstance(self.stock, Mapping) or not isinstance(self.flow, Mapping):
+            raise InvalidRequest(
+                "stock maps a resource name to a quota and flow maps one to (rate, capacity);"
+                f" got stock={type(self.stock).__name__}, flow={type(self.flow).__name__}"
+            )
         object.__setattr__(self, "stock", dict(self.stock))
         object.__setattr__(self, "flow", dict(self.flow))
+        for name, pair in self.flow.items():
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise InvalidRequest(
+                    f"flow of {name!r} must be (rate, capacity), got {pair!r}; flow maps a"
+                    " resource name to its rate and capacity"
+                )
         if self.principal_kind not in ("agent", "system"):
             raise InvalidRequest(
                 f"principal kind must be 'agent' or 'system', got {self.principal_kind!r}"
@@ -164,6 +179,15 @@ class EnsurePrincipal(Operation):
             check_resource_name(name)
             check_non_negative(rate, f"rate of {name}")
             check_non_negative(capacity, f"capacity of {name}")
+
+    def hashed_fields(self) -> dict[str, Any]:
+        # Hashed as the sorted pairs and triples they were sent as before they were mappings,
+        # so that an op_id recorded then replays now.
+        return {
+            **Operation.hashed_fields(self),  # (no bare super(): slots remake the class)
+            "stock": sorted(self.stock.items()),
+            "flow": sorted((name, r, c) for name, (r, c) in self.flow.items()),
+        }
 
     def apply(self, tx: Tx) -> dict[str, Any]:
         row = tx.conn.execute(
@@ -180,12 +204,14 @@ class EnsurePrincipal(Operation):
         added = self._add_holdings(tx) if self.principal_kind == "agent" else []
         if created:
             tx.event(
-                "principal_created",
+                EventKind.PRINCIPAL_CREATED,
                 principal=self.principal_id,
                 details={"kind": self.principal_kind, "holdings": added},
             )
         elif added:
-            tx.event("holdings_added", principal=self.principal_id, details={"holdings": added})
+            tx.event(
+                EventKind.HOLDINGS_ADDED, principal=self.principal_id, details={"holdings": added}
+            )
         return {"created": created, "holdings_added": added}
 
     def _owned_bytes(self, tx: Tx) -> int:
@@ -193,8 +219,8 @@ class EnsurePrincipal(Operation):
         row = tx.conn.execute(
             "SELECT (SELECT coalesce(sum(size_bytes), 0) FROM artifacts WHERE owner_id = ?)"
             " + (SELECT coalesce(sum(size_bytes), 0) FROM escrow_listings"
-            " WHERE seller_id = ? AND status = 'active')",
-            (self.principal_id, self.principal_id),
+            " WHERE seller_id = ? AND status = ?)",
+            (self.principal_id, self.principal_id, ListingStatus.ACTIVE),
         ).fetchone()
         return int(row[0])
 
