@@ -707,37 +707,62 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report(
-    results: dict[str, dict[int, dict[str, Any]]], agents: list[int]
-) -> tuple[str, dict[str, Any]]:
-    out: list[str] = []
+def _size_rows(
+    results: dict[str, dict[int, dict[str, Any]]],
+    agents: list[int],
+    names: dict[str, str],
+    cells: Callable[[int, str, dict[str, Any]], list[str]],
+) -> list[list[str]]:
+    """A table's rows: one per size and kind (of ``names``) that ran, in that order, each
+    ``cells`` of its result after the size and name, or the error it ended with."""
     rows = []
-    names = {"floor": "floor (bare tasks)", "noop": "runtime, noop", "zi": "runtime, baseline"}
     for n in agents:
-        floor = results.get("floor", {}).get(n, {})
-        for kind in INSTANT_KINDS:
+        for kind, name in names.items():
             r = results.get(kind, {}).get(n)
             if r is None:
                 continue
             if "error" in r:
-                rows.append([str(n), names[kind], "error: " + r["error"][:60]] + [""] * 6)
-                continue
-            ratio = None
-            if kind != "floor" and floor.get("cpu_ms_per_action"):
-                ratio = r["cpu_ms_per_action"] / floor["cpu_ms_per_action"]
-            rows.append(
-                [
-                    str(n),
-                    names[kind],
-                    _f(r["actions_per_s"], ",.0f"),
-                    _f(r["cpu_ms_per_action"], ".3f"),
-                    _f(r["loop_cpu_ms_per_action"], ".3f"),
-                    _f(r["other_threads_cpu_ms_per_action"], ".3f"),
-                    _f(ratio, ".0f") + ("x" if ratio else ""),
-                    _f(r["rss_mb"], ".1f"),
-                    _f(r["cpu_util"], ".2f"),
-                ]
-            )
+                rows.append([str(n), name, "error: " + r["error"][:60]] + [""] * 6)
+            else:
+                rows.append([str(n), name, *cells(n, kind, r)])
+    return rows
+
+
+def _loopback_cells(n: int, kind: str, r: dict[str, Any]) -> list[str]:
+    ideal = n / LATENCY
+    return [
+        _f(r["attempts_per_s"], ",.0f"),
+        _f(ideal, ",.0f"),
+        _f(r["attempts_per_s"] / ideal, ".1%"),
+        _f(r["cpu_ms_per_action"], ".3f"),
+        _f(r["rss_mb"], ".1f"),
+        _f(r["cpu_util"], ".2f"),
+        _f(r.get("server_cpu_util"), ".2f"),
+    ]
+
+
+def report(
+    results: dict[str, dict[int, dict[str, Any]]], agents: list[int]
+) -> tuple[str, dict[str, Any]]:
+    out: list[str] = []
+
+    def instant_cells(n: int, kind: str, r: dict[str, Any]) -> list[str]:
+        floor = results.get("floor", {}).get(n, {})
+        ratio = None
+        if kind != "floor" and floor.get("cpu_ms_per_action"):
+            ratio = r["cpu_ms_per_action"] / floor["cpu_ms_per_action"]
+        return [
+            _f(r["actions_per_s"], ",.0f"),
+            _f(r["cpu_ms_per_action"], ".3f"),
+            _f(r["loop_cpu_ms_per_action"], ".3f"),
+            _f(r["other_threads_cpu_ms_per_action"], ".3f"),
+            _f(ratio, ".0f") + ("x" if ratio else ""),
+            _f(r["rss_mb"], ".1f"),
+            _f(r["cpu_util"], ".2f"),
+        ]
+
+    names = {"floor": "floor (bare tasks)", "noop": "runtime, noop", "zi": "runtime, baseline"}
+    rows = _size_rows(results, agents, names, instant_cells)
     if rows:
         out.append("### Instant provider\n")
         out.append(
@@ -766,30 +791,8 @@ def report(
                 "\nbaseline action mix (all sizes, whole runs): "
                 + ", ".join(f"{k} {v / total:.0%}" for k, v in mix.most_common())
             )
-    rows = []
     names = {"wire": "raw HTTP (no SDK)", "sdk": "SDK alone", "runtime": "runtime"}
-    for n in agents:
-        ideal = n / LATENCY
-        for kind in LOOPBACK_KINDS:
-            r = results.get(kind, {}).get(n)
-            if r is None:
-                continue
-            if "error" in r:
-                rows.append([str(n), names[kind], "error: " + r["error"][:60]] + [""] * 6)
-                continue
-            rows.append(
-                [
-                    str(n),
-                    names[kind],
-                    _f(r["attempts_per_s"], ",.0f"),
-                    _f(ideal, ",.0f"),
-                    _f(r["attempts_per_s"] / ideal, ".1%"),
-                    _f(r["cpu_ms_per_action"], ".3f"),
-                    _f(r["rss_mb"], ".1f"),
-                    _f(r["cpu_util"], ".2f"),
-                    _f(r.get("server_cpu_util"), ".2f"),
-                ]
-            )
+    rows = _size_rows(results, agents, names, _loopback_cells)
     if rows:
         out.append(f"\n### Loopback server, {LATENCY * 1000:.0f} ms per answer\n")
         out.append(
