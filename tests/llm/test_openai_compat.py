@@ -284,31 +284,35 @@ async def test_wrong_api_key_is_rejected_pointing_at_the_key_variable(
     assert "sk-wrong-key-999999" not in message
 
 
-async def test_403_is_rejected_pointing_at_the_key(
-    server: ChatServer, provider: OpenAICompatibleProvider
+@pytest.mark.parametrize(
+    ("status", "error", "words"),
+    [
+        (
+            403,
+            {"message": "Project lacks access to model"},
+            ["OPENAI_API_KEY", "Project lacks access to model"],
+        ),
+        (
+            404,
+            {"message": "The model `test-model` does not exist", "code": "model_not_found"},
+            ["does not exist", "llm.model", "llm.base_url"],
+        ),
+    ],
+    ids=["403-points-at-the-key", "404-for-an-unknown-model-points-at-model-and-base-url"],
+)
+async def test_a_rejection_points_at_the_setting_to_fix(
+    server: ChatServer,
+    provider: OpenAICompatibleProvider,
+    status: int,
+    error: dict[str, str],
+    words: list[str],
 ) -> None:
-    server.enqueue(Status(403, body={"error": {"message": "Project lacks access to model"}}))
+    server.enqueue(Status(status, body={"error": error}))
     with pytest.raises(RequestRejected) as caught:
         await provider.complete(make_request())
-    assert caught.value.status == 403
-    assert "OPENAI_API_KEY" in str(caught.value)
-    assert "Project lacks access to model" in str(caught.value)
-
-
-async def test_404_for_an_unknown_model_points_at_model_and_base_url(
-    server: ChatServer, provider: OpenAICompatibleProvider
-) -> None:
-    body = {
-        "error": {"message": "The model `test-model` does not exist", "code": "model_not_found"}
-    }
-    server.enqueue(Status(404, body=body))
-    with pytest.raises(RequestRejected) as caught:
-        await provider.complete(make_request())
-    message = str(caught.value)
-    assert caught.value.status == 404
-    assert "does not exist" in message
-    assert "llm.model" in message
-    assert "llm.base_url" in message
+    assert caught.value.status == status
+    missing = [word for word in words if word not in str(caught.value)]
+    assert not missing, f"{missing} not in {caught.value}"
 
 
 async def test_a_base_url_without_v1_gets_404_pointing_at_base_url(server: ChatServer) -> None:
