@@ -62,6 +62,11 @@ class LedgerModel(LedgerMachine):
         b[0], b[1] = self.available(agent), self.clock.now()
         return b
 
+    def shift(self, src: str, dst: str, field: int, amount: float) -> None:
+        """Moves ``amount`` of a compute bucket's balance (field 0) or rate (2) in the model."""
+        self.settle(src)[field] -= amount
+        self.settle(dst)[field] += amount
+
     # --- scrip -----------------------------------------------------------------------------
 
     @rule(src=agents, dst=agents, amount=st.integers(1, 150))
@@ -136,8 +141,7 @@ class LedgerModel(LedgerMachine):
         if self.attempt(
             ops.TransferResource(src=src, dst=dst, resource="compute", amount=amount), expected
         ):
-            self.settle(src)[0] -= amount
-            self.settle(dst)[0] += amount
+            self.shift(src, dst, 0, amount)
 
     @rule(src=agents, dst=agents, amount=st.floats(0.5, 8))
     def give_compute_rate(self, src: str, dst: str, amount: float) -> None:
@@ -148,8 +152,7 @@ class LedgerModel(LedgerMachine):
             ops.TransferQuota(src=src, dst=dst, resource="compute", amount=amount),
             None if ok else InsufficientResource,
         ):
-            self.settle(src)[2] -= amount
-            self.settle(dst)[2] += amount
+            self.shift(src, dst, 2, amount)
 
     @rule(src=agents, dst=agents, amount=st.integers(1, 700))
     def give_disk_quota(self, src: str, dst: str, amount: int) -> None:
