@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from agent_ecology.llm import ScriptedProvider
 from agent_ecology.report import RunReport, progress_line, summary_lines
@@ -22,6 +23,11 @@ def agent(turns: int, **by_action: int) -> dict[str, object]:
         "scrip": 100,
         "by_action": by_action,
     }
+
+
+def a_run(**fields: Any) -> RunReport:
+    """A report whose reason, times and provider the test does not look at."""
+    return RunReport(reason="r", started=0.0, ended=1.0, provider="p", **fields)
 
 
 def summary(report: RunReport) -> list[str]:
@@ -54,11 +60,7 @@ def test_the_summary_says_why_what_was_done_and_where_to_look() -> None:
 
 
 def test_a_world_past_its_limit_and_lost_scrip_are_said() -> None:
-    report = RunReport(
-        reason="r",
-        started=0.0,
-        ended=1.0,
-        provider="p",
+    report = a_run(
         spent_nd=NANO + NANO // 2,
         limit_nd=NANO,
         conserved=False,
@@ -73,7 +75,7 @@ def test_a_world_past_its_limit_and_lost_scrip_are_said() -> None:
 
 def test_only_twenty_agents_are_listed_with_a_count_of_the_rest() -> None:
     agents = {f"a{i:02d}": agent(0) for i in range(23)}
-    report = RunReport(reason="r", started=0.0, ended=1.0, provider="p", agents=agents)
+    report = a_run(agents=agents)
     table = summary(report)[-3]
     assert "a19" in table and "a20" not in table
     assert table.endswith("... and 3 more agents")
