@@ -28,6 +28,12 @@ class FakeLoop:
         return []
 
 
+async def advance(clock: ManualClock, seconds: float) -> None:
+    """Moves the clock, then waits until every task has done what that woke it to do."""
+    clock.advance(seconds)
+    await wait_all_tasks_blocked()
+
+
 async def test_ticks_come_once_a_period_and_stop_with_the_run() -> None:
     clock, loop = ManualClock(0.0), FakeLoop()
     said: list[str] = []
@@ -36,17 +42,13 @@ async def test_ticks_come_once_a_period_and_stop_with_the_run() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(schedule.run)
         await wait_all_tasks_blocked()
-        clock.advance(1.9)
-        await wait_all_tasks_blocked()
+        await advance(clock, 1.9)
         assert loop.ticks == 0
-        clock.advance(0.1)
-        await wait_all_tasks_blocked()
+        await advance(clock, 0.1)
         assert loop.ticks == 1
-        clock.advance(4.0)  # two periods late: both ticks are made up at once
-        await wait_all_tasks_blocked()
+        await advance(clock, 4.0)  # two periods late: both ticks are made up at once
         assert loop.ticks == 3
-        clock.advance(1.9)
-        await wait_all_tasks_blocked()
+        await advance(clock, 1.9)
         assert loop.ticks == 3
         stop.set()
     assert said == []
@@ -59,10 +61,9 @@ async def test_a_failed_tick_is_not_the_end_of_the_schedule() -> None:
     schedule = RobonomicsTicks(loop, clock, period=1.0, stop=stop, say=said.append)
     async with anyio.create_task_group() as tg:
         tg.start_soon(schedule.run)
-        for _ in range(3):
-            await wait_all_tasks_blocked()
-            clock.advance(1.0)
         await wait_all_tasks_blocked()
+        for _ in range(3):
+            await advance(clock, 1.0)
         assert loop.ticks == 2
         stop.set()
     assert said == []
