@@ -62,6 +62,13 @@ class LedgerModel(LedgerMachine):
         b[0], b[1] = self.available(agent), self.clock.now()
         return b
 
+    def refusal_of_change(self, agent: str, artifact: str) -> type[LedgerError] | None:
+        """Why ``agent`` may not change or give away ``artifact``, if it may not."""
+        owner, _size = self.artifacts.get(artifact, (None, 0))
+        if owner is None:
+            return UnknownArtifact
+        return None if owner == agent else NotPermitted
+
     def shift(self, src: str, dst: str, field: int, amount: float) -> None:
         """Moves ``amount`` of a compute bucket's balance (field 0) or rate (2) in the model."""
         self.settle(src)[field] -= amount
@@ -186,12 +193,8 @@ class LedgerModel(LedgerMachine):
 
     @rule(agent=agents, artifact=artifact_ids)
     def delete(self, agent: str, artifact: str) -> None:
-        owner, size = self.artifacts.get(artifact, (None, 0))
-        expected: type[LedgerError] | None = None
-        if owner is None:
-            expected = UnknownArtifact
-        elif owner != agent:
-            expected = NotPermitted
+        size = self.artifacts.get(artifact, (None, 0))[1]
+        expected = self.refusal_of_change(agent, artifact)
         if self.attempt(ops.DeleteArtifact(actor=agent, artifact_id=artifact), expected):
             del self.artifacts[artifact]
             self.disk[agent][1] -= size
@@ -200,13 +203,9 @@ class LedgerModel(LedgerMachine):
     def give_artifact(self, agent: str, artifact: str, new_owner: str) -> None:
         if agent == new_owner:
             return
-        owner, size = self.artifacts.get(artifact, (None, 0))
-        expected: type[LedgerError] | None = None
-        if owner is None:
-            expected = UnknownArtifact
-        elif owner != agent:
-            expected = NotPermitted
-        elif self.disk[new_owner][1] + size > self.disk[new_owner][0]:
+        size = self.artifacts.get(artifact, (None, 0))[1]
+        expected = self.refusal_of_change(agent, artifact)
+        if expected is None and self.disk[new_owner][1] + size > self.disk[new_owner][0]:
             expected = InsufficientResource
         if self.attempt(
             ops.TransferArtifact(actor=agent, artifact_id=artifact, new_owner=new_owner), expected
