@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 from anyio import wait_all_tasks_blocked
 
@@ -28,6 +31,21 @@ class FakeLoop:
         return []
 
 
+@asynccontextmanager
+async def running(
+    loop: FakeLoop, period: float
+) -> AsyncIterator[tuple[ManualClock, anyio.Event, list[str]]]:
+    """RobonomicsTicks over ``loop`` on a manual clock from 0, started and settled. Yields the
+    clock, the stop event and what the schedule said; the block ends when the schedule does."""
+    clock, stop = ManualClock(0.0), anyio.Event()
+    said: list[str] = []
+    schedule = RobonomicsTicks(loop, clock, period=period, stop=stop, say=said.append)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(schedule.run)
+        await wait_all_tasks_blocked()
+        yield clock, stop, said
+
+
 async def advance(clock: ManualClock, seconds: float) -> None:
     """Moves the clock, then waits until every task has done what that woke it to do."""
     clock.advance(seconds)
@@ -35,13 +53,8 @@ async def advance(clock: ManualClock, seconds: float) -> None:
 
 
 async def test_ticks_come_once_a_period_and_stop_with_the_run() -> None:
-    clock, loop = ManualClock(0.0), FakeLoop()
-    said: list[str] = []
-    stop = anyio.Event()
-    schedule = RobonomicsTicks(loop, clock, period=2.0, stop=stop, say=said.append)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(schedule.run)
-        await wait_all_tasks_blocked()
+    loop = FakeLoop()
+    async with running(loop, period=2.0) as (clock, stop, said):
         await advance(clock, 1.9)
         assert loop.ticks == 0
         await advance(clock, 0.1)
@@ -55,13 +68,8 @@ async def test_ticks_come_once_a_period_and_stop_with_the_run() -> None:
 
 
 async def test_a_failed_tick_is_not_the_end_of_the_schedule() -> None:
-    clock, loop = ManualClock(0.0), FakeLoop(fail=1)
-    said: list[str] = []
-    stop = anyio.Event()
-    schedule = RobonomicsTicks(loop, clock, period=1.0, stop=stop, say=said.append)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(schedule.run)
-        await wait_all_tasks_blocked()
+    loop = FakeLoop(fail=1)
+    async with running(loop, period=1.0) as (clock, stop, said):
         for _ in range(3):
             await advance(clock, 1.0)
         assert loop.ticks == 2
@@ -70,15 +78,10 @@ async def test_a_failed_tick_is_not_the_end_of_the_schedule() -> None:
 
 
 async def test_a_loop_that_lost_its_world_is_said_and_ticks_no_more() -> None:
-    clock, loop = ManualClock(0.0), FakeLoop(fail=1, lose_world=True)
-    said: list[str] = []
-    stop = anyio.Event()
-    schedule = RobonomicsTicks(loop, clock, period=1.0, stop=stop, say=said.append)
+    loop = FakeLoop(fail=1, lose_world=True)
     with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(schedule.run)
-            await wait_all_tasks_blocked()
-            clock.advance(1.0)
+        async with running(loop, period=1.0) as (clock, _stop, said):
+            clock.advance(1.0)  # the failed tick ends the schedule: nobody sets the stop event
     assert said == [
         "robonomics stopped: the flow store is locked (it resumes from its saved state)"
     ]
