@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
-from agent_ecology.config import ModelPrice, OracleSettings, parse_settings
+from agent_ecology.config import ModelPrice, OracleSettings
 from agent_ecology.genesis import Genesis, Invocation
 from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.genesis.scoring import LLMJudge, offline_score
@@ -29,15 +26,13 @@ TEXT = {
 
 
 @pytest.fixture
-async def genesis(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Genesis]:
-    settings = parse_settings({"world": {"genesis": str(tmp_path)}})
-    built = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
-    await built.install(ledger, authority="world")
+async def genesis(genesis: Genesis, ledger: Ledger) -> Genesis:
+    """The installed genesis artifacts (tests/genesis/conftest.py), and TEXT to bid on."""
     for artifact, text in TEXT.items():
         await ledger.submit(
             ops.WriteArtifact(actor=artifact.split("/")[0], artifact_id=artifact, content=text)
         )
-    yield built
+    return genesis
 
 
 async def bid(genesis: Genesis, ledger: Ledger, who: str, artifact: str, amount: int) -> Any:

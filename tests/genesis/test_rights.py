@@ -3,15 +3,11 @@ their holder can change an agent's configuration."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
-from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, Invocation, InvocationError
 from agent_ecology.ledger import InvalidRequest, Ledger, NotPermitted, ops
 
@@ -24,13 +20,11 @@ CONFIG: dict[str, object] = {
 
 
 @pytest.fixture
-async def genesis(ledger: Ledger, tmp_path: Path) -> AsyncIterator[Genesis]:
-    settings = parse_settings({"world": {"genesis": str(tmp_path)}})
-    built = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
-    await built.install(ledger, authority="world")
+async def genesis(genesis: Genesis, ledger: Ledger) -> Genesis:
+    """The installed genesis artifacts (tests/genesis/conftest.py), the agents configured."""
     for agent in ("alice", "bob", "carol"):
         await ledger.submit(ops.EnsureAgent(agent_id=agent, config=CONFIG))
-    yield built
+    return genesis
 
 
 async def call(
