@@ -30,31 +30,10 @@ from typing import Self, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from agent_ecology.clock import Clock, SystemClock
-from agent_ecology.ledger import ops, queries
+from agent_ecology.ledger import ops, queries, records
 from agent_ecology.ledger.errors import LedgerUnavailable, from_driver
 from agent_ecology.ledger.kinds import BidStatus, ListingStatus
 from agent_ecology.ledger.reader import HotReader
-from agent_ecology.ledger.records import (
-    Account,
-    AgentRecord,
-    ApiBudget,
-    Artifact,
-    ArtifactInfo,
-    Bid,
-    Debt,
-    Event,
-    FlowHolding,
-    Listing,
-    LLMCall,
-    Note,
-    OracleResult,
-    Principal,
-    PrincipalKind,
-    Receipt,
-    ResourceSpec,
-    StockHolding,
-    Supply,
-)
 from agent_ecology.ledger.writer import EventListener, Writer, WriterStats
 from agent_ecology.store.engine import BUSY_TIMEOUT_MS
 from agent_ecology.store.migrate import NewerSchema, migrate
@@ -139,7 +118,7 @@ class Ledger:
         """Batches and operations committed so far."""
         return self._writer.stats
 
-    async def submit(self, op: ops.Operation) -> Receipt:
+    async def submit(self, op: ops.Operation) -> records.Receipt:
         """Apply ``op`` and return its receipt once it is durably committed: the one way to
         change state. A refusal raises the :class:`LedgerError` that says why."""
         return await self._writer.submit(op)
@@ -151,11 +130,13 @@ class Ledger:
         tables, e.g. robonomics): it sees every acknowledged write and must not write."""
         return await self._hot.read(query)
 
-    async def principal(self, principal_id: str) -> Principal:
+    async def principal(self, principal_id: str) -> records.Principal:
         """One principal; :class:`UnknownPrincipal` if there is none with that id."""
         return await self._hot.read(partial(queries.principal, principal_id=principal_id))
 
-    async def principals(self, kind: PrincipalKind | None = None) -> list[Principal]:
+    async def principals(
+        self, kind: records.PrincipalKind | None = None
+    ) -> list[records.Principal]:
         """All principals (of one kind, if given), by id."""
         return await self._hot.read(partial(queries.principals, kind=kind))
 
@@ -163,11 +144,11 @@ class Ledger:
         """``principal_id``'s scrip balance."""
         return (await self.principal(principal_id)).scrip
 
-    async def supply(self) -> Supply:
+    async def supply(self) -> records.Supply:
         """Minted, burned and circulating scrip (conserved: circulating = minted - burned)."""
         return await self._hot.read(queries.supply)
 
-    async def resources(self) -> list[ResourceSpec]:
+    async def resources(self) -> list[records.ResourceSpec]:
         """Every declared resource, by name."""
         return await self._hot.read(queries.resources)
 
@@ -175,13 +156,13 @@ class Ledger:
         """The sum of every principal's quota of a stock resource."""
         return await self._hot.read(partial(queries.stock_allocated, resource=resource))
 
-    async def stock(self, principal_id: str, resource: str) -> StockHolding:
+    async def stock(self, principal_id: str, resource: str) -> records.StockHolding:
         """``principal_id``'s share of a stock resource."""
         return await self._hot.read(
             partial(queries.stock, principal_id=principal_id, resource=resource)
         )
 
-    async def bucket(self, principal_id: str, resource: str) -> FlowHolding:
+    async def bucket(self, principal_id: str, resource: str) -> records.FlowHolding:
         """``principal_id``'s token bucket for a flow resource."""
         return await self._hot.read(
             partial(queries.bucket, principal_id=principal_id, resource=resource)
@@ -194,11 +175,13 @@ class Ledger:
             partial(queries.available, principal_id=principal_id, resource=resource, now=now)
         )
 
-    async def holdings(self, principal_id: str) -> tuple[list[StockHolding], list[FlowHolding]]:
+    async def holdings(
+        self, principal_id: str
+    ) -> tuple[list[records.StockHolding], list[records.FlowHolding]]:
         """All of ``principal_id``'s stock holdings and buckets, by resource name."""
         return await self._hot.read(partial(queries.holdings, principal_id=principal_id))
 
-    async def account(self, principal_id: str) -> Account:
+    async def account(self, principal_id: str) -> records.Account:
         """``principal_id``'s scrip, stock holdings and buckets."""
         return await self._hot.read(partial(queries.account, principal_id=principal_id))
 
@@ -208,17 +191,17 @@ class Ledger:
         now = self.clock.now()
         return [h.resource for h in flow if h.bucket.is_in_debt(now)]
 
-    async def artifact(self, artifact_id: str) -> Artifact:
+    async def artifact(self, artifact_id: str) -> records.Artifact:
         """One artifact; :class:`UnknownArtifact` if there is none with that id."""
         return await self._hot.read(partial(queries.artifact, artifact_id=artifact_id))
 
-    async def artifacts(self, owner_id: str | None = None) -> list[Artifact]:
+    async def artifacts(self, owner_id: str | None = None) -> list[records.Artifact]:
         """All artifacts (of one owner, if given), by id."""
         return await self._hot.read(partial(queries.artifacts, owner_id=owner_id))
 
     async def artifact_index(
         self, owner_id: str | None = None, *, limit: int | None = None
-    ) -> list[ArtifactInfo]:
+    ) -> list[records.ArtifactInfo]:
         """Artifacts without their content (of one owner, if given), by id."""
         return await self._hot.read(partial(queries.artifact_index, owner_id=owner_id, limit=limit))
 
@@ -231,7 +214,7 @@ class Ledger:
         max_price: int | None = None,
         after: int = 0,
         limit: int = 20,
-    ) -> list[Listing]:
+    ) -> list[records.Listing]:
         """Escrow listings by id (``open_to``: those that agent may buy), after ``after``."""
         return await self._hot.read(
             partial(
@@ -245,15 +228,17 @@ class Ledger:
             )
         )
 
-    async def debts(self, principal: str | None = None) -> list[Debt]:
+    async def debts(self, principal: str | None = None) -> list[records.Debt]:
         """Debts (that ``principal`` owes or holds, or was offered), with their creditor."""
         return await self._hot.read(partial(queries.debts, party=principal))
 
-    async def oracle_bids(self, *, status: BidStatus | None = BidStatus.ACTIVE) -> list[Bid]:
+    async def oracle_bids(
+        self, *, status: BidStatus | None = BidStatus.ACTIVE
+    ) -> list[records.Bid]:
         """Oracle bids (of one status, if given), oldest first."""
         return await self._hot.read(partial(queries.oracle_bids, status=status))
 
-    async def oracle_results(self, *, limit: int = 20) -> list[OracleResult]:
+    async def oracle_results(self, *, limit: int = 20) -> list[records.OracleResult]:
         """The newest oracle results, oldest first."""
         return await self._hot.read(partial(queries.oracle_results, limit=limit))
 
@@ -265,7 +250,7 @@ class Ledger:
         kind: str | None = None,
         limit: int = 100,
         newest_first: bool = False,
-    ) -> list[Event]:
+    ) -> list[records.Event]:
         """A page of the event log: events after sequence number ``after``, oldest first.
 
         ``principal`` keeps the events it took part in (as actor, subject or counterparty).
@@ -281,7 +266,7 @@ class Ledger:
             )
         )
 
-    async def agent(self, agent_id: str) -> AgentRecord:
+    async def agent(self, agent_id: str) -> records.AgentRecord:
         """An agent's runtime state; :class:`UnknownPrincipal` if it has none.
 
         ``config_holder`` is who holds its config right now (the owner of the right's
@@ -289,18 +274,18 @@ class Ledger:
         """
         return await self._hot.read(partial(queries.agent, agent_id=agent_id))
 
-    async def agents(self) -> list[AgentRecord]:
+    async def agents(self) -> list[records.AgentRecord]:
         """Every agent's runtime state, by id."""
         return await self._hot.read(queries.agents)
 
-    async def notes(self, agent_id: str, *, limit: int = 50) -> list[Note]:
+    async def notes(self, agent_id: str, *, limit: int = 50) -> list[records.Note]:
         """An agent's newest ``limit`` notes, oldest first."""
         return await self._hot.read(partial(queries.notes, agent_id=agent_id, limit=limit))
 
-    async def api_budget(self) -> ApiBudget:
+    async def api_budget(self) -> records.ApiBudget:
         """The world's dollar limit and where it stands (nanodollars)."""
         return await self._hot.read(queries.api_budget)
 
-    async def llm_calls(self, agent_id: str | None = None) -> list[LLMCall]:
+    async def llm_calls(self, agent_id: str | None = None) -> list[records.LLMCall]:
         """Every LLM attempt (of one agent, if given), oldest first."""
         return await self._hot.read(partial(queries.llm_calls, agent_id=agent_id))

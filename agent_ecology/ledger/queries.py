@@ -12,30 +12,12 @@ import logging
 import sqlite3
 from typing import Any, NoReturn
 
+from agent_ecology.ledger import records
 from agent_ecology.ledger.buckets import Bucket
 from agent_ecology.ledger.errors import UnknownArtifact, UnknownPrincipal, UnknownResource
 from agent_ecology.ledger.kinds import BidStatus, DebtStatus, ListingStatus
 from agent_ecology.ledger.ops.agents import HOLDER_SQL
 from agent_ecology.ledger.ops.checks import CONFIG_RIGHT_PREFIX, DEBT_PREFIX, effective_owner_sql
-from agent_ecology.ledger.records import (
-    Account,
-    AgentRecord,
-    ApiBudget,
-    Artifact,
-    ArtifactInfo,
-    Bid,
-    Debt,
-    Event,
-    FlowHolding,
-    Listing,
-    LLMCall,
-    Note,
-    OracleResult,
-    Principal,
-    ResourceSpec,
-    StockHolding,
-    Supply,
-)
 
 _log = logging.getLogger("agent_ecology.ledger")
 
@@ -60,7 +42,9 @@ _DEBT = (
 
 
 def _where(sql: str, conditions: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
-    """``sql`` with the conditions (SQL with one ``?``, or none, and its value) ANDed on."""
+    """``sql`` with the conditions (SQL with ``?`` for its value, and the value) ANDed on; a
+    condition whose value is None is left out (the filter was not asked for)."""
+    conditions = [(c, value) for c, value in conditions if value is not None]
     if not conditions:
         return sql, []
     clause = " AND ".join(c for c, _ in conditions)
@@ -73,31 +57,31 @@ def _where(sql: str, conditions: list[tuple[str, Any]]) -> tuple[str, list[Any]]
 # --- principals and scrip -------------------------------------------------------------------
 
 
-def principal(conn: sqlite3.Connection, principal_id: str) -> Principal:
+def principal(conn: sqlite3.Connection, principal_id: str) -> records.Principal:
     row = conn.execute(_PRINCIPAL + " WHERE id = ?", (principal_id,)).fetchone()
     if row is None:
         raise UnknownPrincipal(principal_id)
-    return Principal(*row)
+    return records.Principal(*row)
 
 
-def principals(conn: sqlite3.Connection, kind: str | None) -> list[Principal]:
-    sql, params = _where(_PRINCIPAL, [("kind = ?", kind)] if kind is not None else [])
-    return [Principal(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+def principals(conn: sqlite3.Connection, kind: str | None) -> list[records.Principal]:
+    sql, params = _where(_PRINCIPAL, [("kind = ?", kind)])
+    return [records.Principal(*row) for row in conn.execute(sql + " ORDER BY id", params)]
 
 
-def supply(conn: sqlite3.Connection) -> Supply:
+def supply(conn: sqlite3.Connection) -> records.Supply:
     minted, burned, circulating = conn.execute(
         "SELECT minted, burned, (SELECT coalesce(sum(scrip), 0) FROM principals) FROM scrip_supply"
     ).fetchone()
-    return Supply(int(minted), int(burned), int(circulating))
+    return records.Supply(int(minted), int(burned), int(circulating))
 
 
 # --- resources and holdings -----------------------------------------------------------------
 
 
-def resources(conn: sqlite3.Connection) -> list[ResourceSpec]:
+def resources(conn: sqlite3.Connection) -> list[records.ResourceSpec]:
     return [
-        ResourceSpec(*row)
+        records.ResourceSpec(*row)
         for row in conn.execute(
             "SELECT name, kind, unit, total, distribution, rate, capacity FROM resources"
             " ORDER BY name"
@@ -112,22 +96,22 @@ def stock_allocated(conn: sqlite3.Connection, resource: str) -> float:
     return float(row[0])
 
 
-def stock(conn: sqlite3.Connection, principal_id: str, resource: str) -> StockHolding:
+def stock(conn: sqlite3.Connection, principal_id: str, resource: str) -> records.StockHolding:
     row = conn.execute(
         _STOCK + " WHERE principal_id = ? AND resource = ?", (principal_id, resource)
     ).fetchone()
     if row is None:
         _explain_missing(conn, principal_id, resource, "stock")
-    return StockHolding(*row)
+    return records.StockHolding(*row)
 
 
-def bucket(conn: sqlite3.Connection, principal_id: str, resource: str) -> FlowHolding:
+def bucket(conn: sqlite3.Connection, principal_id: str, resource: str) -> records.FlowHolding:
     row = conn.execute(
         _FLOW + " WHERE principal_id = ? AND resource = ?", (principal_id, resource)
     ).fetchone()
     if row is None:
         _explain_missing(conn, principal_id, resource, "flow")
-    return FlowHolding(principal_id, resource, Bucket(*row[1:]))
+    return records.FlowHolding(principal_id, resource, Bucket(*row[1:]))
 
 
 def available(conn: sqlite3.Connection, principal_id: str, resource: str, now: float) -> float:
@@ -141,7 +125,7 @@ def available(conn: sqlite3.Connection, principal_id: str, resource: str, now: f
 
 def holdings(
     conn: sqlite3.Connection, principal_id: str
-) -> tuple[list[StockHolding], list[FlowHolding]]:
+) -> tuple[list[records.StockHolding], list[records.FlowHolding]]:
     held = conn.execute(
         _STOCK + " WHERE principal_id = ? ORDER BY resource", (principal_id,)
     ).fetchall()
@@ -149,15 +133,15 @@ def holdings(
         _FLOW + " WHERE principal_id = ? ORDER BY resource", (principal_id,)
     ).fetchall()
     return (
-        [StockHolding(*r) for r in held],
-        [FlowHolding(principal_id, r[0], Bucket(*r[1:])) for r in flow],
+        [records.StockHolding(*r) for r in held],
+        [records.FlowHolding(principal_id, r[0], Bucket(*r[1:])) for r in flow],
     )
 
 
-def account(conn: sqlite3.Connection, principal_id: str) -> Account:
+def account(conn: sqlite3.Connection, principal_id: str) -> records.Account:
     who = principal(conn, principal_id)
     held, flow = holdings(conn, principal_id)
-    return Account(who, tuple(held), tuple(flow))
+    return records.Account(who, tuple(held), tuple(flow))
 
 
 def _explain_missing(
@@ -175,30 +159,29 @@ def _explain_missing(
 # --- artifacts and trades -------------------------------------------------------------------
 
 
-def artifact(conn: sqlite3.Connection, artifact_id: str) -> Artifact:
+def artifact(conn: sqlite3.Connection, artifact_id: str) -> records.Artifact:
     row = conn.execute(_ARTIFACT + " WHERE id = ?", (artifact_id,)).fetchone()
     if row is None:
         raise UnknownArtifact(artifact_id)
-    return Artifact(*row)
+    return records.Artifact(*row)
 
 
-def artifacts(conn: sqlite3.Connection, owner_id: str | None) -> list[Artifact]:
-    sql, params = _where(_ARTIFACT, [("owner_id = ?", owner_id)] if owner_id is not None else [])
-    return [Artifact(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+def artifacts(conn: sqlite3.Connection, owner_id: str | None) -> list[records.Artifact]:
+    sql, params = _where(_ARTIFACT, [("owner_id = ?", owner_id)])
+    return [records.Artifact(*row) for row in conn.execute(sql + " ORDER BY id", params)]
 
 
 def artifact_index(
     conn: sqlite3.Connection, owner_id: str | None, limit: int | None
-) -> list[ArtifactInfo]:
+) -> list[records.ArtifactInfo]:
     sql, params = _where(
-        "SELECT id, owner_id, size_bytes, updated_at FROM artifacts",
-        [("owner_id = ?", owner_id)] if owner_id is not None else [],
+        "SELECT id, owner_id, size_bytes, updated_at FROM artifacts", [("owner_id = ?", owner_id)]
     )
     sql += " ORDER BY id"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [ArtifactInfo(*row) for row in conn.execute(sql, params)]
+    return [records.ArtifactInfo(*row) for row in conn.execute(sql, params)]
 
 
 def listings(
@@ -210,26 +193,26 @@ def listings(
     max_price: int | None,
     after: int,
     limit: int,
-) -> list[Listing]:
-    conditions: list[tuple[str, Any]] = [("id > ?", after)]
-    if status is not None:
-        conditions.append(("status = ?", status))
-    if seller is not None:
-        conditions.append(("seller_id = ?", seller))
-    if open_to is not None:
-        conditions.append(("(buyer_id IS NULL OR buyer_id = ?) AND seller_id != ?", open_to))
-    if max_price is not None:
-        conditions.append(("price <= ?", max_price))
+) -> list[records.Listing]:
     sql, params = _where(
         "SELECT id, artifact_id, seller_id, price, buyer_id, status, size_bytes, created_at,"
         " closed_at, sold_to FROM escrow_listings",
-        conditions,
+        [
+            ("id > ?", after),
+            ("status = ?", status),
+            ("seller_id = ?", seller),
+            ("(buyer_id IS NULL OR buyer_id = ?) AND seller_id != ?", open_to),
+            ("price <= ?", max_price),
+        ],
     )
-    return [Listing(*row) for row in conn.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])]
+    return [
+        records.Listing(*row)
+        for row in conn.execute(sql + " ORDER BY id LIMIT ?", [*params, limit])
+    ]
 
 
-def debts(conn: sqlite3.Connection, party: str | None) -> list[Debt]:
-    found = [Debt(*row) for row in conn.execute(_DEBT + " ORDER BY d.id")]
+def debts(conn: sqlite3.Connection, party: str | None) -> list[records.Debt]:
+    found = [records.Debt(*row) for row in conn.execute(_DEBT + " ORDER BY d.id")]
     if party is None:
         return found
     offered = DebtStatus.PROPOSED
@@ -240,22 +223,22 @@ def debts(conn: sqlite3.Connection, party: str | None) -> list[Debt]:
     ]
 
 
-def oracle_bids(conn: sqlite3.Connection, status: BidStatus | None) -> list[Bid]:
+def oracle_bids(conn: sqlite3.Connection, status: BidStatus | None) -> list[records.Bid]:
     sql, params = _where(
         "SELECT id, bidder_id, artifact_id, amount, status, placed_at, round_at, paid"
         " FROM oracle_bids",
-        [("status = ?", status)] if status is not None else [],
+        [("status = ?", status)],
     )
-    return [Bid(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+    return [records.Bid(*row) for row in conn.execute(sql + " ORDER BY id", params)]
 
 
-def oracle_results(conn: sqlite3.Connection, limit: int) -> list[OracleResult]:
+def oracle_results(conn: sqlite3.Connection, limit: int) -> list[records.OracleResult]:
     rows = conn.execute(
         "SELECT round_at, artifact_id, owner_id, bidder_id, bid, paid, score, minted"
         " FROM oracle_results ORDER BY id DESC LIMIT ?",
         (limit,),
     ).fetchall()
-    return [OracleResult(*row) for row in reversed(rows)]
+    return [records.OracleResult(*row) for row in reversed(rows)]
 
 
 # --- the event log --------------------------------------------------------------------------
@@ -269,16 +252,18 @@ def events(
     kind: str | None,
     limit: int,
     newest_first: bool,
-) -> list[Event]:
-    conditions: list[tuple[str, Any]] = [("seq > ?", after)]
-    if principal is not None:
-        conditions.append(("(principal_id = ? OR counterparty_id = ? OR actor_id = ?)", principal))
-    if kind is not None:
-        conditions.append(("kind = ?", kind))
-    sql, params = _where(_EVENT, conditions)
+) -> list[records.Event]:
+    sql, params = _where(
+        _EVENT,
+        [
+            ("seq > ?", after),
+            ("(principal_id = ? OR counterparty_id = ? OR actor_id = ?)", principal),
+            ("kind = ?", kind),
+        ],
+    )
     sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
     return [
-        Event(
+        records.Event(
             row[0],
             row[1],
             row[2],
@@ -305,38 +290,38 @@ def _number(value: Any) -> float | int | None:
 # --- agents and the dollar budget -----------------------------------------------------------
 
 
-def agent(conn: sqlite3.Connection, agent_id: str) -> AgentRecord:
+def agent(conn: sqlite3.Connection, agent_id: str) -> records.AgentRecord:
     row = conn.execute(_AGENT + " WHERE s.agent_id = ?", (agent_id,)).fetchone()
     if row is None:
         raise UnknownPrincipal(agent_id)
     return _agent_record(row)
 
 
-def agents(conn: sqlite3.Connection) -> list[AgentRecord]:
+def agents(conn: sqlite3.Connection) -> list[records.AgentRecord]:
     return [_agent_record(row) for row in conn.execute(_AGENT + " ORDER BY s.agent_id")]
 
 
-def notes(conn: sqlite3.Connection, agent_id: str, limit: int) -> list[Note]:
+def notes(conn: sqlite3.Connection, agent_id: str, limit: int) -> list[records.Note]:
     rows = conn.execute(
         "SELECT id, at, text FROM agent_notes WHERE agent_id = ? ORDER BY id DESC LIMIT ?",
         (agent_id, limit),
     ).fetchall()
-    return [Note(*row) for row in reversed(rows)]
+    return [records.Note(*row) for row in reversed(rows)]
 
 
-def api_budget(conn: sqlite3.Connection) -> ApiBudget:
-    return ApiBudget(
+def api_budget(conn: sqlite3.Connection) -> records.ApiBudget:
+    return records.ApiBudget(
         *conn.execute("SELECT limit_nd, reserved_nd, spent_nd FROM api_budget").fetchone()
     )
 
 
-def llm_calls(conn: sqlite3.Connection, agent_id: str | None) -> list[LLMCall]:
+def llm_calls(conn: sqlite3.Connection, agent_id: str | None) -> list[records.LLMCall]:
     sql, params = _where(
         "SELECT call_id, agent_id, model, attempt, status, reserved_nd, cost_nd, prompt_tokens,"
         " completion_tokens, error FROM llm_calls",
-        [("agent_id = ?", agent_id)] if agent_id is not None else [],
+        [("agent_id = ?", agent_id)],
     )
-    return [LLMCall(*row) for row in conn.execute(sql + " ORDER BY id", params)]
+    return [records.LLMCall(*row) for row in conn.execute(sql + " ORDER BY id", params)]
 
 
 def _stored(agent_id: str, what: str, text: Any, default: Any) -> Any:
@@ -359,9 +344,9 @@ def _stored(agent_id: str, what: str, text: Any, default: Any) -> Any:
     return value
 
 
-def _agent_record(row: tuple[Any, ...]) -> AgentRecord:
+def _agent_record(row: tuple[Any, ...]) -> records.AgentRecord:
     agent_id = str(row[0])
-    return AgentRecord(
+    return records.AgentRecord(
         agent_id,
         _stored(agent_id, "config", row[1], {}) or {},
         int(row[2]),

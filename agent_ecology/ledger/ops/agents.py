@@ -18,7 +18,6 @@ from agent_ecology.ledger.kinds import EventKind
 from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     CONFIG_RIGHT_PREFIX,
-    DISK,
     TEXT,
     Count,
     JsonObject,
@@ -170,8 +169,7 @@ class TransferConfigRight(Operation):
         )
         tx.event(
             EventKind.CONFIG_RIGHT_TRANSFERRED,
-            actor=self.actor,
-            principal=self.actor,
+            by=self.actor,
             counterparty=self.new_holder,
             details={"agent_id": self.agent_id},
         )
@@ -205,22 +203,14 @@ class TokenizeConfigRight(Operation):
             f"The right to change {self.agent_id}'s configuration (model, system prompt,"
             " max_tokens, sleep policy). Whoever owns this artifact holds the right."
         )
-        size = len(content.encode("utf-8"))
-        if tx.disk_metered(self.actor):
-            tx.use_stock(self.actor, DISK, float(size), "free some disk first")
-        tx.conn.execute(
-            "INSERT INTO artifacts (id, owner_id, content, size_bytes, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (token, self.actor, content, size, tx.now, tx.now),
-        )
+        tx.make_kernel_artifact(token, self.actor, content)
         tx.conn.execute(
             "UPDATE agent_state SET config_holder = ?, updated_at = ? WHERE agent_id = ?",
             (self.actor, tx.now, self.agent_id),
         )
         tx.event(
             EventKind.CONFIG_RIGHT_TOKENIZED,
-            actor=self.actor,
-            principal=self.actor,
+            by=self.actor,
             artifact=token,
             details={"agent_id": self.agent_id},
         )
@@ -328,8 +318,7 @@ class EndTurn(Operation):
         )
         tx.event(
             EventKind.TURN,
-            actor=self.agent_id,
-            principal=self.agent_id,
+            by=self.agent_id,
             details={
                 "turn": self.turn,
                 "action": self.action,

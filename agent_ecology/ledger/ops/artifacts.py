@@ -85,8 +85,7 @@ class WriteArtifact(Operation):
         details = {"created": row is None, "size_bytes": size, "delta_bytes": delta}
         tx.event(
             EventKind.ARTIFACT_WRITTEN,
-            actor=self.actor,
-            principal=self.actor,
+            by=self.actor,
             artifact=self.artifact_id,
             amount=size,
             details=details,
@@ -188,13 +187,7 @@ class DeleteArtifact(Operation):
         if size and tx.disk_metered(self.actor):
             tx.free_stock(self.actor, DISK, float(size))
         tx.conn.execute("DELETE FROM artifacts WHERE id = ?", (self.artifact_id,))
-        tx.event(
-            EventKind.ARTIFACT_DELETED,
-            actor=self.actor,
-            principal=self.actor,
-            artifact=self.artifact_id,
-            amount=size,
-        )
+        tx.event(EventKind.ARTIFACT_DELETED, by=self.actor, artifact=self.artifact_id, amount=size)
         return {"freed_bytes": size}
 
 
@@ -230,8 +223,7 @@ class TransferArtifact(Operation):
         )
         tx.event(
             EventKind.ARTIFACT_TRANSFERRED,
-            actor=self.actor,
-            principal=self.actor,
+            by=self.actor,
             counterparty=self.new_owner,
             artifact=self.artifact_id,
             amount=size,

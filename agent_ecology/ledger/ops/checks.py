@@ -110,30 +110,27 @@ def rules_of(annotation: Any) -> tuple[Rule, bool]:
     return None, optional  # type: ignore[return-value]
 
 
-def _principal_id(value: object, name: str) -> str:
-    if not isinstance(value, str) or not _PRINCIPAL_ID.fullmatch(value):
-        raise InvalidRequest(
-            f"{name} must be a principal id (1-64 characters: letters, digits, '_', '.', ':', '-',"
-            f" starting with a letter or digit), got {value!r}"
-        )
-    return value
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[object, str], str]:
+    """A check that the value is text matching ``pattern`` (``what`` says what that is)."""
+
+    def check(value: object, name: str) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise InvalidRequest(f"{name} must be {what}, got {value!r}")
+        return value
+
+    return check
 
 
-def _artifact_id(value: object, name: str) -> str:
-    if not isinstance(value, str) or not _ARTIFACT_ID.fullmatch(value):
-        raise InvalidRequest(
-            f"{name} must be 1-128 characters (letters, digits, '_', '.', ':', '/', '-',"
-            f" starting with a letter or digit), got {value!r}"
-        )
-    return value
-
-
-def _resource_name(value: object, name: str) -> str:
-    if not isinstance(value, str) or not _RESOURCE_NAME.fullmatch(value):
-        raise InvalidRequest(
-            f"{name} must be a resource name (lowercase letters, digits, '_'), got {value!r}"
-        )
-    return value
+_principal_id = _matching(
+    _PRINCIPAL_ID,
+    "a principal id (1-64 characters: letters, digits, '_', '.', ':', '-', starting with a"
+    " letter or digit)",
+)
+_artifact_id = _matching(
+    _ARTIFACT_ID,
+    "1-128 characters (letters, digits, '_', '.', ':', '/', '-', starting with a letter or digit)",
+)
+_resource_name = _matching(_RESOURCE_NAME, "a resource name (lowercase letters, digits, '_')")
 
 
 def _scrip(value: object, name: str) -> int:

@@ -19,7 +19,6 @@ from agent_ecology.ledger.kinds import DebtStatus, EventKind
 from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
-    DISK,
     MAX_SCRIP,
     PRINCIPAL_ID,
     Count,
@@ -84,6 +83,11 @@ def creditor(tx: Tx, debt_id: int) -> str:
     return owner
 
 
+def _pay(tx: Tx, debt_id: int, debtor: str, to: str, amount: int) -> None:
+    tx.move_scrip(debtor, to, amount)
+    tx.conn.execute("UPDATE debts SET repaid = repaid + ? WHERE id = ?", (amount, debt_id))
+
+
 def _close(tx: Tx, debt_id: int, status: DebtStatus, defaulted: int = 0) -> None:
     tx.conn.execute(
         "UPDATE debts SET status = ?, defaulted = ?, closed_at = ? WHERE id = ?",
@@ -141,8 +145,7 @@ class DebtIssue(Operation):
         debt_id = int(cur.lastrowid or 0)
         tx.event(
             EventKind.DEBT_PROPOSED,
-            actor=self.debtor,
-            principal=self.debtor,
+            by=self.debtor,
             counterparty=self.lender,
             amount=self.principal,
             details={"debt_id": debt_id, "amount_due": amount_due, "due_at": self.due_at},
@@ -165,30 +168,21 @@ class DebtAccept(Operation):
             raise InvalidRequest(f"debt {self.debt_id} is {d.status}, not open to accept")
         if tx.now >= d.due_at:
             raise InvalidRequest(f"debt {self.debt_id} was due before it was accepted")
-        tx.debit_scrip(self.lender, d.principal)
-        tx.credit_scrip(d.debtor, d.principal)
+        tx.move_scrip(self.lender, d.debtor, d.principal)
         artifact = debt_artifact(self.debt_id)
         content = (
             f"Debt {self.debt_id}: {d.debtor} owes {d.amount_due} scrip, due at unix time"
             f" {d.due_at:.0f}. Whoever owns this artifact is the creditor; see genesis_debt"
             " check for what is left."
         )
-        size = len(content.encode("utf-8"))
-        if tx.disk_metered(self.lender):
-            tx.use_stock(self.lender, DISK, float(size), "free some disk first")
-        tx.conn.execute(
-            "INSERT INTO artifacts (id, owner_id, content, size_bytes, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (artifact, self.lender, content, size, tx.now, tx.now),
-        )
+        tx.make_kernel_artifact(artifact, self.lender, content)
         tx.conn.execute(
             "UPDATE debts SET status = ?, accepted_at = ? WHERE id = ?",
             (DebtStatus.ACTIVE, tx.now, self.debt_id),
         )
         tx.event(
             EventKind.DEBT_ACCEPTED,
-            actor=self.lender,
-            principal=self.lender,
+            by=self.lender,
             counterparty=d.debtor,
             amount=d.principal,
             artifact=artifact,
@@ -214,17 +208,12 @@ class DebtRepay(Operation):
         if self.amount > left:
             raise InvalidRequest(f"debt {self.debt_id} has {left} left to repay; pay at most that")
         to = creditor(tx, self.debt_id)
-        tx.debit_scrip(self.debtor, self.amount)
-        tx.credit_scrip(to, self.amount)
-        tx.conn.execute(
-            "UPDATE debts SET repaid = repaid + ? WHERE id = ?", (self.amount, self.debt_id)
-        )
+        _pay(tx, self.debt_id, d.debtor, to, self.amount)
         if self.amount == left:
             _close(tx, self.debt_id, DebtStatus.REPAID)
         tx.event(
             EventKind.DEBT_REPAID,
-            actor=self.debtor,
-            principal=self.debtor,
+            by=self.debtor,
             counterparty=to,
             amount=self.amount,
             details={"debt_id": self.debt_id, "left": left - self.amount},
@@ -243,20 +232,14 @@ class DebtForgive(Operation):
         d = _debt(tx, self.debt_id)
         if d.status is DebtStatus.PROPOSED and self.actor == d.debtor:
             _close(tx, self.debt_id, DebtStatus.WITHDRAWN)
-            tx.event(
-                EventKind.DEBT_WITHDRAWN,
-                actor=self.actor,
-                principal=self.actor,
-                details={"debt_id": self.debt_id},
-            )
+            tx.event(EventKind.DEBT_WITHDRAWN, by=self.actor, details={"debt_id": self.debt_id})
             return {"debt_id": self.debt_id, "status": DebtStatus.WITHDRAWN}
         _creditor_acts(tx, d, self.debt_id, self.actor, "forgive")
         left = d.left
         _close(tx, self.debt_id, DebtStatus.FORGIVEN)
         tx.event(
             EventKind.DEBT_FORGIVEN,
-            actor=self.actor,
-            principal=self.actor,
+            by=self.actor,
             counterparty=d.debtor,
             amount=left,
             details={"debt_id": self.debt_id},
@@ -281,19 +264,14 @@ class DebtCollect(Operation):
         left = d.left
         taken = min(left, tx.scrip(d.debtor))
         if taken:
-            tx.debit_scrip(d.debtor, taken)
-            tx.credit_scrip(owner, taken)
-            tx.conn.execute(
-                "UPDATE debts SET repaid = repaid + ? WHERE id = ?", (taken, self.debt_id)
-            )
+            _pay(tx, self.debt_id, d.debtor, owner, taken)
         defaulted = left - taken
         _close(
             tx, self.debt_id, DebtStatus.DEFAULTED if defaulted else DebtStatus.REPAID, defaulted
         )
         tx.event(
             EventKind.DEBT_COLLECTED,
-            actor=self.actor,
-            principal=self.actor,
+            by=self.actor,
             counterparty=d.debtor,
             amount=taken,
             details={"debt_id": self.debt_id, "defaulted": defaulted},

@@ -100,8 +100,7 @@ class EscrowDeposit(Operation):
         listing_id = int(cur.lastrowid or 0)
         tx.event(
             EventKind.ESCROW_LISTED,
-            actor=self.seller,
-            principal=self.seller,
+            by=self.seller,
             counterparty=self.buyer,
             amount=self.price,
             artifact=self.artifact_id,
@@ -140,8 +139,7 @@ class EscrowPurchase(Operation):
                 )
         if only is not None and only != self.buyer:
             raise NotPermitted(self.buyer, f"listing {self.listing_id} is reserved for {only!r}")
-        tx.debit_scrip(self.buyer, price)
-        tx.credit_scrip(seller, price)
+        tx.move_scrip(self.buyer, seller, price)
         tx.give_artifact(
             artifact_id,
             self.buyer,
@@ -155,8 +153,7 @@ class EscrowPurchase(Operation):
         )
         tx.event(
             EventKind.ESCROW_SOLD,
-            actor=self.buyer,
-            principal=self.buyer,
+            by=self.buyer,
             counterparty=seller,
             amount=price,
             artifact=artifact_id,
@@ -185,8 +182,7 @@ class EscrowCancel(Operation):
         )
         tx.event(
             EventKind.ESCROW_CANCELLED,
-            actor=seller,
-            principal=seller,
+            by=seller,
             artifact=artifact_id,
             details={"listing_id": self.listing_id},
         )

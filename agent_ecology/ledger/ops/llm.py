@@ -140,8 +140,7 @@ class ReserveCall(Operation):
         )
         tx.event(
             EventKind.LLM_RESERVED,
-            actor=self.agent_id,
-            principal=self.agent_id,
+            by=self.agent_id,
             resource=LLM_BUDGET,
             amount=dollars,
             details={"call_id": self.call_id, "model": self.model, "attempt": self.attempt},
@@ -211,8 +210,7 @@ class SettleCall(Operation):
         )
         tx.event(
             EventKind.LLM_CALL,
-            actor=agent_id,
-            principal=agent_id,
+            by=agent_id,
             resource=LLM_BUDGET,
             amount=self.cost_nd / NANODOLLARS,
             details={
@@ -253,8 +251,7 @@ class ReportOverbilling(Operation):
         excess = max(0, self.billed_nd - reserved_nd)
         tx.event(
             EventKind.LLM_OVERBILLED,
-            actor=agent_id,
-            principal=agent_id,
+            by=agent_id,
             resource=LLM_BUDGET,
             amount=excess / NANODOLLARS,
             details={

@@ -70,8 +70,7 @@ class OracleBid(Operation):
                 f"your bid on {self.artifact_id!r} is {held} already; bid more to raise it, or"
                 " withdraw it"
             )
-        tx.debit_scrip(self.bidder, self.amount - held)
-        tx.credit_scrip(ORACLE, self.amount - held)
+        tx.move_scrip(self.bidder, ORACLE, self.amount - held)
         if current is None:
             tx.conn.execute(
                 "INSERT INTO oracle_bids (bidder_id, artifact_id, amount, status, placed_at,"
@@ -85,8 +84,7 @@ class OracleBid(Operation):
             )
         tx.event(
             EventKind.ORACLE_BID,
-            actor=self.bidder,
-            principal=self.bidder,
+            by=self.bidder,
             amount=self.amount,
             artifact=self.artifact_id,
             details={"held_more": self.amount - held},
@@ -110,18 +108,13 @@ class OracleWithdraw(Operation):
         if current is None:
             raise InvalidRequest(f"you have no active bid on {self.artifact_id!r}")
         bid_id, amount = current
-        tx.debit_scrip(ORACLE, amount)
-        tx.credit_scrip(self.bidder, amount)
+        tx.move_scrip(ORACLE, self.bidder, amount)
         tx.conn.execute(
             "UPDATE oracle_bids SET status = ?, updated_at = ? WHERE id = ?",
             (BidStatus.WITHDRAWN, tx.now, bid_id),
         )
         tx.event(
-            EventKind.ORACLE_WITHDRAWN,
-            actor=self.bidder,
-            principal=self.bidder,
-            amount=amount,
-            artifact=self.artifact_id,
+            EventKind.ORACLE_WITHDRAWN, by=self.bidder, amount=amount, artifact=self.artifact_id
         )
         return {"artifact_id": self.artifact_id, "refunded": amount}
 
@@ -180,8 +173,7 @@ class OracleResolve(Operation):
             refund = int(amount) - price
             assert refund >= 0, "a winner never pays more than it bid"
             if refund:
-                tx.debit_scrip(ORACLE, refund)
-                tx.credit_scrip(str(bidder), refund)
+                tx.move_scrip(ORACLE, str(bidder), refund)
             collected += price
             owner = tx.effective_owner(artifact)  # a listed artifact pays its seller
             minted = mint_for(scores[artifact], self.mint_per_point, self.max_mint)
@@ -214,8 +206,7 @@ class OracleResolve(Operation):
                 }
             )
         for bid_id, bidder, _artifact, amount in losers:
-            tx.debit_scrip(ORACLE, int(amount))
-            tx.credit_scrip(str(bidder), int(amount))
+            tx.move_scrip(ORACLE, str(bidder), int(amount))
             tx.conn.execute(
                 "UPDATE oracle_bids SET status = ?, round_at = ?, paid = 0, updated_at = ?"
                 " WHERE id = ?",
@@ -231,8 +222,7 @@ class OracleResolve(Operation):
             ]
             each = collected // len(agents) if agents else 0
             for agent in agents if each else ():
-                tx.debit_scrip(ORACLE, each)
-                tx.credit_scrip(agent, each)
+                tx.move_scrip(ORACLE, agent, each)
             shared = each * len(agents)
         burned = collected - shared
         if burned:

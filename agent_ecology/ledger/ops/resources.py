@@ -49,8 +49,7 @@ class Spend(Operation):
             details = {"balance": bucket.balance}
         tx.event(
             EventKind.SPEND,
-            actor=self.principal,
-            principal=self.principal,
+            by=self.principal,
             resource=self.resource,
             amount=amount,
             details=details,
@@ -77,8 +76,7 @@ class Release(Operation):
         left = tx.free_stock(self.principal, self.resource, float(self.amount))
         tx.event(
             EventKind.RELEASE,
-            actor=self.principal,
-            principal=self.principal,
+            by=self.principal,
             resource=self.resource,
             amount=float(self.amount),
             details={"available": left},
@@ -125,8 +123,7 @@ class TransferResource(Operation):
         details = {"src_balance": src.balance, "dst_balance": dst.balance}
         tx.event(
             EventKind.RESOURCE_TRANSFER,
-            actor=self.src,
-            principal=self.src,
+            by=self.src,
             counterparty=self.dst,
             resource=self.resource,
             amount=amount,
@@ -233,8 +230,7 @@ class TransferQuota(Operation):
         details = {"src_quota": src_quota, "dst_quota": dst_quota}
         tx.event(
             EventKind.QUOTA_TRANSFER,
-            actor=self.src,
-            principal=self.src,
+            by=self.src,
             counterparty=self.dst,
             resource=self.resource,
             amount=amount,

@@ -39,13 +39,11 @@ class Transfer(Operation):
                 f"{self.dst!r} is a system principal: scrip sent to it would be stranded;"
                 " pay agents (burn scrip you want out of circulation)",
             )
-        src_scrip = tx.debit_scrip(self.src, self.amount)
-        dst_scrip = tx.credit_scrip(self.dst, self.amount)
+        src_scrip, dst_scrip = tx.move_scrip(self.src, self.dst, self.amount)
         details = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}
         tx.event(
             EventKind.TRANSFER,
-            actor=self.src,
-            principal=self.src,
+            by=self.src,
             counterparty=self.dst,
             amount=self.amount,
             details=details,

@@ -35,6 +35,7 @@ class Tx:
         self,
         kind: EventKind,
         *,
+        by: str | None = None,
         actor: str | None = None,
         principal: str | None = None,
         counterparty: str | None = None,
@@ -43,39 +44,21 @@ class Tx:
         artifact: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> int:
+        """Append the operation's one event. ``by``: a principal acting on its own account
+        (both ``actor`` and ``principal``)."""
         if self.seq is not None:
             raise AssertionError("an operation appends exactly one event")
+        if by is not None:
+            actor = principal = by
+        row = (self.now, kind, actor, principal, counterparty, resource, amount, artifact)
         cur = self.conn.execute(
             "INSERT INTO events (at, kind, actor_id, principal_id, counterparty_id, resource,"
             " amount, artifact_id, op_id, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.now,
-                kind,
-                actor,
-                principal,
-                counterparty,
-                resource,
-                amount,
-                artifact,
-                self.op_id,
-                json.dumps(details, sort_keys=True) if details else "{}",
-            ),
+            (*row, self.op_id, json.dumps(details, sort_keys=True) if details else "{}"),
         )
         self.seq = cur.lastrowid
         assert self.seq is not None
-        self.record = Event(
-            self.seq,
-            self.now,
-            kind,
-            actor,
-            principal,
-            counterparty,
-            resource,
-            amount,
-            artifact,
-            self.op_id,
-            dict(details) if details else {},
-        )
+        self.record = Event(self.seq, *row, self.op_id, dict(details) if details else {})
         return self.seq
 
     def principal_kind(self, principal: str) -> str:
@@ -117,6 +100,10 @@ class Tx:
         if row is None:
             raise UnknownPrincipal(principal)
         return int(row[0])
+
+    def move_scrip(self, src: str, dst: str, amount: int) -> tuple[int, int]:
+        """Move ``amount`` of scrip from ``src`` to ``dst``; returns both new balances."""
+        return self.debit_scrip(src, amount), self.credit_scrip(dst, amount)
 
     def resource_kind(self, resource: str) -> str:
         row = self.conn.execute("SELECT kind FROM resources WHERE name = ?", (resource,)).fetchone()
@@ -196,6 +183,18 @@ class Tx:
             f"SELECT {effective_owner_sql('a')} FROM artifacts a WHERE a.id = ?", (artifact_id,)
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
+
+    def make_kernel_artifact(self, artifact_id: str, owner: str, content: str) -> None:
+        """Create an artifact only the kernel makes (a debt's, a right's), charged to the
+        disk of ``owner`` like any artifact of theirs."""
+        size = len(content.encode("utf-8"))
+        if self.disk_metered(owner):
+            self.use_stock(owner, DISK, float(size), "free some disk first")
+        self.conn.execute(
+            "INSERT INTO artifacts (id, owner_id, content, size_bytes, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (artifact_id, owner, content, size, self.now, self.now),
+        )
 
     def give_artifact(
         self, artifact_id: str, to: str, *, size: int = 0, from_disk: str = "", hint: str = ""
