@@ -12,14 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent_ecology.config import parse_settings
-from agent_ecology.ledger import (
-    NANODOLLARS,
-    BudgetExhausted,
-    CallStatus,
-    InsufficientResource,
-    Ledger,
-    ops,
-)
+from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger, ops
+from agent_ecology.ledger.kinds import CallStatus
 from agent_ecology.runtime import Runtime
 from tests.conftest import populate
 from tests.llm.chat_server import ChatServer, Reply

@@ -111,9 +111,9 @@ class Executor:
         if isinstance(a, act.EditArtifact):
             return await self._edit(me, a)
         if isinstance(a, act.DeleteArtifact):
-            receipt = await ledger.submit(ops.DeleteArtifact(actor=me, artifact_id=a.artifact_id))
+            deleted = await ledger.submit(ops.DeleteArtifact(actor=me, artifact_id=a.artifact_id))
             return Outcome(
-                "delete_artifact", True, f"deleted {a.artifact_id}", dict(receipt.details)
+                "delete_artifact", True, f"deleted {a.artifact_id}", dict(deleted.details)
             )
         if isinstance(a, act.Invoke):
             inv = Invocation(me, ledger, self.clock)
@@ -124,10 +124,8 @@ class Executor:
         if isinstance(a, act.SleepAction):
             return await self._sleep(me, a)
         if isinstance(a, act.Note):
-            receipt = await ledger.submit(
-                ops.AddNote(agent_id=me, text=a.text, keep=self.max_notes)
-            )
-            dropped = receipt.details["dropped"]
+            noted = await ledger.submit(ops.AddNote(agent_id=me, text=a.text, keep=self.max_notes))
+            dropped = noted.details["dropped"]
             extra = f"; your oldest {dropped} note(s) were dropped" if dropped else ""
             return Outcome("note", True, f"noted{extra}")
         if isinstance(a, act.UpdateConfig):
@@ -138,15 +136,15 @@ class Executor:
                 except UnpricedModel as exc:
                     return Outcome.refused("update_config", "unusable_model", str(exc))
             target = a.agent_id or me
-            receipt = await ledger.submit(
+            updated = await ledger.submit(
                 ops.UpdateAgentConfig(actor=me, agent_id=target, changes=changes)
             )
             return Outcome(
                 "update_config",
                 True,
-                f"{target}'s config is now version {receipt.details['version']}; it applies"
+                f"{target}'s config is now version {updated.details['version']}; it applies"
                 " from its next turn",
-                {"config": receipt.details["config"]},
+                {"config": updated.details["config"]},
             )
         raise AssertionError(f"unhandled action {a!r}")  # the union is closed
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
-from agent_ecology.ledger import Account, ops
+from agent_ecology.ledger import Account, Receipt, ops
 from agent_ecology.ledger.ops.checks import ArtifactId, PrincipalId, ResourceName
 
 __all__ = ["account_json", "make_ledger_artifact"]
@@ -74,16 +74,17 @@ async def _transfer(inv: Invocation, args: TransferArgs) -> Mapping[str, Any]:
         receipt = await inv.ledger.submit(ops.Transfer(src=inv.actor, dst=args.to, amount=amount))
         return {"transferred": amount, "to": args.to, "seq": receipt.seq}
     kinds = {spec.name: spec.kind for spec in await inv.ledger.resources()}
+    given_by: Receipt[Mapping[str, object]]
     if kinds.get(args.resource) == "stock":
         # A stock resource is given as quota: the unused part of your share, for good.
-        receipt = await inv.ledger.submit(
+        given_by = await inv.ledger.submit(
             ops.TransferQuota(
                 src=inv.actor, dst=args.to, resource=args.resource, amount=args.amount
             )
         )
         given = "quota"
     else:
-        receipt = await inv.ledger.submit(
+        given_by = await inv.ledger.submit(
             ops.TransferResource(
                 src=inv.actor, dst=args.to, resource=args.resource, amount=args.amount
             )
@@ -94,7 +95,7 @@ async def _transfer(inv: Invocation, args: TransferArgs) -> Mapping[str, Any]:
         "resource": args.resource,
         "as": given,
         "to": args.to,
-        "seq": receipt.seq,
+        "seq": given_by.seq,
     }
 
 

@@ -13,6 +13,7 @@ from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method
 from agent_ecology.genesis.scoring import OfflineScorer, Scorer
 from agent_ecology.ledger import BidStatus, IdempotencyConflict, Ledger, Receipt, ops
 from agent_ecology.ledger.ops.checks import ArtifactId, Scrip
+from agent_ecology.ledger.ops.oracle import OracleResolveDetails
 
 __all__ = ["make_oracle_artifact", "next_resolution", "resolve"]
 
@@ -32,7 +33,7 @@ async def resolve(
     *,
     authority: str,
     scorer: Scorer | None = None,
-) -> Receipt | None:
+) -> Receipt[OracleResolveDetails] | None:
     """Score every artifact bid on by ``round_at`` and resolve; ``None`` if that instant was
     resolved already (each instant resolves once, across restarts too)."""
     bids = await ledger.oracle_bids(status=BidStatus.ACTIVE)

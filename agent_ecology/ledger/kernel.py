@@ -118,10 +118,11 @@ class Ledger:
         """Batches and operations committed so far."""
         return self._writer.stats
 
-    async def submit(self, op: ops.Operation) -> records.Receipt:
+    async def submit(self, op: ops.Operation[records.Details]) -> records.Receipt[records.Details]:
         """Apply ``op`` and return its receipt once it is durably committed: the one way to
         change state. A refusal raises the :class:`LedgerError` that says why."""
-        return await self._writer.submit(op)
+        receipt: records.Receipt[records.Details] = await self._writer.submit(op)
+        return receipt
 
     # --- reads: each one function of the read connection, one snapshot ------------------
 

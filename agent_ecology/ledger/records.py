@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from agent_ecology.ledger.buckets import Bucket
 from agent_ecology.ledger.kinds import BidStatus, CallStatus, DebtStatus, ListingStatus
@@ -37,9 +38,14 @@ PrincipalKind = Literal["agent", "system"]
 ResourceKind = Literal["stock", "flow"]
 
 
+Details = TypeVar("Details", bound=Mapping[str, object], covariant=True)
+"""What an operation's receipt tells: a TypedDict of its own (so a misspelt key is a type
+error), or any mapping for an operation that declares none."""
+
+
 @dataclass(frozen=True, slots=True)
-class Receipt:
-    """What a write operation did.
+class Receipt(Generic[Details]):
+    """What a write operation did: its ``details``, typed by the operation.
 
     ``seq`` is the sequence number of the event it appended (``None`` when it changed
     nothing, e.g. ensuring a principal that exists). ``replayed`` is true when the operation
@@ -50,7 +56,7 @@ class Receipt:
     kind: str
     seq: int | None
     at: float
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Details
     op_id: str | None = None
     replayed: bool = False
     event: Event | None = field(default=None, compare=False, repr=False)
@@ -62,7 +68,7 @@ class Receipt:
         )
 
     @classmethod
-    def from_json(cls, text: str, *, op_id: str | None, replayed: bool) -> Receipt:
+    def from_json(cls, text: str, *, op_id: str | None, replayed: bool) -> Receipt[Any]:
         data = json.loads(text)
         return cls(data["kind"], data["seq"], data["at"], data["details"], op_id, replayed)
 
@@ -201,8 +207,18 @@ class ApiBudget:
         return self.limit_nd - self.reserved_nd - self.spent_nd
 
 
+class _Stated:
+    """A record with a ``status``: the row's text, kept as the member of ``states``."""
+
+    __slots__ = ()
+    states: ClassVar[type[StrEnum]]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", self.states(self.status))  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
-class LLMCall:
+class LLMCall(_Stated):
     """One attempt of an LLM call and what it cost."""
 
     call_id: str
@@ -210,14 +226,12 @@ class LLMCall:
     model: str
     attempt: int
     status: CallStatus
+    states: ClassVar = CallStatus
     reserved_nd: int
     cost_nd: int | None
     prompt_tokens: int | None
     completion_tokens: int | None
     error: str | None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", CallStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +260,7 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
-class Listing:
+class Listing(_Stated):
     """An escrow listing: an artifact for sale, and what became of it."""
 
     id: int
@@ -255,13 +269,11 @@ class Listing:
     price: int
     buyer_id: str | None
     status: ListingStatus
+    states: ClassVar = ListingStatus
     size_bytes: int
     created_at: float
     closed_at: float | None
     sold_to: str | None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", ListingStatus(self.status))
 
 
 class _AsJson:
@@ -274,7 +286,7 @@ class _AsJson:
 
 
 @dataclass(frozen=True, slots=True)
-class Debt(_AsJson):
+class Debt(_AsJson, _Stated):
     """A loan between agents, with its current creditor (the owner of ``debts/<id>``)."""
 
     debt_id: int
@@ -288,13 +300,11 @@ class Debt(_AsJson):
     defaulted: int
     due_at: float
     status: DebtStatus
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", DebtStatus(self.status))
+    states: ClassVar = DebtStatus
 
 
 @dataclass(frozen=True, slots=True)
-class Bid(_AsJson):
+class Bid(_AsJson, _Stated):
     """An oracle bid: scrip held to have an artifact scored, and what became of it."""
 
     bid_id: int
@@ -302,12 +312,10 @@ class Bid(_AsJson):
     artifact_id: str
     amount: int
     status: BidStatus
+    states: ClassVar = BidStatus
     placed_at: float
     round_at: float | None
     paid: int | None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", BidStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -36,13 +37,14 @@ __all__ = ["EventListener", "Writer", "WriterStats"]
 
 EventListener = Callable[[Sequence[Event]], None]
 
-_Outcome = Receipt | BaseException
+_Outcome = Receipt[Any] | BaseException
+_Pair = tuple["asyncio.Future[Receipt[Any]]", _Outcome]
 
 
 @dataclass(slots=True)
 class _Request:
-    op: Operation
-    future: asyncio.Future[Receipt]
+    op: Operation[Any]
+    future: asyncio.Future[Receipt[Any]]
     loop: asyncio.AbstractEventLoop
 
 
@@ -55,7 +57,7 @@ class WriterStats:
     largest_batch: int = 0
 
 
-def _resolve(pairs: list[tuple[asyncio.Future[Receipt], _Outcome]]) -> None:
+def _resolve(pairs: list[_Pair]) -> None:
     for future, outcome in pairs:
         if future.done():  # the caller was cancelled meanwhile
             continue
@@ -109,7 +111,7 @@ class Writer:
         )
         self._thread.start()
 
-    async def submit(self, op: Operation) -> Receipt:
+    async def submit(self, op: Operation[Any]) -> Receipt[Any]:
         """Apply ``op`` and return its receipt once it is durably committed.
 
         If the awaiting task is cancelled, the operation may or may not have been applied;
@@ -120,7 +122,7 @@ class Writer:
         if not self._thread.is_alive():
             raise LedgerClosed("the ledger's writer thread has stopped; open the ledger again")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Receipt] = loop.create_future()
+        future: asyncio.Future[Receipt[Any]] = loop.create_future()
         self._queue.put(_Request(op, future, loop))
         if not self._thread.is_alive():  # it stopped after our check: nobody will read the queue
             self._fail_leftovers()
@@ -192,7 +194,7 @@ class Writer:
                     loop.call_soon_threadsafe(listener, events)
         self._deliver(live, outcomes)
 
-    def _apply(self, conn: sqlite3.Connection, op: Operation) -> _Outcome:
+    def _apply(self, conn: sqlite3.Connection, op: Operation[Any]) -> _Outcome:
         conn.execute("SAVEPOINT op")
         try:
             receipt = apply_operation(conn, op, self._clock.now())
@@ -213,8 +215,7 @@ class Writer:
         return receipt
 
     def _deliver(self, batch: list[_Request], outcomes: list[_Outcome]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], _Outcome]]]
-        by_loop = defaultdict(list)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Pair]] = defaultdict(list)
         for req, outcome in zip(batch, outcomes, strict=True):
             by_loop[req.loop].append((req.future, outcome))
         for loop, pairs in by_loop.items():

@@ -14,7 +14,7 @@ import json
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 
@@ -30,8 +30,13 @@ __all__ = ["SaveTick", "load", "save", "saved_log"]
 _log = logging.getLogger("agent_ecology.robonomics")
 
 
+class SaveTickDetails(TypedDict):
+    tick: int
+    lines: int
+
+
 @operation("robonomics_tick")
-class SaveTick(Operation):
+class SaveTick(Operation[SaveTickDetails]):
     """One tick of the loop, written whole or not at all."""
 
     tick: int
@@ -41,7 +46,7 @@ class SaveTick(Operation):
     removed: tuple[int, ...]
     lines: tuple[tuple[int, int, str, str], ...]  # tick, step, flow, message
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> SaveTickDetails:
         conn = tx.conn
         row = conn.execute("SELECT tick FROM robonomics_state WHERE id = 1").fetchone()
         if row is not None and row[0] >= self.tick and self.tick > 0:

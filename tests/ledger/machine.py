@@ -51,7 +51,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
 
-    def submit(self, op: ops.Operation) -> Receipt:
+    def submit(self, op: ops.Operation[Any]) -> Receipt[Any]:
         return self.run(self.ledger.submit(op))
 
     def teardown(self) -> None:

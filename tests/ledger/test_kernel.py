@@ -453,7 +453,7 @@ async def test_callers_are_answered_when_the_writer_thread_dies(ledger: Ledger) 
     entered, release = threading.Event(), threading.Event()
 
     @dataclass(frozen=True, slots=True, kw_only=True)
-    class Hold(Operation):
+    class Hold(Operation[Any]):
         kind: ClassVar[str] = "hold"
 
         def apply(self, tx: Tx) -> dict[str, Any]:
@@ -462,7 +462,7 @@ async def test_callers_are_answered_when_the_writer_thread_dies(ledger: Ledger) 
             return {}
 
     @dataclass(frozen=True, slots=True, kw_only=True)
-    class Explode(Operation):
+    class Explode(Operation[Any]):
         kind: ClassVar[str] = "explode"
 
         def apply(self, tx: Tx) -> dict[str, Any]:

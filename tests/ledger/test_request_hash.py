@@ -8,11 +8,13 @@ IdempotencyConflict in a user's restarted world.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agent_ecology.ledger import ops
 
-PINNED: dict[str, tuple[ops.Operation, str]] = {
+PINNED: dict[str, tuple[ops.Operation[Any], str]] = {
     "ensure_principal": (
         ops.EnsurePrincipal(
             principal_id="alice", stock={"disk": 100}, flow={"compute": (2, 10.0)}, op_id="x"

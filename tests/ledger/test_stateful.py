@@ -42,7 +42,7 @@ class LedgerModel(LedgerMachine):
         self.buckets = {a: [CAPACITY, T0, RATE, CAPACITY] for a in AGENTS}  # bal, t, rate, cap
         self.artifacts: dict[str, tuple[str, int]] = {}
 
-    def attempt(self, op: ops.Operation, expected: type[LedgerError] | None) -> bool:
+    def attempt(self, op: ops.Operation[Any], expected: type[LedgerError] | None) -> bool:
         """Submits `op`, checks that it fails with `expected` (None: that it succeeds), and
         says whether it applied, for the rule to apply it to the model too."""
         try:

@@ -10,14 +10,8 @@ import pytest
 
 from agent_ecology.clock import ManualClock, SystemClock
 from agent_ecology.config import ModelPrice
-from agent_ecology.ledger import (
-    NANODOLLARS,
-    BudgetExhausted,
-    CallStatus,
-    InsufficientResource,
-    Ledger,
-    ops,
-)
+from agent_ecology.ledger import NANODOLLARS, BudgetExhausted, InsufficientResource, Ledger, ops
+from agent_ecology.ledger.kinds import CallStatus
 from agent_ecology.llm import (
     CompletionRequest,
     LLMCaller,

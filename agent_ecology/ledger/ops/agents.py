@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownPrincipal
@@ -66,8 +66,12 @@ def _agent_row(tx: Tx, agent_id: str) -> tuple[str, int, str]:
     return str(row[0]), int(row[1]), str(row[2])
 
 
+class EnsureAgentDetails(TypedDict):
+    created: bool
+
+
 @operation(EventKind.AGENT_REGISTERED)
-class EnsureAgent(Operation):
+class EnsureAgent(Operation[EnsureAgentDetails]):
     """Give an agent principal its runtime state (config, held by itself) if it has none.
 
     An agent that has state already keeps it: its config may have been changed since.
@@ -79,7 +83,7 @@ class EnsureAgent(Operation):
     def check(self) -> None:
         _check_config_keys(self.config, "config")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> EnsureAgentDetails:
         if tx.principal_kind(self.agent_id) != "agent":
             raise InvalidRequest(f"{self.agent_id!r} is a system principal, not an agent")
         cur = tx.conn.execute(
@@ -97,8 +101,13 @@ class EnsureAgent(Operation):
         return {"created": True}
 
 
+class UpdateAgentConfigDetails(TypedDict):
+    config: dict[str, Any]
+    version: int
+
+
 @operation(EventKind.AGENT_CONFIG_UPDATED)
-class UpdateAgentConfig(Operation):
+class UpdateAgentConfig(Operation[UpdateAgentConfigDetails]):
     """Change parts of ``agent_id``'s config; only the holder of its config right may."""
 
     actor: PrincipalId
@@ -110,7 +119,7 @@ class UpdateAgentConfig(Operation):
             raise InvalidRequest(f"update_config needs at least one of: {', '.join(CONFIG_KEYS)}")
         _check_config_keys(self.changes, "changes")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> UpdateAgentConfigDetails:
         config_text, version, holder = _agent_row(tx, self.agent_id)
         if holder != self.actor:
             tx.principal_kind(self.actor)
@@ -137,15 +146,19 @@ class UpdateAgentConfig(Operation):
         return {"config": config, "version": version + 1}
 
 
+class TransferConfigRightDetails(TypedDict):
+    holder: str
+
+
 @operation(EventKind.CONFIG_RIGHT_TRANSFERRED)
-class TransferConfigRight(Operation):
+class TransferConfigRight(Operation[TransferConfigRightDetails]):
     """Give the right to change ``agent_id``'s config to ``new_holder`` (only its holder may)."""
 
     actor: PrincipalId
     agent_id: PrincipalId
     new_holder: PrincipalId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> TransferConfigRightDetails:
         _config, _version, holder = _agent_row(tx, self.agent_id)
         if holder != self.actor:
             tx.principal_kind(self.actor)
@@ -176,8 +189,12 @@ class TransferConfigRight(Operation):
         return {"holder": self.new_holder}
 
 
+class TokenizeConfigRightDetails(TypedDict):
+    artifact_id: str
+
+
 @operation(EventKind.CONFIG_RIGHT_TOKENIZED)
-class TokenizeConfigRight(Operation):
+class TokenizeConfigRight(Operation[TokenizeConfigRightDetails]):
     """Turn the right to change ``agent_id``'s config into an artifact its holder owns.
 
     From then on whoever owns ``rights/config/<agent_id>`` holds the right: it can be given
@@ -188,7 +205,7 @@ class TokenizeConfigRight(Operation):
     actor: PrincipalId
     agent_id: PrincipalId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> TokenizeConfigRightDetails:
         _config, _version, holder = _agent_row(tx, self.agent_id)
         token = f"{CONFIG_RIGHT_PREFIX}{self.agent_id}"
         if tx.conn.execute("SELECT 1 FROM artifacts WHERE id = ?", (token,)).fetchone():
@@ -217,15 +234,19 @@ class TokenizeConfigRight(Operation):
         return {"artifact_id": token}
 
 
+class SetSleepDetails(TypedDict):
+    pass
+
+
 @operation("agent_sleep")
-class SetSleep(Operation):
+class SetSleep(Operation[SetSleepDetails]):
     """Put an agent to sleep with its wake conditions (JSON), or wake it (``sleep=None``)."""
 
     agent_id: PrincipalId
     sleep: JsonObject | None
     reason: Text = ""
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> SetSleepDetails:
         _agent_row(tx, self.agent_id)
         tx.conn.execute(
             "UPDATE agent_state SET sleep = ?, updated_at = ? WHERE agent_id = ?",
@@ -242,8 +263,13 @@ class SetSleep(Operation):
         return {}
 
 
+class AddNoteDetails(TypedDict):
+    note_id: int | None
+    dropped: int
+
+
 @operation(EventKind.NOTE_ADDED)
-class AddNote(Operation):
+class AddNote(Operation[AddNoteDetails]):
     """Append to an agent's own notes, keeping only its newest ``keep``."""
 
     agent_id: PrincipalId
@@ -259,7 +285,7 @@ class AddNote(Operation):
                 " shorten it or keep long text in an artifact"
             )
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> AddNoteDetails:
         _agent_row(tx, self.agent_id)
         cur = tx.conn.execute(
             "INSERT INTO agent_notes (agent_id, at, text) VALUES (?, ?, ?)",
@@ -278,8 +304,12 @@ class AddNote(Operation):
         return {"note_id": cur.lastrowid, "dropped": dropped}
 
 
+class EndTurnDetails(TypedDict):
+    balances: dict[str, float]
+
+
 @operation(EventKind.TURN)
-class EndTurn(Operation):
+class EndTurn(Operation[EndTurnDetails]):
     """Close an agent's turn: charge its flow resources (possibly into debt), record the result.
 
     ``charges`` are ``(resource, amount)`` pairs of flow resources, charged after the work as
@@ -302,7 +332,7 @@ class EndTurn(Operation):
             check_resource_name(name)
             check_non_negative(amount, f"charge of {name}")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> EndTurnDetails:
         _agent_row(tx, self.agent_id)
         balances: dict[str, float] = {}
         for name, amount in self.charges:

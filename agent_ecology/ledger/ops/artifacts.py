@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, TypedDict
 
 from agent_ecology.ledger.errors import (
     InvalidRequest,
@@ -25,8 +25,14 @@ from agent_ecology.ledger.ops.checks import (
 from agent_ecology.ledger.ops.tx import Tx
 
 
+class WriteArtifactDetails(TypedDict):
+    created: bool
+    size_bytes: int
+    delta_bytes: int
+
+
 @operation(EventKind.ARTIFACT_WRITTEN)
-class WriteArtifact(Operation):
+class WriteArtifact(Operation[WriteArtifactDetails]):
     """Create an artifact owned by ``actor``, or replace the content of one it owns.
 
     The change in size is charged to (or freed from) the owner's ``disk``.
@@ -36,7 +42,7 @@ class WriteArtifact(Operation):
     artifact_id: ArtifactId
     content: Annotated[str, TEXT.named("artifact content")]
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> WriteArtifactDetails:
         size = len(self.content.encode("utf-8"))
         row = tx.conn.execute(
             "SELECT owner_id, size_bytes FROM artifacts WHERE id = ?", (self.artifact_id,)
@@ -82,7 +88,11 @@ class WriteArtifact(Operation):
                 "UPDATE artifacts SET content = ?, size_bytes = ?, updated_at = ? WHERE id = ?",
                 (self.content, size, tx.now, self.artifact_id),
             )
-        details = {"created": row is None, "size_bytes": size, "delta_bytes": delta}
+        details: WriteArtifactDetails = {
+            "created": row is None,
+            "size_bytes": size,
+            "delta_bytes": delta,
+        }
         tx.event(
             EventKind.ARTIFACT_WRITTEN,
             by=self.actor,
@@ -167,14 +177,18 @@ def _owned_by(artifact_id: str, owner: str) -> str:
     return f"artifact {artifact_id!r} is owned by {owner!r}"
 
 
+class DeleteArtifactDetails(TypedDict):
+    freed_bytes: int
+
+
 @operation(EventKind.ARTIFACT_DELETED)
-class DeleteArtifact(Operation):
+class DeleteArtifact(Operation[DeleteArtifactDetails]):
     """Delete an artifact its ``actor`` owns; its size is freed from the owner's ``disk``."""
 
     actor: PrincipalId
     artifact_id: ArtifactId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> DeleteArtifactDetails:
         size = _owned(tx, self.actor, self.artifact_id)
         if self.artifact_id.startswith(KERNEL_MADE_PREFIXES) and not _settled_debt(
             tx, self.artifact_id
@@ -191,8 +205,12 @@ class DeleteArtifact(Operation):
         return {"freed_bytes": size}
 
 
+class TransferArtifactDetails(TypedDict):
+    size_bytes: int
+
+
 @operation(EventKind.ARTIFACT_TRANSFERRED)
-class TransferArtifact(Operation):
+class TransferArtifact(Operation[TransferArtifactDetails]):
     """Give an artifact to ``new_owner``; its size moves between the owners' ``disk``."""
 
     actor: PrincipalId
@@ -206,7 +224,7 @@ class TransferArtifact(Operation):
                 " name another principal as new owner"
             )
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> TransferArtifactDetails:
         size = _owned(tx, self.actor, self.artifact_id)
         if tx.principal_kind(self.new_owner) != "agent":
             raise NotPermitted(

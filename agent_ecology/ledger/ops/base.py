@@ -9,14 +9,14 @@ import sqlite3
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from typing import Any, ClassVar, Generic, TypeVar, dataclass_transform
 
 from agent_ecology.ledger.errors import (
     IdempotencyConflict,
 )
 from agent_ecology.ledger.ops.checks import OpId, Rule, rules_of
 from agent_ecology.ledger.ops.tx import Tx
-from agent_ecology.ledger.records import Receipt
+from agent_ecology.ledger.records import Details, Receipt
 
 _RULES: dict[type, tuple[tuple[str, Rule, bool], ...]] = {}
 
@@ -61,7 +61,7 @@ def _hashable(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Operation:
+class Operation(Generic[Details]):
     """A request to change state. ``op_id`` makes it idempotent.
 
     Each field is checked by the rule its annotation carries (see
@@ -95,11 +95,11 @@ class Operation:
         text = json.dumps({"kind": self.kind, **fields}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> Details:
         raise NotImplementedError
 
 
-_Op = TypeVar("_Op", bound=Operation)
+_Op = TypeVar("_Op", bound=Operation[Any])
 
 
 @dataclass_transform(kw_only_default=True, frozen_default=True)
@@ -116,7 +116,7 @@ def operation(kind: str) -> Callable[[type[_Op]], type[_Op]]:
     return declare
 
 
-def apply_operation(conn: sqlite3.Connection, op: Operation, now: float) -> Receipt:
+def apply_operation(conn: sqlite3.Connection, op: Operation[Any], now: float) -> Receipt[Any]:
     """Apply ``op`` on ``conn`` (inside the caller's savepoint), honouring its ``op_id``."""
     tx = Tx(conn, now, op.op_id)
     request_hash = ""

@@ -12,7 +12,7 @@ is simple and flat: ``amount_due = principal + ceil(principal * interest_rate)``
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, NamedTuple, NotRequired, TypedDict
 
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted
 from agent_ecology.ledger.kinds import DebtStatus, EventKind
@@ -95,8 +95,13 @@ def _close(tx: Tx, debt_id: int, status: DebtStatus, defaulted: int = 0) -> None
     )
 
 
+class DebtIssueDetails(TypedDict):
+    debt_id: int
+    amount_due: int
+
+
 @operation(EventKind.DEBT_PROPOSED)
-class DebtIssue(Operation):
+class DebtIssue(Operation[DebtIssueDetails]):
     """The borrower proposes a loan of ``principal`` scrip from ``lender``."""
 
     debtor: PrincipalId
@@ -114,7 +119,7 @@ class DebtIssue(Operation):
         if self.debtor == self.lender:
             raise InvalidRequest("you cannot lend to yourself; name another agent as creditor")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> DebtIssueDetails:
         for who in (self.debtor, self.lender):
             if tx.principal_kind(who) != "agent":
                 raise InvalidRequest(f"{who!r} is not an agent; debts are between agents")
@@ -153,14 +158,19 @@ class DebtIssue(Operation):
         return {"debt_id": debt_id, "amount_due": amount_due}
 
 
+class DebtAcceptDetails(TypedDict):
+    debt_id: int
+    artifact_id: str
+
+
 @operation(EventKind.DEBT_ACCEPTED)
-class DebtAccept(Operation):
+class DebtAccept(Operation[DebtAcceptDetails]):
     """The named lender accepts: the principal moves, the debt artifact is made."""
 
     lender: PrincipalId
     debt_id: Count
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> DebtAcceptDetails:
         d = _debt(tx, self.debt_id)
         if d.lender != self.lender:
             raise NotPermitted(self.lender, f"debt {self.debt_id} was offered to {d.lender!r}")
@@ -191,15 +201,21 @@ class DebtAccept(Operation):
         return {"debt_id": self.debt_id, "artifact_id": artifact}
 
 
+class DebtRepayDetails(TypedDict):
+    debt_id: int
+    paid_to: str
+    left: int
+
+
 @operation(EventKind.DEBT_REPAID)
-class DebtRepay(Operation):
+class DebtRepay(Operation[DebtRepayDetails]):
     """The debtor pays ``amount`` of what is left to the current creditor."""
 
     debtor: PrincipalId
     debt_id: Count
     amount: Scrip
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> DebtRepayDetails:
         d = _debt(tx, self.debt_id)
         if d.debtor != self.debtor:
             raise NotPermitted(self.debtor, f"debt {self.debt_id} is {d.debtor!r}'s to repay")
@@ -221,14 +237,20 @@ class DebtRepay(Operation):
         return {"debt_id": self.debt_id, "paid_to": to, "left": left - self.amount}
 
 
+class DebtForgiveDetails(TypedDict):
+    debt_id: int
+    forgiven: NotRequired[int]
+    status: NotRequired[DebtStatus]
+
+
 @operation(EventKind.DEBT_FORGIVEN)
-class DebtForgive(Operation):
+class DebtForgive(Operation[DebtForgiveDetails]):
     """The current creditor forgives what is left."""
 
     actor: PrincipalId
     debt_id: Count
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> DebtForgiveDetails:
         d = _debt(tx, self.debt_id)
         if d.status is DebtStatus.PROPOSED and self.actor == d.debtor:
             _close(tx, self.debt_id, DebtStatus.WITHDRAWN)
@@ -247,14 +269,20 @@ class DebtForgive(Operation):
         return {"debt_id": self.debt_id, "forgiven": left}
 
 
+class DebtCollectDetails(TypedDict):
+    debt_id: int
+    collected: int
+    defaulted: int
+
+
 @operation(EventKind.DEBT_COLLECTED)
-class DebtCollect(Operation):
+class DebtCollect(Operation[DebtCollectDetails]):
     """After the due time, the creditor takes what the debtor has, up to what is left."""
 
     actor: PrincipalId
     debt_id: Count
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> DebtCollectDetails:
         d = _debt(tx, self.debt_id)
         owner = _creditor_acts(tx, d, self.debt_id, self.actor, "collect")
         if tx.now < d.due_at:

@@ -10,7 +10,7 @@ listing, the writer applies one first; the other is told that it was sold.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, NamedTuple, TypedDict
 
 from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, UnknownArtifact
 from agent_ecology.ledger.kinds import DebtStatus, EventKind, ListingStatus
@@ -51,8 +51,14 @@ def _listing(tx: Tx, listing_id: int) -> _Listing:
     return _Listing(artifact_id, seller, price, only, ListingStatus(status), size, sold_to)
 
 
+class EscrowDepositDetails(TypedDict):
+    listing_id: int
+    price: int
+    buyer_id: str | None
+
+
 @operation(EventKind.ESCROW_LISTED)
-class EscrowDeposit(Operation):
+class EscrowDeposit(Operation[EscrowDepositDetails]):
     """List an artifact the seller owns for ``price`` scrip (optionally for one buyer only)."""
 
     seller: PrincipalId
@@ -64,7 +70,7 @@ class EscrowDeposit(Operation):
         if self.buyer == self.seller:
             raise InvalidRequest("buyer_id is the seller; leave it out or name another agent")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> EscrowDepositDetails:
         if tx.principal_kind(self.seller) != "agent":
             raise NotPermitted(self.seller, "only agents sell through the escrow")
         row = tx.conn.execute(
@@ -109,14 +115,20 @@ class EscrowDeposit(Operation):
         return {"listing_id": listing_id, "price": self.price, "buyer_id": self.buyer}
 
 
+class EscrowPurchaseDetails(TypedDict):
+    listing_id: int
+    artifact_id: str
+    price: int
+
+
 @operation(EventKind.ESCROW_SOLD)
-class EscrowPurchase(Operation):
+class EscrowPurchase(Operation[EscrowPurchaseDetails]):
     """Buy a listing: scrip to the seller and the artifact to the buyer, all or nothing."""
 
     buyer: PrincipalId
     listing_id: Count
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> EscrowPurchaseDetails:
         artifact_id, seller, price, only, status, size, sold_to = _listing(tx, self.listing_id)
         if status is ListingStatus.SOLD:
             raise InvalidRequest(
@@ -162,14 +174,19 @@ class EscrowPurchase(Operation):
         return {"listing_id": self.listing_id, "artifact_id": artifact_id, "price": price}
 
 
+class EscrowCancelDetails(TypedDict):
+    listing_id: int
+    artifact_id: str
+
+
 @operation(EventKind.ESCROW_CANCELLED)
-class EscrowCancel(Operation):
+class EscrowCancel(Operation[EscrowCancelDetails]):
     """Take a listing back: only its seller may; the artifact returns to them."""
 
     seller: PrincipalId
     listing_id: Count
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> EscrowCancelDetails:
         artifact_id, seller, _price, _only, status, _size, _sold = _listing(tx, self.listing_id)
         if seller != self.seller:
             raise NotPermitted(self.seller, f"listing {self.listing_id} is {seller!r}'s")

@@ -11,7 +11,7 @@ across crashes too.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, TypedDict
 
 from agent_ecology.ledger.errors import BudgetExhausted, InvalidRequest
 from agent_ecology.ledger.kinds import CallStatus, EventKind
@@ -74,14 +74,18 @@ def _metered(tx: Tx, agent_id: str) -> bool:
     return row is not None
 
 
+class SetApiLimitDetails(TypedDict):
+    changed: bool
+
+
 @operation(EventKind.API_LIMIT_SET)
-class SetApiLimit(Operation):
+class SetApiLimit(Operation[SetApiLimitDetails]):
     """Set the world's dollar limit (from ``llm.max_api_cost``); only a system authority may."""
 
     authority: PrincipalId
     limit_nd: Nanodollars
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> SetApiLimitDetails:
         tx.require_system(self.authority, "set the API budget")
         limit, _reserved, spent = _budget(tx)
         if limit == self.limit_nd:
@@ -96,8 +100,12 @@ class SetApiLimit(Operation):
         return {"changed": True}
 
 
+class ReserveCallDetails(TypedDict):
+    left_nd: int
+
+
 @operation(EventKind.LLM_RESERVED)
-class ReserveCall(Operation):
+class ReserveCall(Operation[ReserveCallDetails]):
     """Hold ``reserve_nd`` for one attempt of an LLM call, or refuse if it does not fit."""
 
     call_id: Text
@@ -106,7 +114,7 @@ class ReserveCall(Operation):
     attempt: Count
     reserve_nd: Nanodollars
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> ReserveCallDetails:
         tx.principal_kind(self.agent_id)
         dollars = self.reserve_nd / NANODOLLARS
         # The agent's own share first: an agent that cannot afford a call must not stop the
@@ -148,8 +156,14 @@ class ReserveCall(Operation):
         return {"left_nd": left - self.reserve_nd}
 
 
+class SettleCallDetails(TypedDict):
+    cost_nd: int
+    reserved_nd: int
+    billed_nd: int
+
+
 @operation(EventKind.LLM_CALL)
-class SettleCall(Operation):
+class SettleCall(Operation[SettleCallDetails]):
     """Close an attempt: give its reservation back and charge ``cost_nd``.
 
     ``status`` is ``settled`` (an answer) or ``failed`` (an error; ``cost_nd`` is what the
@@ -172,7 +186,7 @@ class SettleCall(Operation):
                 f"cost_nd must be at most {MAX_CHARGE_ND}; give a larger bill as billed_nd"
             )
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> SettleCallDetails:
         row = tx.conn.execute(
             "SELECT agent_id, model, reserved_nd, status FROM llm_calls WHERE call_id = ?",
             (self.call_id,),
@@ -226,8 +240,12 @@ class SettleCall(Operation):
         return {"cost_nd": self.cost_nd, "reserved_nd": reserved_nd, "billed_nd": billed}
 
 
+class ReportOverbillingDetails(TypedDict):
+    excess_nd: int
+
+
 @operation(EventKind.LLM_OVERBILLED)
-class ReportOverbilling(Operation):
+class ReportOverbilling(Operation[ReportOverbillingDetails]):
     """Record that the server of a settled call billed more than its reservation.
 
     A fault of that server (it ignored the output cap sent, or reported more prompt tokens
@@ -239,7 +257,7 @@ class ReportOverbilling(Operation):
     server: Text
     billed_nd: Nanodollars
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> ReportOverbillingDetails:
         row = tx.conn.execute(
             "SELECT agent_id, model, reserved_nd, status, prompt_tokens, completion_tokens"
             " FROM llm_calls WHERE call_id = ?",
@@ -268,8 +286,13 @@ class ReportOverbilling(Operation):
         return {"excess_nd": excess}
 
 
+class AbandonCallsDetails(TypedDict):
+    calls: int
+    charged_nd: int
+
+
 @operation(EventKind.LLM_CALLS_ABANDONED)
-class AbandonCalls(Operation):
+class AbandonCalls(Operation[AbandonCallsDetails]):
     """Charge every reservation left open (by a crash) in full and close it.
 
     Whether the provider billed those attempts is unknown, so the worst case is assumed:
@@ -278,7 +301,7 @@ class AbandonCalls(Operation):
 
     authority: PrincipalId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> AbandonCallsDetails:
         tx.require_system(self.authority, "close abandoned LLM calls")
         rows = tx.conn.execute(
             "SELECT call_id, reserved_nd FROM llm_calls WHERE status = ?", (CallStatus.RESERVED,)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TypedDict
 
 from agent_ecology.ledger.errors import InvalidRequest
 from agent_ecology.ledger.kinds import EventKind
@@ -24,8 +24,12 @@ _FIELDS = (
 )
 
 
+class RecordMetricsDetails(TypedDict):
+    rows: int
+
+
 @operation(EventKind.METRICS_WINDOW)
-class RecordMetrics(Operation):
+class RecordMetrics(Operation[RecordMetricsDetails]):
     """Store one window's rows (a JSON list of objects with the ``metric_windows`` fields)."""
 
     window_start: float
@@ -52,7 +56,7 @@ class RecordMetrics(Operation):
                         f" in 64 bits, got {str(value)[:40]}"
                     )
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> RecordMetricsDetails:
         rows = json.loads(self.rows)
         tx.conn.executemany(
             "INSERT INTO metric_windows (window_start, window_end, agent_id, state, scrip, turns,"

@@ -14,7 +14,7 @@ All of it is one transaction, with the results stored.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 from agent_ecology.ledger.errors import InvalidRequest, UnknownArtifact
 from agent_ecology.ledger.kinds import BidStatus, EventKind
@@ -43,15 +43,21 @@ def _active(tx: Tx, bidder: str, artifact_id: str) -> tuple[int, int] | None:
     return None if row is None else (int(row[0]), int(row[1]))
 
 
+class OracleBidDetails(TypedDict):
+    artifact_id: str
+    bid: int
+    raised_by: int
+
+
 @operation(EventKind.ORACLE_BID)
-class OracleBid(Operation):
+class OracleBid(Operation[OracleBidDetails]):
     """Bid ``amount`` (the new total) to have ``artifact_id`` scored at the next resolution."""
 
     bidder: PrincipalId
     artifact_id: ArtifactId
     amount: Scrip
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> OracleBidDetails:
         if tx.principal_kind(self.bidder) != "agent":
             raise InvalidRequest("only agents bid")
         if self.artifact_id.startswith(("genesis_", *KERNEL_MADE_PREFIXES)):
@@ -96,14 +102,19 @@ class OracleBid(Operation):
         }
 
 
+class OracleWithdrawDetails(TypedDict):
+    artifact_id: str
+    refunded: int
+
+
 @operation(EventKind.ORACLE_WITHDRAWN)
-class OracleWithdraw(Operation):
+class OracleWithdraw(Operation[OracleWithdrawDetails]):
     """Take back an active bid: its scrip is refunded."""
 
     bidder: PrincipalId
     artifact_id: ArtifactId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> OracleWithdrawDetails:
         current = _active(tx, self.bidder, self.artifact_id)
         if current is None:
             raise InvalidRequest(f"you have no active bid on {self.artifact_id!r}")
@@ -119,8 +130,25 @@ class OracleWithdraw(Operation):
         return {"artifact_id": self.artifact_id, "refunded": amount}
 
 
+class Winner(TypedDict):
+    artifact_id: str
+    owner: str | None
+    bidder: str
+    bid: int
+    paid: int
+    score: float
+    minted: int
+
+
+class OracleResolveDetails(TypedDict):
+    round_at: float
+    winners: list[Winner]
+    price: int
+    burned: int
+
+
 @operation(EventKind.ORACLE_RESOLVED)
-class OracleResolve(Operation):
+class OracleResolve(Operation[OracleResolveDetails]):
     """Resolve the bids placed by ``round_at`` on the artifacts in ``scores``."""
 
     authority: PrincipalId
@@ -142,7 +170,7 @@ class OracleResolve(Operation):
             if not math.isfinite(score) or score < 0:
                 raise InvalidRequest(f"score of {artifact!r} must be >= 0, got {score}")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> OracleResolveDetails:
         tx.require_system(self.authority, "resolve the oracle")
         bids = tx.conn.execute(
             "SELECT id, bidder_id, artifact_id, amount FROM oracle_bids WHERE status = ?"
@@ -167,7 +195,7 @@ class OracleResolve(Operation):
                 losers.append(bid)
         pricing = [int(b[3]) for b in losers if b[2] not in won]
         price = max([self.reserve, *pricing[:1]])
-        results = []
+        results: list[Winner] = []
         collected = 0
         for bid_id, bidder, artifact, amount in winners:
             refund = int(amount) - price

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, NotRequired, TypedDict
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.buckets import Bucket
@@ -23,8 +23,13 @@ from agent_ecology.ledger.ops.checks import (
 from agent_ecology.ledger.ops.tx import Tx
 
 
+class SpendDetails(TypedDict):
+    available: NotRequired[float]
+    balance: NotRequired[float]
+
+
 @operation(EventKind.SPEND)
-class Spend(Operation):
+class Spend(Operation[SpendDetails]):
     """Charge ``amount`` of a resource after the work it paid for.
 
     Stock: taken from the unused quota (refused if it does not fit). Flow: taken from the
@@ -38,11 +43,11 @@ class Spend(Operation):
     def check(self) -> None:
         check_not_disk(self.resource, "spent")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> SpendDetails:
         amount = float(self.amount)
         if tx.resource_kind(self.resource) == "stock":
             left = tx.use_stock(self.principal, self.resource, amount)
-            details: dict[str, Any] = {"available": left}
+            details: SpendDetails = {"available": left}
         else:
             bucket = buckets.spend(tx.bucket(self.principal, self.resource), amount, tx.now)
             tx.put_bucket(self.principal, self.resource, bucket)
@@ -57,8 +62,12 @@ class Spend(Operation):
         return details
 
 
+class ReleaseDetails(TypedDict):
+    available: float
+
+
 @operation(EventKind.RELEASE)
-class Release(Operation):
+class Release(Operation[ReleaseDetails]):
     """Give back ``amount`` of a stock resource in use (flow resources accrue by themselves)."""
 
     principal: PrincipalId
@@ -68,7 +77,7 @@ class Release(Operation):
     def check(self) -> None:
         check_not_disk(self.resource, "released")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> ReleaseDetails:
         if tx.resource_kind(self.resource) != "stock":
             raise InvalidRequest(
                 f"{self.resource} is a flow resource: it accrues by itself and cannot be released"
@@ -84,8 +93,13 @@ class Release(Operation):
         return {"available": left}
 
 
+class TransferResourceDetails(TypedDict):
+    src_balance: float
+    dst_balance: float
+
+
 @operation(EventKind.RESOURCE_TRANSFER)
-class TransferResource(Operation):
+class TransferResource(Operation[TransferResourceDetails]):
     """Give some of a flow bucket's balance to another principal (a rescue from debt, a sale).
 
     The giver must hold ``amount`` now; the receiver's bucket must have room for it, so that
@@ -101,7 +115,7 @@ class TransferResource(Operation):
         if self.src == self.dst:
             raise InvalidRequest(f"cannot transfer {self.resource} from {self.src!r} to itself")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> TransferResourceDetails:
         amount = float(self.amount)
         if tx.resource_kind(self.resource) != "flow":
             raise InvalidRequest(
@@ -120,7 +134,7 @@ class TransferResource(Operation):
         dst = Bucket(dst.balance + amount, dst.updated_at, dst.rate, dst.capacity)
         tx.put_bucket(self.src, self.resource, src)
         tx.put_bucket(self.dst, self.resource, dst)
-        details = {"src_balance": src.balance, "dst_balance": dst.balance}
+        details: TransferResourceDetails = {"src_balance": src.balance, "dst_balance": dst.balance}
         tx.event(
             EventKind.RESOURCE_TRANSFER,
             by=self.src,
@@ -140,8 +154,12 @@ def _set_rate(tx: Tx, principal: str, resource: str, rate: float) -> None:
     )
 
 
+class SetQuotaDetails(TypedDict):
+    quota: float
+
+
 @operation(EventKind.QUOTA_SET)
-class SetQuota(Operation):
+class SetQuota(Operation[SetQuotaDetails]):
     """Set a principal's quota (stock: its allocation; flow: its rate). System only."""
 
     principal: PrincipalId
@@ -149,7 +167,7 @@ class SetQuota(Operation):
     amount: Annotated[float, NON_NEGATIVE.named("quota")]  # as a float, as it always was
     authority: PrincipalId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> SetQuotaDetails:
         tx.require_system(self.authority, "set quotas")
         amount = float(self.amount)
         if tx.resource_kind(self.resource) == "stock":
@@ -175,8 +193,13 @@ class SetQuota(Operation):
         return {"quota": amount}
 
 
+class TransferQuotaDetails(TypedDict):
+    src_quota: float
+    dst_quota: float
+
+
 @operation(EventKind.QUOTA_TRANSFER)
-class TransferQuota(Operation):
+class TransferQuota(Operation[TransferQuotaDetails]):
     """Permanently move quota: unused stock capacity, or flow rate, from ``src`` to ``dst``."""
 
     src: PrincipalId
@@ -190,7 +213,7 @@ class TransferQuota(Operation):
                 f"cannot transfer {self.resource} quota from {self.src!r} to itself"
             )
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> TransferQuotaDetails:
         amount = float(self.amount)
         if tx.resource_kind(self.resource) == "stock":
             quota, used = tx.stock(self.src, self.resource)
@@ -227,7 +250,7 @@ class TransferQuota(Operation):
             src_quota, dst_quota = src.rate - amount, dst.rate + amount
             _set_rate(tx, self.src, self.resource, src_quota)
             _set_rate(tx, self.dst, self.resource, dst_quota)
-        details = {"src_quota": src_quota, "dst_quota": dst_quota}
+        details: TransferQuotaDetails = {"src_quota": src_quota, "dst_quota": dst_quota}
         tx.event(
             EventKind.QUOTA_TRANSFER,
             by=self.src,
@@ -239,8 +262,12 @@ class TransferQuota(Operation):
         return details
 
 
+class ReanchorBucketsDetails(TypedDict):
+    resources: int
+
+
 @operation(EventKind.BUCKETS_REANCHORED)
-class ReanchorBuckets(Operation):
+class ReanchorBuckets(Operation[ReanchorBucketsDetails]):
     """Stamp ``now`` on every flow bucket of ``principal_id`` whose stored time is later.
 
     After the clock jumps forward and back, a bucket changed during the jump holds a time in
@@ -250,7 +277,7 @@ class ReanchorBuckets(Operation):
 
     principal_id: PrincipalId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> ReanchorBucketsDetails:
         rows = tx.conn.execute(
             "SELECT resource FROM flow_buckets WHERE principal_id = ? AND updated_at > ?",
             (self.principal_id, tx.now),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from agent_ecology.ledger.errors import (
     InvalidRequest,
@@ -14,8 +14,13 @@ from agent_ecology.ledger.ops.checks import HOLDERS, PrincipalId, Scrip
 from agent_ecology.ledger.ops.tx import Tx
 
 
+class TransferDetails(TypedDict):
+    src_scrip: int
+    dst_scrip: int
+
+
 @operation(EventKind.TRANSFER)
-class Transfer(Operation):
+class Transfer(Operation[TransferDetails]):
     """Move scrip from ``src`` to ``dst``; unilateral (the receiver need not agree)."""
 
     src: PrincipalId
@@ -26,7 +31,7 @@ class Transfer(Operation):
         if self.src == self.dst:
             raise InvalidRequest(f"cannot transfer scrip from {self.src!r} to itself")
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> TransferDetails:
         if self.dst in HOLDERS:
             raise NotPermitted(
                 self.src,
@@ -40,7 +45,7 @@ class Transfer(Operation):
                 " pay agents (burn scrip you want out of circulation)",
             )
         src_scrip, dst_scrip = tx.move_scrip(self.src, self.dst, self.amount)
-        details = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}
+        details: TransferDetails = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}
         tx.event(
             EventKind.TRANSFER,
             by=self.src,
@@ -51,15 +56,19 @@ class Transfer(Operation):
         return details
 
 
+class MintDetails(TypedDict):
+    scrip: int
+
+
 @operation(EventKind.MINT)
-class Mint(Operation):
+class Mint(Operation[MintDetails]):
     """Create scrip for ``dst``; only a system principal (``authority``) may mint."""
 
     dst: PrincipalId
     amount: Scrip
     authority: PrincipalId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> MintDetails:
         tx.require_system(self.authority, "mint scrip")
         scrip = tx.credit_scrip(self.dst, self.amount)
         tx.conn.execute("UPDATE scrip_supply SET minted = minted + ? WHERE id = 1", (self.amount,))
@@ -73,15 +82,19 @@ class Mint(Operation):
         return {"scrip": scrip}
 
 
+class BurnDetails(TypedDict):
+    scrip: int
+
+
 @operation(EventKind.BURN)
-class Burn(Operation):
+class Burn(Operation[BurnDetails]):
     """Destroy scrip held by ``src``; only a system principal (``authority``) may burn."""
 
     src: PrincipalId
     amount: Scrip
     authority: PrincipalId
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> BurnDetails:
         tx.require_system(self.authority, "burn scrip")
         scrip = tx.debit_scrip(self.src, self.amount)
         tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (self.amount,))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import field
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, NotRequired, Self, TypedDict
 
 from agent_ecology.ledger.buckets import Bucket, settle
 from agent_ecology.ledger.errors import (
@@ -26,8 +26,14 @@ from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.ledger.records import ResourceSpec
 
 
+class DeclareResourceDetails(TypedDict):
+    created: bool
+    changed: bool
+    rescaled: NotRequired[int]
+
+
 @operation(EventKind.RESOURCE_DECLARED)
-class DeclareResource(Operation):
+class DeclareResource(Operation[DeclareResourceDetails]):
     """Record a resource from config.yaml (new, or with changed parameters)."""
 
     name: Annotated[str, RESOURCE.named("resource")]
@@ -73,7 +79,7 @@ class DeclareResource(Operation):
                 f"resource kind must be 'stock' or 'flow', got {self.resource_kind!r}"
             )
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> DeclareResourceDetails:
         spec = {
             "unit": self.unit,
             "total": self.total,
@@ -138,8 +144,13 @@ class DeclareResource(Operation):
         return len(holders)
 
 
+class EnsurePrincipalDetails(TypedDict):
+    created: bool
+    holdings_added: list[str]
+
+
 @operation(EventKind.PRINCIPAL_CREATED)
-class EnsurePrincipal(Operation):
+class EnsurePrincipal(Operation[EnsurePrincipalDetails]):
     """Create a principal if missing, and give an agent a holding of every declared resource.
 
     Holdings that exist are left alone (they may have been traded). A new stock holding gets
@@ -189,7 +200,7 @@ class EnsurePrincipal(Operation):
             "flow": sorted((name, r, c) for name, (r, c) in self.flow.items()),
         }
 
-    def apply(self, tx: Tx) -> dict[str, Any]:
+    def apply(self, tx: Tx) -> EnsurePrincipalDetails:
         row = tx.conn.execute(
             "SELECT kind FROM principals WHERE id = ?", (self.principal_id,)
         ).fetchone()
