@@ -51,7 +51,8 @@ def _resolve(pairs: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
 
 
 class HotReader:
-    """Runs small read functions on a dedicated thread, many per hop."""
+    """Runs every ledger read (the functions of :mod:`~agent_ecology.ledger.queries`) on one
+    dedicated thread and connection, each in its own read transaction, many per hop."""
 
     def __init__(
         self, path: str | Path, *, max_batch: int = 512, busy_timeout_ms: int = BUSY_TIMEOUT_MS

@@ -11,29 +11,6 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from agent_ecology.ledger.buckets import Bucket
 from agent_ecology.ledger.kinds import BidStatus, CallStatus, DebtStatus, ListingStatus
 
-__all__ = [
-    "Account",
-    "AgentRecord",
-    "ApiBudget",
-    "Artifact",
-    "ArtifactInfo",
-    "Bid",
-    "Debt",
-    "Event",
-    "FlowHolding",
-    "LLMCall",
-    "Listing",
-    "Note",
-    "OracleResult",
-    "Principal",
-    "PrincipalKind",
-    "Receipt",
-    "ResourceKind",
-    "ResourceSpec",
-    "StockHolding",
-    "Supply",
-]
-
 PrincipalKind = Literal["agent", "system"]
 ResourceKind = Literal["stock", "flow"]
 

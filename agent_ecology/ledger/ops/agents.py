@@ -66,6 +66,22 @@ def _agent_row(tx: Tx, agent_id: str) -> tuple[str, int, str]:
     return str(row[0]), int(row[1]), str(row[2])
 
 
+def _require_holder(tx: Tx, actor: str, agent_id: str, holder: str, more: str = "") -> None:
+    """Refuse unless ``actor`` holds the right to change ``agent_id``'s config."""
+    if holder != actor:
+        tx.principal_kind(actor)  # an unknown actor is told so first
+        raise NotPermitted(
+            actor, f"the right to change {agent_id!r}'s configuration is held by {holder!r}{more}"
+        )
+
+
+def _set_holder(tx: Tx, agent_id: str, holder: str) -> None:
+    tx.conn.execute(
+        "UPDATE agent_state SET config_holder = ?, updated_at = ? WHERE agent_id = ?",
+        (holder, tx.now, agent_id),
+    )
+
+
 class EnsureAgentDetails(TypedDict):
     created: bool
 
@@ -121,14 +137,14 @@ class UpdateAgentConfig(Operation[UpdateAgentConfigDetails]):
 
     def apply(self, tx: Tx) -> UpdateAgentConfigDetails:
         config_text, version, holder = _agent_row(tx, self.agent_id)
-        if holder != self.actor:
-            tx.principal_kind(self.actor)
-            raise NotPermitted(
-                self.actor,
-                f"the right to change {self.agent_id!r}'s configuration is held by {holder!r};"
-                " only its holder may change it; the holder can give or sell the right"
-                " (genesis_rights_registry)",
-            )
+        _require_holder(
+            tx,
+            self.actor,
+            self.agent_id,
+            holder,
+            "; only its holder may change it; the holder can give or sell the right"
+            " (genesis_rights_registry)",
+        )
         changes = dict(self.changes)
         config = {**json.loads(config_text), **changes}
         tx.conn.execute(
@@ -160,12 +176,7 @@ class TransferConfigRight(Operation[TransferConfigRightDetails]):
 
     def apply(self, tx: Tx) -> TransferConfigRightDetails:
         _config, _version, holder = _agent_row(tx, self.agent_id)
-        if holder != self.actor:
-            tx.principal_kind(self.actor)
-            raise NotPermitted(
-                self.actor,
-                f"the right to change {self.agent_id!r}'s configuration is held by {holder!r}",
-            )
+        _require_holder(tx, self.actor, self.agent_id, holder)
         token = f"{CONFIG_RIGHT_PREFIX}{self.agent_id}"
         if tx.conn.execute("SELECT 1 FROM artifacts WHERE id = ?", (token,)).fetchone():
             raise InvalidRequest(
@@ -176,10 +187,7 @@ class TransferConfigRight(Operation[TransferConfigRightDetails]):
             raise InvalidRequest(f"{self.new_holder!r} is not an agent; rights go to agents")
         if self.new_holder == holder:
             raise InvalidRequest(f"{holder!r} holds that right already")
-        tx.conn.execute(
-            "UPDATE agent_state SET config_holder = ?, updated_at = ? WHERE agent_id = ?",
-            (self.new_holder, tx.now, self.agent_id),
-        )
+        _set_holder(tx, self.agent_id, self.new_holder)
         tx.event(
             EventKind.CONFIG_RIGHT_TRANSFERRED,
             by=self.actor,
@@ -210,21 +218,13 @@ class TokenizeConfigRight(Operation[TokenizeConfigRightDetails]):
         token = f"{CONFIG_RIGHT_PREFIX}{self.agent_id}"
         if tx.conn.execute("SELECT 1 FROM artifacts WHERE id = ?", (token,)).fetchone():
             raise InvalidRequest(f"the right is an artifact already: {token!r}")
-        if holder != self.actor:
-            tx.principal_kind(self.actor)
-            raise NotPermitted(
-                self.actor,
-                f"the right to change {self.agent_id!r}'s configuration is held by {holder!r}",
-            )
+        _require_holder(tx, self.actor, self.agent_id, holder)
         content = (
             f"The right to change {self.agent_id}'s configuration (model, system prompt,"
             " max_tokens, sleep policy). Whoever owns this artifact holds the right."
         )
         tx.make_kernel_artifact(token, self.actor, content)
-        tx.conn.execute(
-            "UPDATE agent_state SET config_holder = ?, updated_at = ? WHERE agent_id = ?",
-            (self.actor, tx.now, self.agent_id),
-        )
+        _set_holder(tx, self.agent_id, self.actor)
         tx.event(
             EventKind.CONFIG_RIGHT_TOKENIZED,
             by=self.actor,

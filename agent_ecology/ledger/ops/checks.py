@@ -146,10 +146,18 @@ def _scrip(value: object, name: str) -> int:
     return value
 
 
-def _count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"{name} must be a positive integer, got {value!r}")
-    return value
+def whole(minimum: int, what: str) -> Callable[[object, str], int]:
+    """A check that the value is an int (not a bool) of at least ``minimum``."""
+
+    def check(value: object, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise InvalidRequest(f"{name} must be {what}, got {value!r}")
+        return value
+
+    return check
+
+
+_count = whole(1, "a positive integer")
 
 
 def _number(value: object, name: str) -> float:

@@ -187,20 +187,20 @@ class EscrowCancel(Operation[EscrowCancelDetails]):
     listing_id: Count
 
     def apply(self, tx: Tx) -> EscrowCancelDetails:
-        artifact_id, seller, _price, _only, status, _size, _sold = _listing(tx, self.listing_id)
-        if seller != self.seller:
-            raise NotPermitted(self.seller, f"listing {self.listing_id} is {seller!r}'s")
-        if status is not ListingStatus.ACTIVE:
-            raise InvalidRequest(f"listing {self.listing_id} is {status} already")
-        tx.give_artifact(artifact_id, seller)
+        listing = _listing(tx, self.listing_id)
+        if listing.seller != self.seller:
+            raise NotPermitted(self.seller, f"listing {self.listing_id} is {listing.seller!r}'s")
+        if listing.status is not ListingStatus.ACTIVE:
+            raise InvalidRequest(f"listing {self.listing_id} is {listing.status} already")
+        tx.give_artifact(listing.artifact_id, self.seller)
         tx.conn.execute(
             "UPDATE escrow_listings SET status = ?, closed_at = ? WHERE id = ?",
             (ListingStatus.CANCELLED, tx.now, self.listing_id),
         )
         tx.event(
             EventKind.ESCROW_CANCELLED,
-            by=seller,
-            artifact=artifact_id,
+            by=self.seller,
+            artifact=listing.artifact_id,
             details={"listing_id": self.listing_id},
         )
-        return {"listing_id": self.listing_id, "artifact_id": artifact_id}
+        return {"listing_id": self.listing_id, "artifact_id": listing.artifact_id}

@@ -16,7 +16,7 @@ from typing import Annotated, TypedDict
 from agent_ecology.ledger.errors import BudgetExhausted, InvalidRequest
 from agent_ecology.ledger.kinds import CallStatus, EventKind
 from agent_ecology.ledger.ops.base import Operation, operation
-from agent_ecology.ledger.ops.checks import Count, PrincipalId, Rule, Text
+from agent_ecology.ledger.ops.checks import Count, PrincipalId, Rule, Text, whole
 from agent_ecology.ledger.ops.tx import Tx
 
 LLM_BUDGET = "llm_budget"
@@ -33,16 +33,8 @@ _MAX_TOKENS = 2**63 - 1
 _SETTLED_STATUSES = (CallStatus.SETTLED, CallStatus.FAILED)
 
 
-def _nd(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest(f"{what} must be a non-negative integer of nanodollars, got {value!r}")
-    return value
-
-
-def _tokens(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest(f"{what} must be a non-negative integer or None, got {value!r}")
-    return value
+_nd = whole(0, "a non-negative integer of nanodollars")
+_tokens = whole(0, "a non-negative integer or None")
 
 
 def _status(value: object, what: str) -> CallStatus:

@@ -130,19 +130,9 @@ class OracleWithdraw(Operation[OracleWithdrawDetails]):
         return {"artifact_id": self.artifact_id, "refunded": amount}
 
 
-class Winner(TypedDict):
-    artifact_id: str
-    owner: str | None
-    bidder: str
-    bid: int
-    paid: int
-    score: float
-    minted: int
-
-
 class OracleResolveDetails(TypedDict):
     round_at: float
-    winners: list[Winner]
+    winners: list[dict[str, Any]]  # each winner as an oracle result (but round_at) in JSON
     price: int
     burned: int
 
@@ -195,7 +185,7 @@ class OracleResolve(Operation[OracleResolveDetails]):
                 losers.append(bid)
         pricing = [int(b[3]) for b in losers if b[2] not in won]
         price = max([self.reserve, *pricing[:1]])
-        results: list[Winner] = []
+        results: list[dict[str, Any]] = []
         collected = 0
         for bid_id, bidder, artifact, amount in winners:
             refund = int(amount) - price
