@@ -10,12 +10,17 @@ import re
 import sqlite3
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
+from agent_ecology.ledger import ops
 from agent_ecology.ledger.kinds import BidStatus, CallStatus, DebtStatus, EventKind, ListingStatus
+from agent_ecology.robonomics.store import SaveTick
 from agent_ecology.store import migrate
+
+STORED = Path(__file__).with_name("stored_names.txt")
 
 STATES: dict[str, type[StrEnum]] = {
     "llm_calls": CallStatus,
@@ -31,7 +36,10 @@ _QUOTED = re.compile(r"'([^']*)'")
 def _named(sql: str, column: str) -> set[str]:
     """The texts ``sql`` compares ``column`` with (``column = 'x'``, ``column IN ('x', 'y')``)."""
     found: set[str] = set()
-    pattern = rf"\b{column}\s*(?:=|!=|<>)\s*'[^']*'|\b{column}\s+IN\s*\([^)]*\)"
+    pattern = (
+        rf"\b{column}\s*(?:=|!=|<>)\s*'[^']*'|\b{column}\s+(?:NOT\s+)?IN\s*\([^)]*\)"
+        rf"|\bCASE\s+{column}\s+WHEN\s+'[^']*'(?:\s+THEN\s+[^']*?\s+WHEN\s+'[^']*')*"
+    )
     for match in re.finditer(pattern, sql, re.IGNORECASE):
         found.update(_QUOTED.findall(match.group(0)))
     return found
@@ -53,6 +61,9 @@ def test_the_parser_finds_both_forms() -> None:
     sql = "CHECK (status IN ('a', 'b')) ... WHERE kind = 'c' AND e.kind IN ('d') AND x = 'e'"
     assert _named(sql, "status") == {"a", "b"}
     assert _named(sql, "kind") == {"c", "d"}
+    sql = "CASE kind WHEN 'f' THEN NULL WHEN 'g' THEN x ELSE y END, status NOT IN ('h')"
+    assert _named(sql, "kind") == {"f", "g"}
+    assert _named(sql, "status") == {"h"}
 
 
 @pytest.mark.parametrize("table", sorted(STATES))
@@ -76,6 +87,7 @@ def test_every_state_a_view_or_check_names_is_a_state_of_its_enum(
         allowed = {s.value for t in tables for s in STATES[t]}
         unknown = _named(sql, "status") - allowed
         assert not unknown, f"{name} names states no enum has: {sorted(unknown)}"
+    assert "sold" in _named(schema["escrow_sales"], "status")  # the views were read
 
 
 def test_every_event_kind_a_view_names_is_an_event_kind(schema: dict[str, str]) -> None:
@@ -88,4 +100,31 @@ def test_every_event_kind_a_view_names_is_an_event_kind(schema: dict[str, str]) 
         found = _named(sql, "kind")
         assert found <= kinds, f"view {name} names kinds that are no event kind: {found - kinds}"
         named |= found
-    assert {"transfer", "resource_transfer"} <= named  # the views that filter by kind were read
+    assert {"transfer", "mint", "resource_transfer"} <= named  # the views were read
+
+
+def _operations() -> dict[str, str]:
+    found: dict[str, str] = {}
+    todo: list[type[ops.Operation[Any]]] = [ops.Operation]
+    while todo:
+        for cls in todo.pop().__subclasses__():
+            todo.append(cls)
+            if cls.__module__.startswith("agent_ecology."):  # not the tests' own
+                found[cls.__name__] = str(cls.kind)
+    return found
+
+
+def test_the_names_rows_store_are_the_ones_shipped() -> None:
+    # A renamed event kind or state would strand the rows that hold the old name, and a
+    # renamed operation kind would make every recorded op_id of it a conflict on replay.
+    assert SaveTick.kind == "robonomics_tick"  # (imported so that its kind is listed)
+    enums: list[type[StrEnum]] = [*STATES.values(), EventKind]
+    now = [f"{e.__name__} {m.value}" for e in enums for m in e]
+    now += [f"operation {name} {kind}" for name, kind in _operations().items()]
+    shipped = [
+        line for line in STORED.read_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert sorted(now) == sorted(shipped), (
+        "the stored names changed: add a new name beside the old one (and a migration for"
+        f" rows that hold it), never rename; {STORED.name} lists what shipped"
+    )

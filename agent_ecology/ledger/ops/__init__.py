@@ -1,8 +1,11 @@
 """The kernel's operations: validated requests that the writer applies inside a transaction.
 
-Each operation is a frozen dataclass. Its constructor checks the arguments (so a malformed
-call fails at once, in the caller's task); ``apply`` runs in the writer thread inside the
-operation's own savepoint, reads and writes through :class:`Tx`, appends exactly one event
+Each operation is declared with ``@operation(kind)``: a frozen, keyword-only dataclass whose
+fields say their rules by their annotations, subclassing ``Operation[D]`` where ``D`` is the
+TypedDict its receipt's details are (``Ledger.submit`` returns a ``Receipt[D]``). Its
+constructor checks the arguments (so a malformed call fails at once, in the caller's task);
+``apply`` runs in the writer thread inside the operation's own savepoint, reads and writes
+through :class:`Tx`, appends exactly one event
 when it changes something, and raises a :class:`~agent_ecology.ledger.errors.LedgerError`
 to refuse (the savepoint is then rolled back, so a refused operation leaves nothing behind).
 

@@ -8,7 +8,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar, dataclass_transform
 
 from agent_ecology.ledger.errors import (
@@ -102,7 +102,7 @@ class Operation(Generic[Details]):
 _Op = TypeVar("_Op", bound=Operation[Any])
 
 
-@dataclass_transform(kw_only_default=True, frozen_default=True)
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
 def operation(kind: str) -> Callable[[type[_Op]], type[_Op]]:
     """Declare an operation: a frozen, keyword-only dataclass whose receipts say ``kind``.
 

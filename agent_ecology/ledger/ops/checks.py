@@ -30,6 +30,7 @@ DEBT_PREFIX = "debts/"
 rights."""
 
 KERNEL_MADE_PREFIXES = (CONFIG_RIGHT_PREFIX, DEBT_PREFIX)
+"""Artifact ids only the kernel creates; they cannot be edited or deleted."""
 
 ESCROW = "genesis_escrow"
 """The system principal that holds listed artifacts."""
@@ -40,7 +41,6 @@ ORACLE = "genesis_oracle"
 HOLDERS = frozenset({ESCROW, ORACLE})
 """System principals whose holdings must match what they manage (listings, bids): nobody
 gives them scrip or artifacts directly."""
-"""Artifact ids only the kernel creates; they cannot be edited or deleted."""
 
 MAX_SCRIP = 2**63 - 1
 
@@ -140,8 +140,9 @@ def _scrip(value: object, name: str) -> int:
             " pass a positive int"
         )
     if value <= 0 or value > MAX_SCRIP:
+        most = f" at most {MAX_SCRIP}" if value > 0 else ""
         raise InvalidRequest(
-            f"{name}: a scrip amount must be a positive integer at most {MAX_SCRIP}, got {value}"
+            f"{name}: a scrip amount must be a positive integer{most}, got {value}"
         )
     return value
 

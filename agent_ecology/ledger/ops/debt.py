@@ -240,7 +240,7 @@ class DebtRepay(Operation[DebtRepayDetails]):
 class DebtForgiveDetails(TypedDict):
     debt_id: int
     forgiven: NotRequired[int]
-    status: NotRequired[DebtStatus]
+    status: NotRequired[str]
 
 
 @operation(EventKind.DEBT_FORGIVEN)
@@ -255,7 +255,7 @@ class DebtForgive(Operation[DebtForgiveDetails]):
         if d.status is DebtStatus.PROPOSED and self.actor == d.debtor:
             _close(tx, self.debt_id, DebtStatus.WITHDRAWN)
             tx.event(EventKind.DEBT_WITHDRAWN, by=self.actor, details={"debt_id": self.debt_id})
-            return {"debt_id": self.debt_id, "status": DebtStatus.WITHDRAWN}
+            return {"debt_id": self.debt_id, "status": DebtStatus.WITHDRAWN.value}
         _creditor_acts(tx, d, self.debt_id, self.actor, "forgive")
         left = d.left
         _close(tx, self.debt_id, DebtStatus.FORGIVEN)

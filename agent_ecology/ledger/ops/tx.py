@@ -49,6 +49,7 @@ class Tx:
         if self.seq is not None:
             raise AssertionError("an operation appends exactly one event")
         if by is not None:
+            assert actor is None and principal is None, "by= is both actor and principal"
             actor = principal = by
         row = (self.now, kind, actor, principal, counterparty, resource, amount, artifact)
         cur = self.conn.execute(
