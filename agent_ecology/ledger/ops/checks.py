@@ -222,7 +222,12 @@ def json_text(value: object, name: str) -> str:
     """``value`` (text) if it is a JSON object."""
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} must be a JSON object as text, got {type(value).__name__}")
-    json_object(value, name)
+    try:
+        parsed = json.loads(value)  # parsed JSON holds only JSON values: no second pass
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest(f"{name} must be a JSON object, got {type(parsed).__name__}")
     return value
 
 
