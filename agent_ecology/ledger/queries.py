@@ -44,14 +44,13 @@ _DEBT = (
 def _where(sql: str, conditions: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
     """``sql`` with the conditions (SQL with ``?`` for its value, and the value) ANDed on; a
     condition whose value is None is left out (the filter was not asked for)."""
-    conditions = [(c, value) for c, value in conditions if value is not None]
-    if not conditions:
-        return sql, []
-    clause = " AND ".join(c for c, _ in conditions)
+    clauses: list[str] = []
     params: list[Any] = []
-    for c, value in conditions:
-        params += [value] * c.count("?")
-    return f"{sql} WHERE {clause}", params
+    for clause, value in conditions:  # (a plain loop: this runs on every read of a turn)
+        if value is not None:
+            clauses.append(clause)
+            params += [value] * clause.count("?")
+    return (f"{sql} WHERE {' AND '.join(clauses)}" if clauses else sql), params
 
 
 # --- principals and scrip -------------------------------------------------------------------
