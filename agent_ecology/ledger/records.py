@@ -16,8 +16,8 @@ ResourceKind = Literal["stock", "flow"]
 
 
 Details = TypeVar("Details", bound=Mapping[str, object], covariant=True)
-"""What an operation's receipt tells: a TypedDict of its own (so a misspelt key is a type
-error), or any mapping for an operation that declares none."""
+"""What an operation's receipt tells: the TypedDict each operation declares (so a misspelt key
+is a type error); a receipt replayed from its stored JSON is the same mapping, untyped."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,8 @@ class Tx:
         if self.seq is not None:
             raise AssertionError("an operation appends exactly one event")
         if by is not None:
-            assert actor is None and principal is None, "by= is both actor and principal"
+            if actor is not None or principal is not None:  # (kept under python -O too)
+                raise AssertionError("by= is both actor and principal: give one or the other")
             actor = principal = by
         row = (self.now, kind, actor, principal, counterparty, resource, amount, artifact)
         cur = self.conn.execute(
