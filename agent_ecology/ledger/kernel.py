@@ -206,6 +206,35 @@ class Ledger:
         """Artifacts without their content (of one owner, if given), by id."""
         return await self._hot.read(partial(queries.artifact_index, owner_id=owner_id, limit=limit))
 
+    async def programs(
+        self,
+        *,
+        owner_id: str | None = None,
+        frozen: bool | None = None,
+        ids: tuple[str, ...] | None = None,
+        limit: int = 20,
+    ) -> list[records.Program]:
+        """Executable artifacts (of one owner, frozen or not, among ``ids``), most used first."""
+        return await self._hot.read(
+            partial(queries.programs, owner_id=owner_id, frozen=frozen, ids=ids, limit=limit)
+        )
+
+    async def invocations(
+        self, *, invoker_id: str | None = None, artifact_id: str | None = None, limit: int = 20
+    ) -> list[records.InvocationRecord]:
+        """Invocations (by one invoker, of one program), latest first."""
+        return await self._hot.read(
+            partial(
+                queries.invocations, invoker_id=invoker_id, artifact_id=artifact_id, limit=limit
+            )
+        )
+
+    async def program_state(self, artifact_id: str, key: str) -> str | None:
+        """One key of a program's stored state (JSON text), or None."""
+        return await self._hot.read(
+            partial(queries.program_state, artifact_id=artifact_id, key=key)
+        )
+
     async def listings(
         self,
         *,

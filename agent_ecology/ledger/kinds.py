@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from enum import StrEnum, unique
 
-__all__ = ["BidStatus", "CallStatus", "DebtStatus", "EventKind", "ListingStatus"]
+__all__ = [
+    "BidStatus",
+    "CallStatus",
+    "DebtStatus",
+    "EventKind",
+    "InvocationStatus",
+    "ListingStatus",
+]
 
 
 @unique
@@ -35,6 +42,13 @@ class EventKind(StrEnum):
     ARTIFACT_WRITTEN = "artifact_written"
     ARTIFACT_DELETED = "artifact_deleted"
     ARTIFACT_TRANSFERRED = "artifact_transferred"
+    # programs: executable artifacts and their invocations
+    PROGRAM_WRITTEN = "program_written"
+    ARTIFACT_PRICED = "artifact_priced"
+    ARTIFACT_FROZEN = "artifact_frozen"
+    INVOCATION_STARTED = "invocation_started"
+    INVOCATION_FINISHED = "invocation_finished"
+    INVOCATIONS_ABANDONED = "invocations_abandoned"
     # agents
     AGENT_REGISTERED = "agent_registered"
     AGENT_CONFIG_UPDATED = "agent_config_updated"
@@ -112,3 +126,14 @@ class BidStatus(StrEnum):
     WON = "won"
     LOST = "lost"
     WITHDRAWN = "withdrawn"
+
+
+@unique
+class InvocationStatus(StrEnum):
+    """An invocation of a program: ``running``, then ``ok`` or ``failed`` (or ``abandoned``
+    when the world stopped during it)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    ABANDONED = "abandoned"

@@ -22,7 +22,10 @@ from agent_ecology.ledger.ops.checks import CONFIG_RIGHT_PREFIX, DEBT_PREFIX, ef
 _log = logging.getLogger("agent_ecology.ledger")
 
 _PRINCIPAL = "SELECT id, kind, scrip, created_at FROM principals"
-_ARTIFACT = "SELECT id, owner_id, content, size_bytes, created_at, updated_at FROM artifacts"
+_ARTIFACT = (
+    "SELECT id, owner_id, content, size_bytes, created_at, updated_at, executable = 1,"
+    " frozen = 1, price FROM artifacts"
+)
 _STOCK = "SELECT principal_id, resource, quota, used FROM stock_holdings"
 _FLOW = "SELECT resource, balance, updated_at, rate, capacity FROM flow_buckets"
 _EVENT = (
@@ -174,7 +177,9 @@ def artifact_index(
     conn: sqlite3.Connection, owner_id: str | None, limit: int | None
 ) -> list[records.ArtifactInfo]:
     sql, params = _where(
-        "SELECT id, owner_id, size_bytes, updated_at FROM artifacts", [("owner_id = ?", owner_id)]
+        "SELECT id, owner_id, size_bytes, updated_at, executable = 1, frozen = 1, price"
+        " FROM artifacts",
+        [("owner_id = ?", owner_id)],
     )
     sql += " ORDER BY id"
     if limit is not None:
@@ -354,3 +359,45 @@ def _agent_record(row: tuple[Any, ...]) -> records.AgentRecord:
         _stored(agent_id, "last result", row[5], None),
         int(row[6]),
     )
+
+
+def programs(
+    conn: sqlite3.Connection,
+    *,
+    owner_id: str | None,
+    frozen: bool | None,
+    ids: tuple[str, ...] | None,
+    limit: int,
+) -> list[records.Program]:
+    sql, params = _where(
+        "SELECT id, owner_id, price, frozen = 1, size_bytes, scrip_held, artifacts_held,"
+        " invocations, succeeded, revenue, updated_at FROM programs",
+        [("owner_id = ?", owner_id), ("frozen = ?", None if frozen is None else int(frozen))],
+    )
+    if ids is not None:
+        marks = ", ".join("?" * len(ids)) or "NULL"
+        sql += (" AND" if params else " WHERE") + f" id IN ({marks})"
+        params.extend(ids)
+    sql += " ORDER BY succeeded DESC, id LIMIT ?"
+    params.append(limit)
+    return [records.Program(*row) for row in conn.execute(sql, params)]
+
+
+def invocations(
+    conn: sqlite3.Connection, *, invoker_id: str | None, artifact_id: str | None, limit: int
+) -> list[records.InvocationRecord]:
+    sql, params = _where(
+        "SELECT id, invoker_id, artifact_id, owner_id, status, pay, price, memory_bytes, fuel,"
+        " compute_seconds, error_kind, error, started_at, ended_at FROM invocations",
+        [("invoker_id = ?", invoker_id), ("artifact_id = ?", artifact_id)],
+    )
+    sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
+    params.append(limit)
+    return [records.InvocationRecord(*row) for row in conn.execute(sql, params)]
+
+
+def program_state(conn: sqlite3.Connection, artifact_id: str, key: str) -> str | None:
+    row = conn.execute(
+        "SELECT value FROM artifact_state WHERE artifact_id = ? AND key = ?", (artifact_id, key)
+    ).fetchone()
+    return None if row is None else str(row[0])

@@ -117,6 +117,9 @@ class Artifact:
     size_bytes: int
     created_at: float
     updated_at: float
+    executable: bool = False
+    frozen: bool = False
+    price: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +222,9 @@ class ArtifactInfo:
     owner_id: str
     size_bytes: int
     updated_at: float
+    executable: bool = False
+    frozen: bool = False
+    price: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,3 +313,41 @@ class OracleResult(_AsJson):
     paid: int
     score: float
     minted: int
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """An executable artifact as others see it: its price, whether it is frozen, what its
+    account holds and how it has been used."""
+
+    id: str
+    owner_id: str
+    price: int
+    frozen: bool
+    size_bytes: int
+    scrip_held: int
+    artifacts_held: int
+    invocations: int
+    succeeded: int
+    revenue: int
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRecord:
+    """One invocation of a program (``status`` an InvocationStatus text)."""
+
+    id: str
+    invoker_id: str
+    artifact_id: str
+    owner_id: str
+    status: str
+    pay: int
+    price: int
+    memory_bytes: int
+    fuel: int | None
+    compute_seconds: float | None
+    error_kind: str | None
+    error: str | None
+    started_at: float
+    ended_at: float | None

@@ -16,7 +16,14 @@ import anyio
 import pytest
 
 from agent_ecology.ledger import ops
-from agent_ecology.ledger.kinds import BidStatus, CallStatus, DebtStatus, EventKind, ListingStatus
+from agent_ecology.ledger.kinds import (
+    BidStatus,
+    CallStatus,
+    DebtStatus,
+    EventKind,
+    InvocationStatus,
+    ListingStatus,
+)
 from agent_ecology.robonomics.store import SaveTick
 from agent_ecology.store import migrate
 
@@ -27,6 +34,7 @@ STATES: dict[str, type[StrEnum]] = {
     "escrow_listings": ListingStatus,
     "debts": DebtStatus,
     "oracle_bids": BidStatus,
+    "invocations": InvocationStatus,
 }
 """Each table with a ``status`` column, and the enum of its states."""
 

@@ -24,15 +24,23 @@ from agent_ecology.ledger.ops.agents import (
     TransferConfigRight,
     UpdateAgentConfig,
 )
-from agent_ecology.ledger.ops.artifacts import DeleteArtifact, TransferArtifact, WriteArtifact
+from agent_ecology.ledger.ops.artifacts import (
+    DeleteArtifact,
+    TransferArtifact,
+    WriteArtifact,
+    WriteProgram,
+)
 from agent_ecology.ledger.ops.base import Operation, apply_operation, operation
 from agent_ecology.ledger.ops.checks import (
+    COMPUTE,
     CONFIG_RIGHT_PREFIX,
     DEBT_PREFIX,
     DISK,
     ESCROW,
+    MEMORY,
     ORACLE,
     RESERVED_ARTIFACT_PREFIX,
+    SANDBOX,
 )
 from agent_ecology.ledger.ops.debt import (
     DebtAccept,
@@ -60,6 +68,13 @@ from agent_ecology.ledger.ops.oracle import (
     OracleWithdraw,
     mint_for,
 )
+from agent_ecology.ledger.ops.programs import (
+    AbandonInvocations,
+    FinishInvocation,
+    FreezeArtifact,
+    SetPrice,
+    StartInvocation,
+)
 from agent_ecology.ledger.ops.resources import (
     ReanchorBuckets,
     Release,
@@ -73,6 +88,7 @@ from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.ledger.ops.world import DeclareResource, EnsurePrincipal
 
 __all__ = [
+    "COMPUTE",
     "CONFIG_KEYS",
     "CONFIG_RIGHT_PREFIX",
     "DEBT_PREFIX",
@@ -81,10 +97,13 @@ __all__ = [
     "HOLDER_SQL",
     "LLM_BUDGET",
     "MAX_CHARGE_ND",
+    "MEMORY",
     "NANODOLLARS",
     "ORACLE",
     "RESERVED_ARTIFACT_PREFIX",
+    "SANDBOX",
     "AbandonCalls",
+    "AbandonInvocations",
     "AddNote",
     "Burn",
     "DebtAccept",
@@ -100,6 +119,8 @@ __all__ = [
     "EscrowCancel",
     "EscrowDeposit",
     "EscrowPurchase",
+    "FinishInvocation",
+    "FreezeArtifact",
     "Mint",
     "Operation",
     "OracleBid",
@@ -111,10 +132,12 @@ __all__ = [
     "ReportOverbilling",
     "ReserveCall",
     "SetApiLimit",
+    "SetPrice",
     "SetQuota",
     "SetSleep",
     "SettleCall",
     "Spend",
+    "StartInvocation",
     "TokenizeConfigRight",
     "Transfer",
     "TransferArtifact",
@@ -124,6 +147,7 @@ __all__ = [
     "Tx",
     "UpdateAgentConfig",
     "WriteArtifact",
+    "WriteProgram",
     "apply_operation",
     "debt_artifact",
     "mint_for",

@@ -12,6 +12,7 @@ from agent_ecology.ledger.errors import (
     UnknownArtifact,
 )
 from agent_ecology.ledger.kinds import EventKind
+from agent_ecology.ledger.ops import programs
 from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
     DISK,
@@ -21,6 +22,7 @@ from agent_ecology.ledger.ops.checks import (
     TEXT,
     ArtifactId,
     PrincipalId,
+    Scrip,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -43,64 +45,108 @@ class WriteArtifact(Operation[WriteArtifactDetails]):
     content: Annotated[str, TEXT.named("artifact content")]
 
     def apply(self, tx: Tx) -> WriteArtifactDetails:
-        size = len(self.content.encode("utf-8"))
-        row = tx.conn.execute(
-            "SELECT owner_id, size_bytes FROM artifacts WHERE id = ?", (self.artifact_id,)
-        ).fetchone()
-        if row is None:
-            check_namespace(
-                self.actor,
-                tx.principal_kind(self.actor),
-                self.artifact_id,
-                lambda name: (
-                    tx.conn.execute(
-                        "SELECT 1 FROM principals WHERE lower(id) = ? AND id != ?",
-                        (name, self.actor),
-                    ).fetchone()
-                    is not None
-                ),
-            )
-            old_size = 0
-        else:
-            if row[0] != self.actor:
-                raise NotPermitted(self.actor, _owned_by(self.artifact_id, str(row[0])))
-            if self.artifact_id.startswith(KERNEL_MADE_PREFIXES):
-                raise NotPermitted(
-                    self.actor,
-                    "a right's or a debt's artifact cannot be rewritten; give or sell it instead",
-                )
-            old_size = int(row[1])
-        delta = size - old_size
-        if delta and tx.disk_metered(self.actor):
-            hint = "delete or shrink artifacts you own, or buy disk quota"
-            if delta > 0:
-                tx.use_stock(self.actor, DISK, float(delta), hint)
-            else:
-                tx.free_stock(self.actor, DISK, float(-delta))
-        if row is None:
-            tx.conn.execute(
-                "INSERT INTO artifacts (id, owner_id, content, size_bytes, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (self.artifact_id, self.actor, self.content, size, tx.now, tx.now),
-            )
-        else:
-            tx.conn.execute(
-                "UPDATE artifacts SET content = ?, size_bytes = ?, updated_at = ? WHERE id = ?",
-                (self.content, size, tx.now, self.artifact_id),
-            )
-        details: WriteArtifactDetails = {
-            "created": row is None,
-            "size_bytes": size,
-            "delta_bytes": delta,
-        }
+        details = store_artifact(tx, self.actor, self.artifact_id, self.content, program=None)
         tx.event(
             EventKind.ARTIFACT_WRITTEN,
             by=self.actor,
             artifact=self.artifact_id,
-            amount=size,
+            amount=details["size_bytes"],
             details=details,
         )
         return details
+
+
+@operation(EventKind.PROGRAM_WRITTEN)
+class WriteProgram(Operation[WriteArtifactDetails]):
+    """Create or replace an executable artifact (a program) ``actor`` owns, with its price.
+
+    The caller has compiled ``source`` in the sandbox (a syntax error never reaches the
+    ledger). The program gets an account (a principal with its id) on its first write.
+    """
+
+    actor: PrincipalId
+    artifact_id: ArtifactId
+    source: Annotated[str, TEXT.named("program source")]
+    price: Scrip = 0
+
+    def apply(self, tx: Tx) -> WriteArtifactDetails:
+        details = store_artifact(tx, self.actor, self.artifact_id, self.source, program=self.price)
+        programs.ensure_account(tx, self.artifact_id)
+        tx.event(
+            EventKind.PROGRAM_WRITTEN,
+            by=self.actor,
+            artifact=self.artifact_id,
+            amount=details["size_bytes"],
+            details={**details, "price": self.price},
+        )
+        return details
+
+
+def store_artifact(
+    tx: Tx, actor: str, artifact_id: str, content: str, *, program: int | None
+) -> WriteArtifactDetails:
+    """Write ``content`` as ``artifact_id`` for ``actor`` (a program with that price when
+    ``program`` is not None), charging the change in size to the owner's disk."""
+    size = len(content.encode("utf-8"))
+    row = tx.conn.execute(
+        "SELECT owner_id, size_bytes, executable, frozen FROM artifacts WHERE id = ?",
+        (artifact_id,),
+    ).fetchone()
+    if row is None:
+        check_namespace(
+            actor,
+            tx.principal_kind(actor),
+            artifact_id,
+            lambda name: (
+                tx.conn.execute(
+                    "SELECT 1 FROM principals WHERE lower(id) = ? AND id != ?",
+                    (name, actor),
+                ).fetchone()
+                is not None
+            ),
+        )
+        old_size = 0
+    else:
+        if row[0] != actor:
+            raise NotPermitted(actor, _owned_by(artifact_id, str(row[0])))
+        if artifact_id.startswith(KERNEL_MADE_PREFIXES):
+            raise NotPermitted(
+                actor,
+                "a right's or a debt's artifact cannot be rewritten; give or sell it instead",
+            )
+        programs.refuse_if_frozen(tx, actor, artifact_id, "rewrite")
+        if row[2] and program is None:
+            raise NotPermitted(
+                actor,
+                f"{artifact_id!r} is a program: rewrite it as one (write_artifact with"
+                " executable true), or delete it first to store data under its id",
+            )
+        old_size = int(row[1])
+    if row is None and program is not None:
+        taken = tx.conn.execute("SELECT 1 FROM principals WHERE id = ?", (artifact_id,))
+        if taken.fetchone() is not None:
+            raise NotPermitted(actor, f"{artifact_id!r} is a principal's id; choose another id")
+    delta = size - old_size
+    if delta and tx.disk_metered(actor):
+        hint = "delete or shrink artifacts you own, or buy disk quota"
+        if delta > 0:
+            tx.use_stock(actor, DISK, float(delta), hint)
+        else:
+            tx.free_stock(actor, DISK, float(-delta))
+    executable, price = int(program is not None), program or 0
+    if row is None:
+        tx.conn.execute(
+            "INSERT INTO artifacts (id, owner_id, content, size_bytes, created_at, updated_at,"
+            " executable, price) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (artifact_id, actor, content, size, tx.now, tx.now, executable, price),
+        )
+    else:
+        tx.conn.execute(
+            "UPDATE artifacts SET content = ?, size_bytes = ?, updated_at = ?, executable = ?,"
+            " price = ? WHERE id = ?",
+            (content, size, tx.now, executable, price, artifact_id),
+        )
+    return {"created": row is None, "size_bytes": size, "delta_bytes": delta}
 
 
 def _owned(tx: Tx, actor: str, artifact_id: str) -> int:
@@ -198,6 +244,9 @@ class DeleteArtifact(Operation[DeleteArtifactDetails]):
                 "a right or a debt cannot be destroyed; give it or sell it instead (a creditor"
                 " can forgive a debt with genesis_debt forgive)",
             )
+        programs.refuse_if_frozen(tx, self.actor, self.artifact_id, "delete")
+        programs.refuse_if_holding(tx, self.actor, self.artifact_id, "deleted")
+        size += programs.drop_state(tx, self.artifact_id)
         if size and tx.disk_metered(self.actor):
             tx.free_stock(self.actor, DISK, float(size))
         tx.conn.execute("DELETE FROM artifacts WHERE id = ?", (self.artifact_id,))
@@ -226,12 +275,17 @@ class TransferArtifact(Operation[TransferArtifactDetails]):
 
     def apply(self, tx: Tx) -> TransferArtifactDetails:
         size = _owned(tx, self.actor, self.artifact_id)
-        if tx.principal_kind(self.new_owner) != "agent":
+        if tx.principal_kind(self.new_owner) != "agent" and not programs.is_program_account(
+            tx, self.new_owner
+        ):
             raise NotPermitted(
                 self.actor,
-                f"{self.new_owner!r} is not an agent; artifacts are given to agents (sell through"
-                " genesis_escrow deposit instead of giving to the escrow)",
+                f"{self.new_owner!r} is not an agent or a program; artifacts are given to agents"
+                " and programs (sell through genesis_escrow deposit instead of giving to the"
+                " escrow)",
             )
+        if self.new_owner == self.artifact_id:
+            raise InvalidRequest(f"{self.artifact_id!r} cannot hold itself")
         tx.give_artifact(
             self.artifact_id,
             self.new_owner,

@@ -38,7 +38,16 @@ ESCROW = "genesis_escrow"
 ORACLE = "genesis_oracle"
 """The system principal that holds bids."""
 
-HOLDERS = frozenset({ESCROW, ORACLE})
+SANDBOX = "genesis_sandbox"
+"""The system principal that holds the scrip invokers pay while their invocations run."""
+
+COMPUTE = "compute"
+"""The flow resource (CPU seconds) that turns and invocations are charged to."""
+
+MEMORY = "memory"
+"""The stock resource (bytes) that running invocations hold, when it is declared."""
+
+HOLDERS = frozenset({ESCROW, ORACLE, SANDBOX})
 """System principals whose holdings must match what they manage (listings, bids): nobody
 gives them scrip or artifacts directly."""
 
@@ -55,7 +64,8 @@ def effective_owner_sql(artifact: str) -> str:
     )
 
 
-_PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# A program's account has its artifact's id, so a principal id may hold '/' too.
+_PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
 _ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
 _RESOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 

@@ -201,16 +201,46 @@ class Tx:
     def give_artifact(
         self, artifact_id: str, to: str, *, size: int = 0, from_disk: str = "", hint: str = ""
     ) -> None:
-        """Make ``to`` the owner of ``artifact_id``; its ``size`` bytes move to ``to``'s disk
-        from ``from_disk``'s (where disk is metered; ``hint`` says what to do if it is full)."""
-        if size and self.disk_metered(to):
-            self.use_stock(to, DISK, float(size), hint)
-        if size and from_disk and self.disk_metered(from_disk):
-            self.free_stock(from_disk, DISK, float(size))
+        """Make ``to`` the owner of ``artifact_id``; its ``size`` bytes move to the disk of
+        whoever pays for what ``to`` holds from that of ``from_disk``'s payer (where disk is
+        metered; ``hint`` says what to do if it is full). A program brings along what its
+        account holds and stores (its owner pays for those)."""
+        if size:
+            size += self.program_footprint(artifact_id)
+        payer = self.disk_payer(to) if size else None
+        if payer is not None:
+            self.use_stock(payer, DISK, float(size), hint)
+        before = self.disk_payer(from_disk) if size and from_disk else None
+        if before is not None:
+            self.free_stock(before, DISK, float(size))
         self.conn.execute(
             "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
             (to, self.now, artifact_id),
         )
+
+    def disk_payer(self, principal: str) -> str | None:
+        """The agent whose disk pays for what ``principal`` holds: an agent itself, a
+        program's account its owner; None where nothing is charged (the world's own)."""
+        if self.disk_metered(principal):
+            return principal
+        row = self.conn.execute(
+            f"SELECT {effective_owner_sql('a')} FROM artifacts a WHERE a.id = ?"
+            " AND a.executable = 1",
+            (principal,),
+        ).fetchone()
+        if row is not None and row[0] is not None and self.disk_metered(str(row[0])):
+            return str(row[0])
+        return None
+
+    def program_footprint(self, artifact_id: str) -> int:
+        """Bytes a program's account holds (artifacts) and stores (state); 0 for data."""
+        row = self.conn.execute(
+            "SELECT (SELECT COALESCE(sum(size_bytes), 0) FROM artifacts WHERE owner_id = a.id)"
+            " + (SELECT COALESCE(sum(size_bytes), 0) FROM artifact_state"
+            " WHERE artifact_id = a.id) FROM artifacts a WHERE a.id = ? AND a.executable = 1",
+            (artifact_id,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def debt_status(self, artifact_id: str) -> DebtStatus | None:
         """The state of the debt whose artifact is ``artifact_id``; None if it is not one."""
