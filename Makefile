@@ -1,5 +1,6 @@
 # One command runs the main job, one runs the tests; both set themselves up.
 #   make run       run the world of config.yaml (agents live for run.duration seconds)
+#   make sandbox   build the sandbox for agents' programs (once; make run and make test do it)
 #   make test      run the test suite
 #   make check     lint, format check, type check (package, tests, benchmarks), venv == lock
 #   make bench     the ledger, agent and local-model benchmarks (outside the test suite)
@@ -21,7 +22,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip install --quiet --no-deps --require-hashes
 UPGRADE ?=
 
-.PHONY: run test check bench setup lock outdated clean
+.PHONY: run test check bench setup sandbox lock outdated clean
 
 $(LOCKED): $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
@@ -43,10 +44,17 @@ $(STAMP): $(LOCKED) pyproject.toml
 
 setup: $(STAMP)
 
-run: $(STAMP)
+# The sandbox for agents' programs (CPython compiled to WebAssembly): built once, about 30 s
+# with progress, cached in ~/.cache/agent-ecology/sandbox under a hash of its inputs, so it
+# is rebuilt exactly when the guest, the interface or the wasmtime/componentize-py versions
+# change (a no-op otherwise).
+sandbox: $(STAMP)
+	$(BIN)/agent-ecology build-sandbox
+
+run: sandbox
 	$(BIN)/agent-ecology run --config config.yaml
 
-test: $(STAMP)
+test: sandbox
 	$(BIN)/pytest
 
 check: $(STAMP)
@@ -55,9 +63,10 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python tools/lock.py verify
 
-bench: $(STAMP)
+bench: sandbox
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/agents.py
+	$(BIN)/python benchmarks/sandbox.py
 	$(BIN)/python benchmarks/local.py
 
 lock: $(STAMP)

@@ -24,7 +24,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CGROUP", "Cost", "Limits", "Plan", "plan", "read_limits"]
+__all__ = [
+    "CGROUP",
+    "MEMORY_SHARE",
+    "Cost",
+    "Limits",
+    "Plan",
+    "host_memory",
+    "memory_total",
+    "plan",
+    "read_limits",
+]
 
 CGROUP = Path("/sys/fs/cgroup")
 NO_MEMORY_LIMIT = 1 << 60  # cgroup v1 writes a huge number for "no limit"
@@ -137,6 +147,37 @@ def read_limits(root: Path = CGROUP, *, host_cpus: int | None = None) -> Limits:
             except ValueError:
                 warnings.append(f"cannot read {where} ({mem_text!r}): assuming no memory limit")
     return Limits(cpus, cpu_source, memory, memory_source, warnings)
+
+
+MEMORY_SHARE = 0.5
+"""The part of the memory limit that agents' running programs may hold (``memory: auto``);
+the rest is the runtime's own (the interpreter, the ledger, models, the sandboxes' code)."""
+
+
+def host_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """The machine's RAM in bytes (``MemTotal``), or None where it cannot be read."""
+    text = _read(meminfo)
+    for line in (text or "").splitlines():
+        if line.startswith("MemTotal:"):
+            parts = line.split()
+            try:
+                return int(parts[1]) * 1024
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def memory_total(limits: Limits, host: int | None) -> tuple[int, str]:
+    """The ``memory`` stock pool for ``memory: auto``, and where it came from: a share of
+    the container's limit, else of the machine's RAM (else 1 GiB, said so)."""
+    if limits.memory is not None:
+        base, source = limits.memory, limits.memory_source
+    elif host is not None:
+        base, source = host, "the machine's RAM (no memory limit)"
+    else:
+        base, source = 2 << 30, "no memory limit and no MemTotal: assumed 2 GiB"
+    total = int(base * MEMORY_SHARE)
+    return total, f"memory: {MEMORY_SHARE:.0%} of {base / (1 << 20):,.0f} MiB ({source})"
 
 
 # What the probe agents do, in turn: the runtime's everyday work (context, parse, the kernel).

@@ -260,6 +260,22 @@ async def _calibrate(args: argparse.Namespace) -> int:
         f"for {agents} agent(s): resources.flow.compute.rate {result.rate:.6f}, capacity"
         f" {result.capacity:.6f}"
     )
+    if settings.sandbox.enabled:
+        from agent_ecology.sandbox import fuel_rate, load
+
+        rate = fuel_rate(load())
+        print(
+            f"programs: {rate:,.0f} sandbox instructions per CPU-second here: a full fuel budget"
+            f" ({settings.sandbox.fuel:,}) costs {settings.sandbox.fuel / rate:.3f} s of compute"
+            + (
+                " (sandbox.fuel_per_second: auto applies this at start-up)"
+                if settings.sandbox.fuel_per_second == "auto"
+                else f" (config.yaml fixes {settings.sandbox.fuel_per_second:,.0f})"
+            )
+        )
+    memory = settings.resources.stock.get("memory")
+    if memory is not None:
+        print(f"memory pool: {memory.total:,.0f} bytes ({memory.total / (1 << 20):,.0f} MiB)")
     if compute is not None and compute.calibrated:
         print("config.yaml says `rate: auto`: `agent-ecology run` applies this at start-up")
     else:
@@ -267,6 +283,18 @@ async def _calibrate(args: argparse.Namespace) -> int:
             "put `rate: auto` and `capacity: auto` under resources.flow.compute in config.yaml"
             " to apply this at every start-up"
         )
+    return 0
+
+
+async def _build_sandbox(args: argparse.Namespace) -> int:
+    from agent_ecology.sandbox import SandboxBuildError, build
+
+    try:
+        path = build(force=args.force)
+    except SandboxBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"sandbox ready: {path}")
     return 0
 
 
@@ -347,6 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the cgroup folder to read (default: /sys/fs/cgroup)",
     )
     p_cal.set_defaults(handler=_calibrate)
+
+    p_box = sub.add_parser(
+        "build-sandbox",
+        help="build the sandbox for agents' programs now (about 30 s, once; cached)",
+    )
+    p_box.add_argument("--force", action="store_true", help="rebuild even if it is cached")
+    p_box.set_defaults(handler=_build_sandbox)
 
     p_robo = sub.add_parser(
         "robonomics",

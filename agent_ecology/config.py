@@ -60,6 +60,7 @@ __all__ = [
     "ResourcesSettings",
     "RobonomicsSettings",
     "RunSettings",
+    "SandboxSettings",
     "ScripSettings",
     "Settings",
     "SleepPolicy",
@@ -117,11 +118,33 @@ class ScripSettings(Strict):
 
 
 class StockResource(Strict):
-    """A fixed pool (seed 004): ``total`` is shared out among the agents."""
+    """A fixed pool (seed 004): ``total`` is shared out among the agents.
+
+    ``memory`` may say ``total: auto``: half the container's memory limit (or the machine's
+    RAM), read when the config is loaded (:func:`agent_ecology.calibrate.memory_total`).
+    """
 
     total: NonNegativeFloat
     unit: str = "units"
     distribution: Literal["equal"] = "equal"
+
+
+def _memory_auto(value: Any) -> Any:
+    """``stock.memory.total: auto`` -> the calibrated number (other 'auto's are refused)."""
+    if not isinstance(value, Mapping):
+        return value
+    out = dict(value)
+    for name, spec in value.items():
+        if isinstance(spec, Mapping) and spec.get("total") == "auto":
+            if name != "memory":
+                raise ValueError(
+                    f"stock.{name}.total: 'auto' reads the memory limit, so only the memory"
+                    " pool may use it; give a number here"
+                )
+            from agent_ecology.calibrate import host_memory, memory_total, read_limits
+
+            out[name] = {**spec, "total": float(memory_total(read_limits(), host_memory())[0])}
+    return out
 
 
 def _number_or_auto(*, positive: bool) -> Callable[[Any], Any]:
@@ -164,7 +187,9 @@ RESERVED_RESOURCE_NAMES = frozenset({"scrip"})
 class ResourcesSettings(Strict):
     """Stock and flow resources, by name."""
 
-    stock: dict[Name, StockResource] = Field(default_factory=dict)
+    stock: Annotated[dict[Name, StockResource], BeforeValidator(_memory_auto)] = Field(
+        default_factory=dict
+    )
     flow: dict[Name, FlowResource] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -346,6 +371,44 @@ class OracleSettings(Strict):
     )
 
 
+class SandboxSettings(Strict):
+    """Agents' programs (executable artifacts) and the sandbox that runs them."""
+
+    enabled: bool = Field(
+        default=True,
+        description="false: agents can write only data artifacts (no sandbox is built).",
+    )
+    fuel: Annotated[int, Field(ge=10_000_000, le=10**12, strict=True)] = Field(
+        default=1_000_000_000,
+        description="WebAssembly instructions one invocation may execute, nested calls"
+        " included (about 0.2-0.3 CPU-seconds per 1e9 here).",
+    )
+    memory_mb: Annotated[int, Field(ge=32, le=4096, strict=True)] = Field(
+        default=64,
+        description="The memory limit of one invocation; held from the invoker's memory quota"
+        " while it runs.",
+    )
+    deadline: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False, strict=False)] = Field(
+        default=2.0, description="Wall-clock seconds one invocation may take."
+    )
+    max_result_bytes: Annotated[int, Field(ge=64, le=1 << 20, strict=True)] = 16_384
+    max_host_calls: Annotated[int, Field(ge=1, le=100_000, strict=True)] = 200
+    max_depth: Annotated[int, Field(ge=0, le=16, strict=True)] = 3
+    host_call_fuel: Annotated[int, Field(ge=0, le=10**9, strict=True)] = Field(
+        default=100_000, description="Fuel every host call costs (so spamming them is bounded)."
+    )
+    fuel_per_second: Annotated[
+        float | Literal["auto"], BeforeValidator(_number_or_auto(positive=True))
+    ] = Field(
+        default="auto",
+        description="Instructions per compute-second charged (auto: measured on this machine"
+        " at start-up, `agent-ecology calibrate` prints it).",
+    )
+    prepared: Annotated[int, Field(ge=0, le=64, strict=True)] = Field(
+        default=2, description="Sandbox instances kept warm, so a call does not wait for one."
+    )
+
+
 class RunSettings(Strict):
     """How `agent-ecology run` runs."""
 
@@ -372,6 +435,22 @@ class Settings(Strict):
     run: RunSettings = Field(default_factory=RunSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
     robonomics: RobonomicsSettings = Field(default_factory=RobonomicsSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    fees: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description="Scrip burnt per successful call of a genesis method, by"
+        " 'artifact.method' (seed 004's transaction fees); default: none.",
+    )
+
+    @model_validator(mode="after")
+    def _fees_name_methods(self) -> Settings:
+        for key in self.fees:
+            if not re.fullmatch(r"genesis_[a-z_]+\.[a-z_]+", key):
+                raise ValueError(
+                    f"fees: {key!r} is not a genesis method; name one as artifact.method, for"
+                    " example genesis_escrow.purchase"
+                )
+        return self
 
     @model_validator(mode="after")
     def _agents_unique(self) -> Settings:

@@ -57,6 +57,9 @@ async def measure(seconds: float = 1.5, agents: int = 8) -> Cost:
                     "database": str(Path(folder) / "world.db"),
                     "genesis": str(Path(folder) / "genesis"),
                 },
+                # The runtime's everyday work is measured; programs are metered by their
+                # fuel instead (sandbox.fuel_per_second), so the probe runs none.
+                "sandbox": {"enabled": False},
                 "resources": {
                     "stock": {"disk": {"total": 100_000.0 * agents, "unit": "bytes"}},
                     "flow": {

@@ -49,6 +49,9 @@ from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer
 from agent_ecology.ledger import NANODOLLARS, AgentRecord, Ledger, ops
+from agent_ecology.programs import Programs
+from agent_ecology.sandbox import Limits, Sandbox, fuel_rate
+from agent_ecology.sandbox import load as load_sandbox
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.report import RunReport, compile_report, show_progress, summary_lines
@@ -128,8 +131,10 @@ class Runtime:
         handle_signals: bool = True,
         environ: Mapping[str, str] | None = None,
         calibration: Plan | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.settings = settings
+        self.sandbox = sandbox
         self.clock = clock or SystemClock()
         self.out = out if out is not None else sys.stdout
         self.notice: str | None = None
@@ -210,6 +215,7 @@ class Runtime:
         settings, clock = self.settings, self.clock
         authority = settings.world.system_principal
         abandoned = await ledger.submit(ops.AbandonCalls(authority=authority))
+        dropped = await ledger.submit(ops.AbandonInvocations(authority=authority))
         self._say(f"world database: {settings.world.database}")
         for line in world_lines:
             self._say(line)
@@ -218,6 +224,12 @@ class Runtime:
                 f"closed {abandoned.details['calls']} LLM call(s) left open by an interrupted run,"
                 f" charged their worst case (${abandoned.details['charged_nd'] / NANODOLLARS:.6f})"
             )
+        if dropped.details["abandoned"]:
+            self._say(
+                f"closed {dropped.details['abandoned']} invocation(s) left running by an"
+                " interrupted run; their pay was given back"
+            )
+        programs = await self._programs(ledger)
         self._say(f"agents think with: {self.provider.name}")
         if self.notice:
             self._say(self.notice)
@@ -264,6 +276,9 @@ class Runtime:
             clock,
             check_model=budget.check_model,
             max_notes=settings.agent_loop.max_notes,
+            programs=programs,
+            fees=settings.fees,
+            fee_authority=authority,
         )
         if settings.robonomics.enabled:
             await self._boot_robonomics(ledger)
@@ -371,6 +386,45 @@ class Runtime:
             self._say(line)
         ledger.unsubscribe(bus.publish)
         return report
+
+    async def _programs(self, ledger: Ledger) -> Programs | None:
+        """The sandbox for agents' programs (built once, cached), or None when disabled."""
+        config = self.settings.sandbox
+        if not config.enabled:
+            self._say("programs: off (sandbox.enabled is false)")
+            return None
+        limits = Limits(
+            fuel=config.fuel,
+            memory_bytes=config.memory_mb << 20,
+            deadline_s=config.deadline,
+            max_result_bytes=config.max_result_bytes,
+            max_host_calls=config.max_host_calls,
+            max_depth=config.max_depth,
+            host_call_fuel=config.host_call_fuel,
+        )
+        sandbox = self.sandbox
+        if sandbox is None:
+            sandbox = await anyio.to_thread.run_sync(
+                lambda: load_sandbox(prepared=config.prepared, memory_bytes=limits.memory_bytes)
+            )
+        if config.fuel_per_second == "auto":
+            rate = await anyio.to_thread.run_sync(fuel_rate, sandbox)
+            how = "measured"
+        else:
+            rate = float(config.fuel_per_second)
+            how = "sandbox.fuel_per_second"
+        self._say(
+            f"programs: {limits.describe()}; {rate:,.0f} instructions per compute-second"
+            f" ({how}), so a full fuel budget costs {limits.fuel / rate:.3f} s of compute"
+        )
+        return Programs(
+            ledger,
+            sandbox,
+            self.clock,
+            limits=limits,
+            seconds_per_fuel=1.0 / rate,
+            workers=max(1, os.cpu_count() or 1),
+        )
 
     async def _boot_robonomics(self, ledger: Ledger) -> None:
         """Boot (or resume) the robonomics loop, and say where it starts."""

@@ -63,11 +63,17 @@ class ReadArtifact(_Action):
 
 
 class WriteArtifact(_Action):
-    """Create an artifact you will own, or replace the content of one you own (disk is charged)."""
+    """Create an artifact you will own, or replace the content of one you own (disk is charged).
+
+    With ``executable`` true the content is a program (Python defining ``main(args, host)``),
+    compiled on write, that others invoke, paying ``price`` scrip per successful call to you.
+    """
 
     action: Literal["write_artifact"]
     artifact_id: ArtifactId
     content: str = Field(max_length=MAX_CONTENT_CHARS)
+    executable: bool = False
+    price: int = Field(default=0, ge=0, le=10**12)
     example: ClassVar[dict[str, Any]] = {
         "action": "write_artifact",
         "artifact_id": "alice/price-list",
@@ -102,12 +108,14 @@ class DeleteArtifact(_Action):
 
 
 class Invoke(_Action):
-    """Call a method of an artifact with named arguments (see the handbook for each method)."""
+    """Call a method of a genesis artifact with named arguments, or run a program (no method;
+    ``pay`` scrip covers its price, the rest goes to the program's account)."""
 
     action: Literal["invoke"]
     artifact_id: ArtifactId
-    method: str = Field(min_length=1, max_length=64)
+    method: str | None = Field(default=None, min_length=1, max_length=64)
     args: dict[str, Any] = Field(default_factory=dict)
+    pay: int = Field(default=0, ge=0, le=10**12)
     example: ClassVar[dict[str, Any]] = {
         "action": "invoke",
         "artifact_id": "genesis_ledger",

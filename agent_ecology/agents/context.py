@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_ecology.agents.actions import action_shapes
 from agent_ecology.genesis import account_json, event_json
-from agent_ecology.ledger import Account, ArtifactInfo, Event, EventKind, Listing
+from agent_ecology.ledger import Account, ArtifactInfo, Event, EventKind, Listing, Program
 from agent_ecology.llm.types import Message
 
 __all__ = ["Observation", "render"]
@@ -53,6 +53,8 @@ class Observation:
     own_artifacts: Sequence[ArtifactInfo] = ()
     others: Sequence[str] = ()
     for_sale: Sequence[Listing] = ()
+    programs: Sequence[Program] = ()
+    programs_enabled: bool = False
     next_resolution: float | None = None
     robot: str | None = None  # the state of the robonomics robot bound to this agent
     artifact_count: int | None = None
@@ -61,14 +63,15 @@ class Observation:
     def to_policy(self) -> dict[str, Any]:
         """The same state as plain data, for policies that do not read text (the baseline)."""
         balances = account_json(self.account, self.now)
-        return {
+        out = {
             "agent_id": self.agent_id,
             "now": self.now,
             "turn": self.turn,
             "scrip": balances["scrip"],
             "stock": {k: v["available"] for k, v in balances["stock"].items()},
             "flow": {k: v["available"] for k, v in balances["flow"].items()},
-            "own_artifacts": [a.id for a in self.own_artifacts],
+            "own_artifacts": [a.id for a in self.own_artifacts if not a.executable],
+
             "others": list(self.others),
             "for_sale": [{"listing_id": x.id, "price": x.price} for x in self.for_sale],
             "debt_offers": [
@@ -83,6 +86,28 @@ class Observation:
             ],
             "last_ok": None if self.last_result is None else self.last_result.get("ok"),
         }
+        if self.programs_enabled:
+            out["own_programs"] = [
+                {"id": a.id, "price": a.price, "frozen": bool(a.frozen)}
+                for a in self.own_artifacts
+                if a.executable
+            ]
+            out["programs"] = [
+                {"id": p.id, "owner": p.owner_id, "price": p.price, "frozen": p.frozen}
+                for p in self.programs
+                if p.owner_id != self.agent_id
+            ]
+        return out
+
+
+def _frozen(frozen: bool) -> str:
+    return "frozen" if frozen else "not frozen"
+
+
+def _program_note(a: ArtifactInfo) -> str:
+    if not a.executable:
+        return ""
+    return f", program, price {a.price}" + (", frozen" if a.frozen else "")
 
 
 def _utc(ts: float) -> str:
@@ -196,8 +221,9 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         "Actions (reply with exactly one JSON object):",
         _SHAPES,
         "",
-        "Handbook pages: index, actions, resources, llm, genesis. Genesis artifacts:"
-        " genesis_ledger (balance, transfer, transfer_ownership), genesis_escrow (deposit,"
+        "Handbook pages: index, actions, resources, llm, genesis, programs. Genesis artifacts:"
+        " genesis_ledger (balance, transfer, transfer_ownership, freeze, set_price),"
+        " genesis_escrow (deposit,"
         " purchase, cancel, list), genesis_rights_registry (check_quota, transfer_quota,"
         " config_right, transfer_config_right, tokenize_config_right), genesis_debt (issue,"
         " accept, repay, transfer, forgive, collect, check), genesis_event_log (read),"
@@ -211,7 +237,15 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         ("Your notes (oldest first):", [f"- {n}" for n in obs.notes]),
         (
             "Artifacts you own:",
-            [f"- {a.id} ({a.size_bytes} bytes)" for a in obs.own_artifacts],
+            [f"- {a.id} ({a.size_bytes} bytes{_program_note(a)})" for a in obs.own_artifacts],
+        ),
+        (
+            "Programs (invoke with no method and pay >= price; trust only frozen ones):",
+            [
+                f"- {p.id} by {p.owner_id}: price {p.price}, {_frozen(p.frozen)}, holds"
+                f" {p.scrip_held} scrip, {p.succeeded} of {p.invocations} calls succeeded"
+                for p in obs.programs
+            ],
         ),
         (
             "For sale in genesis_escrow (buy with its purchase method):",

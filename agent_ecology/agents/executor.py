@@ -18,6 +18,7 @@ from agent_ecology.clock import Clock
 from agent_ecology.genesis import Genesis, Invocation, InvocationError, account_json, event_json
 from agent_ecology.ledger import Ledger, LedgerError, LedgerUnavailable, ops
 from agent_ecology.llm.budget import UnpricedModel
+from agent_ecology.programs import ProgramError, Programs
 
 __all__ = ["Executor", "Outcome"]
 
@@ -59,12 +60,18 @@ class Executor:
         *,
         check_model: Callable[[str], None],
         max_notes: int = 50,
+        programs: Programs | None = None,
+        fees: Mapping[str, int] | None = None,
+        fee_authority: str = "world",
     ) -> None:
         self.ledger = ledger
         self.genesis = genesis
         self.clock = clock
         self.check_model = check_model
         self.max_notes = max_notes
+        self.programs = programs
+        self.fees = dict(fees or {})
+        self.fee_authority = fee_authority
 
     async def perform(self, agent_id: str, action: act.Action) -> Outcome:
         name = action.action
@@ -75,6 +82,8 @@ class Executor:
         except LedgerError as exc:
             return Outcome.refused(name, exc.code, str(exc))
         except InvocationError as exc:
+            return Outcome.refused(name, exc.code, str(exc))
+        except ProgramError as exc:
             return Outcome.refused(name, exc.code, str(exc))
 
     async def _perform(self, me: str, a: act.Action) -> Outcome:
@@ -97,6 +106,30 @@ class Executor:
             data["content"] = piece
             note = f" (characters {a.offset}-{end} of {len(art.content)})" if more else ""
             return Outcome("read_artifact", True, f"read {art.id}{note}", data)
+        if isinstance(a, act.WriteArtifact) and (a.executable or a.price):
+            if not a.executable:
+                return Outcome.refused(
+                    "write_artifact",
+                    "invalid_action",
+                    "only programs have a price: add executable true, or drop price (sell data"
+                    " through genesis_escrow)",
+                )
+            if self.programs is None:
+                return Outcome.refused(
+                    "write_artifact",
+                    "programs_disabled",
+                    "this world runs no programs (sandbox.enabled is false); write data only",
+                )
+            written = await self.programs.write(me, a.artifact_id, a.content, a.price)
+            verb = "created" if written["created"] else "replaced"
+            return Outcome(
+                "write_artifact",
+                True,
+                f"{verb} program {a.artifact_id} ({written['size_bytes']} bytes, price"
+                f" {a.price}); others run it with invoke, and you can freeze it with"
+                " genesis_ledger freeze",
+                dict(written),
+            )
         if isinstance(a, act.WriteArtifact):
             receipt = await ledger.submit(
                 ops.WriteArtifact(actor=me, artifact_id=a.artifact_id, content=a.content)
@@ -116,9 +149,9 @@ class Executor:
                 "delete_artifact", True, f"deleted {a.artifact_id}", dict(deleted.details)
             )
         if isinstance(a, act.Invoke):
-            inv = Invocation(me, ledger, self.clock)
-            result = await self.genesis.invoke(inv, a.artifact_id, a.method, a.args)
-            return Outcome("invoke", True, f"{a.artifact_id}.{a.method} done", dict(result))
+            if a.artifact_id not in self.genesis.artifacts and self.programs is not None:
+                return await self._run_program(me, a)
+            return await self._call_genesis(me, a)
         if isinstance(a, act.Query):
             return await self._query(me, a)
         if isinstance(a, act.SleepAction):
@@ -148,6 +181,71 @@ class Executor:
             )
         raise AssertionError(f"unhandled action {a!r}")  # the union is closed
 
+    async def _call_genesis(self, me: str, a: act.Invoke) -> Outcome:
+        if a.pay:
+            return Outcome.refused(
+                "invoke",
+                "invalid_action",
+                "pay is for programs; a genesis method takes what it needs in its args",
+            )
+        if a.method is None:
+            known = self.genesis.artifacts.get(a.artifact_id)
+            methods = ", ".join(known.methods) if known is not None else ""
+            return Outcome.refused(
+                "invoke",
+                "missing_method",
+                f"{a.artifact_id} is a genesis artifact: name a method"
+                + (f" (one of {methods})" if methods else ""),
+            )
+        key = f"{a.artifact_id}.{a.method}"
+        fee = self.fees.get(key, 0)
+        if fee and await self.ledger.scrip(me) < fee:
+            return Outcome.refused(
+                "invoke",
+                "insufficient_scrip",
+                f"{key} costs a fee of {fee} scrip per call and you hold less; earn some first",
+            )
+        inv = Invocation(me, self.ledger, self.clock)
+        result = dict(await self.genesis.invoke(inv, a.artifact_id, a.method, a.args))
+        if fee:
+            try:
+                await self.ledger.submit(ops.Burn(src=me, amount=fee, authority=self.fee_authority))
+                result["fee"] = fee
+            except LedgerError:  # spent in the call itself: the fee is waived, and said so
+                result["fee"] = 0
+        return Outcome("invoke", True, f"{key} done", result)
+
+    async def _run_program(self, me: str, a: act.Invoke) -> Outcome:
+        assert self.programs is not None
+        if a.method is not None:
+            return Outcome.refused(
+                "invoke",
+                "invalid_action",
+                f"{a.artifact_id} is not a genesis artifact; a program has one entry point,"
+                " main(args, host): omit method",
+            )
+        done = await self.programs.invoke(me, a.artifact_id, a.args, a.pay)
+        data = done.to_json()
+        if done.ok:
+            paid = f", paid {done.price_paid} scrip" if done.price_paid else ""
+            return Outcome(
+                "invoke",
+                True,
+                f"{a.artifact_id} returned{paid} ({done.compute_seconds:.4f} s of compute)",
+                data,
+            )
+        failure = done.failure
+        assert failure is not None
+        code = "program_failed" if failure.limit is None else f"program_{failure.limit}"
+        return Outcome(
+            "invoke",
+            False,
+            f"{a.artifact_id} failed: {failure.describe()}; nothing it did happened and your"
+            f" pay came back (its compute, {done.compute_seconds:.4f} s, is charged)",
+            data,
+            code=code,
+        )
+
     async def _edit(self, me: str, a: act.EditArtifact) -> Outcome:
         art = await self.ledger.artifact(a.artifact_id)
         if art.owner_id != me:
@@ -166,10 +264,17 @@ class Executor:
             return Outcome.refused(
                 "edit_artifact", "edit_no_match" if count == 0 else "edit_ambiguous", hint
             )
-        receipt = await self.ledger.submit(
-            ops.WriteArtifact(
-                actor=me, artifact_id=a.artifact_id, content=art.content.replace(a.old, a.new, 1)
+        content = art.content.replace(a.old, a.new, 1)
+        if art.executable and self.programs is not None:
+            written = await self.programs.write(me, a.artifact_id, content, art.price)
+            return Outcome(
+                "edit_artifact",
+                True,
+                f"edited program {a.artifact_id} ({written['size_bytes']} bytes)",
+                dict(written),
             )
+        receipt = await self.ledger.submit(
+            ops.WriteArtifact(actor=me, artifact_id=a.artifact_id, content=content)
         )
         return Outcome(
             "edit_artifact",

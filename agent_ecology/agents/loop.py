@@ -113,6 +113,11 @@ class LoopServices:
     def stopping(self) -> bool:
         return self.stop.is_set()
 
+    @property
+    def programs(self) -> bool:
+        """Whether agents can write and invoke programs in this world."""
+        return self.executor.programs is not None
+
 
 class AgentLoop:
     """The continuous loop of one agent."""
@@ -295,6 +300,7 @@ class AgentLoop:
         self._account = None
         own = await svc.ledger.artifact_index(me, limit=20)
         for_sale = await svc.ledger.listings(open_to=me, limit=5)
+        programs = await svc.ledger.programs(limit=8) if svc.programs else []
         world = svc.observer.observe(me)
         obs = Observation(
             agent_id=me,
@@ -310,6 +316,8 @@ class AgentLoop:
             own_artifacts=own,
             others=world.others,
             for_sale=for_sale,
+            programs=programs,
+            programs_enabled=svc.programs,
             next_resolution=world.next_resolution,
             robot=world.robot,
         )

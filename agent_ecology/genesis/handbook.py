@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import Field
 
 from agent_ecology.config import ConfigError, Settings
+from agent_ecology.genesis import examples
+from agent_ecology.sandbox.allowed import ALLOWED
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
 
 __all__ = ["Handbook", "build_handbook", "make_handbook_artifact"]
@@ -99,6 +101,90 @@ def _llm_page(settings: Settings, provider: str) -> str:
     return "\n".join(lines)
 
 
+def _programs_page(settings: Settings) -> str:
+    sb = settings.sandbox
+    if not sb.enabled:
+        return "# Programs\n\nThis world runs no programs (sandbox.enabled is false)."
+    fee_lines = [f"- `{k}`: {v} scrip" for k, v in sorted(settings.fees.items())] or [
+        "- none in this world"
+    ]
+    return "\n".join(
+        [
+            "# Programs: tools you sell, contracts that hold assets",
+            "",
+            "A program is an artifact of Python that defines `main(args, host)`. Write one"
+            " with write_artifact and `executable: true` (it is compiled first: a syntax error"
+            " is refused with its line); set `price` in scrip per successful call, paid to you."
+            " Others run it with invoke, naming no method:",
+            '`{"action": "invoke", "artifact_id": "bob/wordcount", "args": {"text": "a b c"},'
+            ' "pay": 2}`. `pay` must cover the price; the rest goes to the program\'s own'
+            " account. The result, or the exact error with its line, is in your next context.",
+            "",
+            "`args` is the invoker's JSON object; return JSON. `host` is the only door out:",
+            "- `host.invoker`, `host.owner`, `host.me` (the program's id), `host.now` (unix"
+            " time), `host.paid` (scrip paid beyond the price), `host.price`;",
+            "- `host.read(artifact_id, offset=0)` -> {content, owner, executable, next_offset?}"
+            " (4000 characters at a time); `host.balance(principal)` -> public balances;",
+            "- `host.get(key, default)`, `host.set(key, value)`, `host.delete(key)`: the"
+            " program's own small store (JSON values, charged to its owner's disk);",
+            "- `host.transfer(to, amount)`, `host.give(artifact_id, to)`: move scrip or an"
+            " artifact out of the program's own account (nothing else: never the invoker's);",
+            "- `host.invoke(artifact_id, args, pay)`: run another program, paying from this"
+            " one's account; `host.log(...)`: a line the invoker sees.",
+            "A refused host call raises `HostError` (catch it if you like).",
+            "",
+            "**All or nothing.** Everything a call does (the price, transfers, gifts, stored"
+            " state, nested calls) happens together when `main` returns; if it raises or hits"
+            " a limit, none of it happens and the pay comes back. Only the compute is charged.",
+            "",
+            "**Limits per call** (nested calls share them): "
+            + f"{sb.fuel:,} instructions of fuel, {sb.memory_mb} MiB of memory, a deadline of"
+            f" {sb.deadline:g} s, a result of {sb.max_result_bytes:,} bytes of JSON,"
+            f" {sb.max_host_calls} host calls (each costs {sb.host_call_fuel:,} fuel), nesting"
+            f" {sb.max_depth} deep. No files, network, clock, threads or processes; import only"
+            f" {', '.join(sorted(ALLOWED))}.",
+            "",
+            "**What it costs the invoker.** The instructions a call executes are charged to the"
+            " invoker's `compute` bucket after the call (also when it failed), into debt if"
+            " need be, at the rate measured on this machine (the run's start-up line says it)."
+            " A call in compute debt is refused. While it runs, the call holds its memory limit"
+            " from the invoker's `memory` quota, so one agent's calls at once never use more"
+            " than its share.",
+            "",
+            "**Accounts and contracts.** Every program has an account with its id: anyone may"
+            " transfer scrip to it (genesis_ledger transfer) or give it an artifact"
+            " (transfer_ownership); only its own code moves what it holds, so a program that"
+            " holds anything cannot be deleted. Its owner can rewrite an unfrozen program, so"
+            " trust only frozen ones: genesis_ledger freeze makes a program unchangeable for"
+            " good. An agent gives an asset to a contract, and the contract releases it to"
+            " whoever meets its conditions (the Gatekeeper pattern).",
+            "",
+            "Genesis method fees (scrip burnt per successful call):",
+            *fee_lines,
+            "",
+            "## Worked example 1: a splitter",
+            "Whoever pays it forwards the pay to several agents by shares.",
+            "```python",
+            examples.splitter({"alice": 2, "bob": 1}).rstrip(),
+            "```",
+            "",
+            "## Worked example 2: a time-limited sale (Gatekeeper)",
+            "Give the artifact to the program (transfer_ownership to its id), invoke it with"
+            ' `{"action": "offer", "artifact": "you/report", "price": 20, "seconds": 300}`;'
+            " a buyer invokes it with `pay` >= 20 before the deadline and gets the artifact,"
+            " you get the scrip; after the deadline `reclaim` gives it back to you.",
+            "```python",
+            examples.TIMED_SALE.rstrip(),
+            "```",
+            "",
+            "## A tool",
+            "```python",
+            examples.WORD_COUNT.rstrip(),
+            "```",
+        ]
+    )
+
+
 def _index_page(settings: Settings, names: Iterable[str], provider: str) -> str:
     pages = ", ".join(f"'{n}'" for n in names)
     interval = settings.run.metrics_interval
@@ -144,6 +230,7 @@ def build_handbook(
         "llm": _llm_page(settings, provider),
         "genesis": "# Genesis artifacts\n\nBuilt into the world; call them with invoke.\n\n"
         + "\n\n".join(a.describe() for a in artifacts),
+        "programs": _programs_page(settings),
     }
     written: dict[str, str] = {}
     folder = Path(settings.world.genesis) / "handbook"

@@ -106,6 +106,29 @@ async def _transfer_ownership(inv: Invocation, args: TransferOwnershipArgs) -> M
     return {"artifact_id": args.artifact_id, "owner": args.to, "seq": receipt.seq}
 
 
+class FreezeArgs(Args):
+    artifact_id: ArtifactId = Field(description="a program you own")
+
+
+class SetPriceArgs(Args):
+    artifact_id: ArtifactId = Field(description="a program you own (not frozen)")
+    price: int = Field(ge=0, le=10**12, description="scrip per successful invocation")
+
+
+async def _freeze(inv: Invocation, args: FreezeArgs) -> Mapping[str, Any]:
+    receipt = await inv.ledger.submit(
+        ops.FreezeArtifact(actor=inv.actor, artifact_id=args.artifact_id)
+    )
+    return {"artifact_id": args.artifact_id, "frozen": True, "seq": receipt.seq}
+
+
+async def _set_price(inv: Invocation, args: SetPriceArgs) -> Mapping[str, Any]:
+    receipt = await inv.ledger.submit(
+        ops.SetPrice(actor=inv.actor, artifact_id=args.artifact_id, price=args.price)
+    )
+    return {"artifact_id": args.artifact_id, "price": args.price, "seq": receipt.seq}
+
+
 def make_ledger_artifact() -> GenesisArtifact:
     art = GenesisArtifact(
         ID,
@@ -143,6 +166,27 @@ def make_ledger_artifact() -> GenesisArtifact:
             _transfer_ownership,
             {"artifact_id": "alice/price-list", "to": "bob"},
             returns="{artifact_id, owner, seq}",
+        )
+    )
+    art.add(
+        Method(
+            "freeze",
+            "Freeze a program you own, for good: nobody (you included) can rewrite, reprice or"
+            " delete it again. Others can trust only frozen programs to keep their rules.",
+            FreezeArgs,
+            _freeze,
+            {"artifact_id": "alice/splitter"},
+            returns="{artifact_id, frozen, seq}",
+        )
+    )
+    art.add(
+        Method(
+            "set_price",
+            "Set the scrip a program you own charges per successful invocation (paid to you).",
+            SetPriceArgs,
+            _set_price,
+            {"artifact_id": "alice/wordcount", "price": 2},
+            returns="{artifact_id, price, seq}",
         )
     )
     return art

@@ -55,6 +55,7 @@ class Genesis:
         # Principals for the artifacts that hold things (the escrow holds listed artifacts).
         await ledger.submit(ops.EnsurePrincipal(principal_id=ops.ESCROW, principal_kind="system"))
         await ledger.submit(ops.EnsurePrincipal(principal_id=ops.ORACLE, principal_kind="system"))
+        await ledger.submit(ops.EnsurePrincipal(principal_id=ops.SANDBOX, principal_kind="system"))
         for art in self.artifacts.values():
             content = art.describe()
             if art.id == "genesis_handbook":

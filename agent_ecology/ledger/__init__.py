@@ -22,7 +22,14 @@ from agent_ecology.ledger.errors import (
     UnknownResource,
 )
 from agent_ecology.ledger.kernel import Ledger
-from agent_ecology.ledger.kinds import BidStatus, CallStatus, DebtStatus, EventKind, ListingStatus
+from agent_ecology.ledger.kinds import (
+    BidStatus,
+    CallStatus,
+    DebtStatus,
+    EventKind,
+    InvocationStatus,
+    ListingStatus,
+)
 from agent_ecology.ledger.ops import DISK, LLM_BUDGET, NANODOLLARS, RESERVED_ARTIFACT_PREFIX
 from agent_ecology.ledger.records import (
     Account,
@@ -34,11 +41,13 @@ from agent_ecology.ledger.records import (
     Debt,
     Event,
     FlowHolding,
+    InvocationRecord,
     Listing,
     LLMCall,
     Note,
     OracleResult,
     Principal,
+    Program,
     Receipt,
     ResourceSpec,
     StockHolding,
@@ -70,6 +79,8 @@ __all__ = [
     "InsufficientResource",
     "InsufficientScrip",
     "InvalidRequest",
+    "InvocationRecord",
+    "InvocationStatus",
     "LLMCall",
     "Ledger",
     "LedgerClosed",
@@ -82,6 +93,7 @@ __all__ = [
     "OracleResult",
     "Principal",
     "PrincipalConflict",
+    "Program",
     "Receipt",
     "ResourceSpec",
     "StockHolding",

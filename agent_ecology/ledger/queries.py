@@ -380,7 +380,15 @@ def programs(
         params.extend(ids)
     sql += " ORDER BY succeeded DESC, id LIMIT ?"
     params.append(limit)
-    return [records.Program(*row) for row in conn.execute(sql, params)]
+    out = []
+    for row in conn.execute(sql, params):
+        pid, owner, price, frozen, size, scrip, held, calls, ok, revenue, updated = row
+        out.append(
+            records.Program(
+                pid, owner, price, bool(frozen), size, scrip, held, calls, ok, revenue, updated
+            )
+        )
+    return out
 
 
 def invocations(

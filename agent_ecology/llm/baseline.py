@@ -51,6 +51,47 @@ _WORDS = [
 ]
 _GENESIS = ("genesis_ledger", "genesis_event_log", "genesis_handbook")
 
+# The programs the policy writes: correct tools, a contract, a stateful counter, programs
+# that fail at run time, one that does not compile, and a runaway loop, so that an offline
+# run exercises every path of the sandbox (a result, an exception, the fuel limit, a refusal
+# on write) and compute really binds. Each takes the generic args the policy sends
+# ({"xs": [...], "text": "..."}) and tolerates their absence.
+SNIPPETS: dict[str, str] = {
+    "sum": "def main(args, host):\n    return sum(args.get('xs', []))\n",
+    "wordcount": (
+        "def main(args, host):\n"
+        "    words = args.get('text', '').split()\n"
+        "    return {'words': len(words), 'distinct': len(set(words))}\n"
+    ),
+    "sorter": "def main(args, host):\n    return sorted(args.get('xs', []))\n",
+    "primes": (
+        "def main(args, host):\n"
+        "    n = min(int(args.get('n', 20000)), 200000)\n"
+        "    sieve = bytearray([1]) * (n + 1)\n"
+        "    for i in range(2, int(n ** 0.5) + 1):\n"
+        "        if sieve[i]:\n"
+        "            sieve[i * i :: i] = bytes(len(range(i * i, n + 1, i)))\n"
+        "    return sum(sieve[2:])\n"
+    ),
+    "counter": (
+        "def main(args, host):\n"
+        "    n = host.get('calls', 0) + 1\n"
+        "    host.set('calls', n)\n"
+        "    return {'calls': n, 'by': host.invoker}\n"
+    ),
+    "tip-jar": (
+        "# a contract: forwards what it is paid to its owner, keeping a tally\n"
+        "def main(args, host):\n"
+        "    if host.paid:\n"
+        "        host.transfer(host.owner, host.paid)\n"
+        "    host.set('tips', host.get('tips', 0) + host.paid)\n"
+        "    return {'forwarded': host.paid}\n"
+    ),
+    "crasher": "def main(args, host):\n    return args['missing'] / 0\n",
+    "broken": "def main(args, host)\n    return 1\n",  # a syntax error: refused on write
+    "runaway": "def main(args, host):\n    while True:\n        pass\n",
+}
+
 
 class ZeroIntelligencePolicy:
     """Random feasible actions, as JSON text; costs no dollars and reports no tokens."""
@@ -233,8 +274,81 @@ class ZeroIntelligencePolicy:
                         },
                     )
                 )
+        options += self._program_options(rng, me, scrip, obs, others)
         weights = [w for w, _ in options]
         return rng.choices([a for _, a in options], weights=weights, k=1)[0]
+
+    def _program_options(
+        self,
+        rng: random.Random,
+        me: str,
+        scrip: int,
+        obs: Mapping[str, Any],
+        others: list[str],
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """Writing programs, invoking others', funding and freezing them (when programs run)."""
+        if "programs" not in obs:
+            return []
+        mine = list(obs.get("own_programs", []) or [])
+        options: list[tuple[float, dict[str, Any]]] = []
+        name = rng.choice(sorted(SNIPPETS))
+        options.append(
+            (
+                1.0 if len(mine) < 6 else 0.2,
+                {
+                    "action": "write_artifact",
+                    "artifact_id": f"{me}/{name}",
+                    "content": SNIPPETS[name],
+                    "executable": True,
+                    "price": rng.randint(0, 3),
+                },
+            )
+        )
+        theirs = list(obs.get("programs", []) or [])
+        affordable = [p for p in theirs if int(p["price"]) <= scrip]
+        if affordable:
+            pick = rng.choice(affordable)
+            options.append(
+                (
+                    2.0,
+                    {
+                        "action": "invoke",
+                        "artifact_id": pick["id"],
+                        "args": {
+                            "xs": [rng.randint(0, 99) for _ in range(rng.randint(0, 8))],
+                            "text": self._words(rng.randint(1, 12)),
+                            "n": rng.randint(100, 50000),
+                        },
+                        "pay": int(pick["price"]) + rng.randint(0, min(2, scrip - pick["price"])),
+                    },
+                )
+            )
+            if scrip > 1:
+                options.append(
+                    (
+                        0.3,
+                        {
+                            "action": "invoke",
+                            "artifact_id": "genesis_ledger",
+                            "method": "transfer",
+                            "args": {"to": pick["id"], "amount": rng.randint(1, min(scrip, 5))},
+                        },
+                    )
+                )
+        unfrozen = [p["id"] for p in mine if not p.get("frozen")]
+        if unfrozen:
+            options.append(
+                (
+                    0.2,
+                    {
+                        "action": "invoke",
+                        "artifact_id": "genesis_ledger",
+                        "method": "freeze",
+                        "args": {"artifact_id": rng.choice(unfrozen)},
+                    },
+                )
+            )
+        return options
 
     def _words(self, n: int) -> str:
         return " ".join(self._rng.choice(_WORDS) for _ in range(n))

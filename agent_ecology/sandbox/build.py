@@ -36,6 +36,7 @@ from agent_ecology.sandbox.runner import ENGINE_SIGNATURE, engine_config
 __all__ = ["GUEST", "SandboxBuildError", "build", "cache_dir", "cache_key", "compiled_path"]
 
 GUEST = Path(__file__).with_name("guest")
+ALLOWED_FILE = Path(__file__).with_name("allowed.py")
 CACHE_ENV = "AGENT_ECOLOGY_SANDBOX_CACHE"
 # Bumped when the build steps themselves change in a way the inputs do not show.
 RECIPE = "1"
@@ -61,6 +62,7 @@ def cache_key() -> str:
         RECIPE,
         (GUEST / "guest.py").read_text(encoding="utf-8"),
         (GUEST / "sandbox.wit").read_text(encoding="utf-8"),
+        ALLOWED_FILE.read_text(encoding="utf-8"),
         importlib.metadata.version("componentize-py"),
         importlib.metadata.version("wasmtime"),
         ENGINE_SIGNATURE,
@@ -108,6 +110,7 @@ def build(cache: Path | None = None, *, progress: Progress = _stderr, force: boo
         work = Path(tmp)
         for name in ("guest.py", "sandbox.wit"):
             shutil.copy(GUEST / name, work / name)
+        shutil.copy(ALLOWED_FILE, work / "allowed.py")
         wasm = work / "sandbox.wasm"
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
         command = [
@@ -125,7 +128,9 @@ def build(cache: Path | None = None, *, progress: Progress = _stderr, force: boo
                 command, cwd=work, env=env, capture_output=True, text=True, check=False
             )
             if proc.returncode != 0:
-                failed.append((proc.stderr or proc.stdout).strip()[-2000:])
+                text = (proc.stderr or proc.stdout).strip()
+                # The guest's own traceback comes first; the native backtrace after it.
+                failed.append(text.split("Stack backtrace:")[0].strip()[-3000:])
 
         took = _ticking(
             "step 1/2, CPython to WebAssembly (componentize-py)", progress, componentize

@@ -514,3 +514,40 @@ def _program_failure(payload: str) -> Failure:
     if kind == "ResultTooLarge":
         return Failure(kind, message, limit="result_size")
     return Failure(kind, message, line if isinstance(line, int) else None)
+
+
+_RATE_PROGRAM = """
+def main(args, host):
+    total = 0
+    for i in range(args["n"]):
+        total += i * i % 7
+    return total
+"""
+
+
+def measure_fuel_rate(sandbox: Sandbox, *, fuel: int = 300_000_000, repeats: int = 3) -> float:
+    """Instructions per CPU-second on this machine: a CPU-bound program run ``repeats`` times
+    on this thread, fuel burnt over the thread's CPU time (the fastest run, the least
+    disturbed by other work). This is what ``sandbox.fuel_per_second: auto`` uses."""
+
+    class _NoHost:
+        def call(self, name: str, payload: Mapping[str, Any], depth: int) -> Any:
+            raise HostRefusal("no host calls while calibrating")
+
+    limits = Limits(fuel=fuel, deadline_s=60.0)
+    best = 0.0
+    for _ in range(repeats):
+        started = time.thread_time()
+        out = sandbox.run(
+            _RATE_PROGRAM, {"n": 10**9}, info=_CALIBRATION_INFO, host=_NoHost(), limits=limits,
+            seed=0,
+        )  # fmt: skip
+        seconds = time.thread_time() - started
+        if seconds > 0:
+            best = max(best, out.fuel / seconds)
+    if best <= 0:
+        raise RuntimeError("could not measure the sandbox's speed (no CPU time measured)")
+    return best
+
+
+_CALIBRATION_INFO = {"invoker": "", "owner": "", "me": "", "now": 0.0, "paid": 0, "price": 0}

@@ -22,7 +22,7 @@ from agent_ecology.ledger.ops.checks import (
     TEXT,
     ArtifactId,
     PrincipalId,
-    Scrip,
+    ScripOrZero,
 )
 from agent_ecology.ledger.ops.tx import Tx
 
@@ -67,7 +67,7 @@ class WriteProgram(Operation[WriteArtifactDetails]):
     actor: PrincipalId
     artifact_id: ArtifactId
     source: Annotated[str, TEXT.named("program source")]
-    price: Scrip = 0
+    price: ScripOrZero = 0
 
     def apply(self, tx: Tx) -> WriteArtifactDetails:
         details = store_artifact(tx, self.actor, self.artifact_id, self.source, program=self.price)

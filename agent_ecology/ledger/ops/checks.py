@@ -256,6 +256,8 @@ PrincipalId = Annotated[str, PRINCIPAL_ID]
 ArtifactId = Annotated[str, ARTIFACT_ID]
 ResourceName = Annotated[str, RESOURCE]
 Scrip = Annotated[int, SCRIP]
+ScripOrZero = Annotated[int, Rule(whole(0, "a whole number of scrip >= 0"))]
+"""A price or a payment, which may be nothing."""
 """A positive whole amount of scrip (up to 2**63 - 1)."""
 Count = Annotated[int, COUNT]
 """A positive integer: a row id (debt, listing, bid), a turn, an attempt."""

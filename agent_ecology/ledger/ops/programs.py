@@ -44,7 +44,7 @@ from agent_ecology.ledger.ops.checks import (
     JsonText,
     NonNegative,
     PrincipalId,
-    Scrip,
+    ScripOrZero,
     Text,
 )
 from agent_ecology.ledger.ops.tx import Tx
@@ -123,7 +123,7 @@ class SetPrice(Operation[PriceDetails]):
 
     actor: PrincipalId
     artifact_id: ArtifactId
-    price: Scrip
+    price: ScripOrZero
 
     def apply(self, tx: Tx) -> PriceDetails:
         owner, executable, _frozen, _price, _ = program(tx, self.artifact_id)
@@ -189,7 +189,7 @@ class StartInvocation(Operation[StartDetails]):
     invocation_id: Text
     invoker: PrincipalId
     artifact_id: ArtifactId
-    pay: Scrip
+    pay: ScripOrZero
     memory_bytes: Count
 
     def apply(self, tx: Tx) -> StartDetails:
