@@ -46,6 +46,9 @@ __all__ = [
 
 
 def _fmt(amount: float) -> str:
+    # Whole amounts in full (33554432 bytes, not 3.35544e+07); fractions to six figures.
+    if isinstance(amount, float) and amount.is_integer() and abs(amount) < 1e15:
+        return str(int(amount))
     return f"{amount:g}" if isinstance(amount, float) else str(amount)
 
 
