@@ -49,12 +49,12 @@ from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer
 from agent_ecology.ledger import NANODOLLARS, AgentRecord, Ledger, ops
-from agent_ecology.programs import Programs
-from agent_ecology.sandbox import Limits, Sandbox, fuel_rate
-from agent_ecology.sandbox import load as load_sandbox
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
+from agent_ecology.programs import Programs
 from agent_ecology.report import RunReport, compile_report, show_progress, summary_lines
+from agent_ecology.sandbox import Limits, Sandbox, fuel_rate
+from agent_ecology.sandbox import load as load_sandbox
 from agent_ecology.schedules import BackgroundClock, OracleSchedule, RobonomicsTicks
 from agent_ecology.world import open_world
 

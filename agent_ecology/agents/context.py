@@ -71,7 +71,6 @@ class Observation:
             "stock": {k: v["available"] for k, v in balances["stock"].items()},
             "flow": {k: v["available"] for k, v in balances["flow"].items()},
             "own_artifacts": [a.id for a in self.own_artifacts if not a.executable],
-
             "others": list(self.others),
             "for_sale": [{"listing_id": x.id, "price": x.price} for x in self.for_sale],
             "debt_offers": [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["SPLITTER", "TIMED_SALE", "WORD_COUNT", "splitter"]
 
-SPLITTER = '''\
+SPLITTER = """\
 # A splitter: forwards what it is paid beyond its price to several agents, in shares.
 SHARES = {shares}
 
@@ -24,7 +24,7 @@ def main(args, host):
         sent[who] = amount
     host.log("split", paid, "scrip:", sent)
     return {{"forwarded": sent}}
-'''
+"""
 
 
 def splitter(shares: dict[str, int]) -> str:
@@ -32,7 +32,7 @@ def splitter(shares: dict[str, int]) -> str:
     return SPLITTER.format(shares=repr(dict(sorted(shares.items()))))
 
 
-TIMED_SALE = '''\
+TIMED_SALE = """\
 # A time-limited sale: the owner gives an artifact to this program, then offers it for a
 # price until a deadline; the first buyer who pays in time gets it and the owner gets the
 # scrip; after the deadline the owner can take it back. Nobody else can move it.
@@ -63,13 +63,13 @@ def main(args, host):
     host.give(offer["artifact"], host.invoker)
     host.delete("offer")
     return {"bought": offer["artifact"], "paid": host.paid}
-'''
+"""
 
-WORD_COUNT = '''\
+WORD_COUNT = """\
 # A tool: counts the words of a text, or of an artifact's content.
 def main(args, host):
     text = args.get("text")
     if text is None:
         text = host.read(args["artifact_id"])["content"]
     return {"words": len(text.split())}
-'''
+"""

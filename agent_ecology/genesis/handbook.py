@@ -16,8 +16,8 @@ from pydantic import Field
 
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import examples
-from agent_ecology.sandbox.allowed import ALLOWED
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
+from agent_ecology.sandbox.allowed import ALLOWED
 
 __all__ = ["Handbook", "build_handbook", "make_handbook_artifact"]
 

@@ -17,7 +17,6 @@ thread, inside the host call of the outer one. Host calls reach the :class:`Host
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import queue
@@ -162,7 +161,11 @@ class _Frame:
             self.fuel_at_stop = self.store.get_fuel()
         self.store.set_fuel(0)
 
+    deadline_hit: bool = False
+
     def used(self, fuel: int) -> int:
+        if self.deadline_hit:
+            return fuel  # the epoch trap loses the count of a running loop: all of it
         return fuel - (self.fuel_at_stop if self.stop is not None else self.store.get_fuel())
 
 
@@ -272,7 +275,9 @@ class Sandbox:
         quote its line, and opening a file is exactly what the sandbox traps.
         """
         try:
-            compile(source, "<artifact>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            # to bytecode, not only to a tree: the symbol table's errors (a duplicate argument,
+            # `global` of a parameter, `yield` outside a function) are syntax errors too
+            compile(source, "<artifact>", "exec", dont_inherit=True)
         except SyntaxError as exc:
             return f"{exc.msg} (line {exc.lineno})"
         except (ValueError, RecursionError, MemoryError) as exc:
@@ -385,7 +390,18 @@ class Sandbox:
         logs: list[str],
     ) -> Outcome:
         self._start_ticker()
-        prepared = self._take(limits.memory_bytes)
+        try:
+            prepared = self._take(limits.memory_bytes)
+        except wasmtime.WasmtimeError as exc:
+            return Outcome(
+                failure=Failure(
+                    "SandboxError",
+                    f"a sandbox instance could not be made ({str(exc).splitlines()[0]}); is"
+                    " sandbox.memory_mb large enough for the interpreter?",
+                    limit="host",
+                ),
+                logs=logs,
+            )
         store = prepared.store
         store.set_fuel(fuel)
         store.set_epoch_deadline(max(1, math.ceil((deadline - time.monotonic()) / TICK_S)))
@@ -412,7 +428,8 @@ class Sandbox:
         if frame.stop is not None:  # halted in its last host call, before another instruction
             return Outcome(failure=frame.stop, fuel=used, logs=logs)
         if result.tag == "err":
-            return Outcome(failure=_program_failure(str(result.payload)), fuel=used, logs=logs)
+            failure = _program_failure(str(result.payload), limits)
+            return Outcome(failure=failure, fuel=used, logs=logs)
         text = str(result.payload)
         if len(text.encode("utf-8")) > limits.max_result_bytes:
             return Outcome(
@@ -425,20 +442,38 @@ class Sandbox:
                 fuel=used,
                 logs=logs,
             )
-        return Outcome(value=json.loads(text), fuel=used, logs=logs)
+        try:
+            value = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            # The guest's encoder is the program's to tamper with: its text is checked here.
+            return Outcome(
+                failure=Failure(
+                    "BadResult",
+                    f"the program's result is not plain JSON ({type(exc).__name__}: {exc});"
+                    " return numbers, strings, lists and objects, at most a few hundred deep",
+                ),
+                fuel=used,
+                logs=logs,
+            )
+        return Outcome(value=value, fuel=used, logs=logs)
 
     def _trapped(self, frame: _Frame, exc: wasmtime.WasmtimeError) -> Failure:
         if frame.stop is not None:
             return frame.stop
-        if frame.store.get_fuel() == 0:
+        text = str(exc)
+        if frame.store.get_fuel() == 0 or "all fuel consumed" in text:
             return _out_of_fuel(frame.limits)
-        if time.monotonic() >= frame.deadline:
+        # The ticker may fire up to one tick before the deadline: the trap's own words say
+        # it was the epoch (the deadline), whatever the clock reads now.
+        if "interrupt" in text or time.monotonic() >= frame.deadline:
+            frame.deadline_hit = True
             return Failure(
                 "DeadlineExceeded",
-                f"the program ran past its deadline of {frame.limits.deadline_s:g} s",
+                f"the program ran past its deadline of {frame.limits.deadline_s:g} s, and is"
+                " charged its whole fuel budget (a loop stopped by the clock has not had all"
+                " its instructions counted)",
                 limit="deadline",
             )
-        text = str(exc)
         if "stack overflow" in text or "call stack exhausted" in text:
             return Failure(
                 "StackOverflow",
@@ -477,13 +512,19 @@ class Sandbox:
                 frame.halt(_out_of_fuel(limits))
                 return cm.Variant("err", "stopped: out of fuel")
             frame.store.set_fuel(left - limits.host_call_fuel)
+            try:
+                request = json.loads(payload)
+            except (ValueError, RecursionError):
+                return cm.Variant("err", f"host.{name}: its arguments are not JSON")
+            if not isinstance(request, dict):
+                return cm.Variant("err", f"host.{name}: its arguments must be a JSON object")
             if name == "log":
-                line = str(json.loads(payload).get("line", ""))[:500]
+                line = str(request.get("line", ""))[:500]
                 if len(frame.logs) < 50:
                     frame.logs.append(line)
                 return cm.Variant("ok", "null")
             try:
-                answer = frame.host.call(name, json.loads(payload), frame.depth)
+                answer = frame.host.call(name, request, frame.depth)
             except HostRefusal as refusal:
                 return cm.Variant("err", str(refusal))
             return cm.Variant("ok", json.dumps(answer))
@@ -505,13 +546,18 @@ def _out_of_fuel(limits: Limits) -> Failure:
     )
 
 
-def _program_failure(payload: str) -> Failure:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _program_failure(payload: str, limits: Limits) -> Failure:
     try:
         data = json.loads(payload)
-        kind, message, line = str(data["type"]), str(data["message"]), data.get("line")
-    except (ValueError, KeyError, TypeError):
+        kind, message, line = str(data["type"])[:100], str(data["message"])[:500], data.get("line")
+    except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
         return Failure("Error", payload[:500])
-    if kind == "ResultTooLarge":
+    size = data.get("size")
+    if kind == "ResultTooLarge" and isinstance(size, int) and size > limits.max_result_bytes:
         return Failure(kind, message, limit="result_size")
     return Failure(kind, message, line if isinstance(line, int) else None)
 

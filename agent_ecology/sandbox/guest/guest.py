@@ -19,6 +19,10 @@ import wit_world
 from allowed import ALLOWED  # copied in by the build from agent_ecology/sandbox
 from componentize_py_types import Err
 
+# Every allowed module is loaded now, at build time, into the snapshot each run starts from.
+for _name in sorted(ALLOWED):
+    __import__(_name)
+
 PROGRAM = "<artifact>"
 _real_import = builtins.__import__
 
@@ -169,10 +173,13 @@ class WitWorld(wit_world.WitWorld):
         except BaseException as e:  # the program's failure, reported to its invoker
             raise _failure(e) from None
         if len(out) > ctx["max_result"]:
+            # "size" marks the guest's own check (a program's exception carries none); the
+            # host compares it with its own limit.
             raise Err(
                 json.dumps(
                     {
                         "type": "ResultTooLarge",
+                        "size": len(out),
                         "message": f"the result is {len(out)} characters of JSON; the limit"
                         f" is {ctx['max_result']}",
                         "line": None,
