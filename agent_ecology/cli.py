@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from agent_ecology import __version__, early_signals
 from agent_ecology._table import render_table
 from agent_ecology.config import ConfigError, Settings, load_settings
-from agent_ecology.ledger import Event, Ledger, LedgerError
+from agent_ecology.ledger import Event, Ledger, LedgerError, Program
 from agent_ecology.store.migrate import (
     NewerSchema,
     current_revision,
@@ -65,6 +65,28 @@ async def balances_table(ledger: Ledger) -> str:
         f" circulating {supply.circulating} ({verdict})"
     )
     return render_table(headers, rows) + "\n\n" + footer
+
+
+def programs_table(programs: Sequence[Program]) -> str:
+    rows = [("program", "owner", "price", "frozen", "holds", "calls", "ok", "revenue")]
+    for p in programs:
+        rows.append(
+            (
+                p.id,
+                p.owner_id,
+                str(p.price),
+                "yes" if p.frozen else "no",
+                f"{p.scrip_held} scrip"
+                + (f", {p.artifacts_held} art." if p.artifacts_held else ""),
+                str(p.invocations),
+                str(p.succeeded),
+                str(p.revenue),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def _event_summary(e: Event) -> str:
@@ -177,6 +199,10 @@ async def _inspect(args: argparse.Namespace) -> int:
     try:
         print(f"world database: {db}\n")
         print(await balances_table(ledger))
+        programs = await ledger.programs(limit=20)
+        if programs:
+            print("\nprograms (most used first):")
+            print(programs_table(programs))
         events = await ledger.events(principal=args.principal, limit=args.events, newest_first=True)
         whose = f" concerning {args.principal}" if args.principal else ""
         print(f"\nlast {len(events)} event(s){whose}, newest first:")

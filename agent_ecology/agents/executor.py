@@ -309,6 +309,8 @@ class Executor:
                 "updated_at": art.updated_at,
                 "preview": art.content[:200],
             }
+            if art.executable:
+                data.update(program=True, price=art.price, frozen=bool(art.frozen))
             return Outcome("query", True, f"artifact {art.id}", data)
         events = await ledger.events(
             after=q.after, principal=q.principal, kind=q.kind, limit=q.limit

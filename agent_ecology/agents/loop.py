@@ -286,7 +286,9 @@ class AgentLoop:
             stats.actions_ok += 1
         else:
             stats.actions_failed += 1
-        stats.cpu_seconds += meter.seconds + model_seconds
+        # A program's compute was charged with its invocation (fuel x the calibrated rate).
+        program_seconds = float(outcome.data.get("compute_seconds", 0.0) or 0.0)
+        stats.cpu_seconds += meter.seconds + model_seconds + program_seconds
         if thought is not None:
             stats.llm_attempts += thought.attempts
             stats.cost_nd += thought.cost_nd
