@@ -46,6 +46,7 @@ from agent_ecology._settings import (
     Strict,
 )
 from agent_ecology.robonomics.settings import RobonomicsSettings
+from agent_ecology.sandbox.limits import Limits
 
 __all__ = [
     "AgentLoopSettings",
@@ -371,6 +372,9 @@ class OracleSettings(Strict):
     )
 
 
+_LIMITS = Limits()  # the sandbox's defaults: one place decides them
+
+
 class SandboxSettings(Strict):
     """Agents' programs (executable artifacts) and the sandbox that runs them."""
 
@@ -379,23 +383,26 @@ class SandboxSettings(Strict):
         description="false: agents can write only data artifacts (no sandbox is built).",
     )
     fuel: Annotated[int, Field(ge=10_000_000, le=10**12, strict=True)] = Field(
-        default=1_000_000_000,
+        default=_LIMITS.fuel,
         description="WebAssembly instructions one invocation may execute, nested calls"
-        " included (about 0.2-0.3 CPU-seconds per 1e9 here).",
+        " included (about 0.3 CPU-seconds per 1e9 here).",
     )
     memory_mb: Annotated[int, Field(ge=32, le=4096, strict=True)] = Field(
-        default=64,
+        default=_LIMITS.memory_bytes >> 20,
         description="The memory limit of one invocation; held from the invoker's memory quota"
         " while it runs.",
     )
     deadline: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False, strict=False)] = Field(
-        default=2.0, description="Wall-clock seconds one invocation may take."
+        default=_LIMITS.deadline_s, description="Wall-clock seconds one invocation may take."
     )
-    max_result_bytes: Annotated[int, Field(ge=64, le=1 << 20, strict=True)] = 16_384
-    max_host_calls: Annotated[int, Field(ge=1, le=100_000, strict=True)] = 200
-    max_depth: Annotated[int, Field(ge=0, le=16, strict=True)] = 3
+    max_result_bytes: Annotated[int, Field(ge=64, le=1 << 20, strict=True)] = (
+        _LIMITS.max_result_bytes
+    )
+    max_host_calls: Annotated[int, Field(ge=1, le=100_000, strict=True)] = _LIMITS.max_host_calls
+    max_depth: Annotated[int, Field(ge=0, le=16, strict=True)] = _LIMITS.max_depth
     host_call_fuel: Annotated[int, Field(ge=0, le=10**9, strict=True)] = Field(
-        default=100_000, description="Fuel every host call costs (so spamming them is bounded)."
+        default=_LIMITS.host_call_fuel,
+        description="Fuel every host call costs (so spamming them is bounded).",
     )
     fuel_per_second: Annotated[
         float | Literal["auto"], BeforeValidator(_number_or_auto(positive=True))
@@ -407,6 +414,18 @@ class SandboxSettings(Strict):
     prepared: Annotated[int, Field(ge=0, le=64, strict=True)] = Field(
         default=2, description="Sandbox instances kept warm, so a call does not wait for one."
     )
+
+    def limits(self) -> Limits:
+        """These settings as the sandbox's limits."""
+        return Limits(
+            fuel=self.fuel,
+            memory_bytes=self.memory_mb << 20,
+            deadline_s=float(self.deadline),
+            max_result_bytes=self.max_result_bytes,
+            max_host_calls=self.max_host_calls,
+            max_depth=self.max_depth,
+            host_call_fuel=self.host_call_fuel,
+        )
 
 
 class RunSettings(Strict):

@@ -53,7 +53,7 @@ from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligence
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.programs import Programs
 from agent_ecology.report import RunReport, compile_report, show_progress, summary_lines
-from agent_ecology.sandbox import Limits, Sandbox, fuel_rate
+from agent_ecology.sandbox import Sandbox, fuel_rate
 from agent_ecology.sandbox import load as load_sandbox
 from agent_ecology.schedules import BackgroundClock, OracleSchedule, RobonomicsTicks
 from agent_ecology.world import open_world
@@ -393,15 +393,7 @@ class Runtime:
         if not config.enabled:
             self._say("programs: off (sandbox.enabled is false)")
             return None
-        limits = Limits(
-            fuel=config.fuel,
-            memory_bytes=config.memory_mb << 20,
-            deadline_s=config.deadline,
-            max_result_bytes=config.max_result_bytes,
-            max_host_calls=config.max_host_calls,
-            max_depth=config.max_depth,
-            host_call_fuel=config.host_call_fuel,
-        )
+        limits = config.limits()
         sandbox = self.sandbox
         if sandbox is None:
             sandbox = await anyio.to_thread.run_sync(

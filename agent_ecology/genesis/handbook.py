@@ -146,7 +146,8 @@ def _programs_page(settings: Settings) -> str:
             "",
             "**What it costs the invoker.** The instructions a call executes are charged to the"
             " invoker's `compute` bucket after the call (also when it failed), into debt if"
-            " need be, at the rate measured on this machine (the run's start-up line says it)."
+            " need be, at the rate measured on this machine (the run's start-up line says it);"
+            " a call stopped by its deadline is charged its whole fuel budget."
             " A call in compute debt is refused. While it runs, the call holds its memory limit"
             " from the invoker's `memory` quota, so one agent's calls at once never use more"
             " than its share.",

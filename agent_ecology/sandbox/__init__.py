@@ -1,21 +1,30 @@
 """The sandbox: agents' programs, run as CPython compiled to WebAssembly under wasmtime.
 
-``Sandbox`` (runner.py) checks and runs programs with hard limits; ``build`` (build.py)
-makes the compiled sandbox once and caches it; ``load`` does both.
+``Sandbox`` (runner.py) checks and runs programs with hard limits (limits.py); ``build``
+(build.py) makes the compiled sandbox once and caches it; ``load`` does both.
+
+wasmtime is imported on first use of anything here but :class:`Limits` (the config reads
+the limits' defaults without loading the engine).
 """
 
-from pathlib import Path
+from __future__ import annotations
 
-from agent_ecology.sandbox.build import SandboxBuildError, build, cache_dir, compiled_path
-from agent_ecology.sandbox.runner import (
-    Failure,
-    Host,
-    HostRefusal,
-    Limits,
-    Outcome,
-    Sandbox,
-    measure_fuel_rate,
-)
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent_ecology.sandbox.limits import Limits
+
+if TYPE_CHECKING:
+    from agent_ecology.sandbox.build import SandboxBuildError, build, cache_dir, compiled_path
+    from agent_ecology.sandbox.runner import (
+        Failure,
+        Host,
+        HostRefusal,
+        Outcome,
+        Sandbox,
+        measure_fuel_rate,
+    )
 
 __all__ = [
     "Failure",
@@ -33,6 +42,26 @@ __all__ = [
     "measure_fuel_rate",
 ]
 
+_LAZY = {
+    "SandboxBuildError": "build",
+    "build": "build",
+    "cache_dir": "build",
+    "compiled_path": "build",
+    "Failure": "runner",
+    "Host": "runner",
+    "HostRefusal": "runner",
+    "Outcome": "runner",
+    "Sandbox": "runner",
+    "measure_fuel_rate": "runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 _LOADED: dict[tuple[Path, int, int], Sandbox] = {}
 _RATES: dict[int, float] = {}
@@ -44,6 +73,9 @@ def load(cache: Path | None = None, *, prepared: int = 2, memory_bytes: int = 64
     One per process and settings: a sandbox keeps a ticker thread and warm instances, so
     worlds opened one after another in a process share it.
     """
+    from agent_ecology.sandbox.build import build
+    from agent_ecology.sandbox.runner import Sandbox
+
     path = build(cache)
     key = (path, prepared, memory_bytes)
     if key not in _LOADED:
@@ -53,6 +85,8 @@ def load(cache: Path | None = None, *, prepared: int = 2, memory_bytes: int = 64
 
 def fuel_rate(sandbox: Sandbox) -> float:
     """:func:`measure_fuel_rate` of ``sandbox``, measured once per process."""
+    from agent_ecology.sandbox.runner import measure_fuel_rate
+
     if id(sandbox) not in _RATES:
         _RATES[id(sandbox)] = measure_fuel_rate(sandbox)
     return _RATES[id(sandbox)]

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 import wasmtime
 from wasmtime import component as cm
 
+from agent_ecology.sandbox.limits import Limits
+
 __all__ = [
     "Failure",
     "Host",
@@ -61,27 +63,6 @@ def engine_config() -> wasmtime.Config:
     cfg.memory_guard_size = 1 << 16
     cfg.memory_may_move = True
     return cfg
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What one invocation (with everything it invokes) may use."""
-
-    fuel: int = 1_000_000_000
-    memory_bytes: int = 64 << 20
-    deadline_s: float = 2.0
-    max_result_bytes: int = 16_384
-    max_host_calls: int = 200
-    max_depth: int = 3
-    host_call_fuel: int = 100_000
-    recursion: int = 200
-
-    def describe(self) -> str:
-        return (
-            f"fuel {self.fuel:,} instructions, memory {self.memory_bytes >> 20} MiB, deadline"
-            f" {self.deadline_s:g} s, result {self.max_result_bytes:,} bytes of JSON, host calls"
-            f" {self.max_host_calls}, nesting depth {self.max_depth}, recursion {self.recursion}"
-        )
 
 
 class HostRefusal(Exception):
