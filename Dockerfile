@@ -9,6 +9,8 @@
 # The database lives in /app/data (a volume: mount the folder, not the file, since SQLite's
 # WAL mode keeps side files beside it). Secrets come only from the environment. `docker stop`
 # sends SIGTERM: the run stops cleanly, every committed change kept, and the next run resumes.
+# The sandbox for agents' programs is built into the image (/opt/agent-ecology/sandbox), so a
+# run starts without building it.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -27,16 +29,25 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY agent_ecology ./agent_ecology
 COPY migrations ./migrations
 RUN pip install --no-deps --no-build-isolation .
+# The sandbox for agents' programs (CPython compiled to WebAssembly, then to native code by
+# wasmtime), built here once so that a container never builds it at run time. Its cache key
+# hashes the guest files and the componentize-py and wasmtime versions installed above; the
+# final stage copies this venv and this folder, so the key matches and it is only read there.
+ENV AGENT_ECOLOGY_SANDBOX_CACHE=/opt/agent-ecology/sandbox
+RUN agent-ecology build-sandbox \
+    && chmod -R a+rX /opt/agent-ecology
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AGENT_ECOLOGY_CONFIG=/app/config.yaml \
-    AGENT_ECOLOGY_CONTAINER=1
+    AGENT_ECOLOGY_CONTAINER=1 \
+    AGENT_ECOLOGY_SANDBOX_CACHE=/opt/agent-ecology/sandbox
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin ecology \
     && mkdir -p /app/data \
     && chown ecology:ecology /app/data
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/agent-ecology /opt/agent-ecology
 WORKDIR /app
 COPY config.yaml ./config.yaml
 COPY genesis ./genesis
