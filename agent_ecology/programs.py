@@ -357,7 +357,7 @@ class Programs:
             "price": d["price"],
         }
         view = _Ledgerview(self.ledger)
-        view.scrip[artifact_id] = (await self.ledger.scrip(artifact_id)) + pay - d["price"]
+        view.scrip[artifact_id] = d["scrip_held"] + pay - d["price"]
         seed = int(invocation_id[:12], 16)
         host = _Staging(self, view, info, seed)
         fuel, failure, value, logs = 0, None, None, []

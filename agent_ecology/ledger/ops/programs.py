@@ -179,6 +179,7 @@ class StartDetails(TypedDict):
     owner: str
     price: int
     frozen: bool
+    scrip_held: int
 
 
 @operation(EventKind.INVOCATION_STARTED)
@@ -249,7 +250,14 @@ class StartInvocation(Operation[StartDetails]):
             amount=self.pay,
             details={"invocation_id": self.invocation_id, "price": price},
         )
-        return {"source": source, "owner": owner, "price": price, "frozen": frozen}
+        held, _owned = holds_anything(tx, self.artifact_id)
+        return {
+            "source": source,
+            "owner": owner,
+            "price": price,
+            "frozen": frozen,
+            "scrip_held": held,
+        }
 
 
 def _holds(tx: Tx, principal: str, resource: str, *, flow: bool) -> bool:
