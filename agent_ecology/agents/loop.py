@@ -302,7 +302,7 @@ class AgentLoop:
         self._account = None
         own = await svc.ledger.artifact_index(me, limit=20)
         for_sale = await svc.ledger.listings(open_to=me, limit=5)
-        programs = await svc.ledger.programs(limit=8) if svc.programs else []
+        programs = await svc.ledger.programs(for_agent=me, limit=8) if svc.programs else []
         world = svc.observer.observe(me)
         obs = Observation(
             agent_id=me,

@@ -212,11 +212,21 @@ class Ledger:
         owner_id: str | None = None,
         frozen: bool | None = None,
         ids: tuple[str, ...] | None = None,
+        for_agent: str | None = None,
         limit: int = 20,
     ) -> list[records.Program]:
-        """Executable artifacts (of one owner, frozen or not, among ``ids``), most used first."""
+        """Executable artifacts (of one owner, frozen or not, among ``ids``), most used first;
+        ``for_agent``: others' programs in the order that agent should know them (what it
+        invoked lately, then frozen ones, then the most used)."""
         return await self._hot.read(
-            partial(queries.programs, owner_id=owner_id, frozen=frozen, ids=ids, limit=limit)
+            partial(
+                queries.programs,
+                owner_id=owner_id,
+                frozen=frozen,
+                ids=ids,
+                for_agent=for_agent,
+                limit=limit,
+            )
         )
 
     async def invocations(

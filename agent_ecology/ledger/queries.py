@@ -367,6 +367,7 @@ def programs(
     owner_id: str | None,
     frozen: bool | None,
     ids: tuple[str, ...] | None,
+    for_agent: str | None,
     limit: int,
 ) -> list[records.Program]:
     sql, params = _where(
@@ -378,7 +379,19 @@ def programs(
         marks = ", ".join("?" * len(ids)) or "NULL"
         sql += (" AND" if params else " WHERE") + f" id IN ({marks})"
         params.extend(ids)
-    sql += " ORDER BY succeeded DESC, id LIMIT ?"
+    if for_agent is not None:
+        # What an agent should know first: what it invoked lately, then frozen (trustable)
+        # programs, then the most used. Others' only (its own are in its artifact list).
+        sql += (" AND" if params else " WHERE") + " owner_id != ?"
+        params.append(for_agent)
+        sql += (
+            " ORDER BY (SELECT max(i.started_at) FROM invocations i WHERE i.invoker_id = ?"
+            " AND i.artifact_id = programs.id) DESC NULLS LAST, frozen DESC, succeeded DESC, id"
+        )
+        params.append(for_agent)
+    else:
+        sql += " ORDER BY succeeded DESC, id"
+    sql += " LIMIT ?"
     params.append(limit)
     out = []
     for row in conn.execute(sql, params):

@@ -19,6 +19,12 @@ def upgrade() -> None:
         "ALTER TABLE artifacts ADD COLUMN price INTEGER DEFAULT 0 NOT NULL"
         " CONSTRAINT price_is_scrip CHECK (typeof(price) = 'integer' AND price >= 0)"
     )
+    for column in ("calls", "succeeded", "revenue"):  # kept by FinishInvocation
+        op.execute(
+            f"ALTER TABLE artifacts ADD COLUMN {column} INTEGER DEFAULT 0 NOT NULL"
+            f" CONSTRAINT {column}_non_negative CHECK ({column} >= 0)"
+        )
+    op.execute("CREATE INDEX ix_artifacts_programs ON artifacts (id) WHERE executable = 1")
     op.execute(
         """CREATE TABLE artifact_state (
 	artifact_id TEXT NOT NULL, 
@@ -55,7 +61,9 @@ def upgrade() -> None:
 )"""
     )
     op.execute("CREATE INDEX ix_invocations_artifact ON invocations (artifact_id, started_at)")
-    op.execute("CREATE INDEX ix_invocations_invoker ON invocations (invoker_id, started_at)")
+    op.execute(
+        "CREATE INDEX ix_invocations_invoker ON invocations (invoker_id, artifact_id, started_at)"
+    )
     op.execute(
         "CREATE INDEX ix_invocations_running ON invocations (status) WHERE status = 'running'"
     )
@@ -64,12 +72,7 @@ def upgrade() -> None:
         SELECT a.id, a.owner_id, a.price, a.frozen, a.size_bytes,
                COALESCE(p.scrip, 0) AS scrip_held,
                (SELECT count(*) FROM artifacts h WHERE h.owner_id = a.id) AS artifacts_held,
-               (SELECT count(*) FROM invocations i WHERE i.artifact_id = a.id) AS invocations,
-               (SELECT count(*) FROM invocations i WHERE i.artifact_id = a.id
-                   AND i.status = 'ok') AS succeeded,
-               (SELECT COALESCE(sum(i.price), 0) FROM invocations i WHERE i.artifact_id = a.id
-                   AND i.status = 'ok') AS revenue,
-               a.updated_at
+               a.calls AS invocations, a.succeeded, a.revenue, a.updated_at
           FROM artifacts a LEFT JOIN principals p ON p.id = a.id
          WHERE a.executable = 1"""
     )
@@ -79,6 +82,8 @@ def downgrade() -> None:
     op.execute("DROP VIEW programs")
     op.drop_table("invocations")
     op.drop_table("artifact_state")
-    op.execute("ALTER TABLE artifacts DROP COLUMN price")
+    op.execute("DROP INDEX ix_artifacts_programs")
+    for column in ("revenue", "succeeded", "calls", "price"):
+        op.execute(f"ALTER TABLE artifacts DROP COLUMN {column}")
     op.execute("ALTER TABLE artifacts DROP COLUMN frozen")
     op.execute("ALTER TABLE artifacts DROP COLUMN executable")

@@ -352,6 +352,11 @@ class FinishInvocation(Operation[FinishDetails]):
             if pay:
                 tx.move_scrip(SANDBOX, invoker, pay)
         tx.conn.execute(
+            "UPDATE artifacts SET calls = calls + 1, succeeded = succeeded + ?,"
+            " revenue = revenue + ? WHERE id = ?",
+            (int(ok), details["price_paid"], artifact_id),
+        )
+        tx.conn.execute(
             "UPDATE invocations SET status = ?, fuel = ?, compute_seconds = ?, error_kind = ?,"
             " error = ?, ended_at = ? WHERE id = ?",
             (
@@ -451,6 +456,11 @@ def _commit(
                     tx.now,
                     tx.now,
                 ),
+            )
+            tx.conn.execute(
+                "UPDATE artifacts SET calls = calls + 1, succeeded = succeeded + 1,"
+                " revenue = revenue + ? WHERE id = ?",
+                (nprice, target),
             )
             ensure_account(tx, target)
             accounts.add(target)
