@@ -169,7 +169,7 @@ def host_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
 
 def memory_total(limits: Limits, host: int | None) -> tuple[int, str]:
     """The ``memory`` stock pool for ``memory: auto``, and where it came from: a share of
-    the container's limit, else of the machine's RAM (else 1 GiB, said so)."""
+    the container's limit, else of the machine's RAM (else 2 GiB, said so)."""
     if limits.memory is not None:
         base, source = limits.memory, limits.memory_source
     elif host is not None:

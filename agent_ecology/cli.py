@@ -24,6 +24,7 @@ from agent_ecology import __version__, early_signals
 from agent_ecology._table import render_table
 from agent_ecology.config import ConfigError, Settings, load_settings
 from agent_ecology.ledger import Event, Ledger, LedgerError, Program
+from agent_ecology.sandbox.errors import SandboxBuildError
 from agent_ecology.store.migrate import (
     NewerSchema,
     current_revision,
@@ -313,7 +314,7 @@ async def _calibrate(args: argparse.Namespace) -> int:
 
 
 async def _build_sandbox(args: argparse.Namespace) -> int:
-    from agent_ecology.sandbox import SandboxBuildError, build
+    from agent_ecology.sandbox import build
 
     try:
         path = build(force=args.force)
@@ -452,7 +453,7 @@ def _first_known(group: BaseExceptionGroup[BaseException]) -> BaseException:
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
             exc = _first_known(exc)
-        if isinstance(exc, ConfigError | LedgerError | KeyboardInterrupt):
+        if isinstance(exc, ConfigError | LedgerError | SandboxBuildError | KeyboardInterrupt):
             return exc
     return group
 
@@ -473,6 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except LedgerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SandboxBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -389,8 +389,8 @@ class SandboxSettings(Strict):
     )
     memory_mb: Annotated[int, Field(ge=32, le=4096, strict=True)] = Field(
         default=_LIMITS.memory_bytes >> 20,
-        description="The memory limit of one invocation; held from the invoker's memory quota"
-        " while it runs.",
+        description="The memory limit of one instance; an invocation holds it for itself and"
+        " for each nesting level it may reach from the invoker's memory quota while it runs.",
     )
     deadline: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False, strict=False)] = Field(
         default=_LIMITS.deadline_s, description="Wall-clock seconds one invocation may take."
@@ -457,8 +457,8 @@ class Settings(Strict):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     fees: dict[str, NonNegativeInt] = Field(
         default_factory=dict,
-        description="Scrip burnt per successful call of a genesis method, by"
-        " 'artifact.method' (seed 004's transaction fees); default: none.",
+        description="Scrip burnt per call of a genesis method (paid first, for the attempt),"
+        " by 'artifact.method' (seed 004's transaction fees); default: none.",
     )
 
     @model_validator(mode="after")

@@ -174,6 +174,12 @@ class _Staging:
             text = self.view.state[(self.me, key)]
         else:
             text = self.view.read(self.view.ledger.program_state, self.me, key)
+            # What was read must still hold when the call commits: two calls of one program
+            # at once cannot both act on the same stored value.
+            self.view.state[(self.me, key)] = text
+            self.view.effects.append(
+                {"op": "expect", "artifact_id": self.me, "key": key, "value": text}
+            )
         return None if text is None else {"value": json.loads(text)}
 
     # its own state
@@ -187,7 +193,7 @@ class _Staging:
                 f"a stored value is at most {MAX_STATE_VALUE} characters of JSON; this one is"
                 f" {len(text)}"
             )
-        staged = sum(1 for (a, _k), v in self.view.state.items() if a == self.me and v)
+        staged = sum(1 for (a, _k), v in self.view.state.items() if a == self.me and v is not None)
         if text is not None and staged >= MAX_STATE_KEYS:
             raise HostRefusal(f"a program stores at most {MAX_STATE_KEYS} keys")
         self.view.state[(self.me, key)] = text
@@ -209,9 +215,7 @@ class _Staging:
             )
         if to == self.me:
             raise HostRefusal("a program cannot transfer to itself")
-        if to in (ops.ESCROW, ops.ORACLE, ops.SANDBOX):
-            raise HostRefusal(f"{to!r} takes nothing directly; invoke it through the invoker")
-        self.view.read(self.view.ledger.principal, to)  # it exists
+        self._receiver(to)
         self.view.scrip[self.me] = have - amount
         if to in self.view.scrip:
             self.view.scrip[to] += amount
@@ -227,11 +231,25 @@ class _Staging:
         if owner != self.me:
             raise HostRefusal(f"{artifact_id!r} is not held by {self.me}; a program gives only"
                               " what its account holds")  # fmt: skip
-        self.view.read(self.view.ledger.principal, to)
+        self._receiver(to)
         self.view.owners[artifact_id] = to
         self.view.effects.append({"op": "give", "from": self.me, "artifact_id": artifact_id,
                                   "to": to})  # fmt: skip
         return {"given": artifact_id, "to": to}
+
+    def _receiver(self, to: str) -> None:
+        """Refuse at once what the ledger would refuse at the end (ops.check_receiver's
+        rule): the genesis holders, and system principals that are not programs."""
+        if to in (ops.ESCROW, ops.ORACLE, ops.SANDBOX):
+            raise HostRefusal(f"{to!r} takes nothing directly; pay agents or programs")
+        principal = self.view.read(self.view.ledger.principal, to)
+        if principal.kind == "system":
+            try:
+                is_program = self.view.read(self.view.ledger.artifact, to).executable
+            except UnknownArtifact:
+                is_program = False
+            if not is_program:
+                raise HostRefusal(f"{to!r} is a system principal: what is sent would strand")
 
     def _h_invoke(self, p: Mapping[str, Any]) -> Any:
         target = _text(p.get("artifact_id"), "artifact_id")
@@ -259,7 +277,7 @@ class _Staging:
              "price": art.price}
         )  # fmt: skip
         self.view.scrip[target] = self.view.balance(target) + (pay - art.price)
-        owner = self.view.owners.get(art.owner_id, art.owner_id)
+        owner = art.owner_id
         if owner in self.view.scrip:
             self.view.scrip[owner] += art.price
         info = {
@@ -329,6 +347,13 @@ class Programs:
         )
         return receipt.details
 
+    @property
+    def memory_held(self) -> int:
+        """What one invocation holds from its invoker's memory quota: its memory limit for
+        itself and for each level of nesting it may reach (each nested call runs in an
+        instance of its own, with the same limit)."""
+        return self.limits.memory_bytes * (self.limits.max_depth + 1)
+
     def compute_of(self, fuel: int) -> float:
         return fuel * self.seconds_per_fuel
 
@@ -344,7 +369,7 @@ class Programs:
                 invoker=invoker,
                 artifact_id=artifact_id,
                 pay=pay,
-                memory_bytes=self.limits.memory_bytes,
+                memory_bytes=self.memory_held,
             )
         )
         d = started.details

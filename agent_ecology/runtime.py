@@ -241,6 +241,17 @@ class Runtime:
             agents=len(self.roster),
         )
         await genesis.install(ledger, authority=authority)
+        methods = {f"{a.id}.{m}" for a in genesis.artifacts.values() for m in a.methods}
+        unknown = sorted(set(settings.fees) - methods)
+        if unknown:
+            raise ConfigError(
+                "config.yaml",
+                [
+                    f"fees.{key}: there is no such genesis method; the methods are"
+                    f" {', '.join(sorted(methods))}"
+                    for key in unknown
+                ],
+            )
 
         ids = [spec.id for spec in self.roster]
         records = {r.agent_id: r for r in await ledger.agents() if r.agent_id in set(ids)}

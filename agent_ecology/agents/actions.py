@@ -73,7 +73,7 @@ class WriteArtifact(_Action):
     artifact_id: ArtifactId
     content: str = Field(max_length=MAX_CONTENT_CHARS)
     executable: bool = False
-    price: int = Field(default=0, ge=0, le=10**12)
+    price: int | None = Field(default=None, ge=0, le=10**12)
     example: ClassVar[dict[str, Any]] = {
         "action": "write_artifact",
         "artifact_id": "alice/price-list",

@@ -120,13 +120,19 @@ class Executor:
                     "programs_disabled",
                     "this world runs no programs (sandbox.enabled is false); write data only",
                 )
-            written = await self.programs.write(me, a.artifact_id, a.content, a.price)
+            price = a.price
+            if price is None:  # a rewrite keeps the program's price; a new one is free
+                try:
+                    price = (await ledger.artifact(a.artifact_id)).price
+                except LedgerError:
+                    price = 0
+            written = await self.programs.write(me, a.artifact_id, a.content, price)
             verb = "created" if written["created"] else "replaced"
             return Outcome(
                 "write_artifact",
                 True,
                 f"{verb} program {a.artifact_id} ({written['size_bytes']} bytes, price"
-                f" {a.price}); others run it with invoke, and you can freeze it with"
+                f" {price}); others run it with invoke, and you can freeze it with"
                 " genesis_ledger freeze",
                 dict(written),
             )
@@ -190,29 +196,36 @@ class Executor:
             )
         if a.method is None:
             known = self.genesis.artifacts.get(a.artifact_id)
-            methods = ", ".join(known.methods) if known is not None else ""
+            if known is None:
+                return Outcome.refused(
+                    "invoke",
+                    "programs_disabled",
+                    f"{a.artifact_id} is not a genesis artifact, and this world runs no programs"
+                    " (sandbox.enabled is false); name a genesis artifact and a method",
+                )
             return Outcome.refused(
                 "invoke",
                 "missing_method",
-                f"{a.artifact_id} is a genesis artifact: name a method"
-                + (f" (one of {methods})" if methods else ""),
+                f"{a.artifact_id} is a genesis artifact: name a method (one of"
+                f" {', '.join(known.methods)})",
             )
         key = f"{a.artifact_id}.{a.method}"
         fee = self.fees.get(key, 0)
-        if fee and await self.ledger.scrip(me) < fee:
-            return Outcome.refused(
-                "invoke",
-                "insufficient_scrip",
-                f"{key} costs a fee of {fee} scrip per call and you hold less; earn some first",
-            )
+        if fee:
+            # A fee is paid for the attempt, burnt before the call, so that nothing the call
+            # does can dodge it (seed 004's transaction fees).
+            try:
+                await self.ledger.submit(ops.Burn(src=me, amount=fee, authority=self.fee_authority))
+            except LedgerError as exc:
+                return Outcome.refused(
+                    "invoke",
+                    exc.code,
+                    f"{key} costs a fee of {fee} scrip per call, paid first: {exc}",
+                )
         inv = Invocation(me, self.ledger, self.clock)
         result = dict(await self.genesis.invoke(inv, a.artifact_id, a.method, a.args))
         if fee:
-            try:
-                await self.ledger.submit(ops.Burn(src=me, amount=fee, authority=self.fee_authority))
-                result["fee"] = fee
-            except LedgerError:  # spent in the call itself: the fee is waived, and said so
-                result["fee"] = 0
+            result["fee"] = fee
         return Outcome("invoke", True, f"{key} done", result)
 
     async def _run_program(self, me: str, a: act.Invoke) -> Outcome:

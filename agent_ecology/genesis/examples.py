@@ -42,6 +42,10 @@ def main(args, host):
     if action == "offer":
         if host.invoker != host.owner:
             raise PermissionError("only the owner makes the offer")
+        if offer is not None:  # terms cannot change while an offer stands
+            raise ValueError("an offer stands until it is bought or reclaimed")
+        if not (args["seconds"] > 0 and args["price"] >= 0):
+            raise ValueError("seconds must be > 0 and price >= 0")
         until = host.now + args["seconds"]
         host.set("offer", {"artifact": args["artifact"], "price": args["price"], "until": until})
         return {"offered": args["artifact"], "price": args["price"], "until": until}

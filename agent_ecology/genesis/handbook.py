@@ -148,9 +148,10 @@ def _programs_page(settings: Settings) -> str:
             " invoker's `compute` bucket after the call (also when it failed), into debt if"
             " need be, at the rate measured on this machine (the run's start-up line says it);"
             " a call stopped by its deadline is charged its whole fuel budget."
-            " A call in compute debt is refused. While it runs, the call holds its memory limit"
-            " from the invoker's `memory` quota, so one agent's calls at once never use more"
-            " than its share.",
+            " An invoker in compute debt cannot start a call. While it runs, a call holds"
+            f" {sb.memory_mb} MiB for itself and for each level of nesting it may reach"
+            f" ({sb.memory_mb * (sb.max_depth + 1)} MiB in all) from the invoker's `memory`"
+            " quota, so one agent's calls at once never use more than its share.",
             "",
             "**Accounts and contracts.** Every program has an account with its id: anyone may"
             " transfer scrip to it (genesis_ledger transfer) or give it an artifact"
@@ -160,7 +161,8 @@ def _programs_page(settings: Settings) -> str:
             " good. An agent gives an asset to a contract, and the contract releases it to"
             " whoever meets its conditions (the Gatekeeper pattern).",
             "",
-            "Genesis method fees (scrip burnt per successful call):",
+            "Genesis method fees (scrip burnt per call, paid before it, also when it is"
+            " refused):",
             *fee_lines,
             "",
             "## Worked example 1: a splitter",

@@ -1,7 +1,7 @@
 """The sandbox: agents' programs, run as CPython compiled to WebAssembly under wasmtime.
 
 ``Sandbox`` (runner.py) checks and runs programs with hard limits (limits.py); ``build``
-(build.py) makes the compiled sandbox once and caches it; ``load`` does both.
+(builder.py) makes the compiled sandbox once and caches it; ``load`` does both.
 
 wasmtime is imported on first use of anything here but :class:`Limits` (the config reads
 the limits' defaults without loading the engine).
@@ -13,10 +13,11 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_ecology.sandbox.errors import SandboxBuildError
 from agent_ecology.sandbox.limits import Limits
 
 if TYPE_CHECKING:
-    from agent_ecology.sandbox.build import SandboxBuildError, build, cache_dir, compiled_path
+    from agent_ecology.sandbox.builder import build, cache_dir, compiled_path
     from agent_ecology.sandbox.runner import (
         Failure,
         Host,
@@ -43,10 +44,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "SandboxBuildError": "build",
-    "build": "build",
-    "cache_dir": "build",
-    "compiled_path": "build",
+    "build": "builder",
+    "cache_dir": "builder",
+    "compiled_path": "builder",
     "Failure": "runner",
     "Host": "runner",
     "HostRefusal": "runner",
@@ -73,13 +73,32 @@ def load(cache: Path | None = None, *, prepared: int = 2, memory_bytes: int = 64
     One per process and settings: a sandbox keeps a ticker thread and warm instances, so
     worlds opened one after another in a process share it.
     """
-    from agent_ecology.sandbox.build import build
+    import os
+    import sys
+
+    import wasmtime
+
+    from agent_ecology.sandbox.builder import build, cache_dir
     from agent_ecology.sandbox.runner import Sandbox
 
     path = build(cache)
     key = (path, prepared, memory_bytes)
     if key not in _LOADED:
-        _LOADED[key] = Sandbox(path, prepared=prepared, memory_bytes=memory_bytes)
+        try:
+            _LOADED[key] = Sandbox(path, prepared=prepared, memory_bytes=memory_bytes)
+        except wasmtime.WasmtimeError as exc:
+            # Native code compiled for another CPU (an image built elsewhere): build it for
+            # this one, where the cache can be written (else in the user's own cache).
+            where = cache or cache_dir()
+            if not os.access(where, os.W_OK):
+                where = Path.home() / ".cache" / "agent-ecology" / "sandbox"
+            print(
+                f"sandbox: {path} does not load here ({str(exc).splitlines()[0]}); building it"
+                f" for this machine in {where}",
+                file=sys.stderr,
+            )
+            path = build(where, force=True)
+            _LOADED[key] = Sandbox(path, prepared=prepared, memory_bytes=memory_bytes)
     return _LOADED[key]
 
 

@@ -251,18 +251,18 @@ class Sandbox:
         """None if ``source`` compiles and defines ``main(args, host)``; else what is wrong
         (with its line).
 
-        Syntax is checked here first, by this process's own compiler (which runs nothing):
-        inside the sandbox, CPython reports a syntax error by opening the program's file to
-        quote its line, and opening a file is exactly what the sandbox traps.
+        The sandbox's compiler (CPython 3.14) decides; but inside the sandbox CPython reports
+        a syntax error by opening the program's file to quote its line, which traps. So the
+        error's words come from this process's compiler (which runs nothing), and where the
+        two disagree the sandbox wins (newer syntax it accepts is accepted).
         """
+        here: str | None = None
         try:
-            # to bytecode, not only to a tree: the symbol table's errors (a duplicate argument,
-            # `global` of a parameter, `yield` outside a function) are syntax errors too
             compile(source, "<artifact>", "exec", dont_inherit=True)
         except SyntaxError as exc:
-            return f"{exc.msg} (line {exc.lineno})"
+            here = f"{exc.msg} (line {exc.lineno})"
         except (ValueError, RecursionError, MemoryError) as exc:
-            return f"the program cannot be compiled: {exc}"
+            here = f"the program cannot be compiled: {exc}"
         store = self._store(Limits(), time.monotonic() + 10.0)
         store.set_fuel(CHECK_FUEL)
         instance = self.linker.instantiate(store, self.component)
@@ -272,7 +272,9 @@ class Sandbox:
             result = func(store, source)
             func.post_return(store)
         except wasmtime.WasmtimeError:
-            return "the program could not be compiled within the sandbox's limits"
+            if store.get_fuel() == 0:
+                return "the program is too large or too deeply nested to compile"
+            return here or "the sandbox's Python 3.14 cannot compile it (a syntax error)"
         return None if result is None else str(result)  # result<_, string>: None or the error
 
     # -- running -------------------------------------------------------------------------
@@ -537,9 +539,6 @@ def _program_failure(payload: str, limits: Limits) -> Failure:
         kind, message, line = str(data["type"])[:100], str(data["message"])[:500], data.get("line")
     except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
         return Failure("Error", payload[:500])
-    size = data.get("size")
-    if kind == "ResultTooLarge" and isinstance(size, int) and size > limits.max_result_bytes:
-        return Failure(kind, message, limit="result_size")
     return Failure(kind, message, line if isinstance(line, int) else None)
 
 

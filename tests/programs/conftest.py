@@ -15,8 +15,10 @@ from agent_ecology.programs import Programs
 from agent_ecology.sandbox import Limits, Sandbox, load
 from tests.conftest import AGENTS
 
-MEMORY_LIMIT = 32 << 20  # one invocation's memory (held from the invoker's quota)
-MEMORY_QUOTA = 3 * MEMORY_LIMIT // 2  # room for one invocation at a time, not two
+MEMORY_LIMIT = 32 << 20  # one instance's memory
+DEPTH = 3
+HELD = MEMORY_LIMIT * (DEPTH + 1)  # what an invocation holds: an instance per nesting level
+MEMORY_QUOTA = 3 * HELD // 2  # room for one invocation at a time, not two
 SECONDS_PER_FUEL = 1e-8  # a round rate, so charges are easy to check: 1e8 fuel = 1 s
 
 
@@ -45,7 +47,12 @@ async def genesis(ledger: Ledger, tmp_path: Path) -> Genesis:
 
 
 def limits(**changes: object) -> Limits:
-    base = {"fuel": 200_000_000, "memory_bytes": MEMORY_LIMIT, "deadline_s": 5.0}
+    base = {
+        "fuel": 200_000_000,
+        "memory_bytes": MEMORY_LIMIT,
+        "deadline_s": 5.0,
+        "max_depth": DEPTH,
+    }
     return Limits(**{**base, **changes})  # type: ignore[arg-type]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
 import pytest
 
@@ -9,11 +11,11 @@ from agent_ecology.agents import Executor
 from agent_ecology.agents import actions as act
 from agent_ecology.clock import ManualClock
 from agent_ecology.genesis import examples
-from agent_ecology.ledger import Ledger, LedgerError, ops
+from agent_ecology.ledger import Event, EventKind, Ledger, LedgerError, ops
 from agent_ecology.programs import ProgramError, Programs
 from agent_ecology.sandbox import Sandbox
 from tests.conftest import T0
-from tests.programs.conftest import MEMORY_LIMIT, MEMORY_QUOTA, SECONDS_PER_FUEL, limits
+from tests.programs.conftest import HELD, MEMORY_QUOTA, SECONDS_PER_FUEL, limits
 
 TOOL = "def main(args, host):\n    return sum(args['xs'])\n"
 
@@ -252,7 +254,7 @@ async def test_a_program_that_does_not_compile_is_refused_with_its_line(
 async def test_one_agents_concurrent_invocations_fit_its_memory_quota(
     ledger: Ledger, programs: Programs, sandbox: Sandbox, clock: ManualClock
 ) -> None:
-    # Each invocation holds MEMORY_LIMIT; the quota holds one and a half of them.
+    # Each invocation holds HELD; the quota holds one and a half of them.
     slow = "def main(args, host):\n    while True:\n        pass\n"
     await programs.write("bob", "bob/slow", slow, 0)
     patient = Programs(
@@ -275,12 +277,12 @@ async def test_one_agents_concurrent_invocations_fit_its_memory_quota(
             tg.start_soon(call)
     refused = [o for o in outcomes if isinstance(o, LedgerError)]
     assert len(refused) == 2
-    assert all("needs 33554432 memory" in str(o) for o in refused), refused
+    assert all(f"needs {HELD} memory" in str(o) for o in refused), refused
     holding = (await ledger.account("alice")).holding("memory")
     assert holding is not None and (holding.quota, holding.used) == (MEMORY_QUOTA, 0)
     # another agent's quota is its own
     assert (await patient.invoke("bob", "bob/slow", {}, 0)).failure is not None
-    assert MEMORY_LIMIT < MEMORY_QUOTA < 2 * MEMORY_LIMIT
+    assert HELD < MEMORY_QUOTA < 2 * HELD
 
 
 async def test_an_abandoned_invocation_gives_its_holds_back(
@@ -290,7 +292,7 @@ async def test_an_abandoned_invocation_gives_its_holds_back(
     await ledger.submit(
         ops.StartInvocation(
             invocation_id="lost", invoker="alice", artifact_id="bob/sum", pay=7,
-            memory_bytes=MEMORY_LIMIT,
+            memory_bytes=HELD,
         )
     )  # fmt: skip
     assert await ledger.scrip(ops.SANDBOX) == 7
@@ -401,3 +403,178 @@ async def test_genesis_fees_are_burnt_after_a_successful_call(
     assert await balances(ledger, "alice", "bob") == {"alice": 94, "bob": 105}
     supply = await ledger.supply()
     assert supply.burned == 1
+
+
+async def disk_used(ledger: Ledger, who: str) -> float:
+    holding = (await ledger.account(who)).holding("disk")
+    assert holding is not None
+    return holding.used
+
+
+async def test_deleting_a_program_frees_exactly_its_bytes_and_its_stored_state(
+    ledger: Ledger, programs: Programs
+) -> None:
+    store = "def main(args, host):\n    host.set('blob', 'x' * 3000)\n    return 1\n"
+    before = await disk_used(ledger, "bob")
+    await programs.write("bob", "bob/store", store, 0)
+    assert (await programs.invoke("alice", "bob/store", {}, 0)).ok
+    assert await disk_used(ledger, "bob") == before + len(store) + len("blob") + 3002
+    await ledger.submit(ops.DeleteArtifact(actor="bob", artifact_id="bob/store"))
+    assert await disk_used(ledger, "bob") == before
+    # the empty account is taken over by a new program of the same id
+    await programs.write("bob", "bob/store", TOOL, 0)
+
+
+async def test_a_programs_account_holds_no_programs(ledger: Ledger, programs: Programs) -> None:
+    await programs.write("alice", "alice/a", TOOL, 0)
+    await programs.write("alice", "alice/b", TOOL, 0)
+    for target, refusal in (
+        ("alice/b", "a program's account holds no programs"),
+        ("alice/a", "'alice/a' cannot hold itself"),
+    ):
+        with pytest.raises(LedgerError, match=refusal):
+            await ledger.submit(
+                ops.TransferArtifact(actor="alice", artifact_id="alice/a", new_owner=target)
+            )
+
+
+async def test_a_listed_program_pays_its_price_to_its_seller(
+    ledger: Ledger, programs: Programs, executor: Executor
+) -> None:
+    await programs.write("bob", "bob/sum", TOOL, 3)
+    deposit = act.Invoke(
+        action="invoke", artifact_id="genesis_escrow", method="deposit",
+        args={"artifact_id": "bob/sum", "price": 50},
+    )  # fmt: skip
+    assert (await executor.perform("bob", deposit)).ok
+    escrow_before = await ledger.scrip(ops.ESCROW)
+    done = await programs.invoke("alice", "bob/sum", {"xs": [1]}, 3)
+    assert done.ok
+    assert await ledger.scrip("bob") == 103
+    assert await ledger.scrip(ops.ESCROW) == escrow_before
+
+
+async def test_every_started_invocation_is_finished_even_when_no_instance_can_be_made(
+    ledger: Ledger, sandbox: Sandbox, clock: ManualClock, programs: Programs
+) -> None:
+    await programs.write("bob", "bob/sum", TOOL, 1)
+    cramped = Programs(
+        ledger, sandbox, clock, limits=limits(memory_bytes=1 << 20),
+        seconds_per_fuel=SECONDS_PER_FUEL,
+    )  # fmt: skip
+    done = await cramped.invoke("alice", "bob/sum", {"xs": [1]}, 5)
+    assert done.failure is not None and done.failure.kind == "SandboxError"
+    assert "memory_mb" in done.failure.message
+    assert await balances(ledger, "alice", ops.SANDBOX) == {"alice": 100, ops.SANDBOX: 0}
+    holding = (await ledger.account("alice")).holding("memory")
+    assert holding is not None and holding.used == 0
+    [row] = await ledger.invocations()
+    assert (row.status, row.fuel) == ("failed", 0)
+
+
+async def test_a_program_deleted_during_its_call_does_nothing_and_refunds(
+    ledger: Ledger, programs: Programs
+) -> None:
+    slow = (
+        "def main(args, host):\n"
+        "    n = 0\n"
+        "    for i in range(60000):\n"
+        "        n += i\n"
+        "    return n\n"
+    )
+    await programs.write("bob", "bob/slow", slow, 1)
+    results: list[object] = []
+
+    async def call() -> None:
+        results.append(await programs.invoke("alice", "bob/slow", {}, 7))
+
+    started = anyio.Event()
+
+    def listen(events: Sequence[Event]) -> None:
+        if any(e.kind == EventKind.INVOCATION_STARTED for e in events):
+            started.set()
+
+    ledger.subscribe(listen)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call)
+        await started.wait()  # the call holds its pay and runs: delete the program now
+        await ledger.submit(ops.DeleteArtifact(actor="bob", artifact_id="bob/slow"))
+    [done] = results
+    assert not done.ok and done.failure is not None  # type: ignore[attr-defined]
+    assert "was deleted or rewritten as data during the call" in done.failure.message  # type: ignore[attr-defined]
+    assert await balances(ledger, "alice", "bob", "bob/slow") == {
+        "alice": 100,
+        "bob": 100,
+        "bob/slow": 0,
+    }
+
+
+async def test_of_two_calls_acting_on_one_stored_value_only_one_commits(
+    ledger: Ledger, programs: Programs
+) -> None:
+    once = (
+        "def main(args, host):\n"
+        "    if host.get('sold'):\n"
+        "        raise ValueError('sold out')\n"
+        "    for i in range(200000):\n"
+        "        pass\n"
+        "    host.set('sold', host.invoker)\n"
+        "    host.transfer(host.owner, host.paid)\n"
+        "    return 'yours'\n"
+    )
+    await programs.write("carol", "carol/once", once, 0)
+    results = []
+
+    async def buy(who: str) -> None:
+        results.append((who, await programs.invoke(who, "carol/once", {}, 10)))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(buy, "alice")
+        tg.start_soon(buy, "bob")
+    assert sorted(r.ok for _, r in results) == [False, True]
+    [(winner, _)] = [(w, r) for w, r in results if r.ok]
+    [(_, lost)] = [(w, r) for w, r in results if not r.ok]
+    assert lost.failure is not None
+    assert lost.failure.kind in ("Conflict", "ValueError")  # raced, or came second
+    assert await ledger.program_state("carol/once", "sold") == f'"{winner}"'
+    assert await ledger.scrip("carol") == 110
+    assert await ledger.scrip("alice") + await ledger.scrip("bob") == 190
+
+
+async def test_nothing_goes_to_system_principals_that_would_strand_it(
+    ledger: Ledger, programs: Programs
+) -> None:
+    leak = (
+        "def main(args, host):\n"
+        "    out = []\n"
+        "    for to in ('world', 'genesis_escrow', 'genesis_sandbox'):\n"
+        "        try:\n"
+        "            host.transfer(to, 1)\n"
+        "        except HostError as e:\n"
+        "            out.append(str(e))\n"
+        "    return out\n"
+    )
+    await programs.write("bob", "bob/leak", leak, 0)
+    done = await programs.invoke("alice", "bob/leak", {}, 3)
+    assert done.ok and len(done.value) == 3
+    assert "'world' is a system principal" in done.value[0]
+    with pytest.raises(LedgerError, match="'world' is a system principal"):
+        await ledger.submit(ops.Transfer(src="alice", dst="world", amount=1))
+    assert await ledger.scrip("world") == 0
+
+
+async def test_a_fee_is_paid_for_the_attempt(ledger: Ledger, executor: Executor) -> None:
+    too_much = act.Invoke(
+        action="invoke", artifact_id="genesis_ledger", method="transfer",
+        args={"to": "bob", "amount": 1000},
+    )  # fmt: skip
+    refused = await executor.perform("alice", too_much)
+    assert not refused.ok
+    assert await ledger.scrip("alice") == 99  # the fee went before the refused transfer
+    everything = act.Invoke(
+        action="invoke", artifact_id="genesis_ledger", method="transfer",
+        args={"to": "bob", "amount": 99},
+    )  # fmt: skip
+    broke = await executor.perform("alice", everything)
+    assert not broke.ok  # 98 left after the fee: the fee cannot be dodged by spending it
+    assert (await ledger.supply()).burned == 2

@@ -456,13 +456,13 @@ def test_a_huge_result_is_refused(sandbox: Sandbox) -> None:
     assert_failed(
         out,
         "ResultTooLarge",
-        "the result is 100002 characters of JSON; the limit is 16384",
+        "the result is 100,002 bytes of JSON; the limit is 16,384",
         line=None,
         limit="result_size",
     )
     # Just over the limit too (a list of 17 strings of 1,000 characters: 17,068 of JSON).
     out = run(sandbox, program("return ['x' * 1000] * 17"))
-    assert_failed(out, "ResultTooLarge", "17068 characters", line=None, limit="result_size")
+    assert_failed(out, "ResultTooLarge", "17,068 bytes", line=None, limit="result_size")
     assert_unaffected(sandbox)
 
 

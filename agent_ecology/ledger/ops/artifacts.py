@@ -123,8 +123,12 @@ def store_artifact(
             )
         old_size = int(row[1])
     if row is None and program is not None:
-        taken = tx.conn.execute("SELECT 1 FROM principals WHERE id = ?", (artifact_id,))
-        if taken.fetchone() is not None:
+        taken = tx.conn.execute(
+            "SELECT kind, scrip FROM principals WHERE id = ?", (artifact_id,)
+        ).fetchone()
+        # The account of a deleted program (empty: it could not be deleted otherwise) is
+        # taken over by a new program of that id; any other principal's id is not free.
+        if taken is not None and not (taken[0] == "system" and "/" in artifact_id):
             raise NotPermitted(actor, f"{artifact_id!r} is a principal's id; choose another id")
     delta = size - old_size
     if delta and tx.disk_metered(actor):
@@ -246,7 +250,7 @@ class DeleteArtifact(Operation[DeleteArtifactDetails]):
             )
         programs.refuse_if_frozen(tx, self.actor, self.artifact_id, "delete")
         programs.refuse_if_holding(tx, self.actor, self.artifact_id, "deleted")
-        size += programs.drop_state(tx, self.artifact_id)
+        programs.drop_state(tx, self.artifact_id)  # frees its own bytes from the disk
         if size and tx.disk_metered(self.actor):
             tx.free_stock(self.actor, DISK, float(size))
         tx.conn.execute("DELETE FROM artifacts WHERE id = ?", (self.artifact_id,))

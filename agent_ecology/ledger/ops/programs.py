@@ -21,7 +21,7 @@ Invocations still running when the world stops are abandoned when it opens again
 from __future__ import annotations
 
 import json
-from typing import Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.errors import (
@@ -44,10 +44,14 @@ from agent_ecology.ledger.ops.checks import (
     JsonText,
     NonNegative,
     PrincipalId,
+    Rule,
     ScripOrZero,
     Text,
+    whole,
 )
 from agent_ecology.ledger.ops.tx import Tx
+
+Fuel = Annotated[int, Rule(whole(0, "a whole number of instructions >= 0"))]
 
 MAX_STATE_KEYS = 100
 """How many keys one program's stored state may hold."""
@@ -195,7 +199,9 @@ class StartInvocation(Operation[StartDetails]):
 
     def apply(self, tx: Tx) -> StartDetails:
         tx.principal_kind(self.invoker)
-        owner, executable, frozen, price, source = program(tx, self.artifact_id)
+        _owner, executable, frozen, price, source = program(tx, self.artifact_id)
+        # A program listed in escrow is still its seller's: the price is theirs.
+        owner = tx.effective_owner(self.artifact_id) or _owner
         if not executable:
             raise InvalidRequest(
                 f"{self.artifact_id!r} is a data artifact, not a program; read it with"
@@ -292,7 +298,7 @@ class FinishInvocation(Operation[FinishDetails]):
 
     invocation_id: Text
     ok: bool
-    fuel: Count
+    fuel: Fuel
     compute_seconds: NonNegative
     effects: JsonText = '{"effects": []}'
     error_kind: Text | None = None
@@ -398,6 +404,8 @@ def _commit(
     effects: list[dict[str, Any]],
 ) -> None:
     """Apply a successful invocation's money and effects (inside the caller's savepoint)."""
+    if not is_program_account(tx, artifact_id):
+        raise InvalidRequest(f"{artifact_id!r} was deleted or rewritten as data during the call")
     if price:
         tx.move_scrip(SANDBOX, owner, price)
     if pay - price:
@@ -407,6 +415,18 @@ def _commit(
     nested = 0
     for effect in effects:
         kind = effect.get("op")
+        if kind == "expect":  # a stored value the program read: it must not have changed
+            target, key = str(effect["artifact_id"]), str(effect["key"])
+            row = tx.conn.execute(
+                "SELECT value FROM artifact_state WHERE artifact_id = ? AND key = ?",
+                (target, key),
+            ).fetchone()
+            if (None if row is None else str(row[0])) != effect.get("value"):
+                raise InvalidRequest(
+                    f"{target!r}'s stored {key!r} changed during the call (another invocation"
+                    " wrote it first)"
+                )
+            continue
         if kind == "state":
             target = str(effect["artifact_id"])
             if target not in accounts:
@@ -430,7 +450,8 @@ def _commit(
                 int(effect["pay"]),
                 int(effect["price"]),
             )
-            nowner, executable, _frozen, current, _ = program(tx, target)
+            _nowner, executable, _frozen, current, _ = program(tx, target)
+            nowner = tx.effective_owner(target) or _nowner
             if not executable or current != nprice:
                 raise InvalidRequest(
                     f"{target!r} changed during the call (its price is now {current})"
@@ -469,9 +490,24 @@ def _commit(
 
 
 def _receiver(tx: Tx, src: str, dst: str) -> None:
-    tx.principal_kind(dst)
+    check_receiver(tx, src, dst)
+
+
+def check_receiver(tx: Tx, src: str, dst: str) -> None:
+    """The one rule for who may be given scrip or artifacts directly: agents and programs'
+    accounts; not the genesis holders, nor other system principals (where it would strand)."""
     if dst in HOLDERS:
-        raise NotPermitted(src, f"{dst!r} holds what it manages; nothing is given to it directly")
+        raise NotPermitted(
+            src,
+            f"{dst!r} holds scrip only for bids, sales and calls it manages; pay agents or"
+            " programs, or use its methods",
+        )
+    if tx.principal_kind(dst) == "system" and not is_program_account(tx, dst):
+        raise NotPermitted(
+            src,
+            f"{dst!r} is a system principal: what is sent to it would be stranded; pay agents"
+            " or programs (burn scrip you want out of circulation)",
+        )
 
 
 def give_from_account(tx: Tx, src: str, artifact_id: str, dst: str) -> None:
@@ -485,8 +521,6 @@ def give_from_account(tx: Tx, src: str, artifact_id: str, dst: str) -> None:
     if str(row[0]) != src:
         raise NotPermitted(src, f"artifact {artifact_id!r} is not held by {src!r}")
     _receiver(tx, src, dst)
-    if tx.principal_kind(dst) != "agent" and not is_program_account(tx, dst):
-        raise NotPermitted(src, f"{dst!r} is neither an agent nor a program's account")
     tx.give_artifact(
         artifact_id,
         dst,

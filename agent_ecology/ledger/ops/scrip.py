@@ -6,12 +6,11 @@ from typing import TypedDict
 
 from agent_ecology.ledger.errors import (
     InvalidRequest,
-    NotPermitted,
 )
 from agent_ecology.ledger.kinds import EventKind
 from agent_ecology.ledger.ops.base import Operation, operation
-from agent_ecology.ledger.ops.checks import HOLDERS, PrincipalId, Scrip
-from agent_ecology.ledger.ops.programs import is_program_account
+from agent_ecology.ledger.ops.checks import PrincipalId, Scrip
+from agent_ecology.ledger.ops.programs import check_receiver
 from agent_ecology.ledger.ops.tx import Tx
 
 
@@ -33,18 +32,7 @@ class Transfer(Operation[TransferDetails]):
             raise InvalidRequest(f"cannot transfer scrip from {self.src!r} to itself")
 
     def apply(self, tx: Tx) -> TransferDetails:
-        if self.dst in HOLDERS:
-            raise NotPermitted(
-                self.src,
-                f"{self.dst!r} holds scrip only for bids and sales it manages; pay agents, or"
-                " bid through genesis_oracle",
-            )
-        if tx.principal_kind(self.dst) == "system" and not is_program_account(tx, self.dst):
-            raise NotPermitted(
-                self.src,
-                f"{self.dst!r} is a system principal: scrip sent to it would be stranded;"
-                " pay agents or programs (burn scrip you want out of circulation)",
-            )
+        check_receiver(tx, self.src, self.dst)
         src_scrip, dst_scrip = tx.move_scrip(self.src, self.dst, self.amount)
         details: TransferDetails = {"src_scrip": src_scrip, "dst_scrip": dst_scrip}
         tx.event(

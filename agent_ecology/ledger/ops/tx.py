@@ -205,6 +205,7 @@ class Tx:
         whoever pays for what ``to`` holds from that of ``from_disk``'s payer (where disk is
         metered; ``hint`` says what to do if it is full). A program brings along what its
         account holds and stores (its owner pays for those)."""
+        self.refuse_program_in_program(artifact_id, to)
         if size:
             size += self.program_footprint(artifact_id)
         payer = self.disk_payer(to) if size else None
@@ -217,6 +218,24 @@ class Tx:
             "UPDATE artifacts SET owner_id = ?, updated_at = ? WHERE id = ?",
             (to, self.now, artifact_id),
         )
+
+    def refuse_program_in_program(self, artifact_id: str, to: str) -> None:
+        """A program's account holds data, debts and rights, never a program (nor itself):
+        so whoever pays for what an account holds is always one step away, an agent."""
+        is_program = self.conn.execute(
+            "SELECT 1 FROM artifacts WHERE id = ? AND executable = 1", (artifact_id,)
+        ).fetchone()
+        if is_program is None:
+            return
+        to_program = self.conn.execute(
+            "SELECT 1 FROM artifacts WHERE id = ? AND executable = 1", (to,)
+        ).fetchone()
+        if to_program is not None:
+            raise NotPermitted(
+                to,
+                f"{artifact_id!r} is a program, and a program's account holds no programs;"
+                " give it to an agent (or sell it through genesis_escrow)",
+            )
 
     def disk_payer(self, principal: str) -> str | None:
         """The agent whose disk pays for what ``principal`` holds: an agent itself, a

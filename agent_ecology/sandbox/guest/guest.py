@@ -1,6 +1,6 @@
 """The guest: runs an agent's program inside the sandbox (CPython compiled to WebAssembly).
 
-Built into a component by ``componentize-py`` (agent_ecology.sandbox.build). Everything
+Built into a component by ``componentize-py`` (agent_ecology.sandbox.builder). Everything
 imported here is imported at build time and snapshotted; a program may import only the
 modules of ``ALLOWED``, and any import of a module that is not already loaded is refused
 with an ImportError (loading one would need the file system, which the sandbox does not
@@ -146,6 +146,9 @@ def _failure(exc):
 class WitWorld(wit_world.WitWorld):
     def check(self, source):
         try:
+            # The sandbox's own compiler is the judge (a syntax error here traps: CPython
+            # opens the file to quote the line; the host then says what the error is).
+            compile(source, PROGRAM, "exec", dont_inherit=True)
             tree = ast.parse(source, PROGRAM)
         except SyntaxError as e:
             raise Err(f"{e.msg} (line {e.lineno})") from None
@@ -172,20 +175,7 @@ class WitWorld(wit_world.WitWorld):
             out = json.dumps(result, allow_nan=False)
         except BaseException as e:  # the program's failure, reported to its invoker
             raise _failure(e) from None
-        if len(out) > ctx["max_result"]:
-            # "size" marks the guest's own check (a program's exception carries none); the
-            # host compares it with its own limit.
-            raise Err(
-                json.dumps(
-                    {
-                        "type": "ResultTooLarge",
-                        "size": len(out),
-                        "message": f"the result is {len(out)} characters of JSON; the limit"
-                        f" is {ctx['max_result']}",
-                        "line": None,
-                    }
-                )
-            )
+        # The host judges the result's size (what the guest says of it is the program's).
         return out
 
 

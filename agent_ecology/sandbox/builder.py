@@ -31,6 +31,7 @@ from pathlib import Path
 import wasmtime
 from wasmtime import component as cm
 
+from agent_ecology.sandbox.errors import SandboxBuildError
 from agent_ecology.sandbox.runner import ENGINE_SIGNATURE, engine_config
 
 __all__ = ["GUEST", "SandboxBuildError", "build", "cache_dir", "cache_key", "compiled_path"]
@@ -42,10 +43,6 @@ CACHE_ENV = "AGENT_ECOLOGY_SANDBOX_CACHE"
 RECIPE = "1"
 
 Progress = Callable[[str], None]
-
-
-class SandboxBuildError(RuntimeError):
-    """The sandbox could not be built; the message says why and what to do."""
 
 
 def cache_dir() -> Path:
