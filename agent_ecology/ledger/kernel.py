@@ -217,7 +217,7 @@ class Ledger:
     ) -> list[records.Program]:
         """Executable artifacts (of one owner, frozen or not, among ``ids``), most used first;
         ``for_agent``: others' programs in the order that agent should know them (what it
-        invoked lately, then frozen ones, then the most used)."""
+        invoked lately, then frozen ones, then the newest)."""
         return await self._hot.read(
             partial(
                 queries.programs,

@@ -381,12 +381,12 @@ def programs(
         params.extend(ids)
     if for_agent is not None:
         # What an agent should know first: what it invoked lately, then frozen (trustable)
-        # programs, then the most used. Others' only (its own are in its artifact list).
+        # programs, then the newest (so new ones are seen). Others' only (its own are in its artifact list).
         sql += (" AND" if params else " WHERE") + " owner_id != ?"
         params.append(for_agent)
         sql += (
             " ORDER BY (SELECT max(i.started_at) FROM invocations i WHERE i.invoker_id = ?"
-            " AND i.artifact_id = programs.id) DESC NULLS LAST, frozen DESC, succeeded DESC, id"
+            " AND i.artifact_id = programs.id) DESC NULLS LAST, frozen DESC, updated_at DESC, id"
         )
         params.append(for_agent)
     else:
