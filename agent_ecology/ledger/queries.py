@@ -381,7 +381,8 @@ def programs(
         params.extend(ids)
     if for_agent is not None:
         # What an agent should know first: what it invoked lately, then frozen (trustable)
-        # programs, then the newest (so new ones are seen). Others' only (its own are in its artifact list).
+        # programs, then the newest (so new ones are seen). Others' only: its own are in its
+        # artifact list.
         sql += (" AND" if params else " WHERE") + " owner_id != ?"
         params.append(for_agent)
         sql += (
