@@ -161,8 +161,7 @@ def _programs_page(settings: Settings) -> str:
             " good. An agent gives an asset to a contract, and the contract releases it to"
             " whoever meets its conditions (the Gatekeeper pattern).",
             "",
-            "Genesis method fees (scrip burnt per call, paid before it, also when it is"
-            " refused):",
+            "Genesis method fees (scrip burnt per call, paid before it, also when it is refused):",
             *fee_lines,
             "",
             "## Worked example 1: a splitter",
