@@ -117,6 +117,17 @@ def ensure_account(tx: Tx, artifact_id: str) -> None:
     )
 
 
+def own_program(tx: Tx, actor: str, artifact_id: str, why: str) -> bool:
+    """Refuse unless ``artifact_id`` is a program ``actor`` owns; returns whether it is frozen.
+    ``why`` says what only programs may do."""
+    owner, executable, frozen, _price, _ = program(tx, artifact_id)
+    if owner != actor:
+        raise NotPermitted(actor, f"{artifact_id!r} is owned by {owner!r}")
+    if not executable:
+        raise InvalidRequest(f"{artifact_id!r} is not a program; {why}")
+    return frozen
+
+
 class PriceDetails(TypedDict):
     price: int
 
@@ -130,14 +141,12 @@ class SetPrice(Operation[PriceDetails]):
     price: ScripOrZero
 
     def apply(self, tx: Tx) -> PriceDetails:
-        owner, executable, _frozen, _price, _ = program(tx, self.artifact_id)
-        if owner != self.actor:
-            raise NotPermitted(self.actor, f"{self.artifact_id!r} is owned by {owner!r}")
-        if not executable:
-            raise InvalidRequest(
-                f"{self.artifact_id!r} is not a program; only programs have a price (sell a"
-                " data artifact through genesis_escrow)"
-            )
+        own_program(
+            tx,
+            self.actor,
+            self.artifact_id,
+            "only programs have a price (sell a data artifact through genesis_escrow)",
+        )
         refuse_if_frozen(tx, self.actor, self.artifact_id, "reprice")
         tx.conn.execute(
             "UPDATE artifacts SET price = ?, updated_at = ? WHERE id = ?",
@@ -161,14 +170,7 @@ class FreezeArtifact(Operation[FreezeDetails]):
     artifact_id: ArtifactId
 
     def apply(self, tx: Tx) -> FreezeDetails:
-        owner, executable, frozen, _price, _ = program(tx, self.artifact_id)
-        if owner != self.actor:
-            raise NotPermitted(self.actor, f"{self.artifact_id!r} is owned by {owner!r}")
-        if not executable:
-            raise InvalidRequest(
-                f"{self.artifact_id!r} is not a program; only programs can be frozen"
-            )
-        if frozen:
+        if own_program(tx, self.actor, self.artifact_id, "only programs can be frozen"):
             return {"frozen": False}
         tx.conn.execute(
             "UPDATE artifacts SET frozen = 1, updated_at = ? WHERE id = ?",
@@ -439,7 +441,7 @@ def _commit(
             raise NotPermitted(src, "a program moves only what its own account holds")
         if kind == "transfer":
             dst, amount = str(effect["to"]), int(effect["amount"])
-            _receiver(tx, src, dst)
+            check_receiver(tx, src, dst)
             tx.move_scrip(src, dst, amount)
         elif kind == "give":
             target, dst = str(effect["artifact_id"]), str(effect["to"])
@@ -489,10 +491,6 @@ def _commit(
             raise InvalidRequest(f"unknown effect {kind!r}")
 
 
-def _receiver(tx: Tx, src: str, dst: str) -> None:
-    check_receiver(tx, src, dst)
-
-
 def check_receiver(tx: Tx, src: str, dst: str) -> None:
     """The one rule for who may be given scrip or artifacts directly: agents and programs'
     accounts; not the genesis holders, nor other system principals (where it would strand)."""
@@ -520,7 +518,7 @@ def give_from_account(tx: Tx, src: str, artifact_id: str, dst: str) -> None:
         raise UnknownArtifact(artifact_id)
     if str(row[0]) != src:
         raise NotPermitted(src, f"artifact {artifact_id!r} is not held by {src!r}")
-    _receiver(tx, src, dst)
+    check_receiver(tx, src, dst)
     tx.give_artifact(
         artifact_id,
         dst,
