@@ -30,7 +30,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, model_validator
@@ -70,7 +70,11 @@ __all__ = [
     "load_agent_file",
     "load_settings",
     "parse_settings",
+    "read_mapping_file",
+    "validate_file",
 ]
+
+M = TypeVar("M", bound=BaseModel)
 
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|token)$", re.IGNORECASE)
 
@@ -617,8 +621,9 @@ def _errors(exc: ValidationError, root: type[BaseModel]) -> list[str]:
     return problems
 
 
-def load_agent_file(path: Path) -> AgentSettings:
-    """Read one ``genesis/agents/<id>.yaml``; its ``id`` defaults to the file name."""
+def read_mapping_file(path: Path, what: str) -> tuple[str, dict[Any, Any]]:
+    """``(source, data)`` of one YAML file that holds a mapping (``what`` names it in errors),
+    read as config.yaml is: duplicated keys and unreadable values are errors."""
     source = str(path)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
@@ -633,16 +638,28 @@ def load_agent_file(path: Path) -> AgentSettings:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(source, [f"an agent file holds a mapping, got {type(data).__name__}"])
+        raise ConfigError(source, [f"{what} holds a mapping, got {type(data).__name__}"])
+    return source, data
+
+
+def validate_file(model: type[M], data: Mapping[str, Any], source: str) -> M:
+    """``model`` validated from ``data``, or :class:`ConfigError` with every problem's key
+    path (as config.yaml's errors are worded)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _errors(exc, model)) from None
+
+
+def load_agent_file(path: Path) -> AgentSettings:
+    """Read one ``genesis/agents/<id>.yaml``; its ``id`` defaults to the file name."""
+    source, data = read_mapping_file(path, "an agent file")
     if data.setdefault("id", path.stem) != path.stem:
         raise ConfigError(
             source,
             [f"id {data['id']!r} differs from the file name {path.stem!r}; rename one of them"],
         )
-    try:
-        return AgentSettings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(source, _errors(exc, AgentSettings)) from None
+    return validate_file(AgentSettings, data, source)
 
 
 def load_settings(path: str | Path) -> Settings:

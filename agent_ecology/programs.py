@@ -35,7 +35,7 @@ from agent_ecology.ledger import Ledger, LedgerError, ops
 from agent_ecology.ledger.errors import UnknownArtifact, UnknownPrincipal
 from agent_ecology.ledger.ops.artifacts import WriteArtifactDetails
 from agent_ecology.ledger.ops.programs import MAX_STATE_KEYS, MAX_STATE_VALUE
-from agent_ecology.sandbox import Failure, HostRefusal, Limits, Sandbox
+from agent_ecology.sandbox import Failure, HostRefusal, Limits, Outcome, Sandbox
 
 __all__ = ["InvokeResult", "ProgramError", "Programs"]
 
@@ -91,6 +91,9 @@ class _Ledgerview:
     scrip: dict[str, int] = field(default_factory=dict)  # accounts read, with staged changes
     owners: dict[str, str] = field(default_factory=dict)  # artifacts given, to whom
     state: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    trial: bool = False
+    """A task's case: only calls' prices are kept (from ``scrip[SANDBOX]``, what the
+    submission attached); stored state, transfers and gifts are staged and then dropped."""
 
     def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return anyio.from_thread.run(lambda: fn(*args, **kwargs))
@@ -267,6 +270,8 @@ class _Staging:
             raise HostRefusal(f"{target!r} is not a program")
         if pay < art.price:
             raise HostRefusal(f"{target} costs {art.price} scrip per call; pay at least that")
+        if self.view.trial:
+            return self._trial_invoke(art, target, args)
         have = self.view.balance(self.me)
         if pay > have:
             raise HostRefusal(f"{self.me} holds {have} scrip; it cannot pay {pay}")
@@ -299,6 +304,37 @@ class _Staging:
                               f"{out.failure.describe()}")  # fmt: skip
         return out.value
 
+    def _trial_invoke(self, art: Any, target: str, args: Mapping[str, Any]) -> Any:
+        """A call made while a task's case runs: its price comes from what the submission
+        attached (the account of nobody in the call), and pay above the price is not moved."""
+        left = self.view.scrip.get(ops.SANDBOX, 0)
+        if art.price > left:
+            raise HostRefusal(
+                f"{target} costs {art.price} scrip; the submission attached {left} scrip that"
+                " is not spent yet (submit with more pay)"
+            )
+        mark = self.view.mark()
+        self.view.scrip[ops.SANDBOX] = left - art.price
+        self.view.effects.append({"op": "invoke", "artifact_id": target, "price": art.price})
+        info = {
+            "invoker": self.me,
+            "owner": art.owner_id,
+            "me": target,
+            "now": self.info["now"],
+            "paid": 0,
+            "price": art.price,
+        }
+        child = _Staging(self.programs, self.view, info, self.seed + 1)
+        out = self.programs.sandbox.run_nested(
+            art.content, args, info=info, host=child, seed=self.seed + 1
+        )
+        if not out.ok:
+            self.view.undo(mark)
+            assert out.failure is not None
+            raise HostRefusal(f"{target} failed, so nothing it did happened: "
+                              f"{out.failure.describe()}")  # fmt: skip
+        return out.value
+
 
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str) or not value:
@@ -310,6 +346,11 @@ def _key(value: object) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_KEY:
         raise HostRefusal(f"a key is a string of 1 to {MAX_KEY} characters, got {value!r}")
     return value
+
+
+class _NoHost:
+    def call(self, name: str, payload: Mapping[str, Any], depth: int) -> Any:
+        raise HostRefusal("this program runs with no host: it only computes")
 
 
 class Programs:
@@ -416,6 +457,54 @@ class Programs:
             fd["price_paid"],
             logs,
             fd.get("compute_balance"),
+        )
+
+    async def trial(
+        self,
+        *,
+        invoker: str,
+        owner: str,
+        artifact_id: str,
+        source: str,
+        args: Mapping[str, Any],
+        limits: Limits,
+        budget: int,
+    ) -> tuple[Outcome, list[dict[str, Any]]]:
+        """Run ``source`` once on ``args`` as a task's case, writing nothing: the outcome, and
+        the calls to priced programs it made (``{"artifact_id", "price"}``, paid from
+        ``budget``) if it returned. Everything else it did is dropped."""
+        view = _Ledgerview(self.ledger, trial=True)
+        view.scrip[ops.SANDBOX] = budget
+        info = {
+            "invoker": invoker,
+            "owner": owner,
+            "me": artifact_id,
+            "now": self.clock.now(),
+            "paid": budget,
+            "price": 0,
+        }
+        seed = int(uuid.uuid4().hex[:12], 16)
+        host = _Staging(self, view, info, seed)
+        out = await anyio.to_thread.run_sync(
+            lambda: self.sandbox.run(source, args, info=info, host=host, limits=limits, seed=seed),
+            limiter=self._workers,
+        )
+        calls = [
+            {"artifact_id": e["artifact_id"], "price": e["price"]}
+            for e in view.effects
+            if e["op"] == "invoke"
+        ]
+        return out, calls if out.ok else []
+
+    async def pure(self, source: str, args: Mapping[str, Any], limits: Limits) -> Outcome:
+        """Run ``source`` (the world's own code, such as a task's checker) with no host."""
+        info = {"invoker": "", "owner": "", "me": "", "now": self.clock.now(), "paid": 0,
+                "price": 0}  # fmt: skip
+        return await anyio.to_thread.run_sync(
+            lambda: self.sandbox.run(
+                source, args, info=info, host=_NoHost(), limits=limits, seed=0
+            ),
+            limiter=self._workers,
         )
 
     async def _finish(

@@ -22,7 +22,7 @@ import anyio
 
 from agent_ecology._table import render_table
 from agent_ecology.agents import AgentLoop, AgentState
-from agent_ecology.ledger import NANODOLLARS, Ledger
+from agent_ecology.ledger import NANODOLLARS, Ledger, TaskTally
 from agent_ecology.llm import Provider
 from agent_ecology.llm.budget import Budget
 
@@ -36,6 +36,7 @@ __all__ = [
     "progress_line",
     "show_progress",
     "summary_lines",
+    "task_lines",
 ]
 
 
@@ -54,6 +55,8 @@ class RunReport:
     abandoned_calls: int = 0
     overbilled: list[str] = field(default_factory=list)
     """One line per call a server billed past its reservation (a fault of that server)."""
+    tasks: TaskTally | None = None
+    """What the tasks did in this run (None: the world has no tasks)."""
 
     @property
     def turns(self) -> int:
@@ -138,6 +141,7 @@ async def compile_report(
     provider: str,
     budget: Budget | None,
     abandoned: int,
+    tasks: bool = False,
 ) -> RunReport:
     """The run's report: each agent's counts and scrip, the world's dollars, conservation."""
     row = await ledger.api_budget()
@@ -152,6 +156,7 @@ async def compile_report(
         conserved=supply.is_conserved,
         abandoned_calls=abandoned,
         overbilled=[b.describe() for b in budget.overbillings] if budget else [],
+        tasks=await ledger.task_tally(started) if tasks else None,
     )
     for agent_id, loop in loops.items():
         s = loop.stats
@@ -167,6 +172,21 @@ async def compile_report(
             "by_action": dict(s.by_action),
         }
     return report
+
+
+def task_lines(tally: TaskTally) -> list[str]:
+    """The summary's lines on tasks: solved, minted (against the oracle), refusals by reason."""
+    lines = [
+        f"tasks: {tally.tasks_solved} solved ({tally.solutions} paid solution(s) of"
+        f" {tally.submissions} checked); scrip minted by tasks {tally.minted_by_tasks:,}, by"
+        f" the oracle {tally.minted_by_oracle:,}"
+    ]
+    refused = [(s, r, n) for s, r, n in tally.outcomes if s != "solved"]
+    for status, reason, n in refused[:6]:
+        lines.append(f"  - {n} {status.replace('_', ' ')}: {reason or 'no reason recorded'}")
+    if len(refused) > 6:
+        lines.append(f"  - ... and {sum(n for _s, _r, n in refused[6:])} more")
+    return lines
 
 
 def summary_lines(
@@ -195,6 +215,8 @@ def summary_lines(
         f" ${report.limit_nd / NANODOLLARS:.2f} (the world's total so far)",
         "scrip: " + ("conserved" if report.conserved else "NOT CONSERVED: report this as a bug"),
     ]
+    if report.tasks is not None:
+        lines += task_lines(report.tasks)
     if report.overbilled:
         lines.append(
             f"LLM server faults: {len(report.overbilled)} call(s) billed past their"

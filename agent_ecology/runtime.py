@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import anyio
@@ -56,6 +57,7 @@ from agent_ecology.report import RunReport, compile_report, show_progress, summa
 from agent_ecology.sandbox import Sandbox, fuel_rate
 from agent_ecology.sandbox import load as load_sandbox
 from agent_ecology.schedules import BackgroundClock, OracleSchedule, RobonomicsTicks
+from agent_ecology.tasks import TaskBoard, TaskSpec, load_tasks
 from agent_ecology.world import open_world
 
 if TYPE_CHECKING:
@@ -132,6 +134,7 @@ class Runtime:
         environ: Mapping[str, str] | None = None,
         calibration: Plan | None = None,
         sandbox: Sandbox | None = None,
+        tasks: Mapping[str, TaskSpec] | None = None,
     ) -> None:
         self.settings = settings
         self.sandbox = sandbox
@@ -144,6 +147,8 @@ class Runtime:
         self.provider = provider
         self.billed = bool(billed)
         self.roster = list(roster) if roster is not None else load_roster(settings)
+        self.tasks_folder = Path(settings.world.genesis) / "tasks"
+        self.tasks = dict(tasks) if tasks is not None else load_tasks(self.tasks_folder)
         self.progress = progress if progress is not None else self.out.isatty()
         self.handle_signals = handle_signals
         self.stop_event = anyio.Event()
@@ -155,6 +160,7 @@ class Runtime:
         self.reason = ""
         self.loops: dict[str, AgentLoop] = {}
         self.ledger: Ledger | None = None
+        self.board: TaskBoard | None = None
         self.budget: Budget | None = None
         self._started_at = 0.0
 
@@ -230,6 +236,17 @@ class Runtime:
                 " interrupted run; their pay was given back"
             )
         programs = await self._programs(ledger)
+        board = TaskBoard(
+            ledger,
+            self.tasks,
+            clock,
+            programs=programs,
+            authority=authority,
+            folder=self.tasks_folder,
+        )
+        for line in await board.open():
+            self._say(line)
+        self.board = board
         self._say(f"agents think with: {self.provider.name}")
         if self.notice:
             self._say(self.notice)
@@ -239,6 +256,7 @@ class Runtime:
             actions_text=action_shapes(),
             provider=self.provider.name,
             agents=len(self.roster),
+            tasks=board,
         )
         await genesis.install(ledger, authority=authority)
         methods = {f"{a.id}.{m}" for a in genesis.artifacts.values() for m in a.methods}
@@ -299,6 +317,7 @@ class Runtime:
             neighbours=ids[:50],
             oracle_interval=settings.oracle.interval,
             robots=self.robonomics.robot_view if self.robonomics is not None else None,
+            tasks=board.open_for,
         )
         services = LoopServices(
             ledger=ledger,
@@ -385,6 +404,7 @@ class Runtime:
                 provider=self.provider.name,
                 budget=budget,
                 abandoned=abandoned.details.get("calls", 0),
+                tasks=bool(self.tasks),
             )
         lines = summary_lines(
             report,

@@ -19,6 +19,7 @@ from agent_ecology.agents.actions import action_shapes
 from agent_ecology.genesis import account_json, event_json
 from agent_ecology.ledger import Account, ArtifactInfo, Event, EventKind, Listing, Program
 from agent_ecology.llm.types import Message
+from agent_ecology.tasks import OpenTask
 
 __all__ = ["Observation", "render"]
 
@@ -57,6 +58,7 @@ class Observation:
     programs_enabled: bool = False
     next_resolution: float | None = None
     robot: str | None = None  # the state of the robonomics robot bound to this agent
+    tasks: Sequence[OpenTask] = ()  # the tasks it may still be paid for
     artifact_count: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -84,6 +86,10 @@ class Observation:
                 if e.kind == EventKind.DEBT_ACCEPTED and e.counterparty_id == self.agent_id
             ],
             "last_ok": None if self.last_result is None else self.last_result.get("ok"),
+            "tasks": [
+                {"task_id": t.id, "reward": t.reward, "difficulty": t.difficulty}
+                for t in self.tasks
+            ],
         }
         if self.programs_enabled:
             out["own_programs"] = [
@@ -107,6 +113,14 @@ def _program_note(a: ArtifactInfo) -> str:
     if not a.executable:
         return ""
     return f", program, price {a.price}" + (", frozen" if a.frozen else "")
+
+
+def _task_line(t: OpenTask) -> str:
+    closes = f", closes {_utc(t.closes_at)}" if t.closes_at is not None else ""
+    return (
+        f"- {t.id}: {t.title} (difficulty {t.difficulty}): {t.reward} scrip,"
+        f" {t.solvers_left} paid slot(s) left{closes}"
+    )
 
 
 def _utc(ts: float) -> str:
@@ -220,18 +234,25 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         "Actions (reply with exactly one JSON object):",
         _SHAPES,
         "",
-        "Handbook pages: index, actions, resources, llm, genesis, programs. Genesis artifacts:"
+        "Handbook pages: index, actions, resources, llm, genesis, programs, tasks. Genesis"
+        " artifacts:"
         " genesis_ledger (balance, transfer, transfer_ownership, freeze, set_price),"
         " genesis_escrow (deposit,"
         " purchase, cancel, list), genesis_rights_registry (check_quota, transfer_quota,"
         " config_right, transfer_config_right, tokenize_config_right), genesis_debt (issue,"
         " accept, repay, transfer, forgive, collect, check), genesis_event_log (read),"
-        " genesis_oracle (bid, withdraw, status, check), genesis_handbook (read).",
+        " genesis_oracle (bid, withdraw, status, check), genesis_tasks (list, read, submit,"
+        " results), genesis_handbook (read).",
     ]
     room = max_chars - len(system) - sum(len(x) + 1 for x in essential + tail)
     optional: list[str] = []
     event_lines = [json.dumps(event_json(e), ensure_ascii=False) for e in obs.events]
     for title, items in (
+        (
+            "Open tasks: the world mints the reward for a program that passes a task's hidden"
+            " cases (genesis_tasks read, then submit):",
+            [_task_line(t) for t in obs.tasks],
+        ),
         ("Recent events that concern you (oldest first):", event_lines),
         ("Your notes (oldest first):", [f"- {n}" for n in obs.notes]),
         (

@@ -15,7 +15,14 @@ from typing import Any
 from agent_ecology.agents import actions as act
 from agent_ecology.agents.sleep import WakeConditions
 from agent_ecology.clock import Clock
-from agent_ecology.genesis import Genesis, Invocation, InvocationError, account_json, event_json
+from agent_ecology.genesis import (
+    Genesis,
+    Invocation,
+    InvocationError,
+    MethodFailed,
+    account_json,
+    event_json,
+)
 from agent_ecology.ledger import Ledger, LedgerError, LedgerUnavailable, ops
 from agent_ecology.llm.budget import UnpricedModel
 from agent_ecology.programs import ProgramError, Programs
@@ -83,6 +90,8 @@ class Executor:
             return Outcome.refused(name, exc.code, str(exc))
         except InvocationError as exc:
             return Outcome.refused(name, exc.code, str(exc))
+        except MethodFailed as exc:
+            return Outcome(name, False, str(exc), exc.data, code=exc.code)
         except ProgramError as exc:
             return Outcome.refused(name, exc.code, str(exc))
 

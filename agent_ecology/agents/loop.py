@@ -322,6 +322,7 @@ class AgentLoop:
             programs_enabled=svc.programs,
             next_resolution=world.next_resolution,
             robot=world.robot,
+            tasks=world.tasks,
         )
         messages = render(
             obs,

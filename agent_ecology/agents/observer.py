@@ -3,8 +3,8 @@
 An agent's :class:`~agent_ecology.agents.context.Observation` has two sides. The loop reads
 the agent's own side: its account, artifacts, the listings open to it, its mailbox, notes and
 last result. The world's side (the time, the world's dollars, the other agents, the oracle's
-next resolution, the robots bound to it) is what the runtime knows; the loop asks one
-:class:`Observer` for it, once a turn, as a :class:`WorldView`.
+next resolution, the robots bound to it, the tasks open to it) is what the runtime knows;
+the loop asks one :class:`Observer` for it, once a turn, as a :class:`WorldView`.
 
 :class:`WorldObserver` is the runtime's observer; a test may pass any object with an
 ``observe`` method.
@@ -19,6 +19,7 @@ from typing import Protocol
 from agent_ecology.clock import Clock
 from agent_ecology.genesis.oracle import next_resolution
 from agent_ecology.llm.budget import Budget
+from agent_ecology.tasks import OpenTask
 
 __all__ = ["Observer", "WorldObserver", "WorldView"]
 
@@ -37,6 +38,8 @@ class WorldView:
     """When the oracle resolves next."""
     robot: str | None = None
     """A line on the robonomics robots bound to it, if any."""
+    tasks: Sequence[OpenTask] = ()
+    """The tasks it may still be paid for."""
 
 
 class Observer(Protocol):
@@ -59,6 +62,8 @@ class WorldObserver:
     oracle_interval: float
     robots: Callable[[str], str | None] | None = None
     """The line on an agent's robots; None without robonomics."""
+    tasks: Callable[[str, float], Sequence[OpenTask]] | None = None
+    """The tasks an agent may still be paid for at an instant (the task board's)."""
 
     def observe(self, agent_id: str) -> WorldView:
         now = self.clock.now()
@@ -70,4 +75,5 @@ class WorldObserver:
             others=[i for i in self.neighbours if i != agent_id],
             next_resolution=next_resolution(now, self.oracle_interval),
             robot=None if self.robots is None else self.robots(agent_id),
+            tasks=() if self.tasks is None else self.tasks(agent_id, now),
         )

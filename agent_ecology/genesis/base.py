@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agent_ecology.clock import Clock
 from agent_ecology.ledger import Ledger
 
-__all__ = ["Args", "GenesisArtifact", "Invocation", "InvocationError", "Method", "page"]
+__all__ = [
+    "Args",
+    "GenesisArtifact",
+    "Invocation",
+    "InvocationError",
+    "Method",
+    "MethodFailed",
+    "page",
+]
 
 T = TypeVar("T")
 
@@ -36,6 +44,16 @@ class InvocationError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class MethodFailed(Exception):
+    """A method ran and did not do what was asked; unlike :class:`InvocationError`, it may
+    have charged something (``data`` says what), so the caller is told both."""
+
+    def __init__(self, code: str, message: str, data: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = dict(data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import examples
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
 from agent_ecology.sandbox.allowed import ALLOWED
+from agent_ecology.tasks.spec import TaskSpec
 
 __all__ = ["Handbook", "build_handbook", "make_handbook_artifact"]
 
@@ -187,6 +188,51 @@ def _programs_page(settings: Settings) -> str:
     )
 
 
+def _tasks_page(settings: Settings, tasks: Mapping[str, TaskSpec]) -> str:
+    if not tasks:
+        return "# Tasks\n\nThis world has no tasks (the user puts them in genesis/tasks)."
+    rows = [
+        f"- `{t.id}` (difficulty {t.difficulty}, {t.reward} scrip to each of the first"
+        f" {t.solvers}): {t.title}"
+        for t in sorted(tasks.values(), key=lambda t: (t.difficulty, t.id))
+    ]
+    off = (
+        "" if settings.sandbox.enabled else " (this world runs no programs: none can be submitted)"
+    )
+    return "\n".join(
+        [
+            "# Tasks: work the world pays for" + off,
+            "",
+            "The user gives the world tasks; genesis_tasks lists them. A task says what"
+            " `main(args, host)` must return for the `args` it gets, with public examples, and"
+            " keeps hidden cases. Solve one in four steps:",
+            '1. read it: `{"action": "invoke", "artifact_id": "genesis_tasks", "method": "read",'
+            ' "args": {"task_id": "reverse_words"}}`;',
+            "2. write a program that solves it (write_artifact with `executable: true`);",
+            "3. try it on the examples: invoke your program with an example's args;",
+            '4. submit it: `{"action": "invoke", "artifact_id": "genesis_tasks", "method":'
+            ' "submit", "args": {"task_id": "reverse_words", "artifact_id": "you/reverse"}}`.',
+            "",
+            "The world runs your program on every hidden case in the sandbox, charged to your"
+            " compute like any call (each case has the task's fuel limit). If every case"
+            " returns the expected result, the task's reward is minted to you: once per task,"
+            " for the first solvers only (then the task is taken), before its deadline if it"
+            " has one. The answer says how many cases passed and why the first failure failed"
+            " (a wrong answer, an exception's type, a limit), never a hidden input. A"
+            " submission must be a program you own.",
+            "",
+            "Tools: while its cases run, your program may call other agents' priced programs"
+            " with `host.invoke`; each call pays the tool's price from the scrip you attach"
+            " with `pay` (what is not spent comes back). Nothing else a program does during a"
+            " check is kept (stored state, transfers, gifts). A tool that parses, or does"
+            " arithmetic fast enough for a fuel limit, is worth selling.",
+            "",
+            "The tasks:",
+            *rows,
+        ]
+    )
+
+
 def _index_page(settings: Settings, names: Iterable[str], provider: str) -> str:
     pages = ", ".join(f"'{n}'" for n in names)
     interval = settings.run.metrics_interval
@@ -223,6 +269,7 @@ def build_handbook(
     actions_text: str,
     provider: str,
     agents: int,
+    tasks: Mapping[str, TaskSpec] | None = None,
 ) -> Handbook:
     """Every page, generated from the live config, the action schema and the artifacts."""
     generated = {
@@ -233,6 +280,7 @@ def build_handbook(
         "genesis": "# Genesis artifacts\n\nBuilt into the world; call them with invoke.\n\n"
         + "\n\n".join(a.describe() for a in artifacts),
         "programs": _programs_page(settings),
+        "tasks": _tasks_page(settings, tasks or {}),
     }
     written: dict[str, str] = {}
     folder = Path(settings.world.genesis) / "handbook"

@@ -14,7 +14,9 @@ from agent_ecology.genesis.handbook import Handbook, build_handbook, make_handbo
 from agent_ecology.genesis.ledger import make_ledger_artifact
 from agent_ecology.genesis.oracle import make_oracle_artifact
 from agent_ecology.genesis.rights import make_rights_artifact
+from agent_ecology.genesis.tasks import make_tasks_artifact
 from agent_ecology.ledger import Ledger, UnknownArtifact, ops
+from agent_ecology.tasks import TaskBoard
 
 __all__ = ["Genesis"]
 
@@ -27,8 +29,17 @@ class Genesis:
         self.handbook = handbook
 
     @classmethod
-    def build(cls, settings: Settings, *, actions_text: str, provider: str, agents: int) -> Genesis:
-        """Every genesis artifact, with a handbook generated from ``settings``."""
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        actions_text: str,
+        provider: str,
+        agents: int,
+        tasks: TaskBoard | None = None,
+    ) -> Genesis:
+        """Every genesis artifact, with a handbook generated from ``settings`` (and the
+        tasks of ``tasks``, the world's task board, if it has one)."""
         handbook = Handbook({})
         arts = [
             make_ledger_artifact(),
@@ -36,11 +47,17 @@ class Genesis:
             make_rights_artifact(),
             make_debt_artifact(),
             make_oracle_artifact(settings.oracle),
+            make_tasks_artifact(tasks),
             make_event_log_artifact(),
             make_handbook_artifact(handbook),
         ]
         built = build_handbook(
-            settings, arts, actions_text=actions_text, provider=provider, agents=agents
+            settings,
+            arts,
+            actions_text=actions_text,
+            provider=provider,
+            agents=agents,
+            tasks=tasks.specs if tasks is not None else None,
         )
         handbook.pages = built.pages
         return cls({a.id: a for a in arts}, handbook)

@@ -17,6 +17,7 @@ from agent_ecology.ledger.errors import (
     LedgerUnavailable,
     NotPermitted,
     PrincipalConflict,
+    TaskRefused,
     UnknownArtifact,
     UnknownPrincipal,
     UnknownResource,
@@ -29,6 +30,7 @@ from agent_ecology.ledger.kinds import (
     EventKind,
     InvocationStatus,
     ListingStatus,
+    SubmissionStatus,
 )
 from agent_ecology.ledger.ops import DISK, LLM_BUDGET, NANODOLLARS, RESERVED_ARTIFACT_PREFIX
 from agent_ecology.ledger.records import (
@@ -52,6 +54,9 @@ from agent_ecology.ledger.records import (
     ResourceSpec,
     StockHolding,
     Supply,
+    TaskResult,
+    TaskStanding,
+    TaskTally,
 )
 
 __all__ = [
@@ -97,7 +102,12 @@ __all__ = [
     "Receipt",
     "ResourceSpec",
     "StockHolding",
+    "SubmissionStatus",
     "Supply",
+    "TaskRefused",
+    "TaskResult",
+    "TaskStanding",
+    "TaskTally",
     "UnknownArtifact",
     "UnknownPrincipal",
     "UnknownResource",

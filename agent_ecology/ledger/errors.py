@@ -17,6 +17,7 @@ behind: no balance moved, no event written, no idempotency key recorded.
     ├── InsufficientScrip         a debit larger than the scrip balance
     ├── InsufficientResource      a stock quota, a bucket or a quota to give is too small
     ├── CapacityExceeded          a flow transfer would overfill the receiver's bucket
+    ├── TaskRefused               a task submission cannot be paid (unknown, closed, taken, solved)
     ├── BudgetExhausted           the world's dollar limit (llm.max_api_cost) cannot cover a call
     └── LedgerUnavailable         the database could not be written (busy, I/O, closed)
         └── LedgerClosed          the ledger was closed
@@ -38,6 +39,7 @@ __all__ = [
     "LedgerUnavailable",
     "NotPermitted",
     "PrincipalConflict",
+    "TaskRefused",
     "UnknownArtifact",
     "UnknownPrincipal",
     "UnknownResource",
@@ -187,6 +189,17 @@ class CapacityExceeded(LedgerError):
             f"{principal!r}'s {resource} bucket has room for {_fmt(max(room, 0.0))} more, "
             f"not {_fmt(amount)}; send at most that much"
         )
+
+
+class TaskRefused(LedgerError):
+    """A task submission was refused before any case ran; ``code`` says why (``unknown_task``,
+    ``task_closed``, ``task_taken``, ``already_solved``)."""
+
+    code = "task_refused"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class BudgetExhausted(LedgerError):

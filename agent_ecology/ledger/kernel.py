@@ -245,6 +245,35 @@ class Ledger:
             partial(queries.program_state, artifact_id=artifact_id, key=key)
         )
 
+    async def task_board(self, *, listed_only: bool = True) -> list[records.TaskStanding]:
+        """The tasks, easiest first: rewards, paid slots left, when each closes."""
+        return await self._hot.read(partial(queries.task_board, listed_only=listed_only))
+
+    async def task_results(
+        self,
+        *,
+        task_id: str | None = None,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+    ) -> list[records.TaskResult]:
+        """Checked submissions (of one task, by one agent, of one status), latest first."""
+        return await self._hot.read(
+            partial(
+                queries.task_results, task_id=task_id, agent_id=agent_id, status=status,
+                limit=limit,
+            )
+        )  # fmt: skip
+
+    async def task_tally(self, since: float = 0.0) -> records.TaskTally:
+        """Submissions checked since ``since`` by outcome, and scrip minted by tasks and by
+        the oracle since then."""
+        return await self._hot.read(partial(queries.task_tally, since=since))
+
+    async def tasks_solved_by(self, agent_id: str) -> list[str]:
+        """The tasks ``agent_id`` was paid for."""
+        return await self._hot.read(partial(queries.solved_by, agent_id=agent_id))
+
     async def listings(
         self,
         *,

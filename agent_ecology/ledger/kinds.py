@@ -17,6 +17,7 @@ __all__ = [
     "EventKind",
     "InvocationStatus",
     "ListingStatus",
+    "SubmissionStatus",
 ]
 
 
@@ -49,6 +50,11 @@ class EventKind(StrEnum):
     INVOCATION_STARTED = "invocation_started"
     INVOCATION_FINISHED = "invocation_finished"
     INVOCATIONS_ABANDONED = "invocations_abandoned"
+    # tasks: the user's work, checked by hidden cases, paid by minting
+    TASKS_LISTED = "tasks_listed"
+    TASK_SUBMITTED = "task_submitted"
+    TASK_CHECKED = "task_checked"
+    TASK_SUBMISSIONS_ABANDONED = "task_submissions_abandoned"
     # agents
     AGENT_REGISTERED = "agent_registered"
     AGENT_CONFIG_UPDATED = "agent_config_updated"
@@ -136,4 +142,19 @@ class InvocationStatus(StrEnum):
     RUNNING = "running"
     OK = "ok"
     FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+@unique
+class SubmissionStatus(StrEnum):
+    """A task submission: ``running`` while its cases run, then ``solved`` (paid), ``failed``
+    (a case did not pass), ``taken`` or ``already_solved`` (every case passed, but the paid
+    slots were filled, or the submitter was paid already, meanwhile), or ``abandoned`` when
+    the world stopped during it."""
+
+    RUNNING = "running"
+    SOLVED = "solved"
+    FAILED = "failed"
+    TAKEN = "taken"
+    ALREADY_SOLVED = "already_solved"
     ABANDONED = "abandoned"

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from agent_ecology.ledger import records
 from agent_ecology.ledger.buckets import Bucket
 from agent_ecology.ledger.errors import UnknownArtifact, UnknownPrincipal, UnknownResource
-from agent_ecology.ledger.kinds import BidStatus, DebtStatus, ListingStatus
+from agent_ecology.ledger.kinds import BidStatus, DebtStatus, ListingStatus, SubmissionStatus
 from agent_ecology.ledger.ops.agents import HOLDER_SQL
 from agent_ecology.ledger.ops.checks import CONFIG_RIGHT_PREFIX, DEBT_PREFIX, effective_owner_sql
 
@@ -423,3 +423,68 @@ def program_state(conn: sqlite3.Connection, artifact_id: str, key: str) -> str |
         "SELECT value FROM artifact_state WHERE artifact_id = ? AND key = ?", (artifact_id, key)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+def task_board(conn: sqlite3.Connection, *, listed_only: bool) -> list[records.TaskStanding]:
+    sql = (
+        "SELECT id, title, difficulty, reward, solvers, solved, solvers_left, submissions,"
+        " closes_at, listed = 1 FROM task_board"
+    )
+    if listed_only:
+        sql += " WHERE listed = 1"
+    sql += " ORDER BY difficulty, id"
+    return [records.TaskStanding(*row) for row in conn.execute(sql)]
+
+
+def task_results(
+    conn: sqlite3.Connection,
+    *,
+    task_id: str | None,
+    agent_id: str | None,
+    status: str | None,
+    limit: int,
+) -> list[records.TaskResult]:
+    sql, params = _where(
+        "SELECT submission_id, task_id, title, agent_id, artifact_id, status, cases_passed,"
+        " cases_total, reason, minted, tools_paid, fuel, compute_seconds, started_at, ended_at"
+        " FROM task_results",
+        [("task_id = ?", task_id), ("agent_id = ?", agent_id), ("status = ?", status)],
+    )
+    sql += " ORDER BY ended_at DESC, submission_id DESC LIMIT ?"
+    params.append(limit)
+    return [records.TaskResult(*row) for row in conn.execute(sql, params)]
+
+
+def solved_by(conn: sqlite3.Connection, agent_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT task_id FROM task_submissions WHERE submitter_id = ? AND status = ?",
+        (agent_id, SubmissionStatus.SOLVED),
+    )
+    return sorted(str(r[0]) for r in rows)
+
+
+def task_tally(conn: sqlite3.Connection, since: float) -> records.TaskTally:
+    minted = conn.execute(
+        "SELECT COALESCE(sum(reward), 0) FROM task_submissions WHERE ended_at >= ?", (since,)
+    ).fetchone()
+    oracle = conn.execute(
+        "SELECT COALESCE(sum(minted), 0) FROM oracle_results WHERE round_at >= ?", (since,)
+    ).fetchone()
+    rows = conn.execute(
+        "SELECT status, COALESCE(reason, ''), count(*) FROM task_submissions"
+        " WHERE ended_at >= ? GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        (since,),
+    ).fetchall()
+    solved = conn.execute(
+        "SELECT count(DISTINCT task_id) FROM task_submissions WHERE status = ? AND ended_at >= ?",
+        (SubmissionStatus.SOLVED, since),
+    ).fetchone()
+    return records.TaskTally(
+        minted_by_tasks=int(minted[0]),
+        minted_by_oracle=int(oracle[0]),
+        tasks_solved=int(solved[0]),
+        outcomes=tuple((str(a), str(b), int(c)) for a, b, c in rows),
+    )

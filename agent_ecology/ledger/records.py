@@ -351,3 +351,61 @@ class InvocationRecord:
     error: str | None
     started_at: float
     ended_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStanding(_AsJson):
+    """A task as the world lists it (a row of the ``task_board`` view): what it pays, how
+    many paid slots are left, when it closes (Unix time, or None)."""
+
+    id: str
+    title: str
+    difficulty: int
+    reward: int
+    solvers: int
+    solved: int
+    solvers_left: int
+    submissions: int
+    closes_at: float | None
+    listed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult(_AsJson):
+    """One checked submission (a row of the ``task_results`` view; ``status`` a
+    SubmissionStatus text, ``reason`` public-safe: never a hidden input)."""
+
+    submission_id: str
+    task_id: str
+    title: str
+    agent_id: str
+    artifact_id: str
+    status: str
+    cases_passed: int | None
+    cases_total: int
+    reason: str | None
+    minted: int
+    tools_paid: int
+    fuel: int | None
+    compute_seconds: float | None
+    started_at: float
+    ended_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTally:
+    """What tasks did since an instant: scrip minted by tasks and by the oracle, the tasks
+    solved at least once, and submissions by ``(status, reason)`` with their counts."""
+
+    minted_by_tasks: int
+    minted_by_oracle: int
+    tasks_solved: int
+    outcomes: tuple[tuple[str, str, int], ...]
+
+    @property
+    def submissions(self) -> int:
+        return sum(n for _s, _r, n in self.outcomes)
+
+    @property
+    def solutions(self) -> int:
+        return sum(n for s, _r, n in self.outcomes if s == "solved")

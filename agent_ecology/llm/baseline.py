@@ -93,6 +93,15 @@ SNIPPETS: dict[str, str] = {
 }
 
 
+# Solutions the policy submits to the shipped tasks (genesis/tasks): right ones, and wrong
+# ones of each kind the world must refuse (a wrong answer, an exception, a runaway that runs
+# out of fuel, an import the sandbox does not allow), so that an offline run mints by tasks
+# and fails submissions. A task without one here gets a random program of the policy's.
+TASK_SNIPPETS: dict[str, str] = {
+    "reverse_words": "def main(args, host):\n    return ' '.join(reversed(args['text'].split()))\n",
+}
+
+
 class ZeroIntelligencePolicy:
     """Random feasible actions, as JSON text; costs no dollars and reports no tokens."""
 
@@ -275,6 +284,7 @@ class ZeroIntelligencePolicy:
                     )
                 )
         options += self._program_options(rng, me, scrip, obs, others)
+        options += self._task_options(rng, me, obs)
         weights = [w for w, _ in options]
         return rng.choices([a for _, a in options], weights=weights, k=1)[0]
 
@@ -349,6 +359,59 @@ class ZeroIntelligencePolicy:
                 )
             )
         return options
+
+    def _task_options(
+        self, rng: random.Random, me: str, obs: Mapping[str, Any]
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """Reading tasks, writing solutions (right or wrong) and submitting them."""
+        tasks = [t["task_id"] for t in obs.get("tasks", []) or []]
+        if not tasks or "programs" not in obs:
+            return []
+        mine = {p["id"] for p in obs.get("own_programs", []) or []}
+        options: list[tuple[float, dict[str, Any]]] = []
+        task = rng.choice(tasks)
+        options.append(
+            (
+                0.3,
+                {
+                    "action": "invoke",
+                    "artifact_id": "genesis_tasks",
+                    "method": "read",
+                    "args": {"task_id": task},
+                },
+            )
+        )
+        solvable = [t for t in tasks if t in TASK_SNIPPETS]
+        if solvable:
+            task = rng.choice(solvable)
+            solution = f"{me}/task-{task}"
+            if solution not in mine:
+                options.append(
+                    (
+                        1.5,
+                        {
+                            "action": "write_artifact",
+                            "artifact_id": solution,
+                            "content": TASK_SNIPPETS[task],
+                            "executable": True,
+                            "price": 0,
+                        },
+                    )
+                )
+            else:
+                options.append((2.0, self._submit(task, solution)))
+        if mine:  # a program written for something else: mostly wrong, or it crashes
+            options.append((0.4, self._submit(rng.choice(tasks), rng.choice(sorted(mine)))))
+        return options
+
+    @staticmethod
+    def _submit(task: str, artifact: str) -> dict[str, Any]:
+        return {
+            "action": "invoke",
+            "artifact_id": "genesis_tasks",
+            "method": "submit",
+            "args": {"task_id": task, "artifact_id": artifact},
+        }
 
     def _words(self, n: int) -> str:
         return " ".join(self._rng.choice(_WORDS) for _ in range(n))

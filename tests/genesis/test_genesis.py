@@ -66,6 +66,7 @@ async def test_installing_writes_each_interface_once(genesis: Genesis, ledger: L
         "genesis_ledger",
         "genesis_oracle",
         "genesis_rights_registry",
+        "genesis_tasks",
     ]
     assert await genesis.install(ledger, authority="world") == []  # unchanged: no rewrite
     art = await ledger.artifact("genesis_ledger")

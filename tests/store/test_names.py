@@ -23,6 +23,7 @@ from agent_ecology.ledger.kinds import (
     EventKind,
     InvocationStatus,
     ListingStatus,
+    SubmissionStatus,
 )
 from agent_ecology.robonomics.store import SaveTick
 from agent_ecology.store import migrate
@@ -35,6 +36,7 @@ STATES: dict[str, type[StrEnum]] = {
     "debts": DebtStatus,
     "oracle_bids": BidStatus,
     "invocations": InvocationStatus,
+    "task_submissions": SubmissionStatus,
 }
 """Each table with a ``status`` column, and the enum of its states."""
 

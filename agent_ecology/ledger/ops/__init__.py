@@ -84,6 +84,12 @@ from agent_ecology.ledger.ops.resources import (
     TransferResource,
 )
 from agent_ecology.ledger.ops.scrip import Burn, Mint, Transfer
+from agent_ecology.ledger.ops.tasks import (
+    AbandonSubmissions,
+    FinishSubmission,
+    ListTasks,
+    StartSubmission,
+)
 from agent_ecology.ledger.ops.tx import Tx
 from agent_ecology.ledger.ops.world import DeclareResource, EnsurePrincipal
 
@@ -104,6 +110,7 @@ __all__ = [
     "SANDBOX",
     "AbandonCalls",
     "AbandonInvocations",
+    "AbandonSubmissions",
     "AddNote",
     "Burn",
     "DebtAccept",
@@ -120,7 +127,9 @@ __all__ = [
     "EscrowDeposit",
     "EscrowPurchase",
     "FinishInvocation",
+    "FinishSubmission",
     "FreezeArtifact",
+    "ListTasks",
     "Mint",
     "Operation",
     "OracleBid",
@@ -138,6 +147,7 @@ __all__ = [
     "SettleCall",
     "Spend",
     "StartInvocation",
+    "StartSubmission",
     "TokenizeConfigRight",
     "Transfer",
     "TransferArtifact",

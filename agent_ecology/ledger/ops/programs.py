@@ -447,48 +447,45 @@ def _commit(
             target, dst = str(effect["artifact_id"]), str(effect["to"])
             give_from_account(tx, src, target, dst)
         elif kind == "invoke":
-            target, npay, nprice = (
-                str(effect["artifact_id"]),
+            target = str(effect["artifact_id"])
+            nested += 1
+            pay_nested_call(
+                tx,
+                f"{invocation_id}/{nested}",
+                src,
+                target,
                 int(effect["pay"]),
                 int(effect["price"]),
-            )
-            _nowner, executable, _frozen, current, _ = program(tx, target)
-            nowner = tx.effective_owner(target) or _nowner
-            if not executable or current != nprice:
-                raise InvalidRequest(
-                    f"{target!r} changed during the call (its price is now {current})"
-                )
-            if nprice:
-                tx.move_scrip(src, nowner, nprice)
-            if npay - nprice:
-                ensure_account(tx, target)
-                tx.move_scrip(src, target, npay - nprice)
-            nested += 1
-            tx.conn.execute(
-                "INSERT INTO invocations (id, invoker_id, artifact_id, owner_id, status, pay,"
-                " price, memory_bytes, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0,"
-                " ?, ?)",
-                (
-                    f"{invocation_id}/{nested}",
-                    src,
-                    target,
-                    nowner,
-                    InvocationStatus.OK,
-                    npay,
-                    nprice,
-                    tx.now,
-                    tx.now,
-                ),
-            )
-            tx.conn.execute(
-                "UPDATE artifacts SET calls = calls + 1, succeeded = succeeded + 1,"
-                " revenue = revenue + ? WHERE id = ?",
-                (nprice, target),
             )
             ensure_account(tx, target)
             accounts.add(target)
         else:
             raise InvalidRequest(f"unknown effect {kind!r}")
+
+
+def pay_nested_call(tx: Tx, call_id: str, src: str, target: str, pay: int, price: int) -> None:
+    """Commit one call a running program made to ``target``: its ``price`` (as it was when
+    called) to ``target``'s owner and the rest of ``pay`` to ``target``'s account, both
+    from ``src``; recorded as an invocation that succeeded."""
+    _owner, executable, _frozen, current, _ = program(tx, target)
+    owner = tx.effective_owner(target) or _owner
+    if not executable or current != price:
+        raise InvalidRequest(f"{target!r} changed during the call (its price is now {current})")
+    if price:
+        tx.move_scrip(src, owner, price)
+    if pay - price:
+        ensure_account(tx, target)
+        tx.move_scrip(src, target, pay - price)
+    tx.conn.execute(
+        "INSERT INTO invocations (id, invoker_id, artifact_id, owner_id, status, pay, price,"
+        " memory_bytes, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+        (call_id, src, target, owner, InvocationStatus.OK, pay, price, tx.now, tx.now),
+    )
+    tx.conn.execute(
+        "UPDATE artifacts SET calls = calls + 1, succeeded = succeeded + 1,"
+        " revenue = revenue + ? WHERE id = ?",
+        (price, target),
+    )
 
 
 def check_receiver(tx: Tx, src: str, dst: str) -> None:
