@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from agent_ecology import __version__, early_signals
 from agent_ecology._table import render_table
 from agent_ecology.config import ConfigError, Settings, load_settings
-from agent_ecology.ledger import Event, Ledger, LedgerError, Program
+from agent_ecology.ledger import Event, Ledger, LedgerError, Program, TaskResult, TaskStanding
 from agent_ecology.sandbox.errors import SandboxBuildError
 from agent_ecology.store.migrate import (
     NewerSchema,
@@ -88,6 +88,45 @@ def programs_table(programs: Sequence[Program]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def tasks_table(standings: Sequence[TaskStanding], results: Sequence[TaskResult]) -> str:
+    """The task board, and the latest checked submissions (public-safe reasons only)."""
+    rows = [
+        [
+            t.id,
+            t.difficulty,
+            t.reward,
+            t.solved,
+            t.solvers_left,
+            t.submissions,
+            "-"
+            if t.closes_at is None
+            else time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.closes_at)),
+        ]
+        for t in standings
+    ]
+    board = render_table(
+        ["task", "difficulty", "reward", "solved", "slots left", "submissions", "closes (UTC)"],
+        rows,
+    )
+    if not results:
+        return board
+    latest = render_table(
+        ["agent", "task", "status", "cases", "minted", "reason"],
+        [
+            [
+                r.agent_id,
+                r.task_id,
+                r.status,
+                f"{r.cases_passed if r.cases_passed is not None else '-'}/{r.cases_total}",
+                r.minted,
+                r.reason or "",
+            ]
+            for r in results
+        ],
+    )
+    return f"{board}\n\nlatest submissions (newest first):\n{latest}"
 
 
 def _event_summary(e: Event) -> str:
@@ -204,6 +243,15 @@ async def _inspect(args: argparse.Namespace) -> int:
         if programs:
             print("\nprograms (most used first):")
             print(programs_table(programs))
+        standings = await ledger.task_board()
+        if standings:
+            tally = await ledger.task_tally()
+            print("\ntasks (easiest first):")
+            print(tasks_table(standings, await ledger.task_results(limit=10)))
+            print(
+                f"scrip minted by tasks {tally.minted_by_tasks:,}, by the oracle"
+                f" {tally.minted_by_oracle:,} (every run of this world)"
+            )
         events = await ledger.events(principal=args.principal, limit=args.events, newest_first=True)
         whose = f" concerning {args.principal}" if args.principal else ""
         print(f"\nlast {len(events)} event(s){whose}, newest first:")

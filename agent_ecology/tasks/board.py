@@ -47,7 +47,8 @@ _STOPS = frozenset({"fuel", "deadline", "memory"})
 
 def public_reason(failure: Failure, limits: Limits) -> str:
     """Why a case failed, in words that cannot hold its input: the exception's type (if it is
-    a builtin one: a program could name a class after its input) or the limit it hit."""
+    a builtin one, or the sandbox's HostError: a program could name a class after its input)
+    or the limit it hit. Never the message, the line or a log."""
     if failure.limit == "fuel":
         return f"ran out of fuel (a case may use {limits.fuel:,} instructions)"
     if failure.limit == "deadline":
@@ -56,13 +57,18 @@ def public_reason(failure: Failure, limits: Limits) -> str:
         return f"made more than {limits.max_host_calls} host calls"
     if failure.limit == "result_size":
         return f"returned more than {limits.max_result_bytes:,} bytes of JSON"
+    if failure.limit == "forbidden":
+        return (
+            "tried what the sandbox does not provide (files, print, the network, a clock, a"
+            " process, native code)"
+        )
     if failure.limit is not None:
         return f"hit the sandbox's {failure.limit} limit"
     if failure.kind == "ImportError" or failure.kind == "ModuleNotFoundError":
         return f"raised {failure.kind}: the sandbox allows only {', '.join(sorted(ALLOWED))}"
     if failure.kind == "MemoryError":
         return "ran out of memory (raised MemoryError)"
-    if failure.kind in _BUILTIN_ERRORS:
+    if failure.kind in _BUILTIN_ERRORS or failure.kind == "HostError":
         return f"raised {failure.kind}"
     return "raised an exception of a class it defines"
 

@@ -153,7 +153,7 @@ class TaskSpec(Strict):
         for name in value:
             if not _ARG.fullmatch(name):
                 raise ValueError(
-                    f"args: {name!r} is not a usable key; use lowercase letters, digits and '_'"
+                    f"{name!r} is not a usable key; use lowercase letters, digits and '_'"
                 )
         return value
 

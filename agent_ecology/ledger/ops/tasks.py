@@ -48,6 +48,7 @@ from agent_ecology.ledger.ops.programs import Fuel, pay_nested_call, program
 from agent_ecology.ledger.ops.tx import Tx
 
 Cases = Annotated[int, Rule(whole(1, "a whole number of cases >= 1"))]
+Passed = Annotated[int, Rule(whole(0, "a whole number of cases >= 0"))]
 
 
 def _holds(tx: Tx, principal: str, resource: str, table: str) -> bool:
@@ -279,7 +280,7 @@ class FinishSubmission(Operation[FinishSubmissionDetails]):
     """
 
     submission_id: Text
-    passed: Count
+    passed: Passed
     fuel: Fuel
     compute_seconds: NonNegative
     authority: PrincipalId

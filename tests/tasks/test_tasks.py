@@ -1,0 +1,428 @@
+"""Submissions on a real ledger and sandbox: paid once, first N, refusals with reasons,
+tools paid, deadlines, races, and hidden cases that reach no answer, event or context."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agent_ecology.agents import Executor
+from agent_ecology.agents import actions as act
+from agent_ecology.agents.context import Observation, render
+from agent_ecology.clock import ManualClock
+from agent_ecology.genesis import Genesis, Invocation
+from agent_ecology.genesis.tasks import make_tasks_artifact
+from agent_ecology.ledger import Ledger, SubmissionStatus, TaskRefused, ops
+from agent_ecology.programs import Programs
+from tests.conftest import T0
+from tests.programs.conftest import SECONDS_PER_FUEL
+from tests.tasks.conftest import REVERSE, SECRET, BoardFactory, task
+
+
+async def compute(ledger: Ledger, who: str, now: float) -> float:
+    bucket = (await ledger.account(who)).bucket("compute")
+    assert bucket is not None
+    return bucket.available(now)
+
+
+async def test_a_right_solution_is_paid_once_and_a_second_submission_is_refused(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory, clock: ManualClock
+) -> None:
+    board = await make_board()
+    await programs.write("alice", "alice/rev", REVERSE, 0)
+    before = await compute(ledger, "alice", clock.now())
+    verdict = await board.submit("alice", "rev", "alice/rev", 0)
+    assert (verdict.status, verdict.cases_passed, verdict.cases_total) == ("solved", 3, 3)
+    assert verdict.reward == 25 and verdict.reason is None
+    assert await ledger.scrip("alice") == 125
+    assert before - await compute(ledger, "alice", clock.now()) == pytest.approx(
+        verdict.fuel * SECONDS_PER_FUEL
+    )
+    assert verdict.fuel > 3 * 500_000  # three cases ran
+    supply = await ledger.supply()
+    assert supply.is_conserved
+    with pytest.raises(TaskRefused, match="paid for task 'rev' already") as refused:
+        await board.submit("alice", "rev", "alice/rev", 0)
+    assert refused.value.code == "already_solved"
+    assert await ledger.scrip("alice") == 125
+    [result] = await ledger.task_results()
+    assert (result.agent_id, result.status, result.minted, result.cases_passed) == (
+        "alice",
+        "solved",
+        25,
+        3,
+    )
+
+
+async def test_the_first_n_solvers_are_paid_and_the_next_is_told_the_task_is_taken(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory
+) -> None:
+    board = await make_board()  # solvers: 2
+    for agent in ("alice", "bob", "carol"):
+        await programs.write(agent, f"{agent}/rev", REVERSE, 0)
+    assert (await board.submit("alice", "rev", "alice/rev", 0)).solved
+    assert board.open_for("carol", T0)[0].solvers_left == 1
+    assert (await board.submit("bob", "rev", "bob/rev", 0)).solved
+    with pytest.raises(TaskRefused, match=r"task 'rev' is taken: its 2 paid solver") as taken:
+        await board.submit("carol", "rev", "carol/rev", 0)
+    assert taken.value.code == "task_taken"
+    assert await ledger.scrip("carol") == 100
+    assert board.open_for("carol", T0) == []
+    [standing] = await ledger.task_board()
+    assert (standing.solved, standing.solvers_left, standing.submissions) == (2, 0, 2)
+
+
+WRONG = "def main(args, host):\n    return args['text'][::-1]\n"
+CRASH = "def main(args, host):\n    return len(args['text']) / 0\n"
+RUNAWAY = "def main(args, host):\n    while True:\n        pass\n"
+IMPORTS = "import os\n\ndef main(args, host):\n    return os.getcwd()\n"
+RECURSES = "def main(args, host):\n    def f(n):\n        return f(n + 1)\n    return f(0)\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "passed", "reason"),
+    [
+        (WRONG, 1, "returned a wrong answer"),  # the empty text reverses to itself
+        (CRASH, 0, "raised ZeroDivisionError"),
+        (RUNAWAY, 0, "ran out of fuel (a case may use 30,000,000 instructions)"),
+        (IMPORTS, 0, "raised ImportError: the sandbox allows only base64, bisect,"),
+        (RECURSES, 0, "raised RecursionError"),
+    ],
+    ids=["wrong", "crash", "runaway", "import", "recursion"],
+)
+async def test_a_failing_solution_is_refused_with_its_reason_and_charged_its_compute(
+    ledger: Ledger,
+    programs: Programs,
+    make_board: BoardFactory,
+    clock: ManualClock,
+    source: str,
+    passed: int,
+    reason: str,
+) -> None:
+    board = await make_board()
+    await programs.write("alice", "alice/try", source, 0)
+    before = await compute(ledger, "alice", clock.now())
+    verdict = await board.submit("alice", "rev", "alice/try", 0)
+    assert verdict.status == "failed" and verdict.reward == 0
+    assert verdict.cases_passed == passed and verdict.cases_total == 3
+    assert verdict.reason is not None and verdict.reason.startswith(reason)
+    charged = before - await compute(ledger, "alice", clock.now())
+    assert charged == pytest.approx(verdict.fuel * SECONDS_PER_FUEL) and charged > 0
+    assert await ledger.scrip("alice") == 100
+    if source is RUNAWAY:  # stopped at the first case: the others would run away too
+        assert verdict.fuel == 30_000_000
+    # A failed submission leaves the task open: the agent may try again.
+    assert [t.id for t in board.open_for("alice", clock.now())] == ["rev"]
+
+
+TOOL = "def main(args, host):\n    return ' '.join(reversed(args['text'].split()))\n"
+USES_TOOL = (
+    "def main(args, host):\n    return host.invoke('bob/reverser', {'text': args['text']}, 3)\n"
+)
+
+
+async def test_a_solution_that_calls_a_priced_tool_pays_its_owner_from_the_pay_attached(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory
+) -> None:
+    board = await make_board()
+    await programs.write("bob", "bob/reverser", TOOL, 3)
+    await programs.write("alice", "alice/rev", USES_TOOL, 0)
+    verdict = await board.submit("alice", "rev", "alice/rev", 10)
+    assert verdict.solved and verdict.tools_paid == 9  # three cases, 3 scrip each
+    assert await ledger.scrip("bob") == 109
+    assert await ledger.scrip("alice") == 100 - 9 + 25
+    assert await ledger.scrip(ops.SANDBOX) == 0  # nothing left held
+    [tool] = await ledger.programs(ids=("bob/reverser",))
+    assert (tool.invocations, tool.succeeded, tool.revenue, tool.scrip_held) == (3, 3, 9, 0)
+    assert (await ledger.supply()).is_conserved
+
+
+async def test_too_little_pay_for_the_tools_fails_the_case_and_pays_nothing_for_it(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory
+) -> None:
+    board = await make_board()
+    await programs.write("bob", "bob/reverser", TOOL, 3)
+    await programs.write("alice", "alice/rev", USES_TOOL, 0)
+    verdict = await board.submit("alice", "rev", "alice/rev", 7)  # two calls' worth
+    assert verdict.status == "failed" and verdict.cases_passed == 2
+    assert verdict.reason == "raised HostError" and verdict.tools_paid == 6
+    assert await ledger.scrip("bob") == 106 and await ledger.scrip("alice") == 94
+
+
+LEAKS = """
+class Leak(Exception):
+    pass
+
+def main(args, host):
+    text = args['text']
+    host.log('log:', text)
+    host.set('seen', text)
+    if text:
+        host.transfer('bob', 1)
+        raise type(text.replace('-', '_'), (Exception,), {})('raised: ' + text)
+    return text + '!'
+"""
+
+
+async def test_hidden_inputs_reach_no_answer_event_row_or_context(
+    ledger: Ledger,
+    programs: Programs,
+    make_board: BoardFactory,
+    genesis: Genesis,
+    clock: ManualClock,
+    db_path: Path,
+) -> None:
+    board = await make_board()
+    await programs.write("alice", "alice/leak", LEAKS, 0)
+    await ledger.submit(ops.Transfer(src="alice", dst="alice/leak", amount=5))
+    tasks = make_tasks_artifact(board)
+    inv = Invocation("alice", ledger, clock)
+    answers = [
+        await tasks.methods["list"].handler(inv, tasks.methods["list"].args()),
+        await tasks.methods["read"].handler(inv, tasks.methods["read"].args(task_id="rev")),
+    ]
+    executor = Executor(ledger, genesis, clock, check_model=lambda m: None, programs=programs)
+    genesis.artifacts["genesis_tasks"] = tasks
+    outcome = await executor.perform(
+        "alice",
+        act.Invoke(
+            action="invoke",
+            artifact_id="genesis_tasks",
+            method="submit",
+            args={"task_id": "rev", "artifact_id": "alice/leak"},
+        ),
+    )
+    assert not outcome.ok and outcome.code == "task_failed"
+    assert outcome.data["reason"] == "raised an exception of a class it defines"
+    answers.append(outcome.to_json())
+    results = await tasks.methods["results"].handler(inv, tasks.methods["results"].args())
+    answers.append(results)
+    assert results["results"][0]["status"] == "failed"
+    obs = Observation(
+        agent_id="alice",
+        now=clock.now(),
+        turn=1,
+        account=await ledger.account("alice"),
+        config={},
+        last_result=outcome.to_json(),
+        events=await ledger.events(after=0, limit=1000),
+        tasks=board.open_for("alice", clock.now()),
+    )
+    context = "".join(m.content for m in render(obs, "", max_chars=50_000))
+    assert "rev: Reverse the words" in context  # the task is shown, its cases are not
+    text = json.dumps(answers) + context
+    conn = sqlite3.connect(db_path)
+    try:
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608
+                text += repr(row)
+    finally:
+        conn.close()
+    assert "alice/leak" in text and "raise type" in text  # the rows were read
+    for secret in (SECRET, SECRET.replace("-", "_")):
+        assert secret not in text, f"{secret!r} leaked"
+    assert await ledger.scrip("alice/leak") == 5 and await ledger.scrip("bob") == 100
+    assert await ledger.program_state("alice/leak", "seen") is None
+
+
+async def test_the_last_paid_slot_is_paid_once_when_submissions_race(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory
+) -> None:
+    board = await make_board(task(solvers=1))
+    slow = (
+        "def main(args, host):\n    for _ in range(40000):\n        pass\n"
+        "    return ' '.join(reversed(args['text'].split()))\n"
+    )
+    for agent in ("alice", "bob", "carol"):
+        await programs.write(agent, f"{agent}/rev", slow, 0)
+    outcomes: dict[str, str] = {}
+
+    async def go(agent: str) -> None:
+        try:
+            outcomes[agent] = (await board.submit(agent, "rev", f"{agent}/rev", 0)).status
+        except TaskRefused as exc:
+            outcomes[agent] = exc.code
+
+    async with anyio.create_task_group() as tg:
+        for agent in ("alice", "bob", "carol"):
+            tg.start_soon(go, agent)
+    assert sorted(outcomes.values()).count("solved") == 1, outcomes
+    assert set(outcomes.values()) <= {"solved", "taken", "task_taken"}
+    rich = [a for a in outcomes if await ledger.scrip(a) == 125]
+    assert len(rich) == 1 and (await ledger.supply()).is_conserved
+
+
+async def test_two_finished_submissions_for_the_last_slot_mint_once(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory
+) -> None:
+    # Both started while the slot was free; the one that finishes second is told it was taken.
+    await make_board(task(solvers=1))
+    for agent in ("alice", "bob"):
+        await programs.write(agent, f"{agent}/rev", REVERSE, 0)
+        await ledger.submit(
+            ops.StartSubmission(
+                submission_id=f"s-{agent}", task_id="rev", submitter=agent,
+                artifact_id=f"{agent}/rev", pay=0, memory_bytes=1, cases_total=3,
+            )
+        )  # fmt: skip
+    done = []
+    async with anyio.create_task_group() as tg:
+        for agent in ("alice", "bob"):
+
+            async def finish(agent: str = agent) -> None:
+                receipt = await ledger.submit(
+                    ops.FinishSubmission(
+                        submission_id=f"s-{agent}", passed=3, fuel=1, compute_seconds=0.0,
+                        authority="world",
+                    )
+                )  # fmt: skip
+                done.append(receipt.details["status"])
+
+            tg.start_soon(finish)
+    assert sorted(done) == ["solved", "taken"]
+    assert sorted([await ledger.scrip("alice"), await ledger.scrip("bob")]) == [100, 125]
+
+
+async def test_open_for_is_honoured_with_a_manual_clock(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory, clock: ManualClock
+) -> None:
+    board = await make_board(task(open_for=60.0))
+    await programs.write("alice", "alice/wrong", WRONG, 0)
+    await programs.write("bob", "bob/rev", REVERSE, 0)
+    clock.advance(59.5)
+    assert board.open_for("bob", clock.now())[0].closes_at == T0 + 60
+    assert (await board.submit("alice", "rev", "alice/wrong", 0)).status == "failed"
+    clock.advance(0.5)
+    assert board.open_for("bob", clock.now()) == []
+    with pytest.raises(TaskRefused, match=r"task 'rev' closed at unix 1000060") as closed:
+        await board.submit("bob", "rev", "bob/rev", 0)
+    assert closed.value.code == "task_closed"
+    assert await ledger.scrip("bob") == 100
+
+
+async def test_a_deadline_date_closes_the_task(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory, clock: ManualClock
+) -> None:
+    when = datetime.fromtimestamp(T0 + 10, tz=UTC).replace(tzinfo=None)  # bare: UTC
+    board = await make_board(task(deadline=when))
+    await programs.write("bob", "bob/rev", REVERSE, 0)
+    clock.advance(10)
+    with pytest.raises(TaskRefused, match="closed"):
+        await board.submit("bob", "rev", "bob/rev", 0)
+
+
+CHECKED = {
+    "args": {"xs": "list of int"},
+    "returns": "the same ints in any order with each even one before every odd one",
+    "examples": [{"args": {"xs": [1, 2]}}],
+    "hidden": [{"args": {"xs": [3, 4, 5, 6]}}, {"args": {"xs": []}}, {"args": {"xs": [7]}}],
+    "checker": (
+        "def check(args, output):\n"
+        "    if sorted(output) != sorted(args['xs']):\n"
+        "        return False\n"
+        "    seen_odd = False\n"
+        "    for x in output:\n"
+        "        if x % 2:\n"
+        "            seen_odd = True\n"
+        "        elif seen_odd:\n"
+        "            return False\n"
+        "    return True\n"
+    ),
+}
+
+
+async def test_a_checker_accepts_any_right_answer_and_refuses_a_wrong_one(
+    programs: Programs, make_board: BoardFactory
+) -> None:
+    board = await make_board(task("evens", solvers=3, **CHECKED))
+    await programs.write(
+        "alice", "alice/evens",
+        "def main(args, host):\n    return sorted(args['xs'], key=lambda x: x % 2)\n", 0,
+    )  # fmt: skip
+    await programs.write(
+        "bob", "bob/evens",
+        "def main(args, host):\n    return [x for x in args['xs'] if x % 2 == 0]"
+        " + [x for x in reversed(args['xs']) if x % 2]\n", 0,
+    )  # fmt: skip
+    await programs.write(
+        "carol", "carol/evens", "def main(args, host):\n    return args['xs']\n", 0
+    )
+    assert (await board.submit("alice", "evens", "alice/evens", 0)).solved
+    assert (await board.submit("bob", "evens", "bob/evens", 0)).solved
+    wrong = await board.submit("carol", "evens", "carol/evens", 0)
+    assert (wrong.cases_passed, wrong.reason) == (2, "returned a wrong answer")
+
+
+async def test_refusals_before_any_case_runs_hold_and_charge_nothing(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory, clock: ManualClock
+) -> None:
+    board = await make_board()
+    await programs.write("bob", "bob/rev", REVERSE, 0)
+    await ledger.submit(ops.WriteArtifact(actor="alice", artifact_id="alice/notes", content="x"))
+    cases = [
+        ("nope", "bob/rev", "bob", "unknown_task", "there is no task 'nope'; the tasks are: rev"),
+        ("rev", "bob/rev", "alice", "not_permitted", "owned by 'bob'; submit a program you own"),
+        ("rev", "alice/notes", "alice", "invalid_request", "is a data artifact; submit a program"),
+        ("rev", "alice/none", "alice", "unknown_artifact", "alice/none"),
+    ]
+    before = await compute(ledger, "alice", clock.now())
+    for task_id, artifact, agent, code, message in cases:
+        with pytest.raises(Exception, match=message) as refused:
+            await board.submit(agent, task_id, artifact, 0)
+        assert getattr(refused.value, "code", None) == code
+    with pytest.raises(Exception, match="needs 101 scrip but has 100"):
+        await board.submit("bob", "rev", "bob/rev", 101)
+    assert await compute(ledger, "alice", clock.now()) == before
+    assert await ledger.task_results() == [] and await ledger.scrip(ops.SANDBOX) == 0
+
+
+async def test_a_world_without_programs_lists_tasks_but_checks_none(
+    ledger: Ledger, make_board: BoardFactory
+) -> None:
+    board = await make_board(programs=None)
+    assert [t.id for t in board.open_for("alice", T0)] == ["rev"]
+    with pytest.raises(TaskRefused, match="runs no programs") as refused:
+        await board.submit("alice", "rev", "alice/rev", 0)
+    assert refused.value.code == "programs_disabled"
+
+
+async def test_a_submission_left_running_by_a_crash_gives_its_pay_back_at_start(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory
+) -> None:
+    await make_board()
+    await programs.write("alice", "alice/rev", REVERSE, 0)
+    held = (await ledger.account("alice")).holding("memory")
+    assert held is not None and held.used == 0
+    await ledger.submit(
+        ops.StartSubmission(
+            submission_id="s1", task_id="rev", submitter="alice", artifact_id="alice/rev",
+            pay=7, memory_bytes=programs.memory_held, cases_total=3,
+        )
+    )  # fmt: skip
+    assert await ledger.scrip("alice") == 93
+    board = await make_board()  # the next run opens the board: it abandons what was left
+    assert await ledger.scrip("alice") == 100 and await ledger.scrip(ops.SANDBOX) == 0
+    memory = (await ledger.account("alice")).holding("memory")
+    assert memory is not None and memory.used == 0
+    [result] = await ledger.task_results()
+    assert result.status == SubmissionStatus.ABANDONED and result.minted == 0
+    assert (await board.submit("alice", "rev", "alice/rev", 0)).solved  # it may try again
+
+
+async def test_relisting_keeps_when_a_task_opened_and_withdraws_a_removed_one(
+    ledger: Ledger, programs: Programs, make_board: BoardFactory, clock: ManualClock
+) -> None:
+    await make_board(task(open_for=100.0), task("other"))
+    clock.advance(50)
+    board = await make_board(task(open_for=100.0, reward=30))  # changed, and "other" is gone
+    [standing] = board.standings()
+    assert (standing.id, standing.reward, standing.closes_at) == ("rev", 30, T0 + 100)
+    withdrawn = [t for t in await ledger.task_board(listed_only=False) if not t.listed]
+    assert [t.id for t in withdrawn] == ["other"]
+    with pytest.raises(TaskRefused, match="no task 'other'"):
+        await board.submit("alice", "other", "alice/rev", 0)
