@@ -98,7 +98,44 @@ SNIPPETS: dict[str, str] = {
 # out of fuel, an import the sandbox does not allow), so that an offline run mints by tasks
 # and fails submissions. A task without one here gets a random program of the policy's.
 TASK_SNIPPETS: dict[str, str] = {
+    # right
     "reverse_words": "def main(args, host):\n    return ' '.join(reversed(args['text'].split()))\n",
+    "fizzbuzz": (
+        "def main(args, host):\n"
+        "    return ['Fizz' * (i % 3 == 0) + 'Buzz' * (i % 5 == 0) or str(i)\n"
+        "            for i in range(1, args['n'] + 1)]\n"
+    ),
+    "is_palindrome": (
+        "def main(args, host):\n"
+        "    s = [c.lower() for c in args['text'] if c.isalnum()]\n"
+        "    return s == s[::-1]\n"
+    ),
+    "balanced_brackets": (
+        "def main(args, host):\n"
+        "    stack, close = [], {')': '(', ']': '[', '}': '{'}\n"
+        "    for c in args['text']:\n"
+        "        if c in '([{':\n"
+        "            stack.append(c)\n"
+        "        elif c in close and (not stack or stack.pop() != close[c]):\n"
+        "            return False\n"
+        "    return not stack\n"
+    ),
+    # wrong: an answer that is not right for every case
+    "run_length": (
+        "def main(args, host):\n"
+        "    text = args['text']\n"
+        "    return ''.join(c + str(text.count(c)) for c in dict.fromkeys(text))\n"
+    ),
+    # an exception
+    "merge_intervals": "def main(args, host):\n    return sorted(args['ranges'])\n",
+    # a runaway: trial division runs out of fuel on the big cases
+    "count_primes": (
+        "def main(args, host):\n"
+        "    n = args['n']\n"
+        "    return sum(all(k % d for d in range(2, k)) for k in range(2, n + 1))\n"
+    ),
+    # an import the sandbox does not allow
+    "csv_rows": "import csv\n\ndef main(args, host):\n    return list(csv.reader(args['text']))\n",
 }
 
 

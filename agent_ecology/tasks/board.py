@@ -169,13 +169,7 @@ class TaskBoard:
         if self.programs is not None:
             problems = []
             for spec in self.specs.values():
-                if spec.checker is None:
-                    continue
-                problem = await anyio.to_thread.run_sync(
-                    self.programs.sandbox.check, _checker_program(spec.checker)
-                )
-                if problem is not None:
-                    problems.append(f"{spec.id}.yaml: checker: does not compile: {problem}")
+                problems += await self._check_spec(spec)
             if problems:
                 raise ConfigError(str(self.folder or "genesis/tasks"), problems)
         abandoned = await self.ledger.submit(ops.AbandonSubmissions(authority=self.authority))
@@ -210,6 +204,33 @@ class TaskBoard:
                 f"tasks: {len(self.specs)}{where}, paying up to {paid:,} scrip in all{state}"
             )
         return lines
+
+    async def _check_spec(self, spec: TaskSpec) -> list[str]:
+        """What is wrong with ``spec`` that only the sandbox can tell: a fuel per case above
+        an invocation's, a checker that does not compile or refuses a case's expected."""
+        assert self.programs is not None
+        problems = []
+        most = self.programs.limits.fuel
+        if spec.fuel is not None and spec.fuel > most:
+            problems.append(
+                f"{spec.id}.yaml: fuel: {spec.fuel:,} is more than one invocation may use"
+                f" (sandbox.fuel, {most:,}); lower it, or raise sandbox.fuel"
+            )
+        if spec.checker is None:
+            return problems
+        problem = await anyio.to_thread.run_sync(
+            self.programs.sandbox.check, _checker_program(spec.checker)
+        )
+        if problem is not None:
+            return [*problems, f"{spec.id}.yaml: checker: does not compile: {problem}"]
+        for group in ("examples", "hidden"):
+            for i, case in enumerate(getattr(spec, group)):
+                if case.has_expected and not await self._correct(spec, case, case.expected):
+                    problems.append(
+                        f"{spec.id}.yaml: {group}[{i}].expected: the checker does not accept"
+                        " it (fix the checker or the case)"
+                    )
+        return problems
 
     async def refresh(self) -> None:
         self._standings = await self.ledger.task_board()

@@ -154,3 +154,32 @@ async def test_a_checker_that_does_not_compile_is_refused_when_the_board_opens(
 )
 def test_results_compare_as_json_data(got: object, expected: object, same: bool) -> None:
     assert same_result(got, expected) is same
+
+
+async def test_a_checker_must_accept_the_expected_results_given(
+    tmp_path: Path, ledger: Ledger, programs: Programs, clock: ManualClock
+) -> None:
+    text = GOOD.replace(
+        "reward: 5", "reward: 5\nchecker: |\n  def check(args, output):\n    return output > 3\n"
+    )
+    (tmp_path / "add.yaml").write_text(text)
+    board = TaskBoard(
+        ledger, load_tasks(tmp_path), clock, programs=programs, authority="world", folder=tmp_path
+    )
+    with pytest.raises(ConfigError) as err:
+        await board.open()
+    assert err.value.problems == [
+        "add.yaml: examples[0].expected: the checker does not accept it (fix the checker or the"
+        " case)"
+    ]
+
+
+async def test_a_case_may_not_use_more_fuel_than_an_invocation(
+    tmp_path: Path, ledger: Ledger, programs: Programs, clock: ManualClock
+) -> None:
+    (tmp_path / "add.yaml").write_text(GOOD + "fuel: 300000000\n")
+    board = TaskBoard(
+        ledger, load_tasks(tmp_path), clock, programs=programs, authority="world", folder=tmp_path
+    )
+    with pytest.raises(ConfigError, match=r"add.yaml: fuel: 300,000,000 is more than one"):
+        await board.open()

@@ -11,11 +11,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agent_ecology.agents import Executor
+from agent_ecology.agents import Executor, Outcome
 from agent_ecology.agents import actions as act
 from agent_ecology.agents.context import Observation, render
 from agent_ecology.clock import ManualClock
-from agent_ecology.genesis import Genesis, Invocation
+from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.tasks import make_tasks_artifact
 from agent_ecology.ledger import Ledger, SubmissionStatus, TaskRefused, ops
 from agent_ecology.programs import Programs
@@ -180,29 +180,24 @@ async def test_hidden_inputs_reach_no_answer_event_row_or_context(
     board = await make_board()
     await programs.write("alice", "alice/leak", LEAKS, 0)
     await ledger.submit(ops.Transfer(src="alice", dst="alice/leak", amount=5))
-    tasks = make_tasks_artifact(board)
-    inv = Invocation("alice", ledger, clock)
-    answers = [
-        await tasks.methods["list"].handler(inv, tasks.methods["list"].args()),
-        await tasks.methods["read"].handler(inv, tasks.methods["read"].args(task_id="rev")),
-    ]
+    genesis.artifacts["genesis_tasks"] = make_tasks_artifact(board)
     executor = Executor(ledger, genesis, clock, check_model=lambda m: None, programs=programs)
-    genesis.artifacts["genesis_tasks"] = tasks
-    outcome = await executor.perform(
-        "alice",
-        act.Invoke(
-            action="invoke",
-            artifact_id="genesis_tasks",
-            method="submit",
-            args={"task_id": "rev", "artifact_id": "alice/leak"},
-        ),
-    )
+
+    async def call(method: str, **args: str) -> Outcome:
+        action = act.Invoke(
+            action="invoke", artifact_id="genesis_tasks", method=method, args=dict(args)
+        )
+        return await executor.perform("alice", action)
+
+    answers = [(await call("list")).to_json(), (await call("read", task_id="rev")).to_json()]
+    outcome = await call("submit", task_id="rev", artifact_id="alice/leak")
     assert not outcome.ok and outcome.code == "task_failed"
     assert outcome.data["reason"] == "raised an exception of a class it defines"
+    assert outcome.data["cases_passed"] == 0
     answers.append(outcome.to_json())
-    results = await tasks.methods["results"].handler(inv, tasks.methods["results"].args())
-    answers.append(results)
-    assert results["results"][0]["status"] == "failed"
+    results = await call("results")
+    answers.append(results.to_json())
+    assert results.data["results"][0]["status"] == "failed"
     obs = Observation(
         agent_id="alice",
         now=clock.now(),
@@ -219,7 +214,7 @@ async def test_hidden_inputs_reach_no_answer_event_row_or_context(
     conn = sqlite3.connect(db_path)
     try:
         for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-            for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608
+            for row in conn.execute(f"SELECT * FROM {table}"):
                 text += repr(row)
     finally:
         conn.close()

@@ -1,0 +1,15 @@
+from typing import Any
+
+
+def main(args: dict[str, Any], host: Any) -> Any:
+    out = []
+    for i in range(1, args["n"] + 1):
+        if i % 15 == 0:
+            out.append("FizzBuzz")
+        elif i % 3 == 0:
+            out.append("Fizz")
+        elif i % 5 == 0:
+            out.append("Buzz")
+        else:
+            out.append(str(i))
+    return out
