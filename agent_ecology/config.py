@@ -101,7 +101,8 @@ class WorldSettings(Strict):
     )
     genesis: Path = Field(
         default=Path("genesis"),
-        description="The genesis folder (agents/*.yaml, handbook/*.md); relative to config.yaml.",
+        description="The genesis folder (agents/*.yaml, tasks/*.yaml, handbook/*.md); relative"
+        " to config.yaml.",
     )
     busy_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False, strict=True)] = Field(
         default=10.0,

@@ -427,6 +427,7 @@ class Sandbox:
             )
         try:
             value = json.loads(text, parse_constant=_no_constant)
+            _shallow(value)
         except (ValueError, RecursionError) as exc:
             # The guest's encoder is the program's to tamper with: its text is checked here.
             return Outcome(
@@ -577,3 +578,20 @@ def measure_fuel_rate(sandbox: Sandbox, *, fuel: int = 100_000_000, repeats: int
 
 
 _CALIBRATION_INFO = {"invoker": "", "owner": "", "me": "", "now": 0.0, "paid": 0, "price": 0}
+
+
+MAX_RESULT_DEPTH = 200
+"""How deep a result's lists and objects may nest. Judged here, not by the host's recursion
+limit (which a library in the same process may have raised), so that no result is too deep
+for the code that later encodes it."""
+
+
+def _shallow(value: Any) -> None:
+    """Raise ValueError if ``value`` nests deeper than :data:`MAX_RESULT_DEPTH` (iteratively)."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, list | dict):
+            if depth > MAX_RESULT_DEPTH:
+                raise ValueError(f"it nests more than {MAX_RESULT_DEPTH} lists or objects deep")
+            todo.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))

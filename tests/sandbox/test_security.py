@@ -13,6 +13,7 @@ at build time, so what a module would ask the machine for traps instead.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -644,3 +645,21 @@ def test_a_nested_runaway_stops_the_outer_invocation(sandbox: Sandbox) -> None:
     assert inner.failure is not None and inner.failure.limit == "fuel"
     assert 0 < inner.fuel < SMALL.fuel
     assert_unaffected(sandbox)
+
+
+def test_a_deep_result_is_refused_even_when_the_hosts_recursion_limit_is_high(
+    sandbox: Sandbox,
+) -> None:
+    # A library in the runtime's process may raise the limit (the full suite once did): the
+    # depth is judged by the sandbox itself, not by json.loads running out of recursion.
+    deep = program("x = []", "for _ in range(300):", "    x = [x]", "return x")
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        out = run(sandbox, deep)
+    finally:
+        sys.setrecursionlimit(before)
+    assert out.failure is not None and out.failure.kind == "BadResult", out
+    assert "nests more than 200 lists or objects deep" in out.failure.message
+    ok = run(sandbox, program("x = []", "for _ in range(150):", "    x = [x]", "return x"))
+    assert ok.failure is None

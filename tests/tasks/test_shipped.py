@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
-from agent_ecology.config import load_settings
+from agent_ecology.config import load_settings, parse_settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.ledger import Ledger
 from agent_ecology.llm.baseline import TASK_SNIPPETS
 from agent_ecology.programs import Programs
 from agent_ecology.sandbox import Sandbox
+from agent_ecology.tasks import TaskBoard
 from tests.tasks.conftest import SOLUTIONS, BoardFactory, shipped
 
 TASKS = shipped()
@@ -90,3 +92,19 @@ async def test_the_baseline_policys_snippets_are_right_or_wrong_as_labelled(
     else:
         assert verdict.reason is not None and verdict.reason.startswith(reason), verdict
     assert set(TASK_SNIPPETS) <= set(TASKS)
+
+
+def test_the_handbook_tells_agents_how_to_solve_tasks_and_lists_them(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    settings = parse_settings({"world": {"genesis": str(tmp_path)}})
+    board = TaskBoard(ledger, TASKS, clock, programs=None, authority="world")
+    pages = Genesis.build(
+        settings, actions_text=action_shapes(), provider="p", agents=3, tasks=board
+    ).handbook.pages
+    for task_id, spec in TASKS.items():
+        assert f"- `{task_id}` (difficulty {spec.difficulty}, {spec.reward} scrip" in pages["tasks"]
+    assert "submit(task_id, artifact_id, pay?)" in pages["genesis"]
+    assert "'tasks'" in pages["index"]
+    bare = Genesis.build(settings, actions_text=action_shapes(), provider="p", agents=3)
+    assert "This world has no tasks" in bare.handbook.pages["tasks"]
