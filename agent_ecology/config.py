@@ -630,6 +630,10 @@ def read_mapping_file(path: Path, what: str) -> tuple[str, dict[Any, Any]]:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except OSError as exc:
         raise ConfigError(source, [f"cannot read {path}: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source, [f"{what} must be UTF-8 text; byte {exc.start} is not (save it as UTF-8)"]
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits

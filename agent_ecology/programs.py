@@ -91,9 +91,9 @@ class _Ledgerview:
     scrip: dict[str, int] = field(default_factory=dict)  # accounts read, with staged changes
     owners: dict[str, str] = field(default_factory=dict)  # artifacts given, to whom
     state: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    trial: bool = False
-    """A task's case: only calls' prices are kept (from ``scrip[SANDBOX]``, what the
-    submission attached); stored state, transfers and gifts are staged and then dropped."""
+    tools: dict[str, int] | None = None
+    """A task's case (not None): the programs it may call, with the prices the submission
+    paid for them; nothing it stages (moves, gifts, stored state) is ever kept."""
 
     def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return anyio.from_thread.run(lambda: fn(*args, **kwargs))
@@ -268,61 +268,38 @@ class _Staging:
             raise HostRefusal(f"there is no artifact {target!r}") from None
         if not art.executable:
             raise HostRefusal(f"{target!r} is not a program")
-        if pay < art.price:
-            raise HostRefusal(f"{target} costs {art.price} scrip per call; pay at least that")
-        if self.view.trial:
-            return self._trial_invoke(art, target, args)
-        have = self.view.balance(self.me)
-        if pay > have:
-            raise HostRefusal(f"{self.me} holds {have} scrip; it cannot pay {pay}")
+        price = art.price
+        tools = self.view.tools
+        if tools is not None:
+            if target not in tools:
+                raise HostRefusal(
+                    f"while a task's cases run, a program may call only the tools the"
+                    f" submission names, and {target} is not one: submit with tools"
+                    f" [{', '.join(repr(t) for t in [*tools, target])}]"
+                )
+            price = tools[target]  # paid for every case when the submission started
+        if pay < price:
+            raise HostRefusal(f"{target} costs {price} scrip per call; pay at least that")
         mark = self.view.mark()
-        self.view.scrip[self.me] = have - pay
-        self.view.effects.append(
-            {"op": "invoke", "from": self.me, "artifact_id": target, "pay": pay,
-             "price": art.price}
-        )  # fmt: skip
-        self.view.scrip[target] = self.view.balance(target) + (pay - art.price)
-        owner = art.owner_id
-        if owner in self.view.scrip:
-            self.view.scrip[owner] += art.price
+        if tools is None:
+            have = self.view.balance(self.me)
+            if pay > have:
+                raise HostRefusal(f"{self.me} holds {have} scrip; it cannot pay {pay}")
+            self.view.scrip[self.me] = have - pay
+            self.view.effects.append(
+                {"op": "invoke", "from": self.me, "artifact_id": target, "pay": pay,
+                 "price": price}
+            )  # fmt: skip
+            self.view.scrip[target] = self.view.balance(target) + (pay - price)
+            if art.owner_id in self.view.scrip:
+                self.view.scrip[art.owner_id] += price
         info = {
             "invoker": self.me,
             "owner": art.owner_id,
             "me": target,
             "now": self.info["now"],
-            "paid": pay - art.price,
-            "price": art.price,
-        }
-        child = _Staging(self.programs, self.view, info, self.seed + 1)
-        out = self.programs.sandbox.run_nested(
-            art.content, args, info=info, host=child, seed=self.seed + 1
-        )
-        if not out.ok:
-            self.view.undo(mark)
-            assert out.failure is not None
-            raise HostRefusal(f"{target} failed, so nothing it did happened: "
-                              f"{out.failure.describe()}")  # fmt: skip
-        return out.value
-
-    def _trial_invoke(self, art: Any, target: str, args: Mapping[str, Any]) -> Any:
-        """A call made while a task's case runs: its price comes from what the submission
-        attached (the account of nobody in the call), and pay above the price is not moved."""
-        left = self.view.scrip.get(ops.SANDBOX, 0)
-        if art.price > left:
-            raise HostRefusal(
-                f"{target} costs {art.price} scrip; the submission attached {left} scrip that"
-                " is not spent yet (submit with more pay)"
-            )
-        mark = self.view.mark()
-        self.view.scrip[ops.SANDBOX] = left - art.price
-        self.view.effects.append({"op": "invoke", "artifact_id": target, "price": art.price})
-        info = {
-            "invoker": self.me,
-            "owner": art.owner_id,
-            "me": target,
-            "now": self.info["now"],
-            "paid": 0,
-            "price": art.price,
+            "paid": pay - price,
+            "price": price,
         }
         child = _Staging(self.programs, self.view, info, self.seed + 1)
         out = self.programs.sandbox.run_nested(
@@ -463,38 +440,29 @@ class Programs:
         self,
         *,
         invoker: str,
-        owner: str,
         artifact_id: str,
         source: str,
         args: Mapping[str, Any],
         limits: Limits,
-        budget: int,
-    ) -> tuple[Outcome, list[dict[str, Any]]]:
-        """Run ``source`` once on ``args`` as a task's case, writing nothing: the outcome, and
-        the calls to priced programs it made (``{"artifact_id", "price"}``, paid from
-        ``budget``) if it returned. Everything else it did is dropped."""
-        view = _Ledgerview(self.ledger, trial=True)
-        view.scrip[ops.SANDBOX] = budget
+        tools: Mapping[str, int],
+    ) -> Outcome:
+        """Run ``source`` once on ``args`` as a task's case, keeping nothing it does: it may
+        call only ``tools`` (paid for by the submission, at these prices)."""
+        view = _Ledgerview(self.ledger, tools=dict(tools))
         info = {
             "invoker": invoker,
-            "owner": owner,
+            "owner": invoker,
             "me": artifact_id,
             "now": self.clock.now(),
-            "paid": budget,
+            "paid": 0,
             "price": 0,
         }
         seed = int(uuid.uuid4().hex[:12], 16)
         host = _Staging(self, view, info, seed)
-        out = await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             lambda: self.sandbox.run(source, args, info=info, host=host, limits=limits, seed=seed),
             limiter=self._workers,
         )
-        calls = [
-            {"artifact_id": e["artifact_id"], "price": e["price"]}
-            for e in view.effects
-            if e["op"] == "invoke"
-        ]
-        return out, calls if out.ok else []
 
     async def pure(self, source: str, args: Mapping[str, Any], limits: Limits) -> Outcome:
         """Run ``source`` (the world's own code, such as a task's checker) with no host."""

@@ -184,20 +184,24 @@ def _config(obs: Observation) -> str:
     )
 
 
-def _fill(title: str, items: Sequence[str], room: int) -> tuple[list[str], int]:
-    """Newest items first until ``room`` runs out; shown oldest first."""
+def _fill(
+    title: str, items: Sequence[str], room: int, *, first: bool = False
+) -> tuple[list[str], int]:
+    """Newest (last) items first until ``room`` runs out, shown oldest first; ``first``:
+    the first items instead (a ranked list: the easiest tasks), in their order."""
     if not items or room <= len(title) + 40:
         return ([f"{title} ({len(items)} not shown: no room)"] if items else []), room
     chosen: list[str] = []
     used = len(title) + 1
-    for item in reversed(items):
+    for item in items if first else reversed(items):
         if used + len(item) + 1 > room:
             break
         chosen.append(item)
         used += len(item) + 1
     left_out = len(items) - len(chosen)
-    head = title if not left_out else f"{title} ({left_out} older not shown)"
-    return [head, *reversed(chosen)], room - used
+    more = "more" if first else "older"
+    head = title if not left_out else f"{title} ({left_out} {more} not shown)"
+    return [head, *(chosen if first else reversed(chosen))], room - used
 
 
 def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Message, ...]:
@@ -247,17 +251,19 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
     room = max_chars - len(system) - sum(len(x) + 1 for x in essential + tail)
     optional: list[str] = []
     event_lines = [json.dumps(event_json(e), ensure_ascii=False) for e in obs.events]
-    for title, items in (
+    for title, items, first in (
         (
             "Open tasks: the world mints the reward for a program that passes a task's hidden"
             " cases (genesis_tasks read, then submit):",
             [_task_line(t) for t in obs.tasks],
+            True,
         ),
-        ("Recent events that concern you (oldest first):", event_lines),
-        ("Your notes (oldest first):", [f"- {n}" for n in obs.notes]),
+        ("Recent events that concern you (oldest first):", event_lines, False),
+        ("Your notes (oldest first):", [f"- {n}" for n in obs.notes], False),
         (
             "Artifacts you own:",
             [f"- {a.id} ({a.size_bytes} bytes{_program_note(a)})" for a in obs.own_artifacts],
+            False,
         ),
         (
             "Programs (invoke with no method and pay >= price; trust only frozen ones):",
@@ -266,6 +272,7 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
                 f" {p.scrip_held} scrip, {p.succeeded} of {p.invocations} calls succeeded"
                 for p in obs.programs
             ],
+            False,
         ),
         (
             "For sale in genesis_escrow (buy with its purchase method):",
@@ -274,12 +281,13 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
                 f" {x.size_bytes} bytes"
                 for x in obs.for_sale
             ],
+            False,
         ),
-        ("Other agents:", [", ".join(obs.others)] if obs.others else []),
+        ("Other agents:", [", ".join(obs.others)] if obs.others else [], False),
     ):
         if not items:
             continue
-        lines, room = _fill(title, items, room)
+        lines, room = _fill(title, items, room, first=first)
         if lines:
             optional += ["", *lines]
     user = "\n".join(essential + optional + tail)

@@ -214,18 +214,20 @@ def _tasks_page(settings: Settings, tasks: Mapping[str, TaskSpec]) -> str:
             ' "submit", "args": {"task_id": "reverse_words", "artifact_id": "you/reverse"}}`.',
             "",
             "The world runs your program on every hidden case in the sandbox, charged to your"
-            " compute like any call (each case has the task's fuel limit). If every case"
-            " returns the expected result, the task's reward is minted to you: once per task,"
-            " for the first solvers only (then the task is taken), before its deadline if it"
-            " has one. The answer says how many cases passed and why the first failure failed"
-            " (a wrong answer, an exception's type, a limit), never a hidden input. A"
-            " submission must be a program you own.",
+            " compute like any call (each case has the task's fuel limit; the fuel is charged"
+            " in steps of an eighth of it). If every case returns the expected result, the"
+            " task's reward is minted to you: once per task, for the first solvers only (then"
+            " the task is taken), if the task is still open when the check ends. The answer"
+            " says how many cases passed and why the first failure failed (a wrong answer, an"
+            " exception's type, a limit), never a hidden input. A submission must be a"
+            " program you own; each task takes a few submissions per agent (attempts).",
             "",
-            "Tools: while its cases run, your program may call other agents' priced programs"
-            " with `host.invoke`; each call pays the tool's price from the scrip you attach"
-            " with `pay` (what is not spent comes back). Nothing else a program does during a"
-            " check is kept (stored state, transfers, gifts). A tool that parses, or does"
-            " arithmetic fast enough for a fuel limit, is worth selling.",
+            "Tools: while its cases run, your program may call the programs you name in"
+            ' `tools` (`"tools": ["bob/parser"]`, at most 5; others are refused then); each'
+            " named tool is paid its price once for every hidden case, from your scrip, when"
+            " you submit. Nothing else a program does during a check is kept (stored state,"
+            " transfers, gifts). A tool that parses, or computes with a better algorithm than"
+            " the obvious one (nested calls share your fuel), is worth selling to solvers.",
             "",
             "The tasks:",
             *rows,

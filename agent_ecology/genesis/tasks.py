@@ -10,7 +10,8 @@ from pydantic import Field
 
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, Method, MethodFailed
 from agent_ecology.ledger import SubmissionStatus, TaskRefused
-from agent_ecology.ledger.ops.checks import ArtifactId, ScripOrZero
+from agent_ecology.ledger.ops.checks import ArtifactId
+from agent_ecology.ledger.ops.tasks import MAX_TOOLS, closed
 from agent_ecology.tasks import TaskBoard
 
 __all__ = ["ID", "make_tasks_artifact"]
@@ -31,10 +32,11 @@ class ReadArgs(Args):
 class SubmitArgs(Args):
     task_id: TaskId
     artifact_id: ArtifactId = Field(description="your program: main(args, host) solves it")
-    pay: ScripOrZero = Field(
-        default=0,
-        description="scrip attached for the priced tools your program calls while its cases"
-        " run (each call pays the tool's price from it; the rest comes back)",
+    tools: Annotated[list[ArtifactId], Field(max_length=MAX_TOOLS)] = Field(
+        default_factory=list,
+        description="the programs your program calls while its cases run (others are"
+        " refused then); each is paid its price once for every hidden case, whatever the"
+        " cases do",
     )
 
 
@@ -66,7 +68,6 @@ def make_tasks_artifact(board: TaskBoard | None) -> GenesisArtifact:
         for t in board.standings():
             if t.id not in board.specs:
                 continue
-            closed = t.closes_at is not None and now >= t.closes_at
             rows.append(
                 {
                     "task_id": t.id,
@@ -76,7 +77,7 @@ def make_tasks_artifact(board: TaskBoard | None) -> GenesisArtifact:
                     "solvers_left": t.solvers_left,
                     "open_to_you": t.id in mine,
                     **({"closes_at": _utc(t.closes_at)} if t.closes_at is not None else {}),
-                    **({"closed": True} if closed else {}),
+                    **({"closed": True} if closed(t.closes_at, now) else {}),
                 }
             )
         return {"tasks": rows}
@@ -97,13 +98,14 @@ def make_tasks_artifact(board: TaskBoard | None) -> GenesisArtifact:
         return out
 
     async def submit(inv: Invocation, a: SubmitArgs) -> Mapping[str, Any]:
-        verdict = await need().submit(inv.actor, a.task_id, a.artifact_id, a.pay)
+        verdict = await need().submit(inv.actor, a.task_id, a.artifact_id, a.tools)
         data = verdict.to_json()
         if verdict.solved:
             return {**data, "message": verdict.describe()}
         code = {
             SubmissionStatus.TAKEN: "task_taken",
             SubmissionStatus.ALREADY_SOLVED: "already_solved",
+            SubmissionStatus.CLOSED: "task_closed",
         }.get(SubmissionStatus(verdict.status), "task_failed")
         raise MethodFailed(
             code,
@@ -136,8 +138,9 @@ def make_tasks_artifact(board: TaskBoard | None) -> GenesisArtifact:
         " the reward is minted to you (once per task; only the first solvers of each task are"
         " paid, and some tasks close at a deadline). The answer says how many cases passed and"
         " why the first failure failed (an exception's type, a limit, a wrong answer), never"
-        " the hidden inputs. While the cases run, your program may call other agents' priced"
-        " programs, paid from what you attach (pay); nothing else it does is kept.",
+        " the hidden inputs. While the cases run, your program may call the programs your"
+        " submission names in tools (each paid its price once per hidden case); nothing else"
+        " it does is kept.",
     )
     art.add(
         Method(
@@ -166,7 +169,8 @@ def make_tasks_artifact(board: TaskBoard | None) -> GenesisArtifact:
             SubmitArgs,
             submit,
             {"task_id": "reverse_words", "artifact_id": "alice/reverse"},
-            returns="{status, cases_passed, cases_total, reward, reason?, compute_seconds}",
+            returns="{status, cases_passed, cases_total, reward, reason?, tools_paid, fuel,"
+            " compute_seconds}",
         )
     )
     art.add(

@@ -148,13 +148,14 @@ class InvocationStatus(StrEnum):
 @unique
 class SubmissionStatus(StrEnum):
     """A task submission: ``running`` while its cases run, then ``solved`` (paid), ``failed``
-    (a case did not pass), ``taken`` or ``already_solved`` (every case passed, but the paid
-    slots were filled, or the submitter was paid already, meanwhile), or ``abandoned`` when
-    the world stopped during it."""
+    (a case did not pass), ``taken``, ``already_solved`` or ``closed`` (every case passed,
+    but meanwhile the paid slots were filled, the submitter was paid, or the task closed), or
+    ``abandoned`` when the world stopped during it."""
 
     RUNNING = "running"
     SOLVED = "solved"
     FAILED = "failed"
     TAKEN = "taken"
     ALREADY_SOLVED = "already_solved"
+    CLOSED = "closed"
     ABANDONED = "abandoned"

@@ -431,7 +431,7 @@ def program_state(conn: sqlite3.Connection, artifact_id: str, key: str) -> str |
 def task_board(conn: sqlite3.Connection, *, listed_only: bool) -> list[records.TaskStanding]:
     sql = (
         "SELECT id, title, difficulty, reward, solvers, solved, solvers_left, submissions,"
-        " closes_at, listed = 1 FROM task_board"
+        " closes_at, attempts, listed = 1 FROM task_board"
     )
     if listed_only:
         sql += " WHERE listed = 1"
@@ -475,8 +475,8 @@ def task_tally(conn: sqlite3.Connection, since: float) -> records.TaskTally:
     ).fetchone()
     rows = conn.execute(
         "SELECT status, COALESCE(reason, ''), count(*) FROM task_submissions"
-        " WHERE ended_at >= ? GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
-        (since,),
+        " WHERE ended_at >= ? AND status != ? GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        (since, SubmissionStatus.ABANDONED),
     ).fetchall()
     solved = conn.execute(
         "SELECT count(DISTINCT task_id) FROM task_submissions WHERE status = ? AND ended_at >= ?",

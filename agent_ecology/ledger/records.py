@@ -367,6 +367,7 @@ class TaskStanding(_AsJson):
     solvers_left: int
     submissions: int
     closes_at: float | None
+    attempts: int
     listed: bool
 
 

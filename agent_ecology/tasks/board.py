@@ -1,13 +1,15 @@
 """The task board: lists the world's tasks, checks submissions against hidden cases, pays.
 
 A submission runs every hidden case of the task against the submitter's program in the
-sandbox, one after another (stopping early only when a case hits a limit such as the fuel:
-the next would too), each as a *trial*: it may call priced tools, whose prices come from
-what the submission attached, and nothing else it does is kept. Its fuel is the
-submitter's compute. The verdict says how many cases passed and the first failure's
-public-safe reason (an exception's type, a limit, "a wrong answer"): never an input, an
-output, an exception's message or a log line, so no answer, event or context holds a
-hidden case.
+sandbox, one after another (stopping early only when a case hits the fuel, deadline or
+memory limit: the next would too), each as a *trial*: it may call the tools the submission
+names (paid a fixed price per case when it starts, whatever the cases do), and nothing else
+it does is kept. Its fuel is the submitter's compute, charged in steps of an eighth of a
+case's fuel. The verdict says how many cases passed and the first failure's public-safe
+reason (a builtin exception's type, a limit, "a wrong answer"): never an input, an output,
+an exception's message, a line or a log line. So no answer, event, row or context holds a
+hidden case, and what a submitter learns per submission (a count, a reason, a fuel step)
+is a few bits, bounded by the task's ``attempts``.
 """
 
 from __future__ import annotations
@@ -25,12 +27,21 @@ import anyio
 from agent_ecology.clock import Clock
 from agent_ecology.config import ConfigError
 from agent_ecology.ledger import Ledger, SubmissionStatus, TaskRefused, TaskStanding, ops
+from agent_ecology.ledger.ops.tasks import closed, unknown_task
 from agent_ecology.programs import Programs
 from agent_ecology.sandbox import Failure, Limits
 from agent_ecology.sandbox.allowed import ALLOWED
 from agent_ecology.tasks.spec import Case, TaskSpec, same_result
 
-__all__ = ["CHECKER_FUEL", "OpenTask", "TaskBoard", "Verdict", "public_reason"]
+__all__ = [
+    "CHECKER_FUEL",
+    "FUEL_STEPS",
+    "OpenTask",
+    "TaskBoard",
+    "Verdict",
+    "charged_fuel",
+    "public_reason",
+]
 
 CHECKER_FUEL = 200_000_000
 """Instructions a task's checker may use per case (the world's cost, not the submitter's)."""
@@ -43,6 +54,18 @@ _BUILTIN_ERRORS = frozenset(
 )
 _STOPS = frozenset({"fuel", "deadline", "memory"})
 """Limits after which the remaining cases are not run (they would hit it too)."""
+
+
+FUEL_STEPS = 8
+"""A submission's fuel is charged in steps of a case's fuel limit / FUEL_STEPS, rounded up."""
+
+
+def charged_fuel(fuel: int, case_fuel: int) -> int:
+    """The fuel a submission is charged for ``fuel`` burnt: rounded up to a step of
+    ``case_fuel / FUEL_STEPS``, so that the figure (which its submitter sees, in the answer
+    and in its compute) cannot carry more than a few bits of the hidden inputs."""
+    step = max(1, -(-case_fuel // FUEL_STEPS))
+    return -(-fuel // step) * step
 
 
 def public_reason(failure: Failure, limits: Limits) -> str:
@@ -186,6 +209,7 @@ class TaskBoard:
                 "solvers": s.solvers,
                 "difficulty": s.difficulty,
                 "hidden_cases": len(s.hidden),
+                "attempts": s.attempts,
                 "open_for": s.open_for,
                 "closes_at": s.closes_at,
                 "digest": s.digest(),
@@ -245,29 +269,30 @@ class TaskBoard:
 
     def open_for(self, agent_id: str, now: float) -> list[OpenTask]:
         """The tasks ``agent_id`` may still be paid for at ``now``, easiest first."""
+        if self.programs is None:
+            return []  # nothing can be submitted: no task is open to anyone
         mine = self._solved.get(agent_id, set())
         return [
             OpenTask(t.id, t.title, t.reward, t.solvers_left, t.difficulty, t.closes_at)
             for t in self._standings
             if t.id in self.specs
             and t.solvers_left > 0
-            and (t.closes_at is None or now < t.closes_at)
+            and not closed(t.closes_at, now)
             and t.id not in mine
         ]
 
     def spec(self, task_id: str) -> TaskSpec:
         spec = self.specs.get(task_id)
         if spec is None:
-            raise TaskRefused(
-                "unknown_task",
-                f"there is no task {task_id!r}; the tasks are:"
-                f" {', '.join(sorted(self.specs)) or 'none'} (genesis_tasks list)",
-            )
+            raise unknown_task(task_id, list(self.specs))
         return spec
 
-    async def submit(self, submitter: str, task_id: str, artifact_id: str, pay: int) -> Verdict:
-        """Check ``artifact_id`` against every hidden case of ``task_id``, for ``submitter``;
-        a refusal before any case runs raises the ledger's error (nothing held)."""
+    async def submit(
+        self, submitter: str, task_id: str, artifact_id: str, tools: Sequence[str] = ()
+    ) -> Verdict:
+        """Check ``artifact_id`` against every hidden case of ``task_id``, for ``submitter``,
+        its program free to call ``tools`` (each paid its price per case, whatever the cases
+        do); a refusal before any case runs raises the ledger's error (nothing held)."""
         spec = self.spec(task_id)
         programs = self.programs
         if programs is None:
@@ -283,32 +308,26 @@ class TaskBoard:
                 task_id=task_id,
                 submitter=submitter,
                 artifact_id=artifact_id,
-                pay=pay,
                 memory_bytes=programs.memory_held,
                 cases_total=len(spec.hidden),
+                tools=json.dumps({"tools": list(tools)}),
             )
         )
-        limits = programs.limits
-        if spec.fuel is not None:
-            limits = replace(limits, fuel=spec.fuel)
-        passed, fuel, budget = 0, 0, pay
-        calls: list[dict[str, Any]] = []
+        limits = self.case_limits(spec)
+        passed, fuel = 0, 0
         reason: str | None = None
         try:
             for case in spec.hidden:
-                out, made = await programs.trial(
+                out = await programs.trial(
                     invoker=submitter,
-                    owner=submitter,
                     artifact_id=artifact_id,
                     source=started.details["source"],
                     args=case.args,
                     limits=limits,
-                    budget=budget,
+                    tools=started.details["tools"],
                 )
                 fuel += out.fuel
                 if out.failure is None:
-                    budget -= sum(int(c["price"]) for c in made)
-                    calls += made
                     if await self._correct(spec, case, out.value):
                         passed += 1
                     elif reason is None:
@@ -317,14 +336,18 @@ class TaskBoard:
                 reason = reason or public_reason(out.failure, limits)
                 if out.failure.limit in _STOPS:
                     break
-        except BaseException:
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._finish(submission_id, 0, fuel, limits, "the world stopped the check")
+            raise
+        except Exception:
             with anyio.CancelScope(shield=True):
                 await self._finish(
-                    submission_id, 0, fuel, [], "the check was interrupted (the world stopped)"
+                    submission_id, 0, fuel, limits, "the world failed while checking (a bug)"
                 )
             raise
         with anyio.CancelScope(shield=True):
-            receipt = await self._finish(submission_id, passed, fuel, calls, reason)
+            receipt = await self._finish(submission_id, passed, fuel, limits, reason)
         d = receipt.details
         if d["status"] == SubmissionStatus.SOLVED:
             self._solved.setdefault(submitter, set()).add(task_id)
@@ -338,10 +361,16 @@ class TaskBoard:
             d.get("reason"),
             d["reward"],
             d["tools_paid"],
-            fuel,
+            charged_fuel(fuel, limits.fuel),
             d["compute_seconds"],
             d.get("compute_balance"),
         )
+
+    def case_limits(self, spec: TaskSpec) -> Limits:
+        """What one case of ``spec`` may use: the sandbox's limits, with the task's fuel."""
+        assert self.programs is not None
+        limits = self.programs.limits
+        return limits if spec.fuel is None else replace(limits, fuel=spec.fuel)
 
     async def _correct(self, spec: TaskSpec, case: Case, value: Any) -> bool:
         if spec.checker is None:
@@ -354,23 +383,17 @@ class TaskBoard:
         return out.failure is None and out.value is True
 
     async def _finish(
-        self,
-        submission_id: str,
-        passed: int,
-        fuel: int,
-        calls: Sequence[Mapping[str, Any]],
-        reason: str | None,
+        self, submission_id: str, passed: int, fuel: int, limits: Limits, reason: str | None
     ) -> Any:
         assert self.programs is not None
-        seconds = self.programs.compute_of(fuel)
+        charged = charged_fuel(fuel, limits.fuel)
         return await self.ledger.submit(
             ops.FinishSubmission(
                 submission_id=submission_id,
                 passed=passed,
-                fuel=fuel,
-                compute_seconds=seconds,
+                fuel=charged,
+                compute_seconds=self.programs.compute_of(charged),
                 authority=self.authority,
-                calls=json.dumps({"calls": list(calls)}),
                 reason=reason,
             )
         )

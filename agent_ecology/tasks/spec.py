@@ -14,11 +14,18 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from agent_ecology._settings import MAX_COUNT, PositiveFloat, PositiveInt, Strict
 from agent_ecology.config import ConfigError, read_mapping_file, validate_file
@@ -65,16 +72,19 @@ class Case(Strict):
 
     args: dict[str, Any] = Field(description="What main(args, host) gets.")
     expected: Any = Field(default=None, description="The result main must return.")
-    has_expected: bool = Field(default=False, exclude=True)
+    _given: bool = PrivateAttr(default=False)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _note_expected(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            if "has_expected" in data:
-                raise ValueError("has_expected is not a key of a case; give expected")
-            data = {**data, "has_expected": "expected" in data}
-        return data
+    def _note_expected(cls, data: Any, handler: ModelWrapValidatorHandler[Case]) -> Case:
+        case = handler(data)
+        case._given = isinstance(data, dict) and "expected" in data
+        return case
+
+    @property
+    def has_expected(self) -> bool:
+        """Whether the case gives ``expected`` (``null`` included)."""
+        return self._given
 
     @field_validator("args", "expected", mode="after")
     @classmethod
@@ -146,6 +156,9 @@ class TaskSpec(Strict):
     fuel: Annotated[int, Field(gt=0, le=MAX_COUNT, strict=True)] | None = Field(
         default=None, description="Instructions each case may use (default sandbox.fuel)."
     )
+    attempts: PositiveInt = Field(
+        default=10, description="How many submissions one agent may make to the task."
+    )
 
     @field_validator("args", mode="after")
     @classmethod
@@ -157,19 +170,19 @@ class TaskSpec(Strict):
                 )
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> TaskSpec:
+    def problems(self) -> list[str]:
+        """What is inconsistent between keys, one problem per entry with its key path."""
         problems = []
         if self.deadline is not None and self.open_for is not None:
-            problems.append("give deadline or open_for, not both")
+            problems.append("deadline: give deadline or open_for, not both")
         declared = set(self.args)
+        names = ", ".join(sorted(declared)) or "none"
         for group in ("examples", "hidden"):
             for i, case in enumerate(getattr(self, group)):
                 keys = set(case.args)
                 if keys != declared:
                     missing = ", ".join(sorted(declared - keys)) or "none"
                     extra = ", ".join(sorted(keys - declared)) or "none"
-                    names = ", ".join(sorted(declared)) or "none"
                     problems.append(
                         f"{group}[{i}].args: the keys must be those of args ({names});"
                         f" missing: {missing}; not declared: {extra}"
@@ -178,9 +191,16 @@ class TaskSpec(Strict):
                     problems.append(
                         f"{group}[{i}]: expected is required (or give the task a checker)"
                     )
+        return problems
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], source: str) -> TaskSpec:
+        """A task from parsed YAML, or :class:`ConfigError` naming every problem's key path."""
+        spec = validate_file(cls, data, source)
+        problems = spec.problems()
         if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            raise ConfigError(source, problems)
+        return spec
 
     @property
     def closes_at(self) -> float | None:
@@ -211,6 +231,7 @@ class TaskSpec(Strict):
             "reward": self.reward,
             "solvers": self.solvers,
             "difficulty": self.difficulty,
+            "attempts_per_agent": self.attempts,
             **({"fuel_per_case": self.fuel} if self.fuel is not None else {}),
             **(
                 {"checked_by": "a checker: more answers than one may be right"}
@@ -223,7 +244,11 @@ class TaskSpec(Strict):
         """A fingerprint of the task (hidden cases included), to see when a file changed."""
         import hashlib
 
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        for group in ("examples", "hidden"):  # whether a case gives expected counts too
+            for case, dumped in zip(getattr(self, group), data[group], strict=True):
+                dumped["given"] = case.has_expected
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -243,7 +268,7 @@ def load_task_file(path: Path) -> TaskSpec:
                 " '_' and '-', starting with a letter"
             ],
         )
-    return validate_file(TaskSpec, data, source)
+    return TaskSpec.from_data(data, source)
 
 
 def load_tasks(folder: Path) -> dict[str, TaskSpec]:

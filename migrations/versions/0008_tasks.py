@@ -15,6 +15,7 @@ def upgrade() -> None:
 	solvers INTEGER NOT NULL, 
 	difficulty INTEGER NOT NULL, 
 	hidden_cases INTEGER NOT NULL, 
+	attempts INTEGER NOT NULL, 
 	open_for FLOAT, 
 	closes_at FLOAT, 
 	digest TEXT NOT NULL, 
@@ -24,6 +25,7 @@ def upgrade() -> None:
 	PRIMARY KEY (id), 
 	CONSTRAINT reward_is_scrip CHECK (typeof(reward) = 'integer' AND reward > 0), 
 	CONSTRAINT solvers_positive CHECK (typeof(solvers) = 'integer' AND solvers > 0), 
+	CONSTRAINT attempts_positive CHECK (typeof(attempts) = 'integer' AND attempts > 0), 
 	CONSTRAINT listed_is_flag CHECK (listed IN (0, 1))
 )"""
     )
@@ -38,6 +40,7 @@ def upgrade() -> None:
 	cases_passed INTEGER, 
 	reason TEXT, 
 	reward INTEGER DEFAULT 0 NOT NULL, 
+	tools TEXT NOT NULL, 
 	pay INTEGER NOT NULL, 
 	tools_paid INTEGER DEFAULT 0 NOT NULL, 
 	memory_bytes INTEGER NOT NULL, 
@@ -47,7 +50,7 @@ def upgrade() -> None:
 	ended_at FLOAT, 
 	PRIMARY KEY (id), 
 	CONSTRAINT submission_status CHECK (status IN ('running', 'solved', 'failed', 'taken',
-	    'already_solved', 'abandoned')), 
+	    'already_solved', 'closed', 'abandoned')), 
 	CONSTRAINT submission_reward_is_scrip CHECK (typeof(reward) = 'integer' AND reward >= 0), 
 	CONSTRAINT submission_pay_is_scrip CHECK (typeof(pay) = 'integer' AND pay >= 0), 
 	CONSTRAINT tools_paid_is_scrip CHECK (typeof(tools_paid) = 'integer' AND tools_paid >= 0
@@ -87,11 +90,12 @@ def upgrade() -> None:
         SELECT t.id, t.title, t.difficulty, t.reward, t.solvers,
                (SELECT count(*) FROM task_submissions s
                  WHERE s.task_id = t.id AND s.status = 'solved') AS solved,
-               t.solvers - (SELECT count(*) FROM task_submissions s
-                 WHERE s.task_id = t.id AND s.status = 'solved') AS solvers_left,
+               MAX(0, t.solvers - (SELECT count(*) FROM task_submissions s
+                 WHERE s.task_id = t.id AND s.status = 'solved')) AS solvers_left,
                (SELECT count(*) FROM task_submissions s
-                 WHERE s.task_id = t.id AND s.status != 'running') AS submissions,
-               COALESCE(t.closes_at, t.opened_at + t.open_for) AS closes_at, t.listed
+                 WHERE s.task_id = t.id AND s.status NOT IN ('running', 'abandoned'))
+                 AS submissions,
+               t.closes_at, t.attempts, t.listed
           FROM tasks t"""
     )
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from agent_ecology.clock import ManualClock
-from agent_ecology.config import validate_file
 from agent_ecology.ledger import Ledger
 from agent_ecology.programs import Programs
 from agent_ecology.tasks import TaskBoard, TaskSpec, load_tasks
@@ -43,7 +42,7 @@ def task(task_id: str = "rev", **changes: Any) -> TaskSpec:
         "fuel": 30_000_000,
     }
     data.update(changes)
-    return validate_file(TaskSpec, data, f"{task_id}.yaml")
+    return TaskSpec.from_data(data, f"{task_id}.yaml")
 
 
 BoardFactory = Callable[..., Any]

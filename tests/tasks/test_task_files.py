@@ -58,7 +58,7 @@ def test_a_good_file_loads_with_its_defaults(tmp_path: Path) -> None:
         ("  - {args: {a: 2, b: 2}, expected: 4}", "add.yaml: hidden[0]: expected is required"),
         ("  - {args: {a: 2, b: 2}, expected: 4}", "add.yaml: hidden[0].expected: a value is"),
         ("  - {args: {a: 2, b: 2}, expected: 4}", "add.yaml: hidden[0].exepcted: unknown key"),
-        ("reward: 5", "add.yaml: give deadline or open_for, not both"),
+        ("reward: 5", "add.yaml: deadline: give deadline or open_for, not both"),
         ("reward: 5", "add.yaml: fuel: input should be greater than 0 (got 0)"),
         ("args: {a: int, b: int}", "add.yaml: args: 'A' is not a usable key"),
         ("returns: int", "add.yaml: returns: string should have at least 1 character"),
@@ -110,9 +110,13 @@ def test_every_bad_file_is_reported_at_once(tmp_path: Path) -> None:
             "e.yaml": GOOD + "id: other\n",
             "F.yaml": GOOD,
             "g.yaml": "- a list",
+            "h.yaml": GOOD.replace("{a: 2, b: 2}, expected: 4}", "{a: 2}}\n  - {args: {}}"),
         },
     )
+    (tmp_path / "tasks" / "i.yaml").write_bytes(b"title: caf\xe9\n")
+    found = problems(tmp_path)
     text = "\n".join(found)
+    assert all("has_expected" not in p for p in found)
     assert "a.yaml: reward: input should be greater than or equal to 1" in text
     assert "b.yml: name task files <id>.yaml (not .yml)" in text
     assert "c.yaml: not valid YAML" in text
@@ -120,6 +124,14 @@ def test_every_bad_file_is_reported_at_once(tmp_path: Path) -> None:
     assert "e.yaml: id 'other' differs from the file name 'e'" in text
     assert "F.yaml: the file name 'F.yaml' is not a task id" in text
     assert "g.yaml: a task file holds a mapping, got list" in text
+    # each problem on its own, with its key path
+    assert any(p.endswith("h.yaml: hidden[0].args: the keys must be those of args (a, b);"
+                          " missing: b; not declared: none") for p in found)  # fmt: skip
+    assert any(p.endswith("h.yaml: hidden[0]: expected is required (or give the task a"
+                          " checker)") for p in found)  # fmt: skip
+    assert any(p.endswith("h.yaml: hidden[1].args: the keys must be those of args (a, b);"
+                          " missing: a, b; not declared: none") for p in found)  # fmt: skip
+    assert "i.yaml: a task file must be UTF-8 text; byte 10 is not (save it as UTF-8)" in text
 
 
 async def test_a_checker_that_does_not_compile_is_refused_when_the_board_opens(

@@ -31,7 +31,7 @@ SOLUTIONS = {
     "runaway": "def main(args, host):\n    while True:\n        pass\n",
     "tool": (
         "def main(args, host):\n"
-        "    return host.invoke('carol/rev', {'text': args['text']}, pay=PRICE)\n"
+        "    return host.invoke('carol/rev', {'text': args['text']}, pay=3)\n"
     ),
 }
 _sandbox: list[Sandbox] = []
@@ -87,17 +87,17 @@ class TaskWorld(LedgerMachine):
 
     @rule(who=st.sampled_from(AGENTS[:2]), kind=st.sampled_from(sorted(SOLUTIONS)))
     def write_solution(self, who: str, kind: str) -> None:
-        text = SOLUTIONS[kind].replace("PRICE", str(self.tool_price))
+        text = SOLUTIONS[kind]
         self.run(self.programs.write(who, f"{who}/solution", text, 0))
         event(f"write {kind}")
 
-    def _submit(self, who: str, task_id: str, pay: int) -> str:
+    def _submit(self, who: str, task_id: str, tools: list[str]) -> str:
         if not self.sql("SELECT 1 FROM artifacts WHERE id = ?", f"{who}/solution"):
             return "none"
         scrip = self.sql("SELECT id, scrip FROM principals WHERE id IN (?, 'carol')", who)
         before = dict(scrip)
         try:
-            verdict = self.run(self.board.submit(who, task_id, f"{who}/solution", pay))
+            verdict = self.run(self.board.submit(who, task_id, f"{who}/solution", tools))
         except LedgerError as exc:
             after = dict(self.sql("SELECT id, scrip FROM principals WHERE id IN (?, 'carol')", who))
             assert after == before, "a refused submission moved scrip"
@@ -105,7 +105,8 @@ class TaskWorld(LedgerMachine):
         after = dict(self.sql("SELECT id, scrip FROM principals WHERE id IN (?, 'carol')", who))
         assert after[who] - before[who] == verdict.reward - verdict.tools_paid
         assert after["carol"] - before["carol"] == verdict.tools_paid
-        assert verdict.tools_paid <= pay
+        # a named tool is paid its price (as it was at the start) for every case
+        assert verdict.tools_paid == len(tools) * self.tool_price * verdict.cases_total
         if verdict.solved:
             assert verdict.cases_passed == verdict.cases_total
         return verdict.status
@@ -113,19 +114,20 @@ class TaskWorld(LedgerMachine):
     @rule(
         who=st.sampled_from(AGENTS[:2]),
         task_id=st.sampled_from(["open", "timed", "missing"]),
-        pay=st.integers(0, 12),
+        named=st.booleans(),
     )
-    def submit_one(self, who: str, task_id: str, pay: int) -> None:
-        event(f"submit: {self._submit(who, task_id, pay)}")
+    def submit_one(self, who: str, task_id: str, named: bool) -> None:
+        event(f"submit: {self._submit(who, task_id, ['carol/rev'] if named else [])}")
 
-    @rule(pay=st.integers(0, 12))
-    def race(self, pay: int) -> None:
+    @rule(named=st.booleans())
+    def race(self, named: bool) -> None:
+        tools = ["carol/rev"] if named else []
         outcomes: list[str] = []
 
         async def both() -> None:
             async def one(who: str) -> None:
                 try:
-                    verdict = await self.board.submit(who, "open", f"{who}/solution", pay)
+                    verdict = await self.board.submit(who, "open", f"{who}/solution", tools)
                     outcomes.append(verdict.status)
                 except LedgerError as exc:
                     outcomes.append(exc.code)
@@ -144,6 +146,13 @@ class TaskWorld(LedgerMachine):
     def wait(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
+    @rule(price=st.integers(0, 3))
+    def reprice_the_tool(self, price: int) -> None:
+        self.run(
+            self.ledger.submit(ops.SetPrice(actor="carol", artifact_id="carol/rev", price=price))
+        )
+        self.tool_price = price
+
     @invariant()
     def conserved_and_paid_as_the_rules_say(self) -> None:
         supply = self.run(self.ledger.supply())
@@ -155,7 +164,7 @@ class TaskWorld(LedgerMachine):
         assert supply.minted == 100 * len(AGENTS) + rewards  # only the start and the tasks mint
         for task_id, spec in self.specs.items():
             paid = self.sql(
-                "SELECT submitter_id, started_at FROM task_submissions WHERE task_id = ?"
+                "SELECT submitter_id, ended_at FROM task_submissions WHERE task_id = ?"
                 " AND status = 'solved'",
                 task_id,
             )

@@ -214,27 +214,20 @@ class StartInvocation(Operation[StartDetails]):
                 f"{self.artifact_id} costs {price} scrip per successful call; pay at least"
                 f" {price} (you offered {self.pay})"
             )
-        if _holds(tx, self.invoker, COMPUTE, flow=True):
-            bucket = buckets.settle(tx.bucket(self.invoker, COMPUTE), tx.now)
-            if bucket.balance < 0:
-                raise InsufficientResource(
-                    self.invoker,
-                    COMPUTE,
-                    0,
-                    bucket.balance,
-                    "no invocation starts in compute debt; wait until your compute accrues"
-                    " back above 0",
-                )
+        refuse_in_compute_debt(
+            tx,
+            self.invoker,
+            "no invocation starts in compute debt; wait until your compute accrues back above 0",
+        )
         if self.pay:
             tx.move_scrip(self.invoker, SANDBOX, self.pay)
-        if self.memory_bytes and _holds(tx, self.invoker, MEMORY, flow=False):
-            tx.use_stock(
-                self.invoker,
-                MEMORY,
-                float(self.memory_bytes),
-                "each running invocation holds the sandbox's memory limit from your memory"
-                " quota; wait for your other invocations to end, or get memory quota",
-            )
+        hold_memory(
+            tx,
+            self.invoker,
+            self.memory_bytes,
+            "each running invocation holds the sandbox's memory limit from your memory quota;"
+            " wait for your other invocations to end, or get memory quota",
+        )
         tx.conn.execute(
             "INSERT INTO invocations (id, invoker_id, artifact_id, owner_id, status, pay,"
             " price, memory_bytes, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -274,6 +267,35 @@ def _holds(tx: Tx, principal: str, resource: str, *, flow: bool) -> bool:
         f"SELECT 1 FROM {table} WHERE principal_id = ? AND resource = ?", (principal, resource)
     ).fetchone()
     return row is not None
+
+
+def refuse_in_compute_debt(tx: Tx, who: str, hint: str) -> None:
+    """The one rule for running code on ``who``'s compute: not while it is in debt."""
+    if _holds(tx, who, COMPUTE, flow=True):
+        bucket = buckets.settle(tx.bucket(who, COMPUTE), tx.now)
+        if bucket.balance < 0:
+            raise InsufficientResource(who, COMPUTE, 0, bucket.balance, hint)
+
+
+def hold_memory(tx: Tx, who: str, amount: int, hint: str) -> None:
+    """Hold ``amount`` bytes of ``who``'s memory quota while its code runs."""
+    if amount and _holds(tx, who, MEMORY, flow=False):
+        tx.use_stock(who, MEMORY, float(amount), hint)
+
+
+def free_memory(tx: Tx, who: str, amount: int) -> None:
+    if amount and _holds(tx, who, MEMORY, flow=False):
+        tx.free_stock(who, MEMORY, float(amount))
+
+
+def charge_compute(tx: Tx, who: str, seconds: float) -> float | None:
+    """Charge ``seconds`` of compute to ``who`` (into debt if need be); its new balance, or
+    None when it has no compute bucket (a system principal)."""
+    if seconds <= 0 or not _holds(tx, who, COMPUTE, flow=True):
+        return None
+    bucket = buckets.spend(tx.bucket(who, COMPUTE), seconds, tx.now)
+    tx.put_bucket(who, COMPUTE, bucket)
+    return bucket.balance
 
 
 class FinishDetails(TypedDict):
@@ -318,18 +340,16 @@ class FinishInvocation(Operation[FinishDetails]):
         status, pay, price, memory = str(row[3]), int(row[4]), int(row[5]), int(row[6])
         if status != InvocationStatus.RUNNING:
             raise InvalidRequest(f"invocation {self.invocation_id!r} is {status} already")
-        if memory and _holds(tx, invoker, MEMORY, flow=False):
-            tx.free_stock(invoker, MEMORY, float(memory))
+        free_memory(tx, invoker, memory)
         details: FinishDetails = {
             "status": InvocationStatus.OK,
             "price_paid": 0,
             "compute_seconds": float(self.compute_seconds),
         }
         seconds = float(self.compute_seconds)
-        if seconds > 0 and _holds(tx, invoker, COMPUTE, flow=True):
-            bucket = buckets.spend(tx.bucket(invoker, COMPUTE), seconds, tx.now)
-            tx.put_bucket(invoker, COMPUTE, bucket)
-            details["compute_balance"] = bucket.balance
+        balance = charge_compute(tx, invoker, seconds)
+        if balance is not None:
+            details["compute_balance"] = balance
         error_kind, error = self.error_kind, self.error
         ok = self.ok
         if ok:
@@ -599,8 +619,7 @@ class AbandonInvocations(Operation[AbandonDetails]):
         for invocation_id, invoker, pay, memory in rows:
             if pay:
                 tx.move_scrip(SANDBOX, str(invoker), int(pay))
-            if memory and _holds(tx, str(invoker), MEMORY, flow=False):
-                tx.free_stock(str(invoker), MEMORY, float(memory))
+            free_memory(tx, str(invoker), int(memory))
             tx.conn.execute(
                 "UPDATE invocations SET status = ?, error_kind = 'Abandoned', error = ?,"
                 " ended_at = ? WHERE id = ?",

@@ -6,33 +6,28 @@ world starts) and every submission (``task_submissions``). A submission is two o
 around the runs of its cases:
 
 - :class:`StartSubmission` refuses what cannot be paid (an unknown, closed or taken task, a
-  task the submitter was paid for already, a program it does not own, an invoker in compute
-  debt) and holds what the submission attaches for tools (``pay``) and the sandbox's memory;
+  task the submitter was paid for already or has used its attempts on, a program it does not
+  own, a submitter in compute debt), holds the sandbox's memory, and holds what the tools
+  the submission names cost: each one's price (as it is now) for every hidden case;
 - :class:`FinishSubmission` charges the compute the cases used (into debt if need be), pays
-  the tools the solution called their prices, gives the rest of ``pay`` back and, if every
-  case passed, mints the reward to the submitter when a paid slot is still free and it was
-  not paid for the task before. Two submissions racing for the last slot are decided here,
-  one at a time: exactly one is paid.
+  each named tool what was held for it, and, if every case passed, mints the reward to the
+  submitter when a paid slot is still free, the task is still open and it was not paid for
+  the task before. Two submissions racing for the last slot are decided here, one at a
+  time: exactly one is paid.
+
+What a check pays its tools is fixed when it starts, whatever the cases do, so that no
+amount, count or order of calls can carry a hidden input out.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
-from agent_ecology.ledger import buckets
-from agent_ecology.ledger.errors import (
-    InsufficientResource,
-    InvalidRequest,
-    LedgerError,
-    NotPermitted,
-    TaskRefused,
-)
-from agent_ecology.ledger.kinds import EventKind, SubmissionStatus
+from agent_ecology.ledger.errors import InvalidRequest, NotPermitted, TaskRefused
+from agent_ecology.ledger.kinds import EventKind, InvocationStatus, SubmissionStatus
 from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
-    COMPUTE,
-    MEMORY,
     SANDBOX,
     ArtifactId,
     Count,
@@ -40,22 +35,38 @@ from agent_ecology.ledger.ops.checks import (
     NonNegative,
     PrincipalId,
     Rule,
-    ScripOrZero,
     Text,
     whole,
 )
-from agent_ecology.ledger.ops.programs import Fuel, pay_nested_call, program
+from agent_ecology.ledger.ops.programs import (
+    Fuel,
+    charge_compute,
+    free_memory,
+    hold_memory,
+    program,
+    refuse_in_compute_debt,
+)
 from agent_ecology.ledger.ops.tx import Tx
 
 Cases = Annotated[int, Rule(whole(1, "a whole number of cases >= 1"))]
 Passed = Annotated[int, Rule(whole(0, "a whole number of cases >= 0"))]
 
+MAX_TOOLS = 5
+"""How many tools one submission may name."""
 
-def _holds(tx: Tx, principal: str, resource: str, table: str) -> bool:
-    row = tx.conn.execute(
-        f"SELECT 1 FROM {table} WHERE principal_id = ? AND resource = ?", (principal, resource)
-    ).fetchone()
-    return row is not None
+
+def unknown_task(task_id: str, known: list[str]) -> TaskRefused:
+    """The one wording of "no such task" (the board's and the ledger's)."""
+    return TaskRefused(
+        "unknown_task",
+        f"there is no task {task_id!r}; the tasks are: {', '.join(sorted(known)) or 'none'}"
+        " (genesis_tasks list)",
+    )
+
+
+def closed(closes_at: float | None, now: float) -> bool:
+    """The one rule for a task's deadline: closed from ``closes_at`` on."""
+    return closes_at is not None and now >= closes_at
 
 
 def _solved(tx: Tx, task_id: str) -> int:
@@ -83,9 +94,9 @@ class ListDetails(TypedDict):
 @operation(EventKind.TASKS_LISTED)
 class ListTasks(Operation[ListDetails]):
     """Make ``tasks`` (JSON ``{"tasks": [...]}`` of ``{id, title, reward, solvers,
-    difficulty, hidden_cases, open_for, closes_at, digest}``) the world's open tasks; a
-    task listed before but absent now is withdrawn (its results stay). A task keeps the
-    instant it was first listed, from which ``open_for`` counts."""
+    difficulty, hidden_cases, attempts, open_for, closes_at, digest}``) the world's open
+    tasks; a task listed before but absent now is withdrawn (its results stay). ``open_for``
+    counts from when the task was listed (kept while it stays listed)."""
 
     authority: PrincipalId
     tasks: JsonText
@@ -100,34 +111,41 @@ class ListTasks(Operation[ListDetails]):
             task_id = str(t["id"])
             ids.add(task_id)
             row = tx.conn.execute(
-                "SELECT digest, listed FROM tasks WHERE id = ?", (task_id,)
+                "SELECT digest, listed, opened_at FROM tasks WHERE id = ?", (task_id,)
             ).fetchone()
-            values = (
-                str(t["title"]),
-                int(t["reward"]),
-                int(t["solvers"]),
-                int(t["difficulty"]),
-                int(t["hidden_cases"]),
-                t.get("open_for"),
-                t.get("closes_at"),
-                str(t["digest"]),
+            if row is not None and str(row[0]) == t["digest"] and row[1]:
+                continue
+            # open_for counts from when the world lists the task (again, if it was withdrawn)
+            opened = tx.now if row is None or not row[1] else float(row[2])
+            open_for = t.get("open_for")
+            closes = t.get("closes_at")
+            if open_for is not None:
+                closes = opened + float(open_for)
+            tx.conn.execute(
+                "INSERT INTO tasks (id, title, reward, solvers, difficulty, hidden_cases,"
+                " attempts, open_for, closes_at, digest, listed, opened_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " title = excluded.title, reward = excluded.reward, solvers = excluded.solvers,"
+                " difficulty = excluded.difficulty, hidden_cases = excluded.hidden_cases,"
+                " attempts = excluded.attempts, open_for = excluded.open_for,"
+                " closes_at = excluded.closes_at, digest = excluded.digest, listed = 1,"
+                " opened_at = excluded.opened_at, updated_at = excluded.updated_at",
+                (
+                    task_id,
+                    str(t["title"]),
+                    int(t["reward"]),
+                    int(t["solvers"]),
+                    int(t["difficulty"]),
+                    int(t["hidden_cases"]),
+                    int(t["attempts"]),
+                    open_for,
+                    closes,
+                    str(t["digest"]),
+                    opened,
+                    tx.now,
+                ),
             )
-            if row is None:
-                tx.conn.execute(
-                    "INSERT INTO tasks (id, title, reward, solvers, difficulty, hidden_cases,"
-                    " open_for, closes_at, digest, listed, opened_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                    (task_id, *values, tx.now, tx.now),
-                )
-                changed.append(task_id)
-            elif str(row[0]) != t["digest"] or not row[1]:
-                tx.conn.execute(
-                    "UPDATE tasks SET title = ?, reward = ?, solvers = ?, difficulty = ?,"
-                    " hidden_cases = ?, open_for = ?, closes_at = ?, digest = ?, listed = 1,"
-                    " updated_at = ? WHERE id = ?",
-                    (*values, tx.now, task_id),
-                )
-                changed.append(task_id)
+            changed.append(task_id)
         gone = [
             str(r[0])
             for r in tx.conn.execute("SELECT id FROM tasks WHERE listed = 1 ORDER BY id")
@@ -144,48 +162,40 @@ class ListTasks(Operation[ListDetails]):
         return details
 
 
-def task_closes_at(tx: Tx, task_id: str) -> float | None:
-    row = tx.conn.execute(
-        "SELECT COALESCE(closes_at, opened_at + open_for) FROM tasks WHERE id = ?", (task_id,)
-    ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
-
-
 class StartSubmissionDetails(TypedDict):
     source: str
     reward: int
     solvers_left: int
+    tools: dict[str, int]
 
 
 @operation(EventKind.TASK_SUBMITTED)
 class StartSubmission(Operation[StartSubmissionDetails]):
     """Begin checking ``artifact_id`` (a program ``submitter`` owns) against ``task_id``:
-    refuse what could not be paid, hold ``pay`` (for the tools it calls) and the memory."""
+    refuse what could not be paid; hold the memory, and for each program ``tools`` names
+    (JSON ``{"tools": [ids]}``) its price for each of the ``cases_total`` cases."""
 
     submission_id: Text
     task_id: Text
     submitter: PrincipalId
     artifact_id: ArtifactId
-    pay: ScripOrZero
     memory_bytes: Count
     cases_total: Cases
+    tools: JsonText = '{"tools": []}'
 
     def apply(self, tx: Tx) -> StartSubmissionDetails:
         if tx.principal_kind(self.submitter) != "agent":
             raise NotPermitted(self.submitter, "only agents submit solutions to tasks")
         row = tx.conn.execute(
-            "SELECT reward, solvers, listed FROM tasks WHERE id = ?", (self.task_id,)
+            "SELECT reward, solvers, listed, closes_at, attempts FROM tasks WHERE id = ?",
+            (self.task_id,),
         ).fetchone()
         if row is None or not row[2]:
-            open_ids = [str(r[0]) for r in tx.conn.execute("SELECT id FROM tasks WHERE listed = 1")]
-            raise TaskRefused(
-                "unknown_task",
-                f"there is no open task {self.task_id!r}; the tasks are:"
-                f" {', '.join(sorted(open_ids)) or 'none'} (genesis_tasks list)",
-            )
-        reward, solvers = int(row[0]), int(row[1])
-        closes = task_closes_at(tx, self.task_id)
-        if closes is not None and tx.now >= closes:
+            listed = tx.conn.execute("SELECT id FROM tasks WHERE listed = 1").fetchall()
+            raise unknown_task(self.task_id, [str(r[0]) for r in listed])
+        reward, solvers, attempts = int(row[0]), int(row[1]), int(row[4])
+        closes = None if row[3] is None else float(row[3])
+        if closed(closes, tx.now):
             raise TaskRefused(
                 "task_closed",
                 f"task {self.task_id!r} closed at unix {closes:.0f}; it pays nobody now",
@@ -202,6 +212,17 @@ class StartSubmission(Operation[StartSubmissionDetails]):
                 f"task {self.task_id!r} is taken: its {solvers} paid solver(s) were paid; pick"
                 " another task (genesis_tasks list)",
             )
+        tried = tx.conn.execute(
+            "SELECT count(*) FROM task_submissions WHERE task_id = ? AND submitter_id = ?"
+            " AND status != ?",
+            (self.task_id, self.submitter, SubmissionStatus.ABANDONED),
+        ).fetchone()
+        if int(tried[0]) >= attempts:
+            raise TaskRefused(
+                "attempts_used",
+                f"you have used your {attempts} submissions to task {self.task_id!r}; pick"
+                " another task",
+            )
         owner, executable, _frozen, _price, source = program(tx, self.artifact_id)
         if not executable:
             raise InvalidRequest(
@@ -214,29 +235,34 @@ class StartSubmission(Operation[StartSubmissionDetails]):
                 f"{self.artifact_id!r} is owned by {owner!r}; submit a program you own (write"
                 " your own, or buy one through genesis_escrow)",
             )
-        if _holds(tx, self.submitter, COMPUTE, "flow_buckets"):
-            bucket = buckets.settle(tx.bucket(self.submitter, COMPUTE), tx.now)
-            if bucket.balance < 0:
-                raise InsufficientResource(
-                    self.submitter,
-                    COMPUTE,
-                    0,
-                    bucket.balance,
-                    "the cases run on your compute; wait until it accrues back above 0",
-                )
-        if self.pay:
-            tx.move_scrip(self.submitter, SANDBOX, self.pay)
-        if self.memory_bytes and _holds(tx, self.submitter, MEMORY, "stock_holdings"):
-            tx.use_stock(
-                self.submitter,
-                MEMORY,
-                float(self.memory_bytes),
-                "a submission's cases hold the sandbox's memory limit from your memory quota"
-                " while they run; wait for your invocations to end",
-            )
+        names = json.loads(self.tools).get("tools", [])
+        if not isinstance(names, list) or len(set(map(str, names))) != len(names):
+            raise InvalidRequest("tools must be a list of distinct program ids")
+        if len(names) > MAX_TOOLS:
+            raise InvalidRequest(f"a submission names at most {MAX_TOOLS} tools")
+        prices: dict[str, int] = {}
+        for tool in map(str, names):
+            _o, tool_executable, _f, price, _s = program(tx, tool)
+            if not tool_executable:
+                raise InvalidRequest(f"tools: {tool!r} is a data artifact, not a program")
+            prices[tool] = price
+        refuse_in_compute_debt(
+            tx, self.submitter, "the cases run on your compute; wait until it accrues back above 0"
+        )
+        held = sum(prices.values()) * self.cases_total
+        if held:
+            tx.move_scrip(self.submitter, SANDBOX, held)
+        hold_memory(
+            tx,
+            self.submitter,
+            self.memory_bytes,
+            "a submission's cases hold the sandbox's memory limit from your memory quota while"
+            " they run; wait for your invocations to end",
+        )
         tx.conn.execute(
             "INSERT INTO task_submissions (id, task_id, submitter_id, artifact_id, status,"
-            " cases_total, pay, memory_bytes, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " cases_total, tools, pay, memory_bytes, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.submission_id,
                 self.task_id,
@@ -244,7 +270,8 @@ class StartSubmission(Operation[StartSubmissionDetails]):
                 self.artifact_id,
                 SubmissionStatus.RUNNING,
                 self.cases_total,
-                self.pay,
+                json.dumps(prices, sort_keys=True),
+                held,
                 self.memory_bytes,
                 tx.now,
             ),
@@ -253,10 +280,19 @@ class StartSubmission(Operation[StartSubmissionDetails]):
             EventKind.TASK_SUBMITTED,
             by=self.submitter,
             artifact=self.artifact_id,
-            amount=self.pay,
-            details={"submission_id": self.submission_id, "task_id": self.task_id},
+            amount=held,
+            details={
+                "submission_id": self.submission_id,
+                "task_id": self.task_id,
+                "tools": prices,
+            },
         )
-        return {"source": source, "reward": reward, "solvers_left": solvers - solved}
+        return {
+            "source": source,
+            "reward": reward,
+            "solvers_left": solvers - solved,
+            "tools": prices,
+        }
 
 
 class FinishSubmissionDetails(TypedDict):
@@ -272,11 +308,12 @@ class FinishSubmissionDetails(TypedDict):
 
 @operation(EventKind.TASK_CHECKED)
 class FinishSubmission(Operation[FinishSubmissionDetails]):
-    """End a submission: charge its compute, free its memory, pay the tools its solution
-    called (``calls``: JSON ``{"calls": [{"artifact_id", "price"}, ...]}``), give the rest
-    of its pay back, and, if ``passed`` is every case, mint the reward when it may be paid.
+    """End a submission: charge its compute, free its memory, pay each named tool what was
+    held for it (to its owner now; back to the submitter if it is no program any more), and
+    if ``passed`` is every case, mint the reward when it may still be paid.
 
-    ``reason`` is public-safe (an exception's type, a limit, "wrong answer"): never an input.
+    ``fuel`` is what is charged (the board rounds it: see the board); ``reason`` is
+    public-safe (an exception's type, a limit, "a wrong answer"): never an input.
     """
 
     submission_id: Text
@@ -284,26 +321,24 @@ class FinishSubmission(Operation[FinishSubmissionDetails]):
     fuel: Fuel
     compute_seconds: NonNegative
     authority: PrincipalId
-    calls: JsonText = '{"calls": []}'
     reason: Text | None = None
 
     def apply(self, tx: Tx) -> FinishSubmissionDetails:
         tx.require_system(self.authority, "mint task rewards")
         row = tx.conn.execute(
-            "SELECT task_id, submitter_id, artifact_id, status, cases_total, pay, memory_bytes"
-            " FROM task_submissions WHERE id = ?",
+            "SELECT task_id, submitter_id, artifact_id, status, cases_total, tools, pay,"
+            " memory_bytes FROM task_submissions WHERE id = ?",
             (self.submission_id,),
         ).fetchone()
         if row is None:
             raise InvalidRequest(f"no submission {self.submission_id!r} was started")
-        task_id, submitter, artifact_id = str(row[0]), str(row[1]), str(row[2])
-        status, total, pay, memory = str(row[3]), int(row[4]), int(row[5]), int(row[6])
+        task_id, submitter, artifact_id, status = str(row[0]), str(row[1]), str(row[2]), row[3]
+        total, prices, pay, memory = int(row[4]), json.loads(row[5]), int(row[6]), int(row[7])
         if status != SubmissionStatus.RUNNING:
             raise InvalidRequest(f"submission {self.submission_id!r} is {status} already")
         if self.passed > total:
             raise InvalidRequest(f"passed {self.passed} is more than the {total} cases")
-        if memory and _holds(tx, submitter, MEMORY, "stock_holdings"):
-            tx.free_stock(submitter, MEMORY, float(memory))
+        free_memory(tx, submitter, memory)
         seconds = float(self.compute_seconds)
         details: FinishSubmissionDetails = {
             "status": SubmissionStatus.FAILED,
@@ -313,41 +348,22 @@ class FinishSubmission(Operation[FinishSubmissionDetails]):
             "tools_paid": 0,
             "compute_seconds": seconds,
         }
-        if seconds > 0 and _holds(tx, submitter, COMPUTE, "flow_buckets"):
-            bucket = buckets.spend(tx.bucket(submitter, COMPUTE), seconds, tx.now)
-            tx.put_bucket(submitter, COMPUTE, bucket)
-            details["compute_balance"] = bucket.balance
-        reason = self.reason
-        passed = self.passed
+        balance = charge_compute(tx, submitter, seconds)
+        if balance is not None:
+            details["compute_balance"] = balance
         tools_paid = 0
-        calls: list[dict[str, Any]] = json.loads(self.calls).get("calls", [])
-        if calls:
-            tx.conn.execute("SAVEPOINT task_tools")
-            try:
-                for n, call in enumerate(calls, 1):
-                    price = int(call["price"])
-                    if tools_paid + price > pay:
-                        raise InvalidRequest(
-                            f"the tools cost more than the {pay} scrip the submission attached"
-                        )
-                    pay_nested_call(
-                        tx, f"{self.submission_id}/{n}", SANDBOX, str(call["artifact_id"]),
-                        price, price,
-                    )  # fmt: skip
-                    tools_paid += price
-            except LedgerError as exc:
-                tx.conn.execute("ROLLBACK TO task_tools")
-                tools_paid, passed = 0, min(passed, total - 1)
-                reason = f"a tool it called changed during the check, so nothing was paid: {exc}"
-            tx.conn.execute("RELEASE task_tools")
+        for tool, price in sorted(prices.items()):
+            due = int(price) * total
+            if due:
+                tools_paid += _pay_tool(tx, self.submission_id, submitter, tool, due, total)
         if pay - tools_paid:
             tx.move_scrip(SANDBOX, submitter, pay - tools_paid)
         details["tools_paid"] = tools_paid
-        details["cases_passed"] = passed
+        reason = self.reason
         reward = 0
-        if passed == total:
+        if self.passed == total:
             task = tx.conn.execute(
-                "SELECT reward, solvers FROM tasks WHERE id = ?", (task_id,)
+                "SELECT reward, solvers, closes_at FROM tasks WHERE id = ?", (task_id,)
             ).fetchone()
             if _solved_by(tx, task_id, submitter):
                 details["status"] = SubmissionStatus.ALREADY_SOLVED
@@ -357,6 +373,9 @@ class FinishSubmission(Operation[FinishSubmissionDetails]):
                 reason = (
                     "every case passed, but the task's paid slots were filled while it was checked"
                 )
+            elif closed(None if task[2] is None else float(task[2]), tx.now):
+                details["status"] = SubmissionStatus.CLOSED
+                reason = "every case passed, but the task closed while it was checked"
             else:
                 reward = int(task[0])
                 tx.credit_scrip(submitter, reward)
@@ -373,7 +392,7 @@ class FinishSubmission(Operation[FinishSubmissionDetails]):
             " tools_paid = ?, fuel = ?, compute_seconds = ?, ended_at = ? WHERE id = ?",
             (
                 details["status"],
-                passed,
+                self.passed,
                 reason,
                 reward,
                 tools_paid,
@@ -393,7 +412,7 @@ class FinishSubmission(Operation[FinishSubmissionDetails]):
                 "submission_id": self.submission_id,
                 "task_id": task_id,
                 "status": details["status"],
-                "cases_passed": passed,
+                "cases_passed": self.passed,
                 "cases_total": total,
                 "tools_paid": tools_paid,
                 "compute_seconds": seconds,
@@ -401,6 +420,30 @@ class FinishSubmission(Operation[FinishSubmissionDetails]):
             },
         )
         return details
+
+
+def _pay_tool(tx: Tx, submission_id: str, submitter: str, tool: str, due: int, cases: int) -> int:
+    """Pay ``tool``'s owner ``due`` (its price for every case, held at the start) from the
+    hold, recorded as one invocation; 0 if it is no program now (the hold goes back)."""
+    row = tx.conn.execute(
+        "SELECT owner_id FROM artifacts WHERE id = ? AND executable = 1", (tool,)
+    ).fetchone()
+    if row is None:
+        return 0
+    owner = tx.effective_owner(tool) or str(row[0])
+    tx.move_scrip(SANDBOX, owner, due)
+    tx.conn.execute(
+        "INSERT INTO invocations (id, invoker_id, artifact_id, owner_id, status, pay, price,"
+        " memory_bytes, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+        (f"{submission_id}/{tool}", submitter, tool, owner, InvocationStatus.OK, due, due,
+         tx.now, tx.now),
+    )  # fmt: skip
+    tx.conn.execute(
+        "UPDATE artifacts SET calls = calls + ?, succeeded = succeeded + ?,"
+        " revenue = revenue + ? WHERE id = ?",
+        (cases, cases, due, tool),
+    )
+    return due
 
 
 class AbandonSubmissionsDetails(TypedDict):
@@ -423,8 +466,7 @@ class AbandonSubmissions(Operation[AbandonSubmissionsDetails]):
         for submission_id, submitter, pay, memory in rows:
             if pay:
                 tx.move_scrip(SANDBOX, str(submitter), int(pay))
-            if memory and _holds(tx, str(submitter), MEMORY, "stock_holdings"):
-                tx.free_stock(str(submitter), MEMORY, float(memory))
+            free_memory(tx, str(submitter), int(memory))
             tx.conn.execute(
                 "UPDATE task_submissions SET status = ?, reason = ?, ended_at = ? WHERE id = ?",
                 (
