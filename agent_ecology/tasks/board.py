@@ -88,7 +88,10 @@ def public_reason(failure: Failure, limits: Limits) -> str:
     if failure.limit is not None:
         return f"hit the sandbox's {failure.limit} limit"
     if failure.kind == "ImportError" or failure.kind == "ModuleNotFoundError":
-        return f"raised {failure.kind}: the sandbox allows only {', '.join(sorted(ALLOWED))}"
+        return (
+            f"raised {failure.kind}: import only the sandbox's {len(ALLOWED)} allowed modules"
+            " (the handbook page programs lists them)"
+        )
     if failure.kind == "MemoryError":
         return "ran out of memory (raised MemoryError)"
     if failure.kind in _BUILTIN_ERRORS or failure.kind == "HostError":
