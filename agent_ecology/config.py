@@ -257,12 +257,22 @@ class AgentSettings(Strict):
     )
 
 
+StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
+"""How replies are constrained to the action schema: ``json_schema`` (OpenAI's
+response_format), ``json_object`` (with the schema: llama.cpp's server, Ollama), ``off``, or
+``auto``: the first of those the server takes."""
+
+
 class ModelPrice(Strict):
-    """What a model costs, in dollars per million tokens, and its longest possible answer."""
+    """What a model costs, in dollars per million tokens, and its longest possible answer;
+    0 for a self-hosted server (its calls then cost no dollars, worst case included)."""
 
     input: NonNegativeFloat
     output: NonNegativeFloat
     max_output_tokens: PositiveInt
+    structured_output: StructuredOutput | None = Field(
+        default=None, description="This model's structured output (default llm's)."
+    )
 
 
 class LocalModelSettings(Strict):
@@ -329,6 +339,11 @@ class LLMSettings(Strict):
     )
     retry_backoff_max: PositiveFloat = 30.0
     max_connections: PositiveInt = 1000
+    structured_output: StructuredOutput = Field(
+        default="auto",
+        description="Constrain replies to the action schema: auto, json_schema, json_object,"
+        " off (per model in prices.<model>.structured_output).",
+    )
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",
         description="The request field that carries the output cap; OpenAI's reasoning"

@@ -102,7 +102,11 @@ def find_json_objects(text: str) -> tuple[list[Any], list[str]]:
                 span = text[start : i + 1]
                 try:
                     value = json.loads(
-                        span, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer
+                        span,
+                        parse_constant=_no_constant,
+                        parse_float=_finite,
+                        parse_int=_integer,
+                        strict=False,  # raw newlines and tabs in strings: small models write them
                     )
                     _surrogate_free(value)
                     values.append(value)

@@ -45,6 +45,7 @@ from agent_ecology.agents import (
     action_shapes,
     load_roster,
 )
+from agent_ecology.agents.schema import action_schema
 from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
@@ -94,6 +95,12 @@ def choose_provider(
             max_connections=settings.llm.max_connections,
             api_key_env=settings.llm.api_key_env,
             max_tokens_param=settings.llm.max_tokens_param,
+            structured_output=settings.llm.structured_output,
+            per_model={
+                model: price.structured_output
+                for model, price in settings.llm.prices.items()
+                if price.structured_output is not None
+            },
         )
         return provider, True, None
     if settings.llm.provider == "openai":
@@ -291,6 +298,8 @@ class Runtime:
         for agent_id in ids:
             bus.mailbox(agent_id)
         ledger.subscribe(bus.publish)
+        if hasattr(self.provider, "say"):
+            self.provider.say = self._say  # it says which structured output each model uses
         caller = LLMCaller(
             self.provider,
             ledger,
@@ -331,6 +340,7 @@ class Runtime:
             on_change=self._on_change,
             settled=bus.settled,
             default_model=settings.llm.model,
+            schema=action_schema() if getattr(self.provider, "constrains_output", False) else None,
         )
         for agent_id in ids:
             await self._start_loop(ledger, records[agent_id], services, bus)

@@ -108,6 +108,9 @@ class LoopServices:
     settled: Callable[[], anyio.Event] = anyio.Event
     default_model: str | None = None
     on_change: Callable[[], None] = lambda: None
+    schema: Mapping[str, Any] | None = None
+    """The action schema sent with each call, for a provider that constrains its output to
+    it (its bytes count in each call's worst case); None: none is sent."""
 
     @property
     def stopping(self) -> bool:
@@ -345,8 +348,9 @@ class AgentLoop:
             messages=messages,
             max_tokens=self.config.get("max_tokens"),
             observation=obs.to_policy(),
+            schema=svc.schema,
         )
-        self._last_prompt_tokens = prompt_token_bound(request.messages)
+        self._last_prompt_tokens = prompt_token_bound(request.messages, request.schema)
         holding = account.holding(LLM_BUDGET)
         try:
             request, lowered = svc.caller.budget.fit(

@@ -166,7 +166,9 @@ class Budget:
         """What one attempt of ``request`` can cost at most (0 when not billed)."""
         if not self.billed:
             return 0
-        return worst_case_nd(self.price(request.model), request.messages, request.max_tokens)
+        return worst_case_nd(
+            self.price(request.model), request.messages, request.max_tokens, request.schema
+        )
 
     def cost_nd(self, model: str, usage: Usage) -> int:
         """What ``usage`` of ``model`` costs, exactly, rounded up (0 when not billed)."""
@@ -202,7 +204,7 @@ class Budget:
         if self.worst_case_nd(request) <= share_nd:
             return request, ""
         price = self.price(request.model)
-        prompt_nd = cost_nd(price, Usage(prompt_token_bound(request.messages), 0))
+        prompt_nd = cost_nd(price, Usage(prompt_token_bound(request.messages, request.schema), 0))
         per_token = price.output * 1000  # nanodollars per output token
         fits = int((share_nd - prompt_nd) // per_token) if per_token > 0 else 0
         world_binds = world_left_nd is not None and world_left_nd == share_nd

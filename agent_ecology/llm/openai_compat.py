@@ -56,7 +56,7 @@ import json
 import math
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -89,6 +89,52 @@ _KEEPALIVE_EXPIRY: Final = 30.0
 _CONNECTIONS_PER_SHARD: Final = 32
 
 
+LADDER: Final = ("json_schema", "json_object", "json_object_only", "off")
+"""The structured outputs ``auto`` tries, in order: OpenAI's ``json_schema``, then
+``json_object`` with the schema (llama.cpp's server, Ollama), then plain ``json_object``,
+then none. A configured ``json_object`` starts at the second and may fall to the third."""
+
+_DESCRIBE: Final = {
+    "json_schema": "response_format json_schema (the action schema)",
+    "json_object": "response_format json_object with the action schema",
+    "json_object_only": "response_format json_object (any JSON object)",
+    "off": "no response_format (free text)",
+}
+
+
+def _response_format(rung: str, schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if schema is None or rung == "off":
+        return None
+    if rung == "json_schema":
+        # strict: false, since strict mode cannot say "any object" (an invocation's args);
+        # the parser validates every reply anyway.
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "action", "schema": schema, "strict": False},
+        }
+    if rung == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_object"}
+
+
+_FORMAT_WORDS: Final = ("response_format", "json_schema", "json_object", "schema")
+
+
+def _names_the_format(status: int, detail: str) -> bool:
+    """Whether an error refuses the structured output (and not the request as such): a 4xx
+    or 5xx whose message names it, as OpenAI-compatible servers word it (llama.cpp's server
+    answers OpenAI's json_schema with a 500 "Input should be 'text' or 'json_object'")."""
+    lowered = detail.lower()
+    return status in (400, 415, 422, 500, 501) and any(w in lowered for w in _FORMAT_WORDS)
+
+
+class _FormatRefused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = _truncate(detail)[:160]
+
+
 class OpenAICompatibleProvider:
     """Chat completions from an OpenAI-compatible server, one attempt per :meth:`complete`.
 
@@ -109,6 +155,9 @@ class OpenAICompatibleProvider:
         max_connections: int = 1000,
         api_key_env: str = "OPENAI_API_KEY",
         max_tokens_param: str = "max_tokens",
+        structured_output: str = "auto",
+        per_model: Mapping[str, str] | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError(
@@ -124,6 +173,21 @@ class OpenAICompatibleProvider:
         self._max_connections = max_connections
         self._api_key_env = api_key_env
         self._max_tokens_param = max_tokens_param
+        for mode in (structured_output, *(per_model or {}).values()):
+            if mode not in ("auto", "json_schema", "json_object", "off"):
+                raise ValueError(
+                    f"structured_output {mode!r} is none of auto, json_schema, json_object, off"
+                )
+        self._structured = structured_output
+        self._per_model = dict(per_model or {})
+        self._rung: dict[str, int] = {}  # model -> its rung of LADDER now (auto, json_object)
+        self._said: set[str] = set()
+        self.say = say
+        """Where the provider says which structured output each model uses (once each)."""
+        self.constrains_output = structured_output != "off" or any(
+            m != "off" for m in self._per_model.values()
+        )
+        """Whether a request's schema is sent (so it counts in the call's worst case)."""
         http_timeout = httpx2.Timeout(timeout, connect=min(connect_timeout, timeout))
         shards = math.ceil(max_connections / _CONNECTIONS_PER_SHARD)
         # Shard sizes that add up to max_connections exactly (they differ by at most one).
@@ -161,7 +225,58 @@ class OpenAICompatibleProvider:
         return f"openai-compatible ({shown})"
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        """Make one attempt; raise a :class:`ProviderError` on any failure."""
+        """Make one attempt; raise a :class:`ProviderError` on any failure.
+
+        A server that refuses the structured output asked for (an error naming the format)
+        is asked again at once with the next one (``LADDER``), which is then kept for that
+        model: the refused request generated nothing, so it is no attempt of its own.
+        """
+        while True:
+            rung = self._rung_of(request)
+            try:
+                completion = await self._attempt(request, rung)
+            except _FormatRefused as refused:
+                if not self._step_down(request.model, rung, refused.detail):
+                    # Not a server fault to retry: the same request would be refused again.
+                    raise RequestRejected(
+                        f"{self._base_url} refused {_DESCRIBE[LADDER[rung]]} for"
+                        f" {request.model} ({refused.detail}); set llm.structured_output (or"
+                        f" prices.{request.model}.structured_output) to auto, json_object or"
+                        " off",
+                        status=refused.status,
+                    ) from None
+                continue
+            if request.schema is not None and request.model not in self._said:
+                self._said.add(request.model)
+                self._tell(f"structured output for {request.model}: {_DESCRIBE[LADDER[rung]]}")
+            return completion
+
+    def _rung_of(self, request: CompletionRequest) -> int:
+        if request.schema is None:
+            return LADDER.index("off")
+        mode = self._per_model.get(request.model, self._structured)
+        first = 0 if mode == "auto" else LADDER.index(mode)
+        return max(first, self._rung.get(request.model, first))
+
+    def _step_down(self, model: str, rung: int, detail: str) -> bool:
+        """Move ``model`` to the next format after a refusal of ``rung``'s; False when the
+        configured mode allows no other (json_schema, off)."""
+        mode = self._per_model.get(model, self._structured)
+        last = len(LADDER) - 1 if mode == "auto" else LADDER.index("json_object_only")
+        if mode in ("json_schema", "off") or rung >= last:
+            return False
+        self._rung[model] = rung + 1
+        self._tell(
+            f"structured output for {model}: the server refused {_DESCRIBE[LADDER[rung]]}"
+            f" ({detail}); trying {_DESCRIBE[LADDER[rung + 1]]}"
+        )
+        return True
+
+    def _tell(self, line: str) -> None:
+        if self.say is not None:
+            self.say(line)
+
+    async def _attempt(self, request: CompletionRequest, rung: int) -> Completion:
         # The shard with the most free connections: it has one whenever fewer than
         # max_connections calls are in flight in all, so no call waits needlessly.
         shard = max(range(len(self._clients)), key=self._free.__getitem__)
@@ -175,6 +290,9 @@ class OpenAICompatibleProvider:
                 }
                 if max_tokens is not openai.omit:
                     payload[self._max_tokens_param] = max_tokens
+                response_format = _response_format(LADDER[rung], request.schema)
+                if response_format is not None:
+                    payload["response_format"] = response_format
                 # The client's own post(): the same request, headers, errors and timeouts as
                 # chat.completions.create, without its per-call introspection of the
                 # parameters' types (a third of the SDK's CPU per call); we read the body.
@@ -189,6 +307,9 @@ class OpenAICompatibleProvider:
                 " later, or raise the timeout for slow local models"
             ) from exc
         except openai.APIStatusError as exc:
+            detail = _server_message(exc)
+            if response_format is not None and _names_the_format(exc.status_code, detail):
+                raise _FormatRefused(exc.status_code, detail) from exc
             raise self._status_error(exc, request) from exc
         except openai.APITimeoutError as exc:  # before APIConnectionError: it is a subclass
             raise self._timeout_error(exc) from exc

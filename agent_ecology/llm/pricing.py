@@ -6,9 +6,11 @@ so that a sum of charges never falls below the real bill and the limit is checke
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from typing import Any
 
 from agent_ecology.config import ModelPrice
 from agent_ecology.llm.types import Message, Usage
@@ -36,18 +38,27 @@ def cost_nd(price: ModelPrice, usage: Usage) -> int:
     return math.ceil(exact)
 
 
-def prompt_token_bound(messages: Sequence[Message]) -> int:
+def prompt_token_bound(messages: Sequence[Message], schema: Mapping[str, Any] | None = None) -> int:
     """An upper bound on the prompt tokens ``messages`` can be billed as.
 
     Byte-level BPE tokenizers (GPT's, Llama's, Qwen's) never make more tokens than the text
     has UTF-8 bytes, so bytes plus a per-message allowance bounds the count without knowing
-    the tokenizer.
+    the tokenizer. A response ``schema`` sent with the request counts too (a server may put
+    it into the prompt), as its JSON text and one message's allowance.
     """
     content = sum(len(m.content.encode("utf-8")) for m in messages)
-    return content + MESSAGE_OVERHEAD_TOKENS * len(messages) + _REPLY_PRIMER_TOKENS
+    bound = content + MESSAGE_OVERHEAD_TOKENS * len(messages) + _REPLY_PRIMER_TOKENS
+    if schema is not None:
+        bound += len(json.dumps(schema).encode("utf-8")) + MESSAGE_OVERHEAD_TOKENS
+    return bound
 
 
-def worst_case_nd(price: ModelPrice, messages: Sequence[Message], max_tokens: int | None) -> int:
+def worst_case_nd(
+    price: ModelPrice,
+    messages: Sequence[Message],
+    max_tokens: int | None,
+    schema: Mapping[str, Any] | None = None,
+) -> int:
     """The most one attempt can cost: every prompt byte a token, and the longest answer.
 
     ``max_tokens`` is the agent's own cap; without one the model's output limit applies.
@@ -55,4 +66,4 @@ def worst_case_nd(price: ModelPrice, messages: Sequence[Message], max_tokens: in
     output = (
         price.max_output_tokens if max_tokens is None else min(max_tokens, price.max_output_tokens)
     )
-    return cost_nd(price, Usage(prompt_token_bound(messages), output))
+    return cost_nd(price, Usage(prompt_token_bound(messages, schema), output))

@@ -51,6 +51,9 @@ class CompletionRequest:
     messages: tuple[Message, ...]
     max_tokens: int | None = None
     observation: Mapping[str, Any] = field(default_factory=dict)
+    schema: Mapping[str, Any] | None = None
+    """The JSON schema a reply should follow (the action union), for providers that can
+    constrain their output to one; None: free text."""
 
 
 @dataclass(frozen=True, slots=True)
