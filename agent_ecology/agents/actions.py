@@ -1,7 +1,8 @@
 """What an agent can do in one turn: a discriminated union of actions, keyed by ``"action"``.
 
 Each action is a frozen pydantic model whose docstring says what it does and whose
-``example`` is a valid JSON shape; the handbook and every agent's context are generated from
+``example`` is a JSON shape the parser takes, with placeholder values (``<name>``) that the
+kernel refuses; the handbook and every agent's context are generated from
 these, so the documentation cannot drift from what the parser accepts.
 """
 
@@ -41,7 +42,7 @@ class _Action(BaseModel):
 
     @classmethod
     def summary(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0]
+        return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 class Noop(_Action):
@@ -49,7 +50,7 @@ class Noop(_Action):
 
     action: Literal["noop"]
     reason: str = Field(default="", max_length=500)
-    example: ClassVar[dict[str, Any]] = {"action": "noop", "reason": "waiting for the market"}
+    example: ClassVar[dict[str, Any]] = {"action": "noop", "reason": "<why you wait>"}
 
 
 class ReadArtifact(_Action):
@@ -59,7 +60,7 @@ class ReadArtifact(_Action):
     artifact_id: ArtifactId
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=3000, ge=1, le=20_000)
-    example: ClassVar[dict[str, Any]] = {"action": "read_artifact", "artifact_id": "genesis_ledger"}
+    example: ClassVar[dict[str, Any]] = {"action": "read_artifact", "artifact_id": "<artifact id>"}
 
 
 class WriteArtifact(_Action):
@@ -76,8 +77,8 @@ class WriteArtifact(_Action):
     price: int | None = Field(default=None, ge=0, le=10**12)
     example: ClassVar[dict[str, Any]] = {
         "action": "write_artifact",
-        "artifact_id": "alice/price-list",
-        "content": "apples: 3 scrip",
+        "artifact_id": "{me}/<name>",
+        "content": "<text>",
     }
 
 
@@ -90,9 +91,9 @@ class EditArtifact(_Action):
     new: str = Field(max_length=MAX_CONTENT_CHARS)
     example: ClassVar[dict[str, Any]] = {
         "action": "edit_artifact",
-        "artifact_id": "alice/price-list",
-        "old": "3 scrip",
-        "new": "4 scrip",
+        "artifact_id": "{me}/<name>",
+        "old": "<text in it>",
+        "new": "<text instead>",
     }
 
 
@@ -103,7 +104,7 @@ class DeleteArtifact(_Action):
     artifact_id: ArtifactId
     example: ClassVar[dict[str, Any]] = {
         "action": "delete_artifact",
-        "artifact_id": "alice/price-list",
+        "artifact_id": "{me}/<name>",
     }
 
 
@@ -120,7 +121,7 @@ class Invoke(_Action):
         "action": "invoke",
         "artifact_id": "genesis_ledger",
         "method": "transfer",
-        "args": {"to": "bob", "amount": 5},
+        "args": {"to": "<agent id>", "amount": 1},
     }
 
 
@@ -135,7 +136,11 @@ class Query(_Action):
     kind: str | None = Field(default=None, max_length=64)
     after: int = Field(default=0, ge=0)
     limit: int = Field(default=20, ge=1, le=100)
-    example: ClassVar[dict[str, Any]] = {"action": "query", "what": "balances", "principal": "bob"}
+    example: ClassVar[dict[str, Any]] = {
+        "action": "query",
+        "what": "balances",
+        "principal": "<agent id>",
+    }
 
 
 class BalanceCondition(BaseModel):
@@ -163,8 +168,8 @@ class SleepAction(_Action):
     example: ClassVar[dict[str, Any]] = {
         "action": "sleep",
         "seconds": 60,
-        "until_event": "transfer",
-        "until_balance": {"resource": "compute", "at_least": 5},
+        "until_event": "<event kind>",
+        "until_balance": {"resource": "<resource>", "at_least": 1},
     }
 
     @model_validator(mode="after")
@@ -184,7 +189,7 @@ class Note(_Action):
 
     action: Literal["note"]
     text: str = Field(min_length=1, max_length=2000)
-    example: ClassVar[dict[str, Any]] = {"action": "note", "text": "bob pays on time"}
+    example: ClassVar[dict[str, Any]] = {"action": "note", "text": "<what to remember>"}
 
 
 class SleepPolicyChange(BaseModel):
@@ -206,7 +211,7 @@ class UpdateConfig(_Action):
     system_prompt: str | None = Field(default=None, max_length=20_000)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     sleep_policy: SleepPolicyChange | None = None
-    example: ClassVar[dict[str, Any]] = {"action": "update_config", "max_tokens": 300}
+    example: ClassVar[dict[str, Any]] = {"action": "update_config", "model": "<model>"}
 
     @model_validator(mode="after")
     def _something(self) -> UpdateConfig:
@@ -258,11 +263,17 @@ ACTIONS: dict[str, type[_Action]] = {
 action_adapter: TypeAdapter[Action] = TypeAdapter(Action)
 
 
-def shape(name: str) -> str:
-    """The JSON example of one action, on one line."""
-    return json.dumps(ACTIONS[name].example, ensure_ascii=False)
+YOU = "<your id>"
+"""What ``{me}`` in an example reads as where no agent is meant (the handbook)."""
 
 
-def action_shapes() -> str:
-    """Every action: its JSON example and what it does, one per line."""
-    return "\n".join(f"- {shape(name)}  : {cls.summary()}" for name, cls in ACTIONS.items())
+def shape(name: str, me: str = YOU) -> str:
+    """The JSON example of one action, on one line, for agent ``me``. Its values are
+    placeholders in angle brackets, which no id, principal, resource or model matches: a
+    copy of an example is refused, never a valid move by accident."""
+    return json.dumps(ACTIONS[name].example, ensure_ascii=False).replace("{me}", me)
+
+
+def action_shapes(me: str = YOU) -> str:
+    """Every action: its JSON example (for agent ``me``) and what it does, one per line."""
+    return "\n".join(f"- {shape(name, me)}  : {cls.summary()}" for name, cls in ACTIONS.items())

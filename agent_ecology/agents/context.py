@@ -24,7 +24,7 @@ from agent_ecology.tasks import OpenTask
 __all__ = ["Observation", "render"]
 
 RULES = """\
-You are {agent_id}, an autonomous agent in agent-ecology: an economy of agents under real
+You are an autonomous agent in agent-ecology: an economy of agents under real
 resource limits. You own scrip (the currency), stock quotas and flow buckets; thinking costs
 real dollars and tokens, and acting costs CPU. Nobody gives you turns: you act while you can
 pay for it, and sleep when you choose to.
@@ -34,7 +34,15 @@ actions are refused. The result of your action, or the exact error, is in your n
 The handbook explains everything (invoke genesis_handbook read with a page name)."""
 
 _RESULT_CHARS = 2000
-_SHAPES = action_shapes()
+_POINTERS = (
+    "Handbook pages: index, actions, resources, llm, genesis, programs, tasks. Genesis"
+    " artifacts: genesis_ledger (balance, transfer, transfer_ownership, freeze, set_price),"
+    " genesis_escrow (deposit, purchase, cancel, list), genesis_rights_registry (check_quota,"
+    " transfer_quota, config_right, transfer_config_right, tokenize_config_right), genesis_debt"
+    " (issue, accept, repay, transfer, forgive, collect, check), genesis_event_log (read),"
+    " genesis_oracle (bid, withdraw, status, check), genesis_tasks (list, read, submit,"
+    " results), genesis_handbook (read)."
+)
 
 
 @dataclass(slots=True)
@@ -205,18 +213,39 @@ def _fill(
 
 
 def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Message, ...]:
-    """The system and user messages for one turn, together at most ``max_chars`` long."""
-    rules = RULES.format(agent_id=obs.agent_id)
+    """The system and user messages for one turn, together at most ``max_chars`` long.
+
+    What does not change comes first, so that a server's prompt cache can reuse it: the
+    rules (the same for every agent), the action shapes and handbook pointers, then who the
+    agent is and its own instructions (the same for every turn of this agent). What changes
+    (the time, balances, the last result, news) is last, in the user message.
+    """
     own = _clip(system_prompt.strip(), max(200, max_chars // 4)) if system_prompt.strip() else ""
-    system = rules + (f"\n\nYour own instructions:\n{own}" if own else "")
+    system = "\n".join(
+        [
+            RULES,
+            "",
+            "Actions (reply with exactly one JSON object; values in <angle brackets> are"
+            " placeholders to fill in):",
+            action_shapes(obs.agent_id),
+            "",
+            _POINTERS,
+            "",
+            f"You are {obs.agent_id}.",
+            *([f"Your own instructions:\n{own}"] if own else []),
+        ]
+    )
 
     if obs.last_result is None:
         previous = "(none: this is your first turn)"
     else:
         previous = _previous(obs.last_result, max(_RESULT_CHARS, max_chars // 3))
+    head = [
+        f"You are {obs.agent_id}. Your config: {_config(obs)}.",
+        *([f"Your robot: {obs.robot}"] if obs.robot else []),
+    ]
     essential = [
-        f"Current time: {_utc(obs.now)} (unix {obs.now:.0f})",
-        f"You are {obs.agent_id}; this is your turn {obs.turn}. Your config: {_config(obs)}.",
+        f"Current time: {_utc(obs.now)} (unix {obs.now:.0f}); this is your turn {obs.turn}.",
         *(
             [
                 f"Next oracle resolution at {_utc(obs.next_resolution)}"
@@ -225,7 +254,6 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
             if obs.next_resolution is not None
             else []
         ),
-        *([f"Your robot: {obs.robot}"] if obs.robot else []),
         "",
         "Your balances:",
         *_balances(obs),
@@ -233,23 +261,9 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         "Result of your previous action:",
         previous,
     ]
-    tail = [
-        "",
-        "Actions (reply with exactly one JSON object):",
-        _SHAPES,
-        "",
-        "Handbook pages: index, actions, resources, llm, genesis, programs, tasks. Genesis"
-        " artifacts:"
-        " genesis_ledger (balance, transfer, transfer_ownership, freeze, set_price),"
-        " genesis_escrow (deposit,"
-        " purchase, cancel, list), genesis_rights_registry (check_quota, transfer_quota,"
-        " config_right, transfer_config_right, tokenize_config_right), genesis_debt (issue,"
-        " accept, repay, transfer, forgive, collect, check), genesis_event_log (read),"
-        " genesis_oracle (bid, withdraw, status, check), genesis_tasks (list, read, submit,"
-        " results), genesis_handbook (read).",
-    ]
-    room = max_chars - len(system) - sum(len(x) + 1 for x in essential + tail)
+    room = max_chars - len(system) - sum(len(x) + 1 for x in head + essential)
     optional: list[str] = []
+    news: list[str] = []
     event_lines = [json.dumps(event_json(e), ensure_ascii=False) for e in obs.events]
     for title, items, first in (
         (
@@ -289,8 +303,11 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
             continue
         lines, room = _fill(title, items, room, first=first)
         if lines:
-            optional += ["", *lines]
-    user = "\n".join(essential + optional + tail)
+            (news if items is event_lines else optional).extend(["", *lines])
+    # The slower-changing lists first (open tasks, notes, artifacts, programs), then what
+    # changes every turn (the time, balances, the last result, the news), so that even the
+    # user message shares a prefix from one turn to the next.
+    user = "\n".join([*head, *optional, "", *essential, *news])
     if len(system) + len(user) > max_chars:  # only when the essentials alone are too long
         user = _clip(user, max(0, max_chars - len(system)))
     return (Message("system", _text(system)), Message("user", _text(user)))

@@ -35,7 +35,8 @@ def test_time_balances_and_the_exact_error_are_always_there() -> None:
     assert "- scrip: 42" in user.content
     assert "compute: -5 of 10 (refills 1/s) IN DEBT" in user.content
     assert json.dumps(last) in user.content
-    assert '{"action": "update_config"' in user.content  # the action shapes
+    assert '{"action": "update_config"' in system.content  # the action shapes, for alice:
+    assert '"artifact_id": "alice/<name>"' in system.content
 
 
 def test_news_and_notes_are_trimmed_oldest_first_to_fit() -> None:
@@ -45,7 +46,7 @@ def test_news_and_notes_are_trimmed_oldest_first_to_fit() -> None:
     ]
     notes = [f"note number {i}" for i in range(50)]
     obs = observation(events=events, notes=notes)
-    for limit in (3000, 6000, 12000):
+    for limit in (4000, 6000, 12000):
         system, user = render(obs, "", max_chars=limit)
         assert len(system.content) + len(user.content) <= limit
         assert '"seq": 399' in user.content or "not shown" in user.content
@@ -83,3 +84,28 @@ def test_stored_text_that_is_not_unicode_still_makes_a_context_that_can_be_sent(
         message.content.encode("utf-8")  # what a provider sends: must not raise
     assert "half a character: \ufffd" in messages[1].content
     assert "prompt \ufffd" in messages[0].content
+
+
+def test_what_does_not_change_comes_first_so_prompt_caches_reuse_it() -> None:
+    first = render(observation(turn=7), "Be thrifty.", max_chars=12000)
+    later = render(
+        observation(
+            turn=8,
+            now=NOW + 30,
+            last_result={"action": "noop", "ok": True, "message": "you did nothing"},
+            notes=["bob pays"],
+        ),
+        "Be thrifty.",
+        max_chars=12000,
+    )
+    assert first[0].content == later[0].content  # one agent's system message never changes
+    assert later[0].content.endswith("You are alice.\nYour own instructions:\nBe thrifty.")
+    bob = render(observation(agent_id="bob"), "Be thrifty.", max_chars=12000)[0].content
+    shared = next(i for i, (a, b) in enumerate(zip(first[0].content, bob, strict=False)) if a != b)
+    assert first[0].content[:shared].startswith("You are an autonomous agent")
+    assert "Actions (reply with exactly one JSON object" in first[0].content[:shared]
+    assert "alice" not in first[0].content[:shared]  # the rules are every agent's prefix
+    # In the user message, who it is and its lists come before the time and balances.
+    user = later[1].content
+    assert user.index("Your notes") < user.index("Current time") < user.index("Your balances")
+    assert user.index("Your balances") < user.index("Result of your previous action")

@@ -65,7 +65,7 @@ def test_update_config_tells_an_explicit_null_from_a_missing_key() -> None:
         (
             '{"action": "write_artifact", "artifact_id": 7}',
             "invalid_action",
-            ["artifact_id", "content: required", '"content": "apples: 3 scrip"'],
+            ["artifact_id", "content: required", '"content": "<text>"'],
         ),
         ('{"action": "noop", "colour": "red"}', "invalid_action", ["colour: not a field"]),
         ('{"action": "query", "what": "everything"}', "invalid_action", ["what:"]),
