@@ -270,6 +270,10 @@ class ModelPrice(Strict):
     input: NonNegativeFloat
     output: NonNegativeFloat
     max_output_tokens: PositiveInt
+    cached_input: NonNegativeFloat | None = Field(
+        default=None,
+        description="$ per 1M prompt tokens the server read from its cache (default: input).",
+    )
     structured_output: StructuredOutput | None = Field(
         default=None, description="This model's structured output (default llm's)."
     )

@@ -57,6 +57,9 @@ class RunReport:
     """One line per call a server billed past its reservation (a fault of that server)."""
     tasks: TaskTally | None = None
     """What the tasks did in this run (None: the world has no tasks)."""
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens of this run's calls, and those the servers read from their caches."""
 
     @property
     def turns(self) -> int:
@@ -158,6 +161,7 @@ async def compile_report(
         overbilled=[b.describe() for b in budget.overbillings] if budget else [],
         tasks=await ledger.task_tally(started) if tasks else None,
     )
+    report.prompt_tokens, report.cached_tokens = await ledger.prompt_tokens(started)
     for agent_id, loop in loops.items():
         s = loop.stats
         report.agents[agent_id] = {
@@ -215,6 +219,12 @@ def summary_lines(
         f" ${report.limit_nd / NANODOLLARS:.2f} (the world's total so far)",
         "scrip: " + ("conserved" if report.conserved else "NOT CONSERVED: report this as a bug"),
     ]
+    if report.prompt_tokens:
+        share = report.cached_tokens / report.prompt_tokens
+        lines.append(
+            f"prompt tokens: {report.prompt_tokens:,}, of them read from the server's cache"
+            f" {report.cached_tokens:,} ({share:.0%})"
+        )
     if report.tasks is not None:
         lines += task_lines(report.tasks)
     if report.overbilled:

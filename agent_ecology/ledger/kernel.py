@@ -265,6 +265,10 @@ class Ledger:
             )
         )  # fmt: skip
 
+    async def prompt_tokens(self, since: float = 0.0) -> tuple[int, int]:
+        """``(prompt tokens, of them cached)`` of the LLM calls started since ``since``."""
+        return await self._hot.read(partial(queries.prompt_tokens_since, since=since))
+
     async def task_tally(self, since: float = 0.0) -> records.TaskTally:
         """Submissions checked since ``since`` by outcome, and scrip minted by tasks and by
         the oracle since then."""

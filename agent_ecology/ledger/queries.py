@@ -425,6 +425,15 @@ def program_state(conn: sqlite3.Connection, artifact_id: str, key: str) -> str |
     return None if row is None else str(row[0])
 
 
+def prompt_tokens_since(conn: sqlite3.Connection, since: float) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT coalesce(sum(prompt_tokens), 0), coalesce(sum(cached_tokens), 0)"
+        " FROM llm_calls WHERE started_at >= ?",
+        (since,),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
 # --- tasks -----------------------------------------------------------------------------------
 
 

@@ -257,6 +257,7 @@ class _Settle:
                     billed_nd=charge if charge > MAX_CHARGE_ND else None,
                     prompt_tokens=None if usage is None else usage.prompt_tokens,
                     completion_tokens=None if usage is None else usage.completion_tokens,
+                    cached_tokens=None if usage is None else usage.cached_tokens,
                     error=None if error is None else _storable(error[:500]),
                 )
                 written = await self._submit(op)

@@ -479,7 +479,11 @@ class OpenAICompatibleProvider:
         model = data.get("model")
         return Completion(
             text=content,
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            usage=Usage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cached_tokens=_cached(usage, prompt_tokens),
+            ),
             model=model if isinstance(model, str) and model else request.model,
             finish_reason=finish_reason if isinstance(finish_reason, str) else None,
         )
@@ -573,6 +577,14 @@ def _detail(value: object) -> str:
             text = repr(value)
     text = text.strip()
     return _truncate(text) if text else "(empty body)"
+
+
+def _cached(usage: Mapping[str, Any], prompt_tokens: int) -> int:
+    """``usage.prompt_tokens_details.cached_tokens`` (OpenAI, vLLM, llama.cpp), if the server
+    reports a sane count (at most the prompt); else 0: no cache discount is assumed."""
+    details = usage.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    return cached if cached is not None and cached <= prompt_tokens else 0
 
 
 def _truncate(text: str) -> str:

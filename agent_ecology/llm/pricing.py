@@ -30,9 +30,12 @@ def _per_token_nd(dollars_per_million: float) -> Fraction:
 
 
 def cost_nd(price: ModelPrice, usage: Usage) -> int:
-    """What ``usage`` costs at ``price``, in nanodollars, rounded up."""
+    """What ``usage`` costs at ``price``, in nanodollars, rounded up: cached prompt tokens
+    at ``cached_input`` (when the model has one), the rest of the prompt at ``input``."""
+    cached = min(usage.cached_tokens, usage.prompt_tokens) if price.cached_input is not None else 0
     exact = (
-        _per_token_nd(price.input) * usage.prompt_tokens
+        _per_token_nd(price.input) * (usage.prompt_tokens - cached)
+        + _per_token_nd(price.cached_input or 0.0) * cached
         + _per_token_nd(price.output) * usage.completion_tokens
     )
     return math.ceil(exact)

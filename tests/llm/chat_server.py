@@ -81,6 +81,8 @@ class Reply:
     completion_tokens: TokenCount = 5
     delay: float = 0.0
     finish_reason: str | None = "stop"
+    cached_tokens: TokenCount | None = None
+    """Reported as ``usage.prompt_tokens_details.cached_tokens`` (None: not reported)."""
 
 
 @dataclass(frozen=True)
@@ -479,6 +481,15 @@ class ChatServer:
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
+                **(
+                    {
+                        "prompt_tokens_details": {
+                            "cached_tokens": _tokens(reply.cached_tokens, request)
+                        }
+                    }
+                    if reply.cached_tokens is not None
+                    else {}
+                ),
             },
         }
 

@@ -170,6 +170,8 @@ class SettleCall(Operation[SettleCallDetails]):
     completion_tokens: Tokens | None = None
     error: Text | None = None
     billed_nd: Nanodollars | None = None
+    cached_tokens: Tokens | None = None
+    """Of the prompt tokens, those the server read from its cache, where it said."""
     """What the server billed, when above :data:`MAX_CHARGE_ND` (``cost_nd`` is then the cap)."""
 
     def check(self) -> None:
@@ -203,12 +205,14 @@ class SettleCall(Operation[SettleCallDetails]):
                 tx.use_stock(agent_id, LLM_BUDGET, charge)
         tx.conn.execute(
             "UPDATE llm_calls SET status = ?, cost_nd = ?, prompt_tokens = ?,"
-            " completion_tokens = ?, error = ?, finished_at = ? WHERE call_id = ?",
+            " completion_tokens = ?, cached_tokens = ?, error = ?, finished_at = ?"
+            " WHERE call_id = ?",
             (
                 self.status,
                 self.cost_nd,
                 _column(self.prompt_tokens),
                 _column(self.completion_tokens),
+                _column(self.cached_tokens),
                 self.error,
                 tx.now,
                 self.call_id,
