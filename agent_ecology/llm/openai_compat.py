@@ -265,6 +265,8 @@ class OpenAICompatibleProvider:
         last = len(LADDER) - 1 if mode == "auto" else LADDER.index("json_object_only")
         if mode in ("json_schema", "off") or rung >= last:
             return False
+        if self._rung.get(model, 0) > rung:
+            return True  # a call at the same time stepped down already (and said so)
         self._rung[model] = rung + 1
         self._tell(
             f"structured output for {model}: the server refused {_DESCRIBE[LADDER[rung]]}"

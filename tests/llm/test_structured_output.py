@@ -9,6 +9,7 @@ import json
 from contextlib import aclosing
 from typing import Any
 
+import anyio
 import pytest
 
 from agent_ecology.agents.actions import ACTIONS
@@ -185,3 +186,17 @@ def test_an_unknown_mode_is_refused() -> None:
         OpenAICompatibleProvider(
             api_key=KEY, base_url="http://127.0.0.1:9/v1", structured_output="xml"
         )
+
+
+async def test_calls_refused_at_once_step_down_once_and_say_it_once(said: list[str]) -> None:
+    script = [Status(500, body=LLAMA_REFUSAL)] * 4
+    with ChatServer(api_key=KEY, script=script, default=Reply("{}")) as server:
+        async with (
+            aclosing(await provider_for(server, said)) as llm,
+            anyio.create_task_group() as tg,
+        ):
+            for _ in range(4):
+                tg.start_soon(llm.complete, request())
+        assert sorted(formats(server), key=str) == ["json_object"] * 4 + ["json_schema"] * 4
+    assert len([s for s in said if "refused" in s]) == 1
+    assert len(said) == 2
