@@ -257,7 +257,14 @@ class AgentSettings(Strict):
     )
 
 
-StructuredOutput = Literal["auto", "json_schema", "json_object", "off"]
+def _off_is_off(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false: that is what the user wrote.
+    return "off" if value is False else value
+
+
+StructuredOutput = Annotated[
+    Literal["auto", "json_schema", "json_object", "off"], BeforeValidator(_off_is_off)
+]
 """How replies are constrained to the action schema: ``json_schema`` (OpenAI's
 response_format), ``json_object`` (with the schema: llama.cpp's server, Ollama), ``off``, or
 ``auto``: the first of those the server takes."""

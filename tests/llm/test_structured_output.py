@@ -11,10 +11,12 @@ from typing import Any
 
 import anyio
 import pytest
+import yaml
 
 from agent_ecology.agents.actions import ACTIONS
 from agent_ecology.agents.parser import parse_action
 from agent_ecology.agents.schema import INTEGER_BOUND, action_schema
+from agent_ecology.config import ConfigError, parse_settings
 from agent_ecology.llm.errors import RequestRejected
 from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
 from agent_ecology.llm.pricing import prompt_token_bound
@@ -200,3 +202,10 @@ async def test_calls_refused_at_once_step_down_once_and_say_it_once(said: list[s
         assert sorted(formats(server), key=str) == ["json_object"] * 4 + ["json_schema"] * 4
     assert len([s for s in said if "refused" in s]) == 1
     assert len(said) == 2
+
+
+def test_a_bare_off_in_yaml_means_off() -> None:
+    settings = parse_settings(yaml.safe_load("llm:\n  structured_output: off\n"))
+    assert settings.llm.structured_output == "off"
+    with pytest.raises(ConfigError, match=r"llm\.structured_output: input should be 'auto'"):
+        parse_settings(yaml.safe_load("llm:\n  structured_output: yes\n"))
