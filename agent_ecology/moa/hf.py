@@ -93,6 +93,15 @@ class HFTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=False))
 
+    def model_specials(self) -> list[int]:
+        """The ids of the tokenizer's own special tokens (end of turn, chat markers such as
+        ``<|im_end|>``, padding): a model writes them to end or frame a turn, so they never
+        belong inside an action's text."""
+        ids = set(self.tokenizer.all_special_ids)
+        decoder = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        ids |= {int(i) for i, added in decoder.items() if getattr(added, "special", False)}
+        return sorted(ids)
+
     def special(self, name: str) -> int:
         vocab = self.tokenizer.get_vocab()
         if name not in vocab:

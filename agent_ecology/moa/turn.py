@@ -89,11 +89,16 @@ def turn_program(
     # Masks by each token's text, so that multi-character tokens (BPE: '",' or ' "') cannot
     # break the JSON either: a free string may hold no token with a quote, a backslash or a
     # control character; an artifact name only tokens made of [a-z0-9_].
+    # The model's own special tokens (end of turn, chat markers) would leak into the text as
+    # "<|im_end|>": they are refused in every free zone, the thought included.
+    own = getattr(tokenizer, "model_specials", None)
+    model_specials: tuple[str | int, ...] = tuple(own()) if callable(own) else ()
     unsafe = set(JSON_STRING_UNSAFE)
     name_set = set(string.ascii_lowercase + string.digits + "_")
     in_string: tuple[str | int, ...] = (
         *tokens_whose_text(tokenizer, lambda text: any(c in unsafe for c in text)),
         *specials,
+        *model_specials,
     )
     name_chars = tokens_whose_text(tokenizer, lambda text: bool(text) and set(text) <= name_set)
     act = (ACTION,)
@@ -107,7 +112,13 @@ def turn_program(
 
     zones = (
         Zone("context", feeds_input=True, timeout=0),
-        Zone("think", prompt="\nThought: ", timeout=think_tokens, captures="thought"),
+        Zone(
+            "think",
+            prompt="\nThought: ",
+            timeout=think_tokens,
+            captures="thought",
+            deny=model_specials,
+        ),
         Zone("head", prompt="\nAction: ", timeout=0),
         Zone("pick_note", timeout=1, allow=(), jump_to="note_open"),
         Zone("pick_write", timeout=1, allow=(), jump_to="write_open"),

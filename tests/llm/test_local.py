@@ -365,6 +365,7 @@ def test_a_saved_hugging_face_model_thinks_through_the_turn_program(tmp_path: Pa
     inner.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
     inner.decoder = decoders.Fuse()
     tok = transformers.PreTrainedTokenizerFast(tokenizer_object=inner, unk_token="<unk>")
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_end|>", "<|im_start|>"]})
     tok.save_pretrained(tmp_path)
     config = transformers.GPT2Config(
         vocab_size=len(tok),
@@ -391,7 +392,11 @@ def test_a_saved_hugging_face_model_thinks_through_the_turn_program(tmp_path: Pa
         assert row[vocab["ok_1"]] and row[vocab["a"]]
     name = allowed[zones.index("write_id")]
     assert name[vocab["ok_1"]] and name[vocab["a"]] and not name[vocab["A"]]
+    for zone in ("think", "note_text", "write_content", "noop_reason", "write_id"):
+        row = allowed[zones.index(zone)]  # the model's own end-of-turn and chat markers
+        assert not row[vocab["<|im_end|>"]] and not row[vocab["<|im_start|>"]], zone
     results = run_turns(model, turn, [context(i) for i in range(8)])
+    assert not any("<|im_" in r.reply + r.thought for r in results)
     parsed = sum(1 for r in results if _parses(r.reply))
     # The context prefilled in one forward through the model's cache writes what one token a
     # step writes (float64: no rounding differences between the two).
