@@ -94,6 +94,12 @@ class Observation:
                 if e.kind == EventKind.DEBT_ACCEPTED and e.counterparty_id == self.agent_id
             ],
             "last_ok": None if self.last_result is None else self.last_result.get("ok"),
+            "last_action": None if self.last_result is None else self.last_result.get("action"),
+            "last_message": (
+                None
+                if self.last_result is None
+                else _clip(str(self.last_result.get("message", "")), 160)
+            ),
             "tasks": [
                 {"task_id": t.id, "reward": t.reward, "difficulty": t.difficulty}
                 for t in self.tasks

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,6 +335,33 @@ def context_text(messages: Sequence[Message]) -> str:
     return "\n\n".join(f"{m.role.capitalize()}: {m.content}" for m in messages) + "\n"
 
 
+def compact_context(obs: Mapping[str, Any]) -> str:
+    """A context made for a small local model, from the turn's structured state: what it may
+    do, its last result, its balances, who it is. The model reads the last
+    ``context_tokens`` of it, so what matters most comes last: a cut drops the general line
+    first, never the agent's id, balances or last result."""
+    last = "none yet"
+    if obs.get("last_action") is not None:
+        verdict = "ok" if obs.get("last_ok") else "refused"
+        last = f"{obs['last_action']} {verdict}: {obs.get('last_message') or ''}".strip()
+    flows = ", ".join(f"{name} {value:.3g}" for name, value in (obs.get("flow") or {}).items())
+    stock = ", ".join(
+        f"{name} {value:.4g} free" for name, value in (obs.get("stock") or {}).items()
+    )
+    balances = "; ".join(x for x in (f"scrip {obs.get('scrip', 0)}", flows, stock) if x)
+    return "\n".join(
+        [
+            "An economy of agents under real limits. Each turn you take one action: noop"
+            " (wait), note (remember), write_artifact (make something others may buy) or query"
+            " (your balances).",
+            f"Your last action: {last}",
+            f"Your balances: {balances}",
+            f"You are {obs.get('agent_id', 'an agent')}; this is your turn {obs.get('turn', 1)}.",
+            "",
+        ]
+    )
+
+
 class LocalProvider:
     """The :class:`~agent_ecology.llm.types.Provider` for a model that runs here."""
 
@@ -387,7 +414,12 @@ class LocalProvider:
         # Each turn samples from its own seed, so what it writes does not depend on which
         # other turns share its batch, and a run with the same seed writes the same turns.
         seed = zlib.crc32(f"{self.seed}:{request.agent_id}:{n}".encode())
-        result = await self.batcher.run(request.agent_id, context_text(request.messages), seed)
+        text = (
+            compact_context(request.observation)
+            if request.observation
+            else context_text(request.messages)
+        )
+        result = await self.batcher.run(request.agent_id, text, seed)
         return Completion(
             text=result.reply,
             usage=Usage(result.context_tokens, result.tokens - result.context_tokens),

@@ -529,3 +529,27 @@ def test_bad_local_settings_are_refused_with_the_key_to_fix() -> None:
             parse_settings({"llm": {"provider": "local", "local": local}})
     with pytest.raises(ConfigError, match="'meta' holds no data"):
         load_local_model(LocalModelSettings(device="meta"))
+
+
+def test_the_compact_context_keeps_who_balances_and_the_last_result_within_the_cut() -> None:
+    from agent_ecology.llm.local import compact_context
+    from agent_ecology.moa.tokenizer import ByteTokenizer
+
+    obs = {
+        "agent_id": "alice",
+        "turn": 7,
+        "scrip": 42,
+        "flow": {"compute": 1.25, "llm_rate": 5900.0},
+        "stock": {"disk": 9800.0},
+        "last_ok": False,
+        "last_action": "note",
+        "last_message": "text: required",
+    }
+    text = compact_context(obs)
+    # The tiny model's byte tokenizer and the default context_tokens: what it reads is the
+    # last 192 bytes, and they hold its id, its balances and its last result.
+    kept = ByteTokenizer().decode(ByteTokenizer().encode(text)[-192:])
+    for part in ("You are alice", "turn 7", "scrip 42", "compute 1.25", "note refused"):
+        assert part in kept, (part, kept)
+    assert text.index("Your last action") < text.index("Your balances") < text.index("You are")
+    assert "none yet" in compact_context({"agent_id": "bob"})
