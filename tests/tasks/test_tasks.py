@@ -156,13 +156,11 @@ async def test_a_tool_the_submission_does_not_name_is_refused_while_the_cases_ru
         0,
     )
     assert await ledger.scrip("bob") == 100 and await ledger.scrip("alice") == 100
+    await programs.write("bob", "bob/dear", TOOL, 100)
+    await ledger.submit(ops.WriteArtifact(actor="alice", artifact_id="alice/notes", content="x"))
     with pytest.raises(LedgerError, match="needs 300 scrip but has 100"):
-        await programs.write("bob", "bob/dear", TOOL, 100)
         await board.submit("alice", "rev", "alice/rev", ["bob/dear"])
     with pytest.raises(LedgerError, match="tools: 'alice/notes' is a data artifact"):
-        await ledger.submit(
-            ops.WriteArtifact(actor="alice", artifact_id="alice/notes", content="x")
-        )
         await board.submit("alice", "rev", "alice/rev", ["alice/notes"])
 
 
@@ -441,8 +439,8 @@ async def test_refusals_before_any_case_runs_hold_and_charge_nothing(
         with pytest.raises(Exception, match=message) as refused:
             await board.submit(agent, task_id, artifact)
         assert getattr(refused.value, "code", None) == code
+    await programs.write("carol", "carol/dear", REVERSE, 100)
     with pytest.raises(Exception, match="needs 300 scrip but has 100"):
-        await programs.write("carol", "carol/dear", REVERSE, 100)
         await board.submit("bob", "rev", "bob/rev", ["carol/dear"])
     assert await compute(ledger, "alice", clock.now()) == before
     assert await ledger.task_results() == [] and await ledger.scrip(ops.SANDBOX) == 0
