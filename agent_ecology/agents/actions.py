@@ -8,6 +8,7 @@ these, so the documentation cannot drift from what the parser accepts.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
@@ -274,6 +275,7 @@ def shape(name: str, me: str = YOU) -> str:
     return json.dumps(ACTIONS[name].example, ensure_ascii=False).replace("{me}", me)
 
 
+@functools.lru_cache(maxsize=4096)  # every turn's context asks for its agent's
 def action_shapes(me: str = YOU) -> str:
     """Every action: its JSON example (for agent ``me``) and what it does, one per line."""
     return "\n".join(f"- {shape(name, me)}  : {cls.summary()}" for name, cls in ACTIONS.items())
