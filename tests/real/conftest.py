@@ -7,7 +7,6 @@ the suite (`make test`) leaves these tests out (they are marked `real`).
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.test_run import world  # noqa: F401 (the fixture: a copy of config.yaml and genesis/)
+
 # What SmolLM2's tokenizer marks turns and the end of text with (its chat template's markers).
 SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
 
@@ -41,19 +41,11 @@ def gguf(real_venv: Path) -> Path:
     return model
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Path:
-    """A copy of the shipped config.yaml and genesis/ folder."""
-    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
-    shutil.copytree(REPO / "genesis", tmp_path / "genesis")
-    return tmp_path
-
-
-def run_world(world: Path, *args: str, env: dict[str, str], timeout: float) -> str:
-    """`agent-ecology run` in ``world``, as a user runs it; its output, after a clean exit."""
+def run_world(folder: Path, *args: str, env: dict[str, str], timeout: float) -> str:
+    """`agent-ecology run` in ``folder``, as a user runs it; its output, after a clean exit."""
     done = subprocess.run(
         [sys.executable, "-m", "agent_ecology.launch", "run", "--config", "config.yaml", *args],
-        cwd=world,
+        cwd=folder,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -120,22 +120,21 @@ def configure(world: Path, base_url: str, structured_output: str) -> None:
     (world / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def prefix_reuse(log: str) -> list[tuple[int, int]]:
-    """``(reused, evaluated)`` prompt tokens of each chat completion the server answered with
-    200, in the order it served them, from its log: llama-cpp-python prints "N prefix-match
-    hit, remaining M prompt tokens to eval" when it reuses N tokens of a cached state, nothing
-    when it reuses none, and uvicorn logs each answered request."""
-    served: list[tuple[int, int]] = []
-    hit: tuple[int, int] | None = None
+def prefix_reuse(log: str) -> list[int]:
+    """The prompt tokens the server reused from its cache for each chat completion it answered
+    with 200, in the order it served them, from its log: llama-cpp-python prints "N
+    prefix-match hit" before it evaluates the rest of a prompt whose first N tokens it has
+    cached (nothing when it reuses none), and uvicorn logs each answered request."""
+    served: list[int] = []
+    hit = 0
     for line in log.splitlines():
-        match = re.search(r"(\d+) prefix-match hit, remaining (\d+) prompt tokens", line)
+        match = re.search(r"(\d+) prefix-match hit", line)
         if match:
-            hit = (int(match.group(1)), int(match.group(2)))
-        elif '"POST /v1/chat/completions HTTP/1.1" 200' in line:
-            served.append(hit or (0, -1))  # -1: the whole prompt (its length is in the usage)
-            hit = None
+            hit = int(match.group(1))
         elif '"POST /v1/chat/completions HTTP/1.1"' in line:
-            hit = None
+            if '" 200' in line:
+                served.append(hit)
+            hit = 0
     return served
 
 
@@ -177,7 +176,7 @@ def test_smollm2_agents_act_validly_and_are_charged_exactly_what_the_server_repo
     agents = len(query(db, "SELECT DISTINCT agent_id FROM llm_calls"))
     served = prefix_reuse(server.log_text())
     warm = list(zip(served, answered, strict=False))[agents:]  # after each agent's first call
-    reused = sum(hit for (hit, _), _ in warm)
+    reused = sum(hit for hit, _ in warm)
     prompt_tokens = sum(x.response["usage"]["prompt_tokens"] for _, x in warm if x.response)
     reuse = reused / prompt_tokens if prompt_tokens else 0.0
 
