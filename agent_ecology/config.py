@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent_ecology._settings import (
     NAME_PATTERN,
@@ -403,6 +411,31 @@ class OracleSettings(Strict):
     )
 
 
+class ExchangeSettings(Strict):
+    """genesis_exchange: the resource exchange (a continuous double auction per good)."""
+
+    fee: NonNegativeInt = Field(
+        default=0, description="Scrip per fill, paid by the seller from its proceeds, burned."
+    )
+    lots: dict[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description="The lot of a good ('compute:rate': 0.001); each good not named here gets"
+        " a power of ten near a hundredth of one agent's default quota of it.",
+    )
+
+    @field_validator("lots")
+    @classmethod
+    def _goods_named(cls, lots: dict[str, float]) -> dict[str, float]:
+        for good in lots:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*:(rate|units|capacity)", good):
+                raise ValueError(
+                    f"exchange.lots: {good!r} is not a good; name one as resource:rate or"
+                    " resource:units (a flow) or resource:capacity (a stock), for example"
+                    " compute:rate"
+                )
+        return lots
+
+
 _LIMITS = Limits()  # the sandbox's defaults: one place decides them
 
 
@@ -484,6 +517,7 @@ class Settings(Strict):
     agent_loop: AgentLoopSettings = Field(default_factory=AgentLoopSettings)
     run: RunSettings = Field(default_factory=RunSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
     robonomics: RobonomicsSettings = Field(default_factory=RobonomicsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     fees: dict[str, NonNegativeInt] = Field(
@@ -499,6 +533,29 @@ class Settings(Strict):
                 raise ValueError(
                     f"fees: {key!r} is not a genesis method; name one as artifact.method, for"
                     " example genesis_escrow.purchase"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _lots_name_declared_goods(self) -> Settings:
+        for good in self.exchange.lots:
+            resource, side = good.split(":")
+            kind = (
+                "stock"
+                if resource in self.resources.stock
+                else "flow"
+                if resource in self.resources.flow
+                else None
+            )
+            if kind is None:
+                raise ValueError(
+                    f"exchange.lots: {good!r} names no declared resource; the resources:"
+                    f" {', '.join([*self.resources.stock, *self.resources.flow])}"
+                )
+            if (side == "capacity") != (kind == "stock"):
+                sides = "capacity" if kind == "stock" else "rate or units"
+                raise ValueError(
+                    f"exchange.lots: {resource} is a {kind} resource, traded as {sides}"
                 )
         return self
 

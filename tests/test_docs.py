@@ -25,6 +25,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "agent_loop": config.AgentLoopSettings,
     "run": config.RunSettings,
     "oracle": config.OracleSettings,
+    "exchange": config.ExchangeSettings,
     "robonomics": config.RobonomicsSettings,
     "sandbox": config.SandboxSettings,
 }

@@ -12,7 +12,9 @@ import functools
 import json
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from agent_ecology.ledger.kinds import EventKind
 
 __all__ = [
     "ACTIONS",
@@ -159,19 +161,35 @@ class BalanceCondition(BaseModel):
         return self
 
 
+EVENT_KINDS = tuple(kind.value for kind in EventKind)
+# The schema names the kinds, so a server that constrains output to it cannot write another.
+EventKindName = Annotated[str, Field(json_schema_extra={"enum": list(EVENT_KINDS)})]
+
+
 class SleepAction(_Action):
     """Sleep until the first of: a duration, an event of a kind, a balance threshold."""
 
     action: Literal["sleep"]
     seconds: float | int | None = Field(default=None, gt=0, le=7 * 24 * 3600)
-    until_event: str | list[str] | None = None
+    until_event: EventKindName | list[EventKindName] | None = None
     until_balance: BalanceCondition | None = None
     example: ClassVar[dict[str, Any]] = {
         "action": "sleep",
         "seconds": 60,
-        "until_event": "<event kind>",
+        "until_event": "transfer",
         "until_balance": {"resource": "<resource>", "at_least": 1},
     }
+
+    @field_validator("until_event")
+    @classmethod
+    def _known_kinds(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for kind in [value] if isinstance(value, str) else value or []:
+            if kind not in EVENT_KINDS:
+                raise ValueError(
+                    f"until_event {kind[:60]!r} is not an event kind; wake on one of: "
+                    + ", ".join(EVENT_KINDS)
+                )
+        return value
 
     @model_validator(mode="after")
     def _some_condition(self) -> SleepAction:

@@ -251,12 +251,10 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         *([f"Your robot: {obs.robot}"] if obs.robot else []),
     ]
     essential = [
-        f"Current time: {_utc(obs.now)} (unix {obs.now:.0f}); this is your turn {obs.turn}.",
+        # UTC only: small models copied a unix time shown here into sleep's seconds.
+        f"Current time: {_utc(obs.now)}; this is your turn {obs.turn}.",
         *(
-            [
-                f"Next oracle resolution at {_utc(obs.next_resolution)}"
-                f" (unix {obs.next_resolution:.0f})."
-            ]
+            [f"Next oracle resolution at {_utc(obs.next_resolution)}."]
             if obs.next_resolution is not None
             else []
         ),

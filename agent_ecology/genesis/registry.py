@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent_ecology.config import Settings
+from agent_ecology.config import ExchangeSettings, Settings
 from agent_ecology.genesis.base import GenesisArtifact, Invocation, InvocationError
 from agent_ecology.genesis.debt import make_debt_artifact
 from agent_ecology.genesis.escrow import make_escrow_artifact
 from agent_ecology.genesis.event_log import make_event_log_artifact
+from agent_ecology.genesis.exchange import default_lots, make_exchange_artifact
 from agent_ecology.genesis.handbook import Handbook, build_handbook, make_handbook_artifact
 from agent_ecology.genesis.ledger import make_ledger_artifact
 from agent_ecology.genesis.oracle import make_oracle_artifact
@@ -24,9 +25,18 @@ __all__ = ["Genesis"]
 class Genesis:
     """The world's genesis artifacts by id, and its handbook."""
 
-    def __init__(self, artifacts: Mapping[str, GenesisArtifact], handbook: Handbook) -> None:
+    def __init__(
+        self,
+        artifacts: Mapping[str, GenesisArtifact],
+        handbook: Handbook,
+        *,
+        exchange: ExchangeSettings | None = None,
+        agents: int = 1,
+    ) -> None:
         self.artifacts = dict(artifacts)
         self.handbook = handbook
+        self.exchange = exchange or ExchangeSettings()
+        self.agents = agents
 
     @classmethod
     def build(
@@ -44,6 +54,7 @@ class Genesis:
         arts = [
             make_ledger_artifact(),
             make_escrow_artifact(),
+            make_exchange_artifact(),
             make_rights_artifact(),
             make_debt_artifact(),
             make_oracle_artifact(settings.oracle),
@@ -60,7 +71,7 @@ class Genesis:
             tasks=tasks.specs if tasks is not None else None,
         )
         handbook.pages = built.pages
-        return cls({a.id: a for a in arts}, handbook)
+        return cls({a.id: a for a in arts}, handbook, exchange=settings.exchange, agents=agents)
 
     async def install(self, ledger: Ledger, *, authority: str) -> list[str]:
         """Write each artifact's interface (and the handbook index) as its content.
@@ -73,6 +84,9 @@ class Genesis:
         await ledger.submit(ops.EnsurePrincipal(principal_id=ops.ESCROW, principal_kind="system"))
         await ledger.submit(ops.EnsurePrincipal(principal_id=ops.ORACLE, principal_kind="system"))
         await ledger.submit(ops.EnsurePrincipal(principal_id=ops.SANDBOX, principal_kind="system"))
+        await ledger.submit(ops.EnsurePrincipal(principal_id=ops.EXCHANGE, principal_kind="system"))
+        lots = {**default_lots(await ledger.resources(), self.agents), **self.exchange.lots}
+        await ledger.submit(ops.ExchangeOpen(authority=authority, lots=lots, fee=self.exchange.fee))
         for art in self.artifacts.values():
             content = art.describe()
             if art.id == "genesis_handbook":

@@ -17,6 +17,7 @@ __all__ = [
     "EventKind",
     "InvocationStatus",
     "ListingStatus",
+    "OrderStatus",
     "SubmissionStatus",
 ]
 
@@ -86,6 +87,11 @@ class EventKind(StrEnum):
     ORACLE_BID = "oracle_bid"
     ORACLE_WITHDRAWN = "oracle_withdrawn"
     ORACLE_RESOLVED = "oracle_resolved"
+    # the resource exchange
+    EXCHANGE_OPENED = "exchange_opened"
+    EXCHANGE_ORDER = "exchange_order"
+    EXCHANGE_CANCELLED = "exchange_cancelled"
+    EXCHANGE_EXPIRED = "exchange_expired"
 
 
 @unique
@@ -159,3 +165,13 @@ class SubmissionStatus(StrEnum):
     ALREADY_SOLVED = "already_solved"
     CLOSED = "closed"
     ABANDONED = "abandoned"
+
+
+@unique
+class OrderStatus(StrEnum):
+    """An order on the exchange: ``open`` until it is filled, cancelled or expires."""
+
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"

@@ -439,7 +439,7 @@ async def test_the_oracle_resolves_at_its_published_instants(tmp_path: Path) -> 
     async with running_world(settings, provider) as world:
         await world.until(lambda: world.state("alice") is AgentState.ASLEEP, "alice asleep")
         first = provider.requests[0].messages[1].content
-        assert "Next oracle resolution at 1970-01-12T13:47:00Z (unix 1000020)" in first
+        assert "Next oracle resolution at 1970-01-12T13:47:00Z." in first
         await world.ledger.submit(
             ops.WriteArtifact(
                 actor="alice", artifact_id="alice/idea", content="a plan for sharing compute"

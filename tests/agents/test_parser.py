@@ -146,3 +146,13 @@ def test_sleep_needs_a_condition_and_accepts_all_three() -> None:
         ' "until_balance": {"resource": "scrip", "at_least": 10}}'
     )
     assert isinstance(action, SleepAction) and action.event_kinds() == ["transfer", "mint"]
+
+
+def test_sleep_wakes_only_on_event_kinds_that_exist() -> None:
+    with pytest.raises(ActionError) as refused:
+        parse_action('{"action": "sleep", "seconds": 60, "until_event": "<event kind>"}')
+    assert "until_event '<event kind>' is not an event kind; wake on one of: principal_created" in (
+        str(refused.value)
+    )
+    action = parse_action('{"action": "sleep", "until_event": ["transfer", "exchange_order"]}')
+    assert isinstance(action, SleepAction) and action.event_kinds()[1] == "exchange_order"

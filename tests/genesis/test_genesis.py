@@ -62,6 +62,7 @@ async def test_installing_writes_each_interface_once(genesis: Genesis, ledger: L
         "genesis_debt",
         "genesis_escrow",
         "genesis_event_log",
+        "genesis_exchange",
         "genesis_handbook",
         "genesis_ledger",
         "genesis_oracle",

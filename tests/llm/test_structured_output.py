@@ -69,7 +69,7 @@ def test_the_action_schema_is_lean_one_branch_per_action_and_every_number_bounde
     text = json.dumps(schema)
     for word in ("$ref", "$defs", "maxLength", "minLength", "title", "oneOf", "default"):
         assert word not in text, word
-    assert len(text) < 6000
+    assert len(text) < 7500  # ~1,100 of it: the event kinds sleep may wake on, as an enum
     for node in walk(schema):
         if node.get("type") in ("integer", "number"):
             assert "maximum" in node or "exclusiveMaximum" in node, node

@@ -7,10 +7,13 @@ the suite (`make test`) leaves these tests out (they are marked `real`).
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,46 @@ def run_world(folder: Path, *args: str, env: dict[str, str], timeout: float) -> 
     )
     assert done.returncode == 0, done.stdout
     return done.stdout
+
+
+def run_world_until(
+    folder: Path,
+    *args: str,
+    env: dict[str, str],
+    done: Callable[[], bool],
+    timeout: float,
+) -> str:
+    """`agent-ecology run` in ``folder``, stopped as a user stops it (SIGINT, once) as soon as
+    ``done()`` holds (or by its own ``--duration`` in ``args``); its output, after a clean
+    exit. A slow machine then runs longer instead of deciding fewer turns."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "agent_ecology.launch", "run", "--config", "config.yaml", *args],
+        cwd=folder,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            if done():
+                process.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.5)
+        try:
+            code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            reader.join(5)
+            pytest.fail(f"the run did not end within {timeout:.0f} s:\n{''.join(lines)}")
+        reader.join(10)
+    out = "".join(lines)
+    assert code == 0, out
+    return out
 
 
 def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:  # SQLite's values

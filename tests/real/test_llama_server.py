@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.real.conftest import SPECIAL_TOKENS, query, run_world
-from tests.real.proxy import RecordingProxy
+from tests.real.conftest import SPECIAL_TOKENS, query, run_world_until
+from tests.real.proxy import Exchange, RecordingProxy
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(900)]
 
@@ -31,7 +31,8 @@ MODEL = "smollm2"
 PRICE = {"input": 1.0, "output": 2.0}  # $ per million tokens: 1,000 and 2,000 nd a token
 # The parser's refusals: a reply that is not one valid action.
 INVALID = "invalid_reply"
-DURATION = 300  # seconds of world: about 25 turns of three agents on 2 cores
+REPLIES = 20  # the run is stopped (SIGINT) once the server has answered this many turns
+DURATION = 600  # or after this long: 14-19 replies took 300 s on 2 cores, by load
 AGENTS_LEFT_OUT = ("dave", "erin")
 
 
@@ -138,6 +139,15 @@ def prefix_reuse(log: str) -> list[int]:
     return served
 
 
+def replies(exchanges: list[Exchange]) -> list[Exchange]:
+    """The chat completions the server answered and the product received."""
+    return [
+        x
+        for x in exchanges
+        if x.path.endswith("/chat/completions") and x.status == 200 and x.delivered
+    ]
+
+
 def turns_with_replies(db: Path) -> list[tuple[str, str, str | None]]:
     """``(agent, action, code)`` of each turn the model's reply decided, valid or not: every
     turn but those whose call failed ('think') or that failed in the runtime ('turn')."""
@@ -157,8 +167,13 @@ def test_smollm2_agents_act_validly_and_are_charged_exactly_what_the_server_repo
     with RecordingProxy(server.port) as proxy:
         configure(world, proxy.base_url, "auto")
         started = time.monotonic()
-        out = run_world(
-            world, "--duration", str(DURATION), env={"OPENAI_API_KEY": "local"}, timeout=900
+        out = run_world_until(
+            world,
+            "--duration",
+            str(DURATION),
+            env={"OPENAI_API_KEY": "local"},
+            done=lambda: len(replies(proxy.exchanges)) >= REPLIES,
+            timeout=DURATION + 120,
         )
         elapsed = time.monotonic() - started
         exchanges = proxy.exchanges
@@ -219,8 +234,9 @@ def test_smollm2_agents_act_validly_and_are_charged_exactly_what_the_server_repo
         f"structured output for {MODEL}: response_format json_object with the action schema"
     ], out
 
-    # At least 90% of the turns the model decided are valid actions.
-    assert len(decided) >= 20, out
+    # At least 90% of the turns the model decided are valid actions, over enough turns for
+    # the rate to mean something (15: one invalid turn in 10 would fail it).
+    assert len(decided) >= 15, out
     assert len(valid) >= 0.9 * len(decided), decided
     for x in answered:
         text = x.response["choices"][0]["message"]["content"] if x.response else ""

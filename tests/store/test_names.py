@@ -23,6 +23,7 @@ from agent_ecology.ledger.kinds import (
     EventKind,
     InvocationStatus,
     ListingStatus,
+    OrderStatus,
     SubmissionStatus,
 )
 from agent_ecology.robonomics.store import SaveTick
@@ -37,6 +38,7 @@ STATES: dict[str, type[StrEnum]] = {
     "oracle_bids": BidStatus,
     "invocations": InvocationStatus,
     "task_submissions": SubmissionStatus,
+    "exchange_orders": OrderStatus,
 }
 """Each table with a ``status`` column, and the enum of its states."""
 

@@ -37,6 +37,7 @@ from agent_ecology.ledger.ops.checks import (
     DEBT_PREFIX,
     DISK,
     ESCROW,
+    EXCHANGE,
     MEMORY,
     ORACLE,
     RESERVED_ARTIFACT_PREFIX,
@@ -51,6 +52,15 @@ from agent_ecology.ledger.ops.debt import (
     debt_artifact,
 )
 from agent_ecology.ledger.ops.escrow import EscrowCancel, EscrowDeposit, EscrowPurchase
+from agent_ecology.ledger.ops.exchange import (
+    GOOD_SIDES,
+    MAX_LOTS,
+    ExchangeCancel,
+    ExchangeExpire,
+    ExchangeOpen,
+    ExchangeOrder,
+    good_name,
+)
 from agent_ecology.ledger.ops.llm import (
     LLM_BUDGET,
     MAX_CHARGE_ND,
@@ -100,9 +110,12 @@ __all__ = [
     "DEBT_PREFIX",
     "DISK",
     "ESCROW",
+    "EXCHANGE",
+    "GOOD_SIDES",
     "HOLDER_SQL",
     "LLM_BUDGET",
     "MAX_CHARGE_ND",
+    "MAX_LOTS",
     "MEMORY",
     "NANODOLLARS",
     "ORACLE",
@@ -126,6 +139,10 @@ __all__ = [
     "EscrowCancel",
     "EscrowDeposit",
     "EscrowPurchase",
+    "ExchangeCancel",
+    "ExchangeExpire",
+    "ExchangeOpen",
+    "ExchangeOrder",
     "FinishInvocation",
     "FinishSubmission",
     "FreezeArtifact",
@@ -160,6 +177,7 @@ __all__ = [
     "WriteProgram",
     "apply_operation",
     "debt_artifact",
+    "good_name",
     "mint_for",
     "operation",
 ]

@@ -38,6 +38,9 @@ ESCROW = "genesis_escrow"
 ORACLE = "genesis_oracle"
 """The system principal that holds bids."""
 
+EXCHANGE = "genesis_exchange"
+"""The system principal that holds the scrip of open bids on the resource exchange."""
+
 SANDBOX = "genesis_sandbox"
 """The system principal that holds the scrip invokers pay while their invocations run."""
 
@@ -47,7 +50,7 @@ COMPUTE = "compute"
 MEMORY = "memory"
 """The stock resource (bytes) that running invocations hold, when it is declared."""
 
-HOLDERS = frozenset({ESCROW, ORACLE, SANDBOX})
+HOLDERS = frozenset({ESCROW, ORACLE, SANDBOX, EXCHANGE})
 """System principals whose holdings must match what they manage (listings, bids): nobody
 gives them scrip or artifacts directly."""
 
