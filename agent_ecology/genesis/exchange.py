@@ -184,7 +184,9 @@ async def _goods(inv: Invocation, args: NoArgs) -> Mapping[str, Any]:
 
 async def _book_method(inv: Invocation, args: BookArgs) -> Mapping[str, Any]:
     now = inv.clock.now()
-    known = [q.good for q in await inv.ledger.read(lambda c: quotes(c, now))]
+    known = await inv.ledger.read(
+        lambda c: [str(r[0]) for r in c.execute("SELECT good FROM exchange_goods ORDER BY 1")]
+    )
     if args.good not in known:
         raise InvocationError(
             "invalid_arguments",

@@ -14,7 +14,9 @@ from typing import Any
 import anyio
 import pytest
 
+from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
+from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, InvocationError
 from agent_ecology.ledger import (
     InsufficientResource,
@@ -46,10 +48,6 @@ def snapshot(path: Path) -> list[Any]:
     )
 
 
-async def scrip(ledger: Ledger, who: str) -> int:
-    return await ledger.scrip(who)
-
-
 async def disk_quota(ledger: Ledger, who: str) -> float:
     return (await ledger.stock(who, "disk")).quota
 
@@ -78,8 +76,8 @@ async def test_price_priority_fills_the_best_ask_first_at_its_own_price(
         ("bob", 1, 5),
     ]
     assert out["status"] == "filled" and out["refunded"] == 2 * (6 - 4) + (6 - 5)
-    assert await scrip(ledger, "alice") == 100 - (2 * 4 + 5)
-    assert await scrip(ledger, "carol") == 108 and await scrip(ledger, "bob") == 105
+    assert await ledger.scrip("alice") == 100 - (2 * 4 + 5)
+    assert await ledger.scrip("carol") == 108 and await ledger.scrip("bob") == 105
     assert await disk_quota(ledger, "alice") == 1030.0
     assert await disk_quota(ledger, "carol") == 980.0
     assert await disk_quota(ledger, "bob") == 980.0  # one lot still held by its open ask
@@ -108,10 +106,10 @@ async def test_an_incoming_ask_trades_at_the_resting_bids_price(
     exchange: Caller, ledger: Ledger
 ) -> None:
     await exchange("alice", "bid", good="compute:rate", quantity=10, price=7)
-    assert await scrip(ledger, "alice") == 30  # 10 lots x 7 held
+    assert await ledger.scrip("alice") == 30  # 10 lots x 7 held
     out = await exchange("bob", "ask", good="compute:rate", quantity=4, price=5)
     assert [(f["quantity"], f["price"]) for f in out["fills"]] == [(4, 7)]
-    assert await scrip(ledger, "bob") == 128
+    assert await ledger.scrip("bob") == 128
     assert (await ledger.bucket("bob", "compute")).rate == pytest.approx(10 - 0.4)
     assert (await ledger.bucket("alice", "compute")).rate == pytest.approx(10 + 0.4)
     goods = {g["good"]: g for g in (await exchange("carol", "goods"))["goods"]}
@@ -139,13 +137,13 @@ async def test_cancel_returns_exactly_what_the_order_still_holds(
 ) -> None:
     bid = await exchange("alice", "bid", good="disk:capacity", quantity=5, price=3)
     await exchange("bob", "ask", good="disk:capacity", quantity=2, price=3)
-    assert await scrip(ledger, "alice") == 100 - 15
+    assert await ledger.scrip("alice") == 100 - 15
     out = await exchange("alice", "cancel", order_id=bid["order_id"])
     assert out == {
         "order_id": bid["order_id"],
         "returned": {"order_id": bid["order_id"], "scrip": 9},
     }
-    assert await scrip(ledger, "alice") == 100 - 6
+    assert await ledger.scrip("alice") == 100 - 6
     ask = await exchange("carol", "ask", good="disk:capacity", quantity=4, price=9)
     assert await disk_quota(ledger, "carol") == 960.0
     await exchange("carol", "cancel", order_id=ask["order_id"])
@@ -169,7 +167,7 @@ async def test_orders_expire_on_the_clock_and_give_back_what_they_held(
     # The next order on the exchange closes it first: it cannot trade after its time.
     out = await exchange("carol", "ask", good="disk:capacity", quantity=1, price=1)
     assert out["fills"] == [] and out["status"] == "open"
-    assert await scrip(ledger, "alice") == 100
+    assert await ledger.scrip("alice") == 100
     clock.advance(20.0)
     swept = await ledger.submit(ops.ExchangeExpire(authority="world"))
     assert swept.details["expired"] == [{"order_id": ask["order_id"], "quantity": 3}]
@@ -194,9 +192,9 @@ async def test_racing_bids_never_over_fill_an_ask(exchange: Caller, ledger: Ledg
             tg.start_soon(buy, agent)
     assert sum(r["filled"] for r in results) == 5
     assert await disk_quota(ledger, "carol") == 950.0
-    assert await scrip(ledger, "carol") == 120
+    assert await ledger.scrip("carol") == 120
     open_lots = sum(r["remaining"] for r in results)
-    assert await scrip(ledger, "genesis_exchange") == open_lots * 4
+    assert await ledger.scrip("genesis_exchange") == open_lots * 4
 
 
 async def test_bought_units_fill_only_the_room_in_the_buyers_bucket(
@@ -212,9 +210,6 @@ async def test_bought_units_fill_only_the_room_in_the_buyers_bucket(
 async def test_a_fee_per_fill_is_paid_by_the_seller_and_burned(
     ledger: Ledger, tmp_path: Path, clock: ManualClock
 ) -> None:
-    from agent_ecology.agents import action_shapes
-    from agent_ecology.config import parse_settings
-
     settings = parse_settings(
         {
             "world": {"genesis": str(tmp_path)},
@@ -229,7 +224,7 @@ async def test_a_fee_per_fill_is_paid_by_the_seller_and_burned(
     await exchange("bob", "ask", good="disk:capacity", quantity=3, price=5)
     out = await exchange("alice", "bid", good="disk:capacity", quantity=3, price=5)
     assert out["fills"][0]["fee"] == 2
-    assert await scrip(ledger, "bob") == 100 + 15 - 2
+    assert await ledger.scrip("bob") == 100 + 15 - 2
     assert (await ledger.supply()).burned == burned + 2
     assert await disk_quota(ledger, "alice") == 1003.0
 

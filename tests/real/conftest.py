@@ -46,17 +46,7 @@ def gguf(real_venv: Path) -> Path:
 
 def run_world(folder: Path, *args: str, env: dict[str, str], timeout: float) -> str:
     """`agent-ecology run` in ``folder``, as a user runs it; its output, after a clean exit."""
-    done = subprocess.run(
-        [sys.executable, "-m", "agent_ecology.launch", "run", "--config", "config.yaml", *args],
-        cwd=folder,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stdout
-    return done.stdout
+    return run_world_until(folder, *args, env=env, done=lambda: False, timeout=timeout)
 
 
 def run_world_until(
