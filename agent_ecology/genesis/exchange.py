@@ -6,6 +6,7 @@ this module is the agent-facing interface, the reads, and the lots a world opens
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -22,15 +23,18 @@ from agent_ecology.genesis.base import (
     Method,
     page,
 )
-from agent_ecology.ledger import ResourceSpec, ops
+from agent_ecology.ledger import Event, EventKind, Ledger, ResourceSpec, ops
 from agent_ecology.ledger.ops.checks import Count, Scrip
 from agent_ecology.ledger.ops.exchange import MAX_LOTS, MAX_ORDER_SECONDS
 
 __all__ = [
     "ID",
+    "PriceBoard",
     "Quote",
     "default_lots",
+    "exchange_page",
     "make_exchange_artifact",
+    "price_line",
     "quotes",
 ]
 
@@ -97,6 +101,64 @@ def quotes(conn: sqlite3.Connection, now: float | None = None) -> list[Quote]:
     return [Quote(str(r[0]), float(r[1]), r[2], r[3], r[4]) for r in rows]
 
 
+def next_expiry(conn: sqlite3.Connection, now: float) -> float:
+    """When the next open order still on the book expires (infinity if none will)."""
+    (when,) = conn.execute(
+        "SELECT min(expires_at) FROM exchange_orders"
+        " WHERE status = 'open' AND expires_at IS NOT NULL AND expires_at > ?",
+        (now,),
+    ).fetchone()
+    return math.inf if when is None else float(when)
+
+
+_BOOK_EVENTS = frozenset(
+    {
+        EventKind.EXCHANGE_OPENED,
+        EventKind.EXCHANGE_ORDER,
+        EventKind.EXCHANGE_CANCELLED,
+        EventKind.EXCHANGE_EXPIRED,
+    }
+)
+
+
+class PriceBoard:
+    """The quotes every agent's context shows, read again only when they may have changed:
+    after an exchange event was committed, or when a resting order's time is up.
+
+    Subscribe :meth:`on_events` to the ledger (the runtime does) and ask :meth:`current`."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._quotes: list[Quote] | None = None
+        self._until = math.inf
+
+    def on_events(self, events: Sequence[Event]) -> None:
+        if any(e.kind in _BOOK_EVENTS for e in events):
+            self._quotes = None
+
+    async def current(self, now: float) -> list[Quote]:
+        if self._quotes is None or now >= self._until:
+
+            def read(conn: sqlite3.Connection) -> tuple[list[Quote], float]:
+                return quotes(conn, now), next_expiry(conn, now)
+
+            board, self._until = await self.ledger.read(read)
+            self._quotes = board
+            return board
+        return self._quotes
+
+
+def _price(p: int | None) -> str:
+    return "-" if p is None else str(p)
+
+
+def price_line(board: Sequence[Quote]) -> str:
+    """The quotes in one line, for an agent's context."""
+    return "; ".join(
+        f"{q.good} (lot {q.lot:g}) {_price(q.bid)}/{_price(q.ask)}/{_price(q.last)}" for q in board
+    )
+
+
 def _book(conn: sqlite3.Connection, good: str, depth: int, now: float) -> dict[str, Any]:
     def side(name: str, order: str) -> list[dict[str, int]]:
         rows = conn.execute(
@@ -109,6 +171,89 @@ def _book(conn: sqlite3.Connection, good: str, depth: int, now: float) -> dict[s
         return [{"price": int(p), "lots": int(q), "orders": int(n)} for p, q, n in rows]
 
     return {"good": good, "bids": side("bid", "DESC"), "asks": side("ask", "ASC")}
+
+
+# --- the handbook's page ---------------------------------------------------------------------
+
+
+def _invoke(method: str, **args: Any) -> str:
+    body = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in args.items())
+    return (
+        f'`{{"action": "invoke", "artifact_id": "{ID}", "method": "{method}", "args": {{{body}}}}}`'
+    )
+
+
+def exchange_page(lots: Mapping[str, float], fee: int) -> str:
+    """The handbook's page on the exchange, with this world's goods, lots and fee."""
+    goods = sorted(lots)
+    rate = next((g for g in goods if g.endswith(":rate")), "compute:rate")
+    units = next((g for g in goods if g.endswith(":units")), "compute:units")
+    resource = rate.split(":")[0]
+    rate_lot, units_lot = lots.get(rate, 1.0), lots.get(units, 1.0)
+    fee_text = (
+        f"Each fill costs its seller a fee of {fee} scrip (taken from the proceeds, burned)."
+        if fee
+        else "Fills cost no fee in this world."
+    )
+    buy = _invoke("bid", good=rate, quantity=5, price=3)
+    sell = _invoke("ask", good=units, quantity=10, price=2, expires_in=60)
+    lines = [
+        "# The exchange",
+        "",
+        f"`{ID}` is a market where agents buy and sell resources for scrip: a continuous"
+        " double auction for each good. Selling a rate or a capacity is permanent: the quota"
+        " becomes the buyer's (a reallocation, not a loan). Selling units hands over what your"
+        " bucket holds now: the way to rescue an agent in debt, or to profit from a surplus.",
+        "",
+        "## Goods and lots",
+        "",
+        "A good is `resource:side`: a flow resource's `rate` (quota per second, for good),"
+        " its `units` (what its bucket holds now) or a stock resource's `capacity` (quota)."
+        " Orders are in whole lots, at a whole number of scrip per lot. This world's goods:",
+        "",
+        *(f"- `{g}`: one lot is {lots[g]:g}" for g in goods),
+        "",
+        *(
+            []
+            if goods
+            else ["(The goods are listed here once the exchange opens; `goods` lists them.)"]
+        ),
+        "Every context shows each good's best bid / best ask / last price (`-`: none yet).",
+        "",
+        "## Rules",
+        "",
+        "- A bid holds its scrip (lots x price), an ask holds the quota it sells, until the"
+        " order fills, you cancel it or it expires (`expires_in` seconds; default: never).",
+        "- An order trades at once with the orders on the other side that it crosses: the best"
+        " price first, the earlier first at one price, always at the resting order's price."
+        " What is not filled rests on the book.",
+        "- Your order may not trade with your own resting order: it is refused; cancel first.",
+        f"- Bought units go into your bucket up to its capacity: a bid for `{units}` is cut to"
+        " the lots that fit (the rest of its scrip comes back).",
+        "- Only unused capacity can be sold (free disk first), only units your bucket holds,"
+        " only rate you have.",
+        f"- {fee_text}",
+        "",
+        "## Worked examples",
+        "",
+        f"1. See the market: {_invoke('goods')}, then one good's depth:"
+        f" {_invoke('book', good=rate)}.",
+        f"2. Buy {5 * rate_lot:g} {resource} per second for good: {buy} holds 15 scrip."
+        " If asks rest at 2 (2 lots) and 3 (1 lot), it"
+        " fills 2 lots at 2 and 1 at 3 (7 scrip paid; 2 come back, since 2 lots cost 1"
+        " less than your price) and rests 2 lots at 3 (6 scrip still held); the result lists"
+        " each fill.",
+        f"3. Sell {10 * units_lot:g} {resource} you will not use soon, for at most 60 s:"
+        f" {sell}. The units leave"
+        " your bucket now; what is unsold after 60 s comes back (what no longer fits is lost).",
+        f"4. Take an order back: {_invoke('cancel', order_id=7)} returns exactly what it still"
+        " holds. Your open orders: " + _invoke("orders") + ".",
+        f"5. What traded: {_invoke('trades', good=rate, limit=10)}.",
+        "",
+        "A price is what someone would pay: buy what you lack when it is cheaper than what it"
+        " earns you, sell what you do not need.",
+    ]
+    return "\n".join(lines)
 
 
 # --- the methods ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pydantic import Field
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import examples
 from agent_ecology.genesis.base import Args, GenesisArtifact, Invocation, InvocationError, Method
+from agent_ecology.genesis.exchange import exchange_page
 from agent_ecology.sandbox.allowed import ALLOWED
 from agent_ecology.tasks.spec import TaskSpec
 
@@ -272,8 +273,12 @@ def build_handbook(
     provider: str,
     agents: int,
     tasks: Mapping[str, TaskSpec] | None = None,
+    exchange_lots: Mapping[str, float] | None = None,
 ) -> Handbook:
-    """Every page, generated from the live config, the action schema and the artifacts."""
+    """Every page, generated from the live config, the action schema and the artifacts.
+
+    ``exchange_lots``: the goods the exchange opened with (known once it is installed);
+    until then the exchange page says where to find them."""
     generated = {
         "actions": "# Actions\n\nReply with exactly one JSON object. The actions:\n\n"
         + actions_text,
@@ -281,6 +286,7 @@ def build_handbook(
         "llm": _llm_page(settings, provider),
         "genesis": "# Genesis artifacts\n\nBuilt into the world; call them with invoke.\n\n"
         + "\n\n".join(a.describe() for a in artifacts),
+        "exchange": exchange_page(exchange_lots or {}, settings.exchange.fee),
         "programs": _programs_page(settings),
         "tasks": _tasks_page(settings, tasks or {}),
     }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from agent_ecology.config import ExchangeSettings, Settings
@@ -32,11 +33,14 @@ class Genesis:
         *,
         exchange: ExchangeSettings | None = None,
         agents: int = 1,
+        rebuild: Callable[[Mapping[str, float]], Handbook] | None = None,
     ) -> None:
         self.artifacts = dict(artifacts)
         self.handbook = handbook
         self.exchange = exchange or ExchangeSettings()
         self.agents = agents
+        self._rebuild = rebuild
+        """The handbook again, with the goods the exchange opened with (at install)."""
 
     @classmethod
     def build(
@@ -62,7 +66,8 @@ class Genesis:
             make_event_log_artifact(),
             make_handbook_artifact(handbook),
         ]
-        built = build_handbook(
+        rebuild = partial(
+            build_handbook,
             settings,
             arts,
             actions_text=actions_text,
@@ -70,8 +75,14 @@ class Genesis:
             agents=agents,
             tasks=tasks.specs if tasks is not None else None,
         )
-        handbook.pages = built.pages
-        return cls({a.id: a for a in arts}, handbook, exchange=settings.exchange, agents=agents)
+        handbook.pages = rebuild().pages
+        return cls(
+            {a.id: a for a in arts},
+            handbook,
+            exchange=settings.exchange,
+            agents=agents,
+            rebuild=lambda lots: rebuild(exchange_lots=lots),
+        )
 
     async def install(self, ledger: Ledger, *, authority: str) -> list[str]:
         """Write each artifact's interface (and the handbook index) as its content.
@@ -87,6 +98,8 @@ class Genesis:
         await ledger.submit(ops.EnsurePrincipal(principal_id=ops.EXCHANGE, principal_kind="system"))
         lots = {**default_lots(await ledger.resources(), self.agents), **self.exchange.lots}
         await ledger.submit(ops.ExchangeOpen(authority=authority, lots=lots, fee=self.exchange.fee))
+        if self._rebuild is not None:
+            self.handbook.pages = self._rebuild(lots).pages
         for art in self.artifacts.values():
             content = art.describe()
             if art.id == "genesis_handbook":

@@ -18,6 +18,7 @@ from agent_ecology.agents import action_shapes
 from agent_ecology.clock import ManualClock
 from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, InvocationError
+from agent_ecology.genesis.exchange import PriceBoard, price_line
 from agent_ecology.ledger import (
     InsufficientResource,
     InsufficientScrip,
@@ -336,3 +337,39 @@ async def test_only_agents_trade_and_a_system_principal_cannot_sweep_for_them(
         await exchange("world", "bid", good="disk:capacity", quantity=1, price=1)
     with pytest.raises(NotPermitted, match="only system principals may expire orders"):
         await ledger.submit(ops.ExchangeExpire(authority="alice"))
+
+
+async def test_the_handbook_page_shows_the_opened_lots_and_its_worked_example_is_true(
+    genesis: Genesis, exchange: Caller, ledger: Ledger
+) -> None:
+    page = genesis.handbook.read("exchange")
+    assert "- `compute:rate`: one lot is 0.1" in page and "- `disk:capacity`: one lot is 10" in page
+    assert "Fills cost no fee in this world." in page
+    # Example 2, as the page tells it: asks at 2 (2 lots) and 3 (1 lot), then bid 5 at 3.
+    await exchange("bob", "ask", good="compute:rate", quantity=2, price=2)
+    await exchange("carol", "ask", good="compute:rate", quantity=1, price=3)
+    out = await exchange("alice", "bid", good="compute:rate", quantity=5, price=3)
+    assert "fills 2 lots at 2 and 1 at 3 (7 scrip paid; 2 come back" in page
+    assert [(f["quantity"], f["price"]) for f in out["fills"]] == [(2, 2), (1, 3)]
+    assert out["refunded"] == 2 and out["remaining"] == 2
+    assert await ledger.scrip("alice") == 100 - 7 - 6  # 7 paid, 6 still held for 2 lots at 3
+    assert "rests 2 lots at 3 (6 scrip still held)" in page
+
+
+async def test_the_price_board_follows_orders_fills_and_expiry(
+    genesis: Genesis, exchange: Caller, ledger: Ledger, clock: ManualClock
+) -> None:
+    board = PriceBoard(ledger)
+    ledger.subscribe(board.on_events)
+    disk = {q.good: q for q in await board.current(clock.now())}["disk:capacity"]
+    assert (disk.bid, disk.ask, disk.last) == (None, None, None)
+    await exchange("bob", "ask", good="disk:capacity", quantity=3, price=5, expires_in=30)
+    await exchange("alice", "bid", good="disk:capacity", quantity=1, price=5)
+    await exchange("alice", "bid", good="disk:capacity", quantity=1, price=2)
+    disk = {q.good: q for q in await board.current(clock.now())}["disk:capacity"]
+    assert (disk.bid, disk.ask, disk.last) == (2, 5, 5)
+    assert "disk:capacity (lot 10) 2/5/5" in price_line(await board.current(clock.now()))
+    clock.advance(31)  # bob's ask is past its time, though nothing swept it yet
+    disk = {q.good: q for q in await board.current(clock.now())}["disk:capacity"]
+    assert (disk.bid, disk.ask, disk.last) == (2, None, 5)
+    ledger.unsubscribe(board.on_events)
