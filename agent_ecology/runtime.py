@@ -49,6 +49,7 @@ from agent_ecology.agents.schema import action_schema
 from agent_ecology.clock import Clock, SystemClock
 from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
+from agent_ecology.genesis.exchange import PriceBoard
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer
 from agent_ecology.ledger import NANODOLLARS, AgentRecord, Ledger, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
@@ -57,7 +58,12 @@ from agent_ecology.programs import Programs
 from agent_ecology.report import RunReport, compile_report, show_progress, summary_lines
 from agent_ecology.sandbox import Sandbox, fuel_rate
 from agent_ecology.sandbox import load as load_sandbox
-from agent_ecology.schedules import BackgroundClock, OracleSchedule, RobonomicsTicks
+from agent_ecology.schedules import (
+    BackgroundClock,
+    ExchangeExpiry,
+    OracleSchedule,
+    RobonomicsTicks,
+)
 from agent_ecology.tasks import TaskBoard, TaskSpec, load_tasks
 from agent_ecology.world import open_world
 
@@ -298,6 +304,8 @@ class Runtime:
         for agent_id in ids:
             bus.mailbox(agent_id)
         ledger.subscribe(bus.publish)
+        prices = PriceBoard(ledger)
+        ledger.subscribe(prices.on_events)
         if hasattr(self.provider, "say"):
             self.provider.say = self._say  # it says which structured output each model uses
         caller = LLMCaller(
@@ -340,6 +348,7 @@ class Runtime:
             on_change=self._on_change,
             settled=bus.settled,
             default_model=settings.llm.model,
+            prices=prices,
             schema=action_schema() if getattr(self.provider, "constrains_output", False) else None,
         )
         for agent_id in ids:
@@ -363,6 +372,7 @@ class Runtime:
             stop=self.stop_event,
             say=self._say,
         )
+        expiry = ExchangeExpiry(ledger, clock, authority=authority, stop=self.stop_event)
         ticks = None
         if self.robonomics is not None:
             ticks = RobonomicsTicks(
@@ -388,6 +398,7 @@ class Runtime:
             tg.start_soon(background.run)
             tg.start_soon(self._watch_budget, budget)
             tg.start_soon(oracle.run)
+            tg.start_soon(expiry.run)
             if ticks is not None:
                 tg.start_soon(ticks.run)
             tg.start_soon(
@@ -426,6 +437,7 @@ class Runtime:
         for line in lines:
             self._say(line)
         ledger.unsubscribe(bus.publish)
+        ledger.unsubscribe(prices.on_events)
         return report
 
     async def _programs(self, ledger: Ledger) -> Programs | None:

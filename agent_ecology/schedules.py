@@ -3,6 +3,7 @@
 - :class:`BackgroundClock`: the world's dollars shown to the budget every second, and a
   metrics window recorded every ``run.metrics_interval``;
 - :class:`OracleSchedule`: genesis_oracle resolved at each instant of ``oracle.interval``;
+- :class:`ExchangeExpiry`: genesis_exchange's orders closed when their time is up;
 - :class:`RobonomicsTicks`: the robonomics loop ticked every ``robonomics.tick_period``.
 
 None of them triggers a turn, and none ends the run: a failure is logged (or said) and tried
@@ -23,12 +24,13 @@ import anyio
 from agent_ecology.agents import AgentLoop
 from agent_ecology.clock import Clock
 from agent_ecology.config import OracleSettings
+from agent_ecology.genesis.exchange import next_expiry
 from agent_ecology.genesis.oracle import next_resolution, resolve
 from agent_ecology.genesis.scoring import Scorer
 from agent_ecology.ledger import NANODOLLARS, InvalidRequest, Ledger, ops
 from agent_ecology.llm.budget import Budget
 
-__all__ = ["BackgroundClock", "OracleSchedule", "RobonomicsTicks", "TickedLoop"]
+__all__ = ["BackgroundClock", "ExchangeExpiry", "OracleSchedule", "RobonomicsTicks", "TickedLoop"]
 
 # The runtime's logger: these schedules are part of the run, and operators filter on its name.
 _log = logging.getLogger("agent_ecology.runtime")
@@ -196,6 +198,51 @@ class OracleSchedule:
                     f"oracle: {len(winners)} winner(s) at"
                     f" {time.strftime('%H:%M:%S', time.gmtime(when))}, {minted} scrip minted"
                 )
+
+
+class ExchangeExpiry:
+    """Close genesis_exchange's orders as their time comes, giving back what they hold.
+
+    It looks at the book at least every ``poll`` seconds (an order placed meanwhile may
+    expire sooner than what it last saw); between looks it sleeps until the next expiry.
+    Every order and cancel also closes what is due first, so this only makes the return
+    prompt when nobody trades. A sweep that fails is logged once per spell and tried again.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Clock,
+        *,
+        authority: str,
+        stop: anyio.Event,
+        poll: float = 1.0,
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.authority = authority
+        self.stop = stop
+        self.poll = poll
+
+    async def run(self) -> None:
+        clock, stop = self.clock, self.stop
+        failing = False
+        while not stop.is_set():
+            now = clock.now()
+            try:
+                due = await self.ledger.read(lambda c: next_expiry(c, float("-inf")))
+                if due <= now:
+                    await self.ledger.submit(ops.ExchangeExpire(authority=self.authority))
+                    continue
+                if failing:
+                    _log.warning("exchange expiry: sweeping again")
+                failing = False
+            except Exception as exc:  # a busy disk: try again at the next look
+                if not failing:
+                    _log.warning("exchange expiry: the sweep failed (%s); trying again", exc)
+                failing = True
+                due = now + self.poll
+            await clock.sleep_until(min(due, now + self.poll), wake=stop)
 
 
 class TickedLoop(Protocol):

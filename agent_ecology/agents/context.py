@@ -17,6 +17,7 @@ from typing import Any
 
 from agent_ecology.agents.actions import action_shapes
 from agent_ecology.genesis import account_json, event_json
+from agent_ecology.genesis.exchange import Quote, price_line
 from agent_ecology.ledger import Account, ArtifactInfo, Event, EventKind, Listing, Program
 from agent_ecology.llm.types import Message
 from agent_ecology.tasks import OpenTask
@@ -35,9 +36,10 @@ The handbook explains everything (invoke genesis_handbook read with a page name)
 
 _RESULT_CHARS = 2000
 _POINTERS = (
-    "Handbook pages: index, actions, resources, llm, genesis, programs, tasks. Genesis"
-    " artifacts: genesis_ledger (balance, transfer, transfer_ownership, freeze, set_price),"
-    " genesis_escrow (deposit, purchase, cancel, list), genesis_rights_registry (check_quota,"
+    "Handbook pages: index, actions, resources, llm, genesis, exchange, programs, tasks."
+    " Genesis artifacts: genesis_ledger (balance, transfer, transfer_ownership, freeze,"
+    " set_price), genesis_escrow (deposit, purchase, cancel, list), genesis_exchange (goods,"
+    " bid, ask, cancel, book, trades, orders), genesis_rights_registry (check_quota,"
     " transfer_quota, config_right, transfer_config_right, tokenize_config_right), genesis_debt"
     " (issue, accept, repay, transfer, forgive, collect, check), genesis_event_log (read),"
     " genesis_oracle (bid, withdraw, status, check), genesis_tasks (list, read, submit,"
@@ -67,6 +69,7 @@ class Observation:
     next_resolution: float | None = None
     robot: str | None = None  # the state of the robonomics robot bound to this agent
     tasks: Sequence[OpenTask] = ()  # the tasks it may still be paid for
+    prices: Sequence[Quote] = ()  # genesis_exchange's quotes, one per good
     artifact_count: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -104,6 +107,13 @@ class Observation:
                 {"task_id": t.id, "reward": t.reward, "difficulty": t.difficulty}
                 for t in self.tasks
             ],
+            "quota": {k: v["quota"] for k, v in balances["stock"].items()},
+            "capacity": {k: v["capacity"] for k, v in balances["flow"].items()},
+            "rate": {k: v["rate_per_second"] for k, v in balances["flow"].items()},
+            "exchange": {
+                q.good: {"lot": q.lot, "bid": q.bid, "ask": q.ask, "last": q.last}
+                for q in self.prices
+            },
         }
         if self.programs_enabled:
             out["own_programs"] = [
@@ -265,6 +275,12 @@ def render(obs: Observation, system_prompt: str, *, max_chars: int) -> tuple[Mes
         "Result of your previous action:",
         previous,
     ]
+    if obs.prices:  # changes with trading only: before the time, after the slower lists
+        essential[:0] = [
+            "Exchange (genesis_exchange; per good: best bid/best ask/last, scrip per lot):"
+            f" {price_line(obs.prices)}.",
+            "",
+        ]
     room = max_chars - len(system) - sum(len(x) + 1 for x in head + essential)
     optional: list[str] = []
     news: list[str] = []

@@ -40,6 +40,7 @@ from agent_ecology.agents.parser import ActionError, parse_action
 from agent_ecology.agents.sleep import WakeConditions
 from agent_ecology.clock import Clock
 from agent_ecology.config import AgentLoopSettings
+from agent_ecology.genesis.exchange import PriceBoard
 from agent_ecology.ledger import (
     LLM_BUDGET,
     Account,
@@ -108,6 +109,8 @@ class LoopServices:
     settled: Callable[[], anyio.Event] = anyio.Event
     default_model: str | None = None
     on_change: Callable[[], None] = lambda: None
+    prices: PriceBoard | None = None
+    """genesis_exchange's quotes, shown in every context; None: none are shown."""
     schema: Mapping[str, Any] | None = None
     """The action schema sent with each call, for a provider that constrains its output to
     it (its bytes count in each call's worst case); None: none is sent."""
@@ -326,6 +329,7 @@ class AgentLoop:
             next_resolution=world.next_resolution,
             robot=world.robot,
             tasks=world.tasks,
+            prices=await svc.prices.current(world.now) if svc.prices is not None else (),
         )
         messages = render(
             obs,

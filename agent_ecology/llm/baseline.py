@@ -7,18 +7,24 @@ random action that its balances make feasible (a transfer no larger than its scr
 artifact that fits its disk, ...) and writes it as JSON text, exactly as a model would, so
 that the reply goes through the same parser, kernel and charges as any other. It reads no
 text: it uses the structured observation the prompt was rendered from.
+
+On genesis_exchange it trades as Gode and Sunder's ZI-C ("with constraint"): it values each
+good from its own situation (:func:`value_per_lot`) and bids at random at or below that value,
+or asks at random at or above it, so that no trade it makes is at a loss to itself by its own
+measure; the market's rules do the rest.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Mapping
 from typing import Any
 
 from agent_ecology.llm.types import Completion, CompletionRequest, Usage
 
-__all__ = ["ZeroIntelligencePolicy"]
+__all__ = ["ZeroIntelligencePolicy", "value_per_lot"]
 
 _WORDS = [
     "offer",
@@ -137,6 +143,40 @@ TASK_SNIPPETS: dict[str, str] = {
     # an import the sandbox does not allow
     "csv_rows": "import csv\n\ndef main(args, host):\n    return list(csv.reader(args['text']))\n",
 }
+
+
+def _need(fill: float) -> float:
+    """How much an agent wants more of what it holds ``fill`` (0: empty, 1: full; below 0:
+    in debt) of: from 0.2 (full) to 3 (empty or in debt)."""
+    return 0.2 + 2.8 * min(1.0, max(0.0, 1.0 - fill))
+
+
+def value_per_lot(obs: Mapping[str, Any], good: str, lot: float) -> tuple[float, float]:
+    """What one lot of ``good`` is worth to the agent of ``obs``, in scrip, and how many lots
+    it could spare (0: none). The whole of what it holds of a resource is worth its scrip
+    (at least 10) times its need: an empty bucket or a full disk makes each lot dear, a full
+    bucket or an unused quota cheap; a rate is valued as its bucket is, a lot being that part
+    of the agent's rate."""
+    resource, side = good.split(":")
+    scrip = max(10.0, float(obs.get("scrip", 0)))
+    if side == "capacity":
+        quota = float((obs.get("quota") or {}).get(resource, 0.0))
+        free = float((obs.get("stock") or {}).get(resource, 0.0))
+        if quota <= 0:
+            return scrip / 100 * _need(0.0), 0.0
+        used = 1.0 - free / quota
+        spare = free - 0.5 * quota if used < 0.5 else 0.0
+        return scrip * _need(used) * lot / quota, max(0.0, spare) / lot
+    capacity = float((obs.get("capacity") or {}).get(resource, 0.0))
+    rate = float((obs.get("rate") or {}).get(resource, 0.0))
+    held = float((obs.get("flow") or {}).get(resource, 0.0))
+    fill = held / capacity if capacity > 0 else 0.0
+    whole = capacity if side == "units" else rate
+    value = scrip * _need(fill) * lot / whole if whole > 0 else scrip / 100 * _need(0.0)
+    if fill < 0.7:  # it keeps what it holds until its bucket is well stocked
+        return value, 0.0
+    spare = (held - 0.5 * capacity) if side == "units" else 0.2 * rate
+    return value, max(0.0, spare) / lot
 
 
 class ZeroIntelligencePolicy:
@@ -320,10 +360,36 @@ class ZeroIntelligencePolicy:
                         },
                     )
                 )
+        options += self._exchange_options(rng, scrip, obs)
         options += self._program_options(rng, me, scrip, obs, others)
         options += self._task_options(rng, me, obs)
         weights = [w for w, _ in options]
         return rng.choices([a for _, a in options], weights=weights, k=1)[0]
+
+    def _exchange_options(
+        self, rng: random.Random, scrip: int, obs: Mapping[str, Any]
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """ZI-C on genesis_exchange: a bid at or below its value, an ask at or above it."""
+        options: list[tuple[float, dict[str, Any]]] = []
+        for good, quote in sorted((obs.get("exchange") or {}).items()):
+            lot = float(quote.get("lot") or 0.0)
+            if lot <= 0:
+                continue
+            value, spare = value_per_lot(obs, good, lot)
+            order = {"good": good, "expires_in": rng.choice([20, 60, 120])}
+            top = math.floor(value)
+            if top >= 1 and scrip >= 1:
+                price = rng.randint(1, top)
+                most = min(5, scrip // price)
+                if most >= 1:
+                    bid = {**order, "quantity": rng.randint(1, most), "price": price}
+                    options.append((0.4, _exchange("bid", bid)))
+            if spare >= 1:
+                floor = max(1, math.ceil(value))
+                price = rng.randint(floor, 2 * floor + 1)
+                ask = {**order, "quantity": rng.randint(1, min(5, int(spare))), "price": price}
+                options.append((0.4, _exchange("ask", ask)))
+        return options
 
     def _program_options(
         self,
@@ -452,3 +518,7 @@ class ZeroIntelligencePolicy:
 
     def _words(self, n: int) -> str:
         return " ".join(self._rng.choice(_WORDS) for _ in range(n))
+
+
+def _exchange(method: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"action": "invoke", "artifact_id": "genesis_exchange", "method": method, "args": args}

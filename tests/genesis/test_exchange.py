@@ -20,6 +20,7 @@ from agent_ecology.config import parse_settings
 from agent_ecology.genesis import Genesis, InvocationError
 from agent_ecology.genesis.exchange import PriceBoard, price_line
 from agent_ecology.ledger import (
+    EventKind,
     InsufficientResource,
     InsufficientScrip,
     InvalidRequest,
@@ -28,6 +29,7 @@ from agent_ecology.ledger import (
     NotPermitted,
     ops,
 )
+from agent_ecology.schedules import ExchangeExpiry
 from tests.genesis.conftest import HOLDINGS, Caller
 from tests.genesis.conftest import snapshot as rows
 
@@ -373,3 +375,42 @@ async def test_the_price_board_follows_orders_fills_and_expiry(
     disk = {q.good: q for q in await board.current(clock.now())}["disk:capacity"]
     assert (disk.bid, disk.ask, disk.last) == (2, None, 5)
     ledger.unsubscribe(board.on_events)
+
+
+async def test_the_runs_expiry_sweep_returns_what_an_expired_order_held_with_nobody_trading(
+    genesis: Genesis, exchange: Caller, ledger: Ledger, clock: ManualClock
+) -> None:
+    await exchange("alice", "bid", good="disk:capacity", quantity=4, price=5, expires_in=20)
+    await exchange("bob", "ask", good="disk:capacity", quantity=2, price=9, expires_in=50)
+    assert await ledger.scrip("alice") == 80 and await disk_quota(ledger, "bob") == 980
+    stop = anyio.Event()
+    sweep = ExchangeExpiry(ledger, clock, authority="world", stop=stop)
+    swept: list[anyio.Event] = [anyio.Event(), anyio.Event()]
+
+    def on_events(events: Any) -> None:
+        for e in events:
+            if e.kind == EventKind.EXCHANGE_EXPIRED:
+                next(x for x in swept if not x.is_set()).set()
+
+    ledger.subscribe(on_events)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sweep.run)
+        clock.advance(19)
+        await anyio.sleep(0.2)
+        assert await ledger.scrip("alice") == 80  # not yet due
+        clock.advance(1)
+        with anyio.fail_after(5):
+            await swept[0].wait()
+        assert await ledger.scrip("alice") == 100
+        assert await disk_quota(ledger, "bob") == 980  # bob's still rests
+        clock.advance(30)
+        with anyio.fail_after(5):
+            await swept[1].wait()
+        assert await disk_quota(ledger, "bob") == 1000
+        assert (await exchange("alice", "orders"))["orders"] == []
+        stop.set()
+    ledger.unsubscribe(on_events)
+    assert rows(ledger.path, "SELECT status FROM exchange_orders ORDER BY id") == [
+        [("expired",), ("expired",)]
+    ]
