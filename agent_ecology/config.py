@@ -271,11 +271,12 @@ def _off_is_off(value: Any) -> Any:
 
 
 StructuredOutput = Annotated[
-    Literal["auto", "json_schema", "json_object", "off"], BeforeValidator(_off_is_off)
+    Literal["auto", "json_schema", "grammar", "json_object", "off"], BeforeValidator(_off_is_off)
 ]
 """How replies are constrained to the action schema: ``json_schema`` (OpenAI's
-response_format), ``json_object`` (with the schema: llama.cpp's server, Ollama), ``off``, or
-``auto``: the first of those the server takes."""
+response_format), ``grammar`` (a GBNF grammar of the schema: llama.cpp's servers),
+``json_object`` (with the schema: Ollama), ``off``, or ``auto``: the first of those the server
+takes."""
 
 
 class ModelPrice(Strict):
@@ -360,8 +361,8 @@ class LLMSettings(Strict):
     max_connections: PositiveInt = 1000
     structured_output: StructuredOutput = Field(
         default="auto",
-        description="Constrain replies to the action schema: auto, json_schema, json_object,"
-        " off (per model in prices.<model>.structured_output).",
+        description="Constrain replies to the action schema: auto, json_schema, grammar,"
+        " json_object, off (per model in prices.<model>.structured_output).",
     )
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",

@@ -39,6 +39,14 @@ ArtifactId = Annotated[str, Field(min_length=1, max_length=128)]
 MAX_CONTENT_CHARS = 100_000
 
 
+def _needs(rule: str, *names: str) -> ConfigDict:
+    """A model's cross-field rule, said to the schema as well as checked by its validator:
+    ``rule`` is ``"one-of"`` (exactly one of ``names`` given, not null) or ``"any-of"`` (at
+    least one). :mod:`.schema` turns it into one branch per name, so that a server that
+    constrains output to the schema cannot write an action the validator refuses."""
+    return ConfigDict(json_schema_extra={f"x-{rule}": list(names)})
+
+
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     example: ClassVar[dict[str, Any]] = {}
@@ -149,7 +157,9 @@ class Query(_Action):
 class BalanceCondition(BaseModel):
     """Wake when one of your own balances crosses a threshold."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, **_needs("one-of", "at_least", "at_most")
+    )
     resource: str = Field(min_length=1, max_length=64, description="'scrip' or a resource name")
     at_least: float | int | None = None
     at_most: float | int | None = None
@@ -169,9 +179,10 @@ EventKindName = Annotated[str, Field(json_schema_extra={"enum": list(EVENT_KINDS
 class SleepAction(_Action):
     """Sleep until the first of: a duration, an event of a kind, a balance threshold."""
 
+    model_config = _needs("any-of", "seconds", "until_event", "until_balance")
     action: Literal["sleep"]
     seconds: float | int | None = Field(default=None, gt=0, le=7 * 24 * 3600)
-    until_event: EventKindName | list[EventKindName] | None = None
+    until_event: EventKindName | Annotated[list[EventKindName], Field(min_length=1)] | None = None
     until_balance: BalanceCondition | None = None
     example: ClassVar[dict[str, Any]] = {
         "action": "sleep",
@@ -224,6 +235,7 @@ class UpdateConfig(_Action):
     max_tokens: null removes the cap (your calls may then cost up to the model's limit).
     """
 
+    model_config = _needs("any-of", "model", "system_prompt", "max_tokens", "sleep_policy")
     action: Literal["update_config"]
     agent_id: str | None = Field(default=None, max_length=64)
     model: str | None = Field(default=None, min_length=1, max_length=200)

@@ -74,6 +74,7 @@ from agent_ecology.llm.errors import (
     RequestRejected,
     ServerError,
 )
+from agent_ecology.llm.gbnf import schema_grammar
 from agent_ecology.llm.types import Completion, CompletionRequest, Usage
 
 __all__ = ["OpenAICompatibleProvider", "parse_retry_after"]
@@ -89,13 +90,16 @@ _KEEPALIVE_EXPIRY: Final = 30.0
 _CONNECTIONS_PER_SHARD: Final = 32
 
 
-LADDER: Final = ("json_schema", "json_object", "json_object_only", "off")
-"""The structured outputs ``auto`` tries, in order: OpenAI's ``json_schema``, then
-``json_object`` with the schema (llama.cpp's server, Ollama), then plain ``json_object``,
-then none. A configured ``json_object`` starts at the second and may fall to the third."""
+LADDER: Final = ("json_schema", "grammar", "json_object", "json_object_only", "off")
+"""The structured outputs ``auto`` tries, in order: OpenAI's ``json_schema``, then a GBNF
+``grammar`` of the schema (llama.cpp's servers: the Python one ignores a schema's numeric
+bounds, a grammar it enforces), then ``json_object`` with the schema (Ollama), then plain
+``json_object``, then none. A configured ``grammar`` or ``json_object`` starts at its own
+rung and may fall as far as plain ``json_object``."""
 
 _DESCRIBE: Final = {
     "json_schema": "response_format json_schema (the action schema)",
+    "grammar": "a GBNF grammar of the action schema (the request's grammar field)",
     "json_object": "response_format json_object with the action schema",
     "json_object_only": "response_format json_object (any JSON object)",
     "off": "no response_format (free text)",
@@ -103,7 +107,7 @@ _DESCRIBE: Final = {
 
 
 def _response_format(rung: str, schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if schema is None or rung == "off":
+    if schema is None or rung in ("off", "grammar"):
         return None
     if rung == "json_schema":
         # strict: false, since strict mode cannot say "any object" (an invocation's args);
@@ -117,7 +121,7 @@ def _response_format(rung: str, schema: Mapping[str, Any] | None) -> dict[str, A
     return {"type": "json_object"}
 
 
-_FORMAT_WORDS: Final = ("response_format", "json_schema", "json_object", "schema")
+_FORMAT_WORDS: Final = ("response_format", "json_schema", "json_object", "schema", "grammar")
 
 
 def _names_the_format(status: int, detail: str) -> bool:
@@ -174,9 +178,10 @@ class OpenAICompatibleProvider:
         self._api_key_env = api_key_env
         self._max_tokens_param = max_tokens_param
         for mode in (structured_output, *(per_model or {}).values()):
-            if mode not in ("auto", "json_schema", "json_object", "off"):
+            if mode not in ("auto", *LADDER) or mode == "json_object_only":
                 raise ValueError(
-                    f"structured_output {mode!r} is none of auto, json_schema, json_object, off"
+                    f"structured_output {mode!r} is none of auto, json_schema, grammar,"
+                    " json_object, off"
                 )
         self._structured = structured_output
         self._per_model = dict(per_model or {})
@@ -241,8 +246,8 @@ class OpenAICompatibleProvider:
                     raise RequestRejected(
                         f"{self._base_url} refused {_DESCRIBE[LADDER[rung]]} for"
                         f" {request.model} ({refused.detail}); set llm.structured_output (or"
-                        f" prices.{request.model}.structured_output) to auto, json_object or"
-                        " off",
+                        f" prices.{request.model}.structured_output) to auto, grammar,"
+                        " json_object or off",
                         status=refused.status,
                     ) from None
                 continue
@@ -295,6 +300,10 @@ class OpenAICompatibleProvider:
                 response_format = _response_format(LADDER[rung], request.schema)
                 if response_format is not None:
                     payload["response_format"] = response_format
+                constrained = response_format is not None
+                if LADDER[rung] == "grammar" and request.schema is not None:
+                    payload["grammar"] = schema_grammar(request.schema)
+                    constrained = True
                 # The client's own post(): the same request, headers, errors and timeouts as
                 # chat.completions.create, without its per-call introspection of the
                 # parameters' types (a third of the SDK's CPU per call); we read the body.
@@ -310,7 +319,7 @@ class OpenAICompatibleProvider:
             ) from exc
         except openai.APIStatusError as exc:
             detail = _server_message(exc)
-            if response_format is not None and _names_the_format(exc.status_code, detail):
+            if constrained and _names_the_format(exc.status_code, detail):
                 raise _FormatRefused(exc.status_code, detail) from exc
             raise self._status_error(exc, request) from exc
         except openai.APITimeoutError as exc:  # before APIConnectionError: it is a subclass

@@ -1,5 +1,6 @@
 """Structured output against a real HTTP server on 127.0.0.1: the lean action schema, the
-auto ladder (json_schema, json_object with the schema, plain json_object, none) on refusals
+auto ladder (json_schema, a GBNF grammar, json_object with the schema, plain json_object,
+none) on refusals
 that name the format, remembered per model and said once; a configured format the server
 refuses is a rejection, never retried as a server fault."""
 
@@ -18,6 +19,7 @@ from agent_ecology.agents.parser import parse_action
 from agent_ecology.agents.schema import INTEGER_BOUND, action_schema
 from agent_ecology.config import ConfigError, parse_settings
 from agent_ecology.llm.errors import RequestRejected
+from agent_ecology.llm.gbnf import MAX_BOUNDED_LENGTH, schema_grammar
 from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
 from agent_ecology.llm.pricing import prompt_token_bound
 from agent_ecology.llm.types import CompletionRequest, Message
@@ -34,6 +36,7 @@ LLAMA_REFUSAL = {
 }
 NO_SCHEMA = {"error": {"message": "response_format.schema is not supported", "code": 400}}
 NO_JSON_MODE = {"error": {"message": "response_format json_object is not supported"}}
+NO_GRAMMAR = {"error": {"message": "Unrecognized request argument supplied: grammar"}}
 
 
 def request(model: str = "m1", schema: bool = True) -> CompletionRequest:
@@ -47,7 +50,11 @@ def request(model: str = "m1", schema: bool = True) -> CompletionRequest:
 
 
 def formats(server: ChatServer) -> list[Any]:
-    return [body.get("response_format", {}).get("type") for body in server.requests]
+    """What each request asked for: its response_format's type, "grammar", or None."""
+    return [
+        "grammar" if "grammar" in body else body.get("response_format", {}).get("type")
+        for body in server.requests
+    ]
 
 
 def walk(node: Any) -> list[dict[str, Any]]:
@@ -65,15 +72,41 @@ def walk(node: Any) -> list[dict[str, Any]]:
 def test_the_action_schema_is_lean_one_branch_per_action_and_every_number_bounded() -> None:
     schema = action_schema()
     branches = schema["anyOf"]
-    assert [b["properties"]["action"] for b in branches] == [{"const": n} for n in ACTIONS]
+    names = [b["properties"]["action"]["const"] for b in branches]
+    # One branch per action, and per field that meets a cross-field rule: sleep needs one of
+    # 3 conditions, update_config one of 4 changes.
+    assert list(dict.fromkeys(names)) == list(ACTIONS)
+    assert {n: names.count(n) for n in ("sleep", "update_config", "note")} == {
+        "sleep": 3,
+        "update_config": 4,
+        "note": 1,
+    }
     text = json.dumps(schema)
-    for word in ("$ref", "$defs", "maxLength", "minLength", "title", "oneOf", "default"):
+    for word in ("$ref", "$defs", "title", "oneOf", "default", "x-any-of", "x-one-of"):
         assert word not in text, word
-    assert len(text) < 7500  # ~1,100 of it: the event kinds sleep may wake on, as an enum
+    assert len(text) < 16_000  # ~3,300 of it: the event kinds sleep may wake on, 3 times
     for node in walk(schema):
+        assert not {"gt", "ge", "lt", "le"} & set(node) or "properties" in node, node
+        assert node.get("maxLength", 0) <= MAX_BOUNDED_LENGTH, node
         if node.get("type") in ("integer", "number"):
             assert "maximum" in node or "exclusiveMaximum" in node, node
             assert "minimum" in node or "exclusiveMinimum" in node, node
+    sleep = [b for b in branches if b["properties"]["action"] == {"const": "sleep"}]
+    assert [b["required"] for b in sleep] == [
+        ["action", "seconds"],
+        ["action", "until_event"],
+        ["action", "until_balance"],
+    ]
+    seconds = sleep[0]["properties"]["seconds"]["anyOf"]  # float | int, not null here
+    assert [(n["type"], n["exclusiveMinimum"], n["maximum"]) for n in seconds] == [
+        ("number", 0, 7 * 24 * 3600),
+        ("integer", 0, 7 * 24 * 3600),
+    ]
+    balance = sleep[2]["properties"]["until_balance"]["anyOf"]  # exactly one bound
+    assert [sorted(b["properties"]) for b in balance] == [
+        ["at_least", "resource"],
+        ["at_most", "resource"],
+    ]
     read = next(b for b in branches if b["properties"]["action"] == {"const": "read_artifact"})
     assert read["properties"]["limit"]["maximum"] == 20_000  # pydantic's own bound, kept
     assert read["properties"]["offset"]["maximum"] == INTEGER_BOUND  # a sane default
@@ -125,19 +158,24 @@ async def test_auto_steps_down_like_a_llama_cpp_server_asks_and_remembers_per_mo
         async with aclosing(await provider_for(server, said)) as llm:
             await llm.complete(request())
             await llm.complete(request())
-        assert formats(server) == ["json_schema", "json_object", "json_object"]
-        assert server.requests[1]["response_format"]["schema"] == action_schema()
+        assert formats(server) == ["json_schema", "grammar", "grammar"]
+        assert server.requests[1]["grammar"] == schema_grammar(action_schema())
+        assert "response_format" not in server.requests[1]
     assert said[0].startswith(
         "structured output for m1: the server refused response_format json_schema (the action"
         " schema) (1 validation error for ResponseFormat type Input should be 'text' or"
     )
-    assert said[1] == "structured output for m1: response_format json_object with the action schema"
+    assert said[1] == (
+        "structured output for m1: a GBNF grammar of the action schema (the request's grammar"
+        " field)"
+    )
     assert len(said) == 2
 
 
 async def test_auto_goes_down_to_no_format_at_all(said: list[str]) -> None:
     script = [
         Status(400, body=NO_SCHEMA),
+        Status(400, body=NO_GRAMMAR),
         Status(400, body=NO_SCHEMA),
         Status(400, body=NO_JSON_MODE),
     ]
@@ -145,7 +183,14 @@ async def test_auto_goes_down_to_no_format_at_all(said: list[str]) -> None:
         async with aclosing(await provider_for(server, said)) as llm:
             await llm.complete(request())
             await llm.complete(request("m2"))  # another model starts at the top again
-        assert formats(server) == ["json_schema", "json_object", "json_object", None, "json_schema"]
+        assert formats(server) == [
+            "json_schema",
+            "grammar",
+            "json_object",
+            "json_object",
+            None,
+            "json_schema",
+        ]
     assert said[-2] == "structured output for m1: no response_format (free text)"
 
 
@@ -173,13 +218,17 @@ async def test_off_and_a_per_model_choice_are_honoured(said: list[str]) -> None:
     with ChatServer(api_key=KEY, default=Reply("{}")) as server:
         async with aclosing(
             await provider_for(
-                server, said, structured_output="off", per_model={"m2": "json_object"}
+                server,
+                said,
+                structured_output="off",
+                per_model={"m2": "json_object", "m4": "grammar"},
             )
         ) as llm:
             await llm.complete(request("m1"))
             await llm.complete(request("m2"))
             await llm.complete(request("m3", schema=False))
-        assert formats(server) == [None, "json_object", None]
+            await llm.complete(request("m4"))
+        assert formats(server) == [None, "json_object", None, "grammar"]
         assert server.requests[1]["response_format"]["schema"] == action_schema()
 
 
@@ -199,7 +248,7 @@ async def test_calls_refused_at_once_step_down_once_and_say_it_once(said: list[s
         ):
             for _ in range(4):
                 tg.start_soon(llm.complete, request())
-        assert sorted(formats(server), key=str) == ["json_object"] * 4 + ["json_schema"] * 4
+        assert sorted(formats(server), key=str) == ["grammar"] * 4 + ["json_schema"] * 4
     assert len([s for s in said if "refused" in s]) == 1
     assert len(said) == 2
 
