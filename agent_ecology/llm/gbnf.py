@@ -27,8 +27,9 @@ from typing import Any, Final
 
 __all__ = ["MAX_BOUNDED_LENGTH", "schema_grammar"]
 
-MAX_BOUNDED_LENGTH: Final = 64
-"""The longest ``maxLength`` the grammar spells out (as nested optionals); longer limits are
+MAX_BOUNDED_LENGTH: Final = 128
+"""The longest ``maxLength`` the grammar spells out (as nested optionals: an artifact id's 128,
+so that a model cannot ramble in an id until max_tokens cuts its JSON off); longer limits are
 left to the parser (a server's grammar engine has crashed on limits in the thousands)."""
 
 _FRACTION_DIGITS: Final = 6
