@@ -7,7 +7,7 @@
 #                  its build from source takes about 8 min), a short world through the real
 #                  OpenAI-compatible path, and the local provider on the same model
 #   make check     lint, format check, type check (package, tests, benchmarks), venv == lock
-#   make bench     the ledger, agent and local-model benchmarks (outside the test suite)
+#   make bench     the ledger, exchange, agent and local-model benchmarks (outside the suite)
 #   make lock      rewrite requirements/ from pyproject.toml's ranges (UPGRADE=--upgrade moves
 #                  every pin, UPGRADE='--upgrade-package NAME' one); then make test
 #   make outdated  locked packages that have newer releases
@@ -81,6 +81,7 @@ check: $(STAMP)
 
 bench: sandbox
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/exchange.py
 	$(BIN)/python benchmarks/agents.py
 	$(BIN)/python benchmarks/sandbox.py
 	$(BIN)/python benchmarks/local.py
