@@ -64,6 +64,13 @@ def test_offline_run_for_5_seconds_exits_0_and_agents_have_acted(world: Path) ->
     assert {agent for agent, _n in acted} == {"alice", "bob", "carol", "dave", "erin"}
     assert _query(db, "SELECT conserved FROM scrip_totals") == [(1,)]
     assert _query(db, "SELECT count(*) > 0 FROM metric_windows") == [(1,)]
+    # The baseline trades: its ZI-C orders reached the exchange, each within the rules.
+    [(orders, bad)] = _query(
+        db,
+        "SELECT count(*), coalesce(sum(price < 1 OR quantity < 1 OR remaining > quantity), 0)"
+        " FROM exchange_orders",
+    )
+    assert orders > 0 and bad == 0, (orders, bad)
 
 
 @pytest.mark.parametrize("delay", [0.15, 0.4, 0.8])

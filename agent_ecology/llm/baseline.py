@@ -166,13 +166,15 @@ def value_per_lot(obs: Mapping[str, Any], good: str, lot: float) -> tuple[float,
             return scrip / 100 * _need(0.0), 0.0
         used = 1.0 - free / quota
         spare = free - 0.5 * quota if used < 0.5 else 0.0
-        return scrip * _need(used) * lot / quota, max(0.0, spare) / lot
+        # Its free quota is what it holds: a full disk (little free) makes each lot dear.
+        return scrip * _need(free / quota) * min(1.0, lot / quota), max(0.0, spare) / lot
     capacity = float((obs.get("capacity") or {}).get(resource, 0.0))
     rate = float((obs.get("rate") or {}).get(resource, 0.0))
     held = float((obs.get("flow") or {}).get(resource, 0.0))
     fill = held / capacity if capacity > 0 else 0.0
     whole = capacity if side == "units" else rate
-    value = scrip * _need(fill) * lot / whole if whole > 0 else scrip / 100 * _need(0.0)
+    # A lot is worth its share of the whole, and never more than the whole (a tiny rate).
+    value = scrip * _need(fill) * min(1.0, lot / whole) if whole > 0 else scrip / 100 * _need(0.0)
     if fill < 0.7:  # it keeps what it holds until its bucket is well stocked
         return value, 0.0
     spare = (held - 0.5 * capacity) if side == "units" else 0.2 * rate
