@@ -23,12 +23,17 @@ to a seller (cancel, expiry) that no longer fit its bucket are lost, and said so
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, NamedTuple, TypedDict
 
 from agent_ecology.ledger import buckets
 from agent_ecology.ledger.buckets import Bucket
-from agent_ecology.ledger.errors import InsufficientResource, InvalidRequest, NotPermitted
+from agent_ecology.ledger.errors import (
+    InsufficientResource,
+    InsufficientScrip,
+    InvalidRequest,
+    NotPermitted,
+)
 from agent_ecology.ledger.kinds import EventKind, OrderStatus
 from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import (
@@ -185,11 +190,13 @@ def _room(tx: Tx, who: str, good: _GoodRow) -> float:
 def _give(tx: Tx, who: str, good: _GoodRow, amount: float) -> float:
     """Give ``amount`` of ``good`` to ``who``; returns what did not fit (units only)."""
     if good.kind == "capacity":
-        tx.stock(who, good.resource)
-        tx.conn.execute(
-            "UPDATE stock_holdings SET quota = quota + ? WHERE principal_id = ? AND resource = ?",
+        row = tx.conn.execute(
+            "UPDATE stock_holdings SET quota = quota + ? WHERE principal_id = ? AND resource = ?"
+            " RETURNING quota",
             (amount, who, good.resource),
-        )
+        ).fetchone()
+        if row is None:
+            tx.stock(who, good.resource)  # raises: says why it holds none
         return 0.0
     bucket = buckets.settle(tx.bucket(who, good.resource), tx.now)
     if good.kind == "rate":
@@ -241,6 +248,34 @@ def _close(tx: Tx, order: _Order, status: OrderStatus) -> dict[str, Any]:
         (status, tx.now, order.id),
     )
     return back
+
+
+_CROSSING_BATCH = 64
+
+
+def _crossing(tx: Tx, good: str, side: str, limit: int, bid: bool) -> Iterator[_Order]:
+    """The open orders on ``side`` of ``good`` that an incoming order at ``limit`` crosses,
+    best price first, then oldest, read in batches (a deep book is not read whole)."""
+    order, worse = ("ASC", ">") if bid else ("DESC", "<")
+    crosses = "price <= ?" if bid else "price >= ?"
+    query = (
+        f"{_ORDER} WHERE good = ? AND side = ? AND status = ? AND {crosses}"
+        f" AND (price {worse} ? OR (price = ? AND id > ?))"
+        f" ORDER BY price {order}, id ASC LIMIT {_CROSSING_BATCH}"
+    )
+    after_price, after_id = (0.0, 0) if bid else (math.inf, 0)
+    while True:
+        batch = [
+            _Order(*r)
+            for r in tx.conn.execute(
+                query,
+                (good, side, OrderStatus.OPEN, limit, after_price, after_price, after_id),
+            ).fetchall()
+        ]
+        yield from batch
+        if len(batch) < _CROSSING_BATCH:
+            return
+        after_price, after_id = batch[-1].price, batch[-1].id
 
 
 def _expire_due(tx: Tx) -> list[dict[str, Any]]:
@@ -376,51 +411,33 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
         good = _good_row(tx, self.good)
         bid = self.side == "bid"
         total = self.price * self.quantity
-        # Escrow first: what the order offers is held before anything is matched.
+        # What the order offers must be there before anything is matched: a bid's scrip (its
+        # balance is checked now and debited once, at the end, net of what the fills paid
+        # for less), an ask's quota (taken into the order now).
         if bid:
-            tx.move_scrip(self.trader, EXCHANGE, total)
+            balance = tx.scrip(self.trader)
+            if balance < total:
+                raise InsufficientScrip(self.trader, total, balance)
         else:
             _take(tx, self.trader, good, self.quantity * good.lot)
-        crossing = (
-            f"{_ORDER} WHERE good = ? AND side = ? AND status = ? AND price <= ?"
-            " ORDER BY price ASC, id ASC"
-            if bid
-            else f"{_ORDER} WHERE good = ? AND side = ? AND status = ? AND price >= ?"
-            " ORDER BY price DESC, id ASC"
-        )
-        resting = [
-            _Order(*r)
-            for r in tx.conn.execute(
-                crossing, (self.good, "ask" if bid else "bid", OrderStatus.OPEN, self.price)
-            ).fetchall()
-        ]
-        mine = [o.id for o in resting if o.trader == self.trader]
-        if mine:
+        theirs = "ask" if bid else "bid"
+        crosses = "price <= ?" if bid else "price >= ?"
+        own = tx.conn.execute(
+            f"SELECT id FROM exchange_orders WHERE trader_id = ? AND status = ? AND good = ?"
+            f" AND side = ? AND {crosses} ORDER BY id LIMIT 1",
+            (self.trader, OrderStatus.OPEN, self.good, theirs, self.price),
+        ).fetchone()
+        if own is not None:
             raise InvalidRequest(
-                f"this {self.side} would trade with your own resting order {mine[0]} on"
+                f"this {self.side} would trade with your own resting order {own[0]} on"
                 f" {self.good}; cancel it first (genesis_exchange cancel) or change the price"
             )
-        cur = tx.conn.execute(
-            "INSERT INTO exchange_orders (trader_id, good, side, price, quantity, remaining,"
-            " status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.trader,
-                self.good,
-                self.side,
-                self.price,
-                self.quantity,
-                self.quantity,
-                OrderStatus.OPEN,
-                tx.now,
-                None if self.expires_in is None else tx.now + self.expires_in,
-            ),
-        )
-        order_id = int(cur.lastrowid or 0)
         left = self.quantity
         fills: list[Fill] = []
-        refunded = 0
+        rows: list[tuple[Any, ...]] = []  # the fills' rows, written once the order has its id
+        refunded = paid = to_seller = fees = 0
         no_room: list[int] = []
-        for other in resting:
+        for other in _crossing(tx, self.good, theirs, self.price, bid):
             if left == 0:
                 break
             buyer = self.trader if bid else other.trader
@@ -438,13 +455,14 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
             price = other.price  # the resting order's price
             proceeds = price * q
             fee = min(good.fee, proceeds)
-            tx.move_scrip(EXCHANGE, seller, proceeds - fee)
-            if fee:
-                tx.debit_scrip(EXCHANGE, fee)
-                tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (fee,))
-            if bid and price < self.price:  # held at the bid's price, paid at the ask's
-                tx.move_scrip(EXCHANGE, self.trader, (self.price - price) * q)
-                refunded += (self.price - price) * q
+            fees += fee
+            paid += proceeds
+            if bid:  # the buyer pays from its balance (below); the seller is paid now
+                if proceeds > fee:
+                    tx.credit_scrip(seller, proceeds - fee)
+                refunded += (self.price - price) * q  # held at the bid's price, paid at its own
+            else:  # the resting bid's scrip is the exchange's: paid out below, in one move
+                to_seller += proceeds - fee
             _give(tx, buyer, good, q * good.lot)
             left -= q
             other_left = other.remaining - q
@@ -457,21 +475,7 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
                     other.id,
                 ),
             )
-            tx.conn.execute(
-                "INSERT INTO exchange_fills (good, bid_id, ask_id, buyer_id, seller_id, price,"
-                " quantity, fee, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.good,
-                    order_id if bid else other.id,
-                    other.id if bid else order_id,
-                    buyer,
-                    seller,
-                    price,
-                    q,
-                    fee,
-                    tx.now,
-                ),
-            )
+            rows.append((other.id, buyer, seller, price, q, fee))
             fills.append(
                 {
                     "with_order": other.id,
@@ -481,11 +485,54 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
                     "fee": fee,
                 }
             )
+        if bid:  # what the fills cost, and what rests: held by the exchange
+            if paid + left * self.price:
+                tx.debit_scrip(self.trader, paid + left * self.price)
+            if left:
+                tx.credit_scrip(EXCHANGE, left * self.price)
+        elif paid:
+            tx.debit_scrip(EXCHANGE, paid)
+            if to_seller:
+                tx.credit_scrip(self.trader, to_seller)
+        if fees:
+            tx.conn.execute("UPDATE scrip_supply SET burned = burned + ? WHERE id = 1", (fees,))
         status = OrderStatus.OPEN if left else OrderStatus.FILLED
-        tx.conn.execute(
-            "UPDATE exchange_orders SET remaining = ?, status = ?, closed_at = ? WHERE id = ?",
-            (left, status, None if left else tx.now, order_id),
+        cur = tx.conn.execute(
+            "INSERT INTO exchange_orders (trader_id, good, side, price, quantity, remaining,"
+            " status, created_at, expires_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.trader,
+                self.good,
+                self.side,
+                self.price,
+                self.quantity,
+                left,
+                status,
+                tx.now,
+                None if self.expires_in is None else tx.now + self.expires_in,
+                None if left else tx.now,
+            ),
         )
+        order_id = int(cur.lastrowid or 0)
+        if rows:
+            tx.conn.executemany(
+                "INSERT INTO exchange_fills (good, bid_id, ask_id, buyer_id, seller_id, price,"
+                " quantity, fee, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        self.good,
+                        order_id if bid else other_id,
+                        other_id if bid else order_id,
+                        buyer,
+                        seller,
+                        price,
+                        q,
+                        fee,
+                        tx.now,
+                    )
+                    for other_id, buyer, seller, price, q, fee in rows
+                ],
+            )
         details: ExchangeOrderDetails = {
             "order_id": order_id,
             "good": self.good,
