@@ -33,6 +33,7 @@ from agent_ecology.ledger.errors import (
     InsufficientScrip,
     InvalidRequest,
     NotPermitted,
+    UnknownPrincipal,
 )
 from agent_ecology.ledger.kinds import EventKind, OrderStatus
 from agent_ecology.ledger.ops.base import Operation, operation
@@ -252,42 +253,76 @@ def _close(tx: Tx, order: _Order, status: OrderStatus) -> dict[str, Any]:
 
 _CROSSING_BATCH = 64
 
+# The book's queries name the open status as a literal, not a bound parameter: only then does
+# SQLite's planner use the partial indexes (``WHERE status = 'open'``) for every execution of
+# the cached statement (about 3x faster on a book with a long history).
+_OPEN = f"status = '{OrderStatus.OPEN}'"
+_DUE = f"{_OPEN} AND expires_at IS NOT NULL AND expires_at <= ?"
 
-def _crossing(tx: Tx, good: str, side: str, limit: int, bid: bool) -> Iterator[_Order]:
+
+def _crossing(tx: Tx, good: str, side: str, limit: int, bid: bool, wanted: int) -> Iterator[_Order]:
     """The open orders on ``side`` of ``good`` that an incoming order at ``limit`` crosses,
-    best price first, then oldest, read in batches (a deep book is not read whole)."""
+    best price first, then oldest, read in batches (a deep book is not read whole): the first
+    batch is no longer than the ``wanted`` lots need (every order holds at least one)."""
     order, worse = ("ASC", ">") if bid else ("DESC", "<")
     crosses = "price <= ?" if bid else "price >= ?"
     query = (
-        f"{_ORDER} WHERE good = ? AND side = ? AND status = ? AND {crosses}"
+        f"{_ORDER} WHERE good = ? AND side = ? AND {_OPEN} AND {crosses}"
         f" AND (price {worse} ? OR (price = ? AND id > ?))"
-        f" ORDER BY price {order}, id ASC LIMIT {_CROSSING_BATCH}"
+        f" ORDER BY price {order}, id ASC LIMIT ?"
     )
     after_price, after_id = (0.0, 0) if bid else (math.inf, 0)
+    size = max(1, min(wanted, _CROSSING_BATCH))
     while True:
         batch = [
             _Order(*r)
             for r in tx.conn.execute(
-                query,
-                (good, side, OrderStatus.OPEN, limit, after_price, after_price, after_id),
+                query, (good, side, limit, after_price, after_price, after_id, size)
             ).fetchall()
         ]
         yield from batch
-        if len(batch) < _CROSSING_BATCH:
+        if len(batch) < size:
             return
         after_price, after_id = batch[-1].price, batch[-1].id
+        size = _CROSSING_BATCH
 
 
 def _expire_due(tx: Tx) -> list[dict[str, Any]]:
     """Close every open order whose time is up (before any order is matched)."""
     due = [
         _Order(*r)
-        for r in tx.conn.execute(
-            f"{_ORDER} WHERE status = ? AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY id",
-            (OrderStatus.OPEN, tx.now),
-        ).fetchall()
+        for r in tx.conn.execute(f"{_ORDER} WHERE {_DUE} ORDER BY id", (tx.now,)).fetchall()
     ]
     return [_close(tx, order, OrderStatus.EXPIRED) for order in due]
+
+
+class _Standing(NamedTuple):
+    """What an order needs to know before it matches, read in one statement."""
+
+    kind: str  # the trader's principal kind
+    scrip: int
+    good: _GoodRow | None  # None: no such good
+    own: int | None  # the trader's oldest open order that the new one would cross
+    due: bool  # whether some open order's time is up
+
+
+def _standing(tx: Tx, trader: str, good: str, theirs: str, price: int, bid: bool) -> _Standing:
+    crosses = "price <= ?" if bid else "price >= ?"
+    row = tx.conn.execute(
+        "SELECT p.kind, p.scrip, g.resource, g.side, g.lot, g.fee,"
+        f" (SELECT id FROM exchange_orders WHERE good = ? AND side = ? AND {_OPEN}"
+        f"  AND {crosses} AND trader_id = ? ORDER BY id LIMIT 1),"
+        f" EXISTS (SELECT 1 FROM exchange_orders WHERE {_DUE})"
+        " FROM principals p LEFT JOIN exchange_goods g ON g.good = ? WHERE p.id = ?",
+        (good, theirs, price, trader, tx.now, good, trader),
+    ).fetchone()
+    if row is None:
+        raise UnknownPrincipal(trader)
+    kind, scrip, resource, good_side, lot, fee, own, due = row
+    row_good = (
+        None if resource is None else _GoodRow(str(resource), str(good_side), float(lot), int(fee))
+    )
+    return _Standing(str(kind), int(scrip), row_good, own, bool(due))
 
 
 # --- opening the exchange -------------------------------------------------------------------------
@@ -335,8 +370,7 @@ class ExchangeOpen(Operation[ExchangeOpenDetails]):
                 continue
             if row is not None and float(row[0]) != float(lot):
                 busy = tx.conn.execute(
-                    "SELECT count(*) FROM exchange_orders WHERE good = ? AND status = ?",
-                    (good, OrderStatus.OPEN),
+                    f"SELECT count(*) FROM exchange_orders WHERE good = ? AND {_OPEN}", (good,)
                 ).fetchone()[0]
                 if busy:
                     raise InvalidRequest(
@@ -405,31 +439,30 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
             )
 
     def apply(self, tx: Tx) -> ExchangeOrderDetails:
-        expired = _expire_due(tx)
-        if tx.principal_kind(self.trader) != "agent":
-            raise NotPermitted(self.trader, "only agents trade on the exchange")
-        good = _good_row(tx, self.good)
         bid = self.side == "bid"
+        theirs = "ask" if bid else "bid"
+        # The trader, the good, a crossed own order and whether any order is due, in one read;
+        # read again after the due orders are closed (one of them may have been that own order).
+        standing = _standing(tx, self.trader, self.good, theirs, self.price, bid)
+        expired: list[dict[str, Any]] = []
+        if standing.due:
+            expired = _expire_due(tx)
+            standing = _standing(tx, self.trader, self.good, theirs, self.price, bid)
+        if standing.kind != "agent":
+            raise NotPermitted(self.trader, "only agents trade on the exchange")
+        good = standing.good or _good_row(tx, self.good)  # (the latter raises: no such good)
         total = self.price * self.quantity
         # What the order offers must be there before anything is matched: a bid's scrip (its
         # balance is checked now and debited once, at the end, net of what the fills paid
         # for less), an ask's quota (taken into the order now).
         if bid:
-            balance = tx.scrip(self.trader)
-            if balance < total:
-                raise InsufficientScrip(self.trader, total, balance)
+            if standing.scrip < total:
+                raise InsufficientScrip(self.trader, total, standing.scrip)
         else:
             _take(tx, self.trader, good, self.quantity * good.lot)
-        theirs = "ask" if bid else "bid"
-        crosses = "price <= ?" if bid else "price >= ?"
-        own = tx.conn.execute(
-            f"SELECT id FROM exchange_orders WHERE trader_id = ? AND status = ? AND good = ?"
-            f" AND side = ? AND {crosses} ORDER BY id LIMIT 1",
-            (self.trader, OrderStatus.OPEN, self.good, theirs, self.price),
-        ).fetchone()
-        if own is not None:
+        if standing.own is not None:
             raise InvalidRequest(
-                f"this {self.side} would trade with your own resting order {own[0]} on"
+                f"this {self.side} would trade with your own resting order {standing.own} on"
                 f" {self.good}; cancel it first (genesis_exchange cancel) or change the price"
             )
         left = self.quantity
@@ -437,9 +470,7 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
         rows: list[tuple[Any, ...]] = []  # the fills' rows, written once the order has its id
         refunded = paid = to_seller = fees = 0
         no_room: list[int] = []
-        for other in _crossing(tx, self.good, theirs, self.price, bid):
-            if left == 0:
-                break
+        for other in _crossing(tx, self.good, theirs, self.price, bid, self.quantity):
             buyer = self.trader if bid else other.trader
             seller = other.trader if bid else self.trader
             q = min(left, other.remaining)
@@ -466,15 +497,16 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
             _give(tx, buyer, good, q * good.lot)
             left -= q
             other_left = other.remaining - q
-            tx.conn.execute(
-                "UPDATE exchange_orders SET remaining = ?, status = ?, closed_at = ? WHERE id = ?",
-                (
-                    other_left,
-                    OrderStatus.OPEN if other_left else OrderStatus.FILLED,
-                    None if other_left else tx.now,
-                    other.id,
-                ),
-            )
+            if other_left:  # (no indexed column changes: a cheaper update)
+                tx.conn.execute(
+                    "UPDATE exchange_orders SET remaining = ? WHERE id = ?", (other_left, other.id)
+                )
+            else:
+                tx.conn.execute(
+                    "UPDATE exchange_orders SET remaining = 0, status = ?, closed_at = ?"
+                    " WHERE id = ?",
+                    (OrderStatus.FILLED, tx.now, other.id),
+                )
             rows.append((other.id, buyer, seller, price, q, fee))
             fills.append(
                 {
@@ -485,6 +517,8 @@ class ExchangeOrder(Operation[ExchangeOrderDetails]):
                     "fee": fee,
                 }
             )
+            if left == 0:  # (before the book is read any further)
+                break
         if bid:  # what the fills cost, and what rests: held by the exchange
             if paid + left * self.price:
                 tx.debit_scrip(self.trader, paid + left * self.price)
