@@ -1,5 +1,5 @@
-"""End to end: baseline agents trade for five minutes of simulated time through every market
-artifact, and the invariants hold at the end."""
+"""End to end: baseline agents trade for two and a half minutes of simulated time through every
+market artifact, and the invariants hold at the end."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ async def test_baseline_agents_use_every_market_artifact(tmp_path: Path) -> None
         },
     )
     async with running_world(settings, ZeroIntelligencePolicy(seed=7)) as world:
-        for _ in range(300):  # five minutes, a second at a time
+        for _ in range(150):  # two and a half minutes, a second at a time
             world.clock.advance(1.0)
             for _ in range(3):
                 await wait_all_tasks_blocked()

@@ -32,7 +32,7 @@ huge = st.integers(100_001, 150_000).map(lambda n: '{"action": "note", "text": "
 
 
 @settings(
-    max_examples=8,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -47,6 +47,15 @@ def test_every_reply_is_survived_and_explained_in_the_next_context(
                 Path(tmp),
                 agents=[{"id": "alice"}, {"id": "bob"}],
                 agent_loop={"failure_backoff": 0.001, "failure_backoff_max": 0.001},
+                # Buckets too large to go into debt: a long reply's tokens would otherwise
+                # freeze alice for real seconds between turns (the debt is not what this tests).
+                resources={
+                    "stock": {"disk": {"total": 3000, "unit": "bytes"}},
+                    "flow": {
+                        "compute": {"rate": 1e6, "capacity": 1e6, "unit": "cpu_seconds"},
+                        "llm_rate": {"rate": 1e6, "capacity": 1e6, "unit": "tokens"},
+                    },
+                },
             )
             script = {"alice": list(replies)}
 
