@@ -3,6 +3,8 @@
 agent-ecology run      boot the world from config.yaml and genesis/, and let every agent live
 agent-ecology init     create or migrate the world database from config.yaml, print balances
 agent-ecology inspect  balances, scrip totals and recent events of a world database
+agent-ecology report   one self-contained HTML file of plots of a run (opens offline)
+agent-ecology dashboard  the same plots served on 127.0.0.1, updating while a run goes
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
 from sqlalchemy.exc import DBAPIError
 
 from agent_ecology import __version__, early_signals
 from agent_ecology._table import render_table
 from agent_ecology.config import ConfigError, Settings, load_settings
 from agent_ecology.ledger import Event, Ledger, LedgerError, Program, TaskResult, TaskStanding
+from agent_ecology.plots import ReportError
 from agent_ecology.sandbox.errors import SandboxBuildError
 from agent_ecology.store.migrate import (
     NewerSchema,
@@ -202,7 +206,60 @@ async def _run(args: argparse.Namespace) -> int:
     roster = load_roster(settings, count=args.agents)
     calibration = await calibrate_for(settings, len(roster))
     runtime = Runtime(settings, roster=roster, calibration=calibration)
-    await runtime.run(duration=args.duration)
+    dashboard = None
+    if args.dashboard is not None:
+        from agent_ecology.dashboard import Dashboard
+
+        dashboard = Dashboard(
+            settings.world.database, host=args.dashboard_host, port=args.dashboard
+        )
+        dashboard.start()
+        print(f"dashboard: {dashboard.url} (read-only, updating while the run goes)")
+    try:
+        await runtime.run(duration=args.duration)
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
+    return 0
+
+
+def _db_of(args: argparse.Namespace) -> Path:
+    return Path(args.db) if args.db is not None else _settings(args).world.database
+
+
+async def _report(args: argparse.Namespace) -> int:
+    from agent_ecology.pages import render_page
+    from agent_ecology.plots import open_readonly, read_figures, run_title
+
+    db = _db_of(args)
+    out = Path(args.output)
+    started = time.perf_counter()
+    with open_readonly(db) as conn:
+        figures = read_figures(conn)
+        title = run_title(conn)
+    page = render_page(figures, title)
+    try:
+        await anyio.Path(out).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report to {out} ({exc.strerror or exc}); give a writable path"
+            " with -o"
+        ) from None
+    filled = sum(1 for f in figures if f.data)
+    print(
+        f"wrote {out}: {filled} plots with data ({len(figures) - filled} with none), from {db},"
+        f" {len(page) / 1e6:.1f} MB, in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+async def _dashboard(args: argparse.Namespace) -> int:
+    from agent_ecology.dashboard import Dashboard
+
+    server = Dashboard(_db_of(args), host=args.host, port=args.port)
+    server.start()
+    print(f"dashboard: {server.url} (read-only on {server.db}; Ctrl-C stops it)", flush=True)
+    await asyncio.Event().wait()  # until interrupted
     return 0
 
 
@@ -366,7 +423,7 @@ async def _build_sandbox(args: argparse.Namespace) -> int:
 
     try:
         path = build(force=args.force)
-    except SandboxBuildError as exc:
+    except (SandboxBuildError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"sandbox ready: {path}")
@@ -416,6 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N agents: the first N defined, plus numbered default agents if N is more",
     )
+    p_run.add_argument(
+        "--dashboard",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="also serve the live dashboard on this port while the run goes",
+    )
+    p_run.add_argument(
+        "--dashboard-host",
+        default="127.0.0.1",
+        help="the dashboard's address (default 127.0.0.1; 0.0.0.0 in a container with -p)",
+    )
     p_run.set_defaults(handler=_run)
 
     p_init = sub.add_parser("init", help="create or migrate the world database and print balances")
@@ -429,6 +498,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_inspect.add_argument("--principal", default=None, help="only events concerning this id")
     p_inspect.set_defaults(handler=_inspect)
+    p_report = sub.add_parser(
+        "report", help="write one self-contained HTML file of plots of a run (opens offline)"
+    )
+    common(p_report)
+    p_report.add_argument(
+        "-o", "--output", default="report.html", help="the file to write (default report.html)"
+    )
+    p_report.set_defaults(handler=_report)
+
+    p_dash = sub.add_parser(
+        "dashboard", help="serve the report's plots live on 127.0.0.1, read-only on the database"
+    )
+    common(p_dash)
+    p_dash.add_argument("-p", "--port", type=_port, default=8000, help="port (default 8000)")
+    p_dash.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address (default 127.0.0.1; 0.0.0.0 inside a container published with -p)",
+    )
+    p_dash.set_defaults(handler=_dashboard)
+
     p_cal = sub.add_parser(
         "calibrate",
         help="read the CPU and memory limits, measure the runtime's cost, print compute rates",
@@ -486,6 +576,13 @@ def _event_count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {value}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -524,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except SandboxBuildError as exc:
+    except (SandboxBuildError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
