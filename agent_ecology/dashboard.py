@@ -76,10 +76,12 @@ class Dashboard:
         self._server.serve_forever()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving (if it was) and close the socket."""
         if self._thread is not None:
+            self._server.shutdown()  # (waits for serve_forever: only once it was started)
             self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
 
     # --- requests --------------------------------------------------------------------------
 

@@ -217,10 +217,21 @@ def _scrip(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
     )
     # The supply: what was minted and burned, cumulative, and what circulates (their
     # difference): it equals the sum of every balance at every moment (conservation).
+    # Every change of the supply: mint and burn, the oracle's mint and its burned bids, task
+    # rewards, exchange fees (the test checks that they end at scrip_supply's totals).
+    fees = (
+        "UNION ALL SELECT at, 0, fee FROM exchange_fills WHERE fee > 0"
+        if _has(conn, "exchange_fills")
+        else ""
+    )
     rows = conn.execute(
-        f"SELECT {span.bin_sql('at')} AS b, sum(CASE WHEN kind = 'mint' THEN amount ELSE 0 END),"
-        " sum(CASE WHEN kind = 'burn' THEN amount ELSE 0 END) FROM scrip_transfers"
-        " WHERE kind IN ('mint', 'burn') GROUP BY b ORDER BY b"
+        f"SELECT {span.bin_sql('at')} AS b, sum(m), sum(x) FROM ("
+        " SELECT at, amount AS m, 0 AS x FROM events WHERE kind = 'mint'"
+        " UNION ALL SELECT at, 0, amount FROM events WHERE kind = 'burn'"
+        " UNION ALL SELECT at, amount, coalesce(json_extract(details, '$.burned'), 0)"
+        "  FROM events WHERE kind = 'oracle_resolved'"
+        " UNION ALL SELECT at, amount, 0 FROM events WHERE kind = 'task_checked' AND amount > 0"
+        f" {fees}) GROUP BY b ORDER BY b"
     ).fetchall()
     xs, m_ys, b_ys, c_ys = [_iso(span.start)], [0], [0], [0]
     m = b = 0
