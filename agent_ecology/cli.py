@@ -214,7 +214,7 @@ async def _run(args: argparse.Namespace) -> int:
             settings.world.database, host=args.dashboard_host, port=args.dashboard
         )
         dashboard.start()
-        print(f"dashboard: {dashboard.url} (read-only, updating while the run goes)")
+        print(f"dashboard: {dashboard.url} (read-only, updating while the run goes)", flush=True)
     try:
         await runtime.run(duration=args.duration)
     finally:
@@ -478,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         default=None,
         metavar="PORT",
-        help="also serve the live dashboard on this port while the run goes",
+        help="also serve the live dashboard on this port while the run goes (0: any free port;"
+        " the address is printed)",
     )
     p_run.add_argument(
         "--dashboard-host",
@@ -511,7 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
         "dashboard", help="serve the report's plots live on 127.0.0.1, read-only on the database"
     )
     common(p_dash)
-    p_dash.add_argument("-p", "--port", type=_port, default=8000, help="port (default 8000)")
+    p_dash.add_argument(
+        "-p", "--port", type=_port, default=8000, help="port (default 8000; 0: any free one)"
+    )
     p_dash.add_argument(
         "--host",
         default="127.0.0.1",
@@ -578,8 +581,8 @@ def _event_count(text: str) -> int:
 
 def _port(text: str) -> int:
     value = _non_negative_int(text)
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {value}")
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535 (or 0: any free one), got {value}")
     return value
 
 

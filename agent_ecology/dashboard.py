@@ -96,6 +96,8 @@ class Dashboard:
                     title = str(exc)
                 body = render_page(None, title, live=True).encode()
                 return _send(request, HTTPStatus.OK, "text/html; charset=utf-8", body)
+            if url.path == "/favicon.ico":  # browsers ask; there is none (not an error)
+                return _send(request, HTTPStatus.NO_CONTENT, "image/x-icon", b"")
             if url.path == "/api/figures":
                 return _send_json(request, self._figures())
             if url.path == "/api/events":

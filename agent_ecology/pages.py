@@ -32,9 +32,12 @@ h1 { font-size: 1.5em; margin-bottom: 0.2em; }
 h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 .meta { color: #555; } .figure { margin: 1em 0 2em; } .figure h3 { margin: 0.3em 0; }
 .caption { color: #444; margin: 0.2em 0 0.5em; } .plot { height: 380px; }
-.empty { color: #777; } #events { font-family: ui-monospace, monospace; font-size: 0.85em;
+.empty { color: #777; }
+.stream { max-height: 16em; overflow-y: auto; border: 1px solid #ddd; }
+.stream table { font-family: ui-monospace, monospace; font-size: 0.85em;
   border-collapse: collapse; width: 100%; }
-#events td { padding: 2px 8px; border-bottom: 1px solid #eee; }
+.stream th { position: sticky; top: 0; background: #f4f4f4; text-align: left; }
+.stream td, .stream th { padding: 2px 8px; border-bottom: 1px solid #eee; }
 """
 
 _SCRIPT = """
@@ -81,6 +84,8 @@ _SCRIPT = """
       ? "Nothing of this kind happened in this run: " + empty.join("; ") + "." : "";
     return Promise.all(work).then(function () {
       document.body.dataset.plots = String(work.length);
+      // milliseconds from the page's start until every plot was drawn (the tests read it)
+      document.body.dataset.drawnMs = String(Math.round(performance.now()));
     });
   }
   window.addEventListener("error", function (e) { window.__errors.push(String(e.message)); });
@@ -126,7 +131,9 @@ def render_page(figures: list[Figure] | None, title: str, *, live: bool = False)
     payload = payload.replace("</", "<\\/")
     stream = (
         '<h2>Latest events</h2><p class="meta" id="status">connecting</p>'
-        '<table id="events"></table>'
+        '<div class="stream"><table><thead><tr><th>seq</th><th>time (UTC)</th><th>kind</th>'
+        "<th>principal</th><th>counterparty</th><th>amount</th><th>artifact</th></tr></thead>"
+        '<tbody id="events"></tbody></table></div>'
         if live
         else ""
     )

@@ -200,18 +200,29 @@ def _scrip(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
     agents, note = _shown(conn)
     windows = _windows(conn, span, agents)
     now = {r[0]: int(r[1]) for r in conn.execute("SELECT id, scrip FROM principals")}
+    # Where each line starts: the agent's first mint (its starting scrip), so that a run
+    # younger than its first metrics window still shows lines, not only their ends.
+    first = {
+        r[0]: (r[1], int(r[2]))
+        for r in conn.execute(
+            "SELECT principal_id, min(at), amount FROM events WHERE kind = 'mint'"
+            " GROUP BY principal_id"
+        )
+    }
     data = []
     for i, agent in enumerate(agents):
-        xs = [_iso(w[0]) for w in windows[agent]] + [_iso(span.end)]
-        ys = [w[2] for w in windows[agent]] + [now.get(agent, 0)]
+        start = first.get(agent)
+        begun = [start] if start and (not windows[agent] or start[0] < windows[agent][0][0]) else []
+        xs = [_iso(t) for t, _ in begun] + [_iso(w[0]) for w in windows[agent]] + [_iso(span.end)]
+        ys = [v for _, v in begun] + [w[2] for w in windows[agent]] + [now.get(agent, 0)]
         data.append(_line(agent, xs, ys, i))
     minted, burned = conn.execute("SELECT minted, burned FROM scrip_supply").fetchone()
     per_agent = Figure(
         "scrip",
         "Scrip",
         "Scrip per agent",
-        "Each agent's scrip at every metrics window (run.metrics_interval) and now: who got"
-        " rich, who ran dry." + note,
+        "Each agent's scrip from its start, at every metrics window (run.metrics_interval),"
+        " and now: who got rich, who ran dry." + note,
         data,
         _time_layout("scrip", span),
     )
@@ -264,6 +275,17 @@ def _scrip(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         _time_layout("scrip", span),
     )
     return [per_agent, supply]
+
+
+def _duration(seconds: float) -> str:
+    """A bin's width for a caption: 40 ms, 2.5 s, 12 min, 3.2 h."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 def _line(name: str, xs: list[Any], ys: list[Any], color: int, **extra: Any) -> dict[str, Any]:
@@ -510,7 +532,7 @@ def _actions(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
             "Actions",
             "Actions by kind over time",
             f"{total:,} turns, stacked by the action each took, per time bin"
-            f" ({span.width:,.1f} s).",
+            f" ({_duration(span.width)}).",
             [t for t in over_time if t["x"]],
             _time_layout("turns", span, barmode="stack"),
         ),
@@ -665,19 +687,23 @@ def _markets(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         )
     )
     rows = conn.execute(
-        "SELECT task_id, sum(status = 'passed'), sum(status != 'passed'), sum(reward)"
-        " FROM task_submissions GROUP BY task_id ORDER BY task_id LIMIT 50"
+        "SELECT task_id, sum(status = 'solved'), sum(status = 'failed'),"
+        " sum(status NOT IN ('solved', 'failed')), sum(reward) FROM task_submissions"
+        " GROUP BY task_id ORDER BY task_id LIMIT 50"
     ).fetchall()
+    tasks = [r[0] for r in rows]
     figures.append(
         Figure(
             "tasks",
             "Markets",
             "Task results",
-            f"Submissions per task, passed or not; {sum(r[3] or 0 for r in rows):,} scrip paid"
-            " in rewards.",
+            f"Submissions per task: solved (paid), failed, or neither (already solved, taken,"
+            f" closed, abandoned, still running); {sum(r[4] or 0 for r in rows):,} scrip paid in"
+            " rewards.",
             [
-                _bar("passed", [r[0] for r in rows], [r[1] for r in rows], 2),
-                _bar("not passed", [r[0] for r in rows], [r[2] for r in rows], 3),
+                _bar("solved", tasks, [r[1] for r in rows], 2),
+                _bar("failed", tasks, [r[2] for r in rows], 3),
+                _bar("neither", tasks, [r[3] for r in rows], 7),
             ]
             if rows
             else [],
@@ -718,29 +744,65 @@ def _markets(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         )
     )
     if _has(conn, "exchange_fills"):
-        goods = [r[0] for r in conn.execute("SELECT DISTINCT good FROM exchange_fills ORDER BY 1")]
-        data = []
-        for i, good in enumerate(goods):
-            rows = conn.execute(
-                "SELECT at, price FROM exchange_fills WHERE good = ? ORDER BY id", (good,)
-            ).fetchall()
-            step = max(1, len(rows) // 2000)
-            rows = rows[::step]
+        figures.append(_exchange(conn, span))
+    return figures
+
+
+def _exchange(conn: sqlite3.Connection, span: _Span) -> Figure:
+    """Orders placed (bids below, asks above: where they meet, the market clears) and fills."""
+    data = []
+    counts = dict(
+        conn.execute("SELECT side, count(*) FROM exchange_orders GROUP BY side").fetchall()
+    )
+    for i, (side, symbol) in enumerate((("bid", "triangle-up"), ("ask", "triangle-down"))):
+        step = max(1, counts.get(side, 0) // 2000)  # at most about 2,000 markers a side
+        rows = conn.execute(
+            "SELECT created_at, price, good, quantity, trader_id FROM exchange_orders"
+            " WHERE side = ? AND id % ? = 0 ORDER BY id",
+            (side, step),
+        ).fetchall()
+        if rows:
             data.append(
-                _line(good, [_iso(r[0]) for r in rows], [r[1] for r in rows], i, mode="markers")
+                _line(
+                    f"{side}s placed",
+                    [_iso(r[0]) for r in rows],
+                    [r[1] for r in rows],
+                    3 + i,
+                    mode="markers",
+                    text=[f"{r[2]}: {r[3]} lots, {r[4]}" for r in rows],
+                    marker={"symbol": symbol, "size": 7, "opacity": 0.6, "color": COLORS[3 + i]},
+                )
             )
-        (fills,) = conn.execute("SELECT count(*) FROM exchange_fills").fetchone()
-        figures.append(
-            Figure(
-                "exchange",
-                "Markets",
-                "Exchange prices by good",
-                f"{fills:,} fills on genesis_exchange: the price per lot of each fill, per good.",
-                data,
-                _time_layout("price per lot (scrip)", span),
+    (fills,) = conn.execute("SELECT count(*) FROM exchange_fills").fetchone()
+    step = max(1, fills // 2000)
+    goods = [r[0] for r in conn.execute("SELECT DISTINCT good FROM exchange_fills ORDER BY 1")]
+    for i, good in enumerate(goods):
+        rows = conn.execute(
+            "SELECT at, price, quantity FROM exchange_fills WHERE good = ? AND id % ? = 0"
+            " ORDER BY id",
+            (good, step),
+        ).fetchall()
+        data.append(
+            _line(
+                f"fills: {good}",
+                [_iso(r[0]) for r in rows],
+                [r[1] for r in rows],
+                i,
+                mode="markers",
+                text=[f"{r[2]} lots" for r in rows],
+                marker={"size": 9, "color": COLORS[i % len(COLORS)]},
             )
         )
-    return figures
+    return Figure(
+        "exchange",
+        "Markets",
+        "Exchange orders and fills",
+        f"{counts.get('bid', 0):,} bids and {counts.get('ask', 0):,} asks placed on"
+        f" genesis_exchange, {fills:,} fills: price per lot in scrip (where bids reach the"
+        " asks, the market clears).",
+        data,
+        _time_layout("price per lot (scrip)", span),
+    )
 
 
 def _robonomics(conn: sqlite3.Connection) -> list[Figure]:

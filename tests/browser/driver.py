@@ -11,8 +11,12 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 CHROMIUM = os.environ.get("AGENT_ECOLOGY_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("AGENT_ECOLOGY_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -34,7 +38,7 @@ def need_browser() -> None:
 
 
 @contextmanager
-def chromium(profile: Path, width: int = 1200, height: int = 900) -> Iterator[object]:
+def chromium(profile: Path, width: int = 1200, height: int = 900) -> Iterator[WebDriver]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
