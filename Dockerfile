@@ -53,5 +53,7 @@ COPY config.yaml ./config.yaml
 COPY genesis ./genesis
 USER 10001:10001
 VOLUME ["/app/data"]
+# The live dashboard, when asked for: run --dashboard 8000 --dashboard-host 0.0.0.0, with -p.
+EXPOSE 8000
 ENTRYPOINT ["agent-ecology"]
 CMD ["run"]

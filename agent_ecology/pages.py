@@ -94,16 +94,23 @@ _SCRIPT = """
     return;
   }
   let version = null, after = 0;
+  // A JSON answer, or its error (e.g. no run has written the database yet: 503) thrown.
+  function answer(r) {
+    return r.json().then(function (body) {
+      if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
+      return body;
+    });
+  }
   const events = document.getElementById("events");
   function poll() {
-    fetch("api/figures").then(function (r) { return r.json(); }).then(function (body) {
+    fetch("api/figures").then(answer).then(function (body) {
       document.getElementById("title").textContent = body.title;
       if (body.version !== version) { version = body.version; return draw(body.figures); }
-    }).catch(function (e) { document.getElementById("status").textContent = "not updating: " + e; })
+    }).catch(function (e) { document.getElementById("status").textContent = "waiting: " + e.message; })
       .finally(function () { setTimeout(poll, 3000); });
   }
   function stream() {
-    fetch("api/events?after=" + after).then(function (r) { return r.json(); })
+    fetch("api/events?after=" + after).then(answer)
     .then(function (rows) {
       for (const e of rows) {
         after = Math.max(after, e.seq);
@@ -116,7 +123,7 @@ _SCRIPT = """
         while (events.rows.length > 200) events.deleteRow(events.rows.length - 1);
       }
       document.getElementById("status").textContent = "live: last event " + after;
-    }).catch(function (e) { document.getElementById("status").textContent = "not updating: " + e; })
+    }).catch(function (e) { document.getElementById("status").textContent = "waiting: " + e.message; })
       .finally(function () { setTimeout(stream, 1000); });
   }
   poll(); stream();

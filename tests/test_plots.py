@@ -225,3 +225,18 @@ def test_a_dashboard_port_in_use_is_a_clear_error(full_db: Path) -> None:
             Dashboard(full_db, port=port)
     finally:
         first.stop()
+
+
+def test_a_dashboard_started_before_its_database_says_it_waits(tmp_path: Path) -> None:
+    missing = tmp_path / "world.db"
+    server = Dashboard(missing, port=0)
+    server.start()
+    try:
+        status, page = get(server.url)
+        assert status == 200 and f"no world database at {missing}" in page
+        for route in ("api/figures", "api/events?after=0"):
+            status, body = get(server.url + route)
+            assert status == 503
+            assert body["error"].startswith(f"no world database at {missing}")
+    finally:
+        server.stop()

@@ -321,3 +321,36 @@ def test_a_report_of_100000_events_is_drawn_in_under_5_s(long_db: Path, tmp_path
         f" MB), drawn in {drawn_s:.2f} s after the page started loading"
     )
     assert drawn_s < 5.0
+
+
+def test_a_dashboard_opened_before_the_run_waits_then_follows_it(tmp_path: Path) -> None:
+    db = tmp_path / "world.db"
+    server = cli("dashboard", "--db", str(db), "-p", "0")
+    run = None
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        found = re.match(r"dashboard: (http://\S+) ", line)
+        assert found, line
+        with chromium(tmp_path / "profile") as driver:
+            driver.get(found.group(1))
+            status = driver.find_element("id", "status")
+            wait_for(
+                "the page waiting", lambda: status.text.startswith("waiting: no world database")
+            )
+            run = cli("run", "--config", "config.yaml", "--db", str(db), "--duration", "8")
+            # Without a reload: the plots appear and the events stream once the run writes.
+            plots = drawn(driver)
+            assert plots and all(
+                p["lines"] + p["points"] + p["heatmaps"] > 0 for p in plots.values()
+            )
+            wait_for("the events", lambda: driver.execute_script(SHOWN))
+            wait_for("the status", lambda: status.text.startswith("live: last event"))
+            said, _ = run.communicate(timeout=90)
+            assert run.returncode == 0, said
+            wait_for("the last event", shown(driver, newest_seq(db)), timeout=5.0)
+    finally:
+        for proc in (run, server):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.communicate(timeout=30)
