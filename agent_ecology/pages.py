@@ -94,6 +94,7 @@ _SCRIPT = """
     return;
   }
   let version = null, after = 0;
+  function waiting(e) { document.getElementById("status").textContent = "waiting: " + e.message; }
   // A JSON answer, or its error (e.g. no run has written the database yet: 503) thrown.
   function answer(r) {
     return r.json().then(function (body) {
@@ -106,7 +107,7 @@ _SCRIPT = """
     fetch("api/figures").then(answer).then(function (body) {
       document.getElementById("title").textContent = body.title;
       if (body.version !== version) { version = body.version; return draw(body.figures); }
-    }).catch(function (e) { document.getElementById("status").textContent = "waiting: " + e.message; })
+    }).catch(waiting)
       .finally(function () { setTimeout(poll, 3000); });
   }
   function stream() {
@@ -123,7 +124,7 @@ _SCRIPT = """
         while (events.rows.length > 200) events.deleteRow(events.rows.length - 1);
       }
       document.getElementById("status").textContent = "live: last event " + after;
-    }).catch(function (e) { document.getElementById("status").textContent = "waiting: " + e.message; })
+    }).catch(waiting)
       .finally(function () { setTimeout(stream, 1000); });
   }
   poll(); stream();
