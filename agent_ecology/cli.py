@@ -214,7 +214,11 @@ async def _run(args: argparse.Namespace) -> int:
             settings.world.database, host=args.dashboard_host, port=args.dashboard
         )
         dashboard.start()
-        print(f"dashboard: {dashboard.url} (read-only, updating while the run goes)", flush=True)
+        print(
+            f"dashboard: {dashboard.url} (read-only, updating while the run goes)"
+            + _every_interface(dashboard.url),
+            flush=True,
+        )
     try:
         await runtime.run(duration=args.duration)
     finally:
@@ -253,12 +257,28 @@ async def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _every_interface(url: str) -> str:
+    """A hint when the dashboard listens on every interface: its URL is not one to open."""
+    for wildcard in ("//0.0.0.0:", "//[::]:"):
+        if wildcard in url:
+            port = url.rsplit(":", 1)[1].strip("/")
+            return (
+                f"; on every interface: open http://127.0.0.1:{port}/ here, or this machine's"
+                " address (in a container: the port published with -p)"
+            )
+    return ""
+
+
 async def _dashboard(args: argparse.Namespace) -> int:
     from agent_ecology.dashboard import Dashboard
 
     server = Dashboard(_db_of(args), host=args.host, port=args.port)
     server.start()
-    print(f"dashboard: {server.url} (read-only on {server.db}; Ctrl-C stops it)", flush=True)
+    print(
+        f"dashboard: {server.url} (read-only on {server.db}; Ctrl-C stops it)"
+        + _every_interface(server.url),
+        flush=True,
+    )
     await asyncio.Event().wait()  # until interrupted
     return 0
 

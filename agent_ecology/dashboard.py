@@ -19,8 +19,10 @@ runtime's loop without sharing it.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import socket
 import sqlite3
 import threading
 from http import HTTPStatus
@@ -51,12 +53,17 @@ class Dashboard:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("dashboard: " + format, *args)
 
+        server = _Server6 if ":" in host else ThreadingHTTPServer  # an IPv6 address: "::"
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            self._server = server((host, port), Handler)
         except OSError as exc:
+            fix = (
+                "choose another port (0: any free one)"
+                if exc.errno == errno.EADDRINUSE
+                else "give an address of this machine (127.0.0.1, 0.0.0.0 or ::)"
+            )
             raise ReportError(
-                f"cannot serve the dashboard on {host}:{port} ({exc.strerror or exc}); choose"
-                " another port with --port"
+                f"cannot serve the dashboard on {host}:{port} ({exc.strerror or exc}); {fix}"
             ) from None
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -64,7 +71,8 @@ class Dashboard:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        host = f"[{host}]" if ":" in str(host) else str(host)
+        return f"http://{host}:{port}/"
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -136,6 +144,10 @@ class Dashboard:
         with self._lock:
             self._cache = (version, body)
         return body
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 def _send(request: BaseHTTPRequestHandler, status: int, kind: str, body: bytes) -> None:
