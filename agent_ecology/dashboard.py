@@ -20,21 +20,23 @@ runtime's loop without sharing it.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import socket
 import sqlite3
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agent_ecology.pages import render_page
+from agent_ecology.pages import page_json, render_page
 from agent_ecology.plots import ReportError, latest_events, open_readonly, read_figures, run_title
 
 log = logging.getLogger(__name__)
+
+MIN_AGE = 2.0  # seconds the figures are served from the cache before they are read again
 
 
 class Dashboard:
@@ -42,8 +44,8 @@ class Dashboard:
 
     def __init__(self, db: Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
         self.db = db
-        self._cache: tuple[str, dict[str, Any]] | None = None
-        self._lock = threading.Lock()
+        self._cache: tuple[float, str, dict[str, Any]] | None = None  # (when, version, body)
+        self._build = threading.Lock()
         dashboard = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,9 +72,9 @@ class Dashboard:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else str(host)
-        return f"http://{host}:{port}/"
+        address, port = self._server.server_address[:2]
+        host = address.decode() if isinstance(address, bytes) else str(address)
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -96,11 +98,19 @@ class Dashboard:
     def _answer(self, request: BaseHTTPRequestHandler) -> None:
         url = urlsplit(request.path)
         try:
+            if not self._host_allowed(request.headers.get("Host", "")):
+                # A page elsewhere cannot read the ledger through a name that resolves here
+                # (DNS rebinding): on a loopback address only loopback names are answered.
+                return _send_json(
+                    request,
+                    {"error": "this dashboard answers to 127.0.0.1, localhost or [::1] only"},
+                    421,
+                )
             if url.path == "/":
                 try:
                     with open_readonly(self.db) as conn:
                         title = run_title(conn)
-                except ReportError as exc:  # no run has written it yet: the page waits
+                except (ReportError, sqlite3.Error) as exc:  # not written yet: the page waits
                     title = str(exc)
                 body = render_page(None, title, live=True).encode()
                 return _send(request, HTTPStatus.OK, "text/html; charset=utf-8", body)
@@ -112,9 +122,13 @@ class Dashboard:
                 query = parse_qs(url.query)
                 try:
                     after = int(query.get("after", ["0"])[0])
+                    if not 0 <= after < 2**63:
+                        raise ValueError(after)
                 except ValueError:
                     return _send_json(
-                        request, {"error": "after must be an event seq (an integer)"}, 400
+                        request,
+                        {"error": "after must be an event seq (a whole number, 0 or more)"},
+                        400,
                     )
                 with open_readonly(self.db) as conn:
                     return _send_json(request, latest_events(conn, after))
@@ -125,25 +139,40 @@ class Dashboard:
             return _send_json(request, {"error": f"cannot read the database now: {exc}"}, 503)
         except (BrokenPipeError, ConnectionResetError):
             return None  # the browser went away
+        except Exception as exc:  # a fault of ours: logged, and answered, never a hang
+            log.exception("dashboard: %s failed", url.path)
+            return _send_json(request, {"error": f"the dashboard failed: {exc!r}"}, 500)
+
+    def _host_allowed(self, host: str) -> bool:
+        bound = str(self._server.server_address[0])
+        if bound not in ("127.0.0.1", "::1"):
+            return True  # served beyond loopback on purpose (--host): any name reaches it
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return name in ("127.0.0.1", "localhost", "[::1]")
 
     def _figures(self) -> dict[str, Any]:
-        with open_readonly(self.db) as conn:
-            seq, window = conn.execute(
-                "SELECT (SELECT coalesce(max(seq), 0) FROM events),"
-                " (SELECT coalesce(max(id), 0) FROM metric_windows)"
-            ).fetchone()
-            version = f"{seq}.{window}"
-            with self._lock:
-                if self._cache is not None and self._cache[0] == version:
-                    return self._cache[1]
-            body = {
-                "version": version,
-                "title": run_title(conn),
-                "figures": [f.to_json() for f in read_figures(conn)],
-            }
-        with self._lock:
-            self._cache = (version, body)
-        return body
+        """The figures, rebuilt at most every MIN_AGE seconds and by one request at a time
+        (the others wait for it and share its result): with many tabs open on a busy run,
+        the run's process still builds them only once per interval."""
+        with self._build:
+            if self._cache is not None and time.monotonic() - self._cache[0] < MIN_AGE:
+                return self._cache[2]
+            with open_readonly(self.db) as conn:
+                seq, window = conn.execute(
+                    "SELECT (SELECT coalesce(max(seq), 0) FROM events),"
+                    " (SELECT coalesce(max(id), 0) FROM metric_windows)"
+                ).fetchone()
+                version = f"{seq}.{window}"
+                if self._cache is None or self._cache[1] != version:
+                    body = {
+                        "version": version,
+                        "title": run_title(conn),
+                        "figures": [f.to_json() for f in read_figures(conn)],
+                    }
+                else:
+                    body = self._cache[2]
+            self._cache = (time.monotonic(), version, body)
+            return body
 
 
 class _Server6(ThreadingHTTPServer):
@@ -160,4 +189,4 @@ def _send(request: BaseHTTPRequestHandler, status: int, kind: str, body: bytes) 
 
 
 def _send_json(request: BaseHTTPRequestHandler, value: object, status: int = 200) -> None:
-    _send(request, status, "application/json", json.dumps(value).encode())
+    _send(request, status, "application/json", page_json(value).encode())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from functools import cache
 from importlib import resources
 
@@ -111,10 +112,12 @@ _SCRIPT = """
       .finally(function () { setTimeout(poll, 3000); });
   }
   function stream() {
+    let more = false;  // a full batch: more are waiting, ask again at once
     fetch("api/events?after=" + after).then(answer)
     .then(function (rows) {
+      more = rows.length >= 500;
       for (const e of rows) {
-        after = Math.max(after, e.seq);
+        after = e.seq;  // rows come oldest first: the last is where the next request starts
         const tr = el("tr"); tr.dataset.seq = String(e.seq);
         for (const v of [e.seq, e.at, e.kind, e.principal || "", e.counterparty || "",
                          e.amount === null ? "" : e.amount, e.artifact || ""]) {
@@ -125,18 +128,34 @@ _SCRIPT = """
       }
       document.getElementById("status").textContent = "live: last event " + after;
     }).catch(waiting)
-      .finally(function () { setTimeout(stream, 1000); });
+      .finally(function () { setTimeout(stream, more ? 0 : 1000); });
   }
   poll(); stream();
 })();
 """
 
 
+def page_json(value: object) -> str:
+    """JSON that is safe inside a <script> element and parses in any browser: every "<" is
+    written as its escape (so neither "</script>" nor "<!--" can change how the page is
+    parsed), and a NaN or infinity, which JSON cannot carry, as null."""
+    text = json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c")
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def render_page(figures: list[Figure] | None, title: str, *, live: bool = False) -> str:
     """The page: with ``figures`` inside (the report), or fetching them (``live``)."""
-    # </script> cannot end the embedded JSON early: "</" is written as "<\\/".
-    payload = json.dumps([f.to_json() for f in figures or []], separators=(",", ":"))
-    payload = payload.replace("</", "<\\/")
+    payload = page_json([f.to_json() for f in figures or []])
     stream = (
         '<h2>Latest events</h2><p class="meta" id="status">connecting</p>'
         '<div class="stream"><table><thead><tr><th>seq</th><th>time (UTC)</th><th>kind</th>'

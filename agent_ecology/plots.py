@@ -21,8 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+from agent_ecology.store import head_revision
 
 BINS = 120  # time bins of a counting plot
 MAX_SERIES = 12  # per-agent lines in one plot (the richest and the poorest beyond that)
@@ -90,15 +93,31 @@ def open_readonly(db: Path) -> Iterator[sqlite3.Connection]:
     try:
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
         conn.execute("SELECT count(*) FROM events").fetchone()
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.Error as exc:
         raise ReportError(
             f"cannot read {db} as a world database ({exc}); check that it is the SQLite file a"
             " run wrote and that its schema is current (`agent-ecology init` migrates it)"
         ) from None
+    head = _head()
+    if revision is None or revision[0] != head:
+        conn.close()
+        raise ReportError(
+            f"{db} is at schema revision {revision[0] if revision else None!r}, this version"
+            f" reads {head!r}: migrate it with `agent-ecology init --db {db}` (a run does it"
+            " too), or use the agent-ecology that wrote it"
+        )
     try:
         yield conn
     finally:
         conn.close()
+
+
+@cache
+def _head() -> str | None:
+    """The schema revision this code reads (read once: the dashboard opens a connection per
+    request)."""
+    return head_revision()
 
 
 def _iso(t: float) -> str:
@@ -137,8 +156,9 @@ class _Span:
         return max((self.end - self.start) / BINS, 1e-3)
 
     def bin_sql(self, column: str) -> str:
-        """A SQL expression: the bin of ``column`` (0 .. BINS)."""
-        return f"CAST(({column} - {self.start!r}) / {self.width!r} AS INTEGER)"
+        """A SQL expression: the bin of ``column`` (0 .. BINS - 1; the run's last instant is in
+        the last bin, not one past it)."""
+        return f"min({BINS - 1}, CAST(({column} - {self.start!r}) / {self.width!r} AS INTEGER))"
 
     def bin_time(self, b: int) -> str:
         return _iso(self.start + (b + 0.5) * self.width)
@@ -221,8 +241,8 @@ def _scrip(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         "scrip",
         "Scrip",
         "Scrip per agent",
-        "Each agent's scrip from its start, at every metrics window (run.metrics_interval),"
-        " and now: who got rich, who ran dry." + note,
+        "Each agent's scrip from its start, at its metrics windows (run.metrics_interval; the"
+        " last in each time bin) and now: who got rich, who ran dry." + note,
         data,
         _time_layout("scrip", span),
     )
@@ -236,7 +256,7 @@ def _scrip(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         else ""
     )
     rows = conn.execute(
-        f"SELECT {span.bin_sql('at')} AS b, sum(m), sum(x) FROM ("
+        f"SELECT {span.bin_sql('at')} AS b, sum(m), sum(x), max(at) FROM ("
         " SELECT at, amount AS m, 0 AS x FROM events WHERE kind = 'mint'"
         " UNION ALL SELECT at, 0, amount FROM events WHERE kind = 'burn'"
         " UNION ALL SELECT at, amount, coalesce(json_extract(details, '$.burned'), 0)"
@@ -246,10 +266,10 @@ def _scrip(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
     ).fetchall()
     xs, m_ys, b_ys, c_ys = [_iso(span.start)], [0], [0], [0]
     m = b = 0
-    for bin_, minted_in, burned_in in rows:
+    for _, minted_in, burned_in, last in rows:  # each bin drawn at its last change
         m += int(minted_in or 0)
         b += int(burned_in or 0)
-        xs.append(span.bin_time(bin_))
+        xs.append(_iso(last))
         m_ys.append(m)
         b_ys.append(b)
         c_ys.append(m - b)
@@ -275,6 +295,15 @@ def _scrip(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         _time_layout("scrip", span),
     )
     return [per_agent, supply]
+
+
+def _stride(count: int, most: int = 2000) -> int:
+    """Every how many rows to draw so that about ``most`` of ``count`` are drawn."""
+    return max(1, count // most)
+
+
+def _sampled(drawn: int, count: int) -> str:
+    return f" ({drawn:,} of them drawn)" if drawn < count else ""
 
 
 def _duration(seconds: float) -> str:
@@ -444,7 +473,8 @@ def _dollars(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         "dollars",
         "Dollars",
         "Dollars spent against the limit",
-        f"Cumulative cost of settled LLM calls: ${spent / NANODOLLARS:,.4f}{limit_text}.",
+        f"Cumulative cost of LLM calls (what the world was charged): ${spent / NANODOLLARS:,.4f}"
+        f"{limit_text}.",
         data,
         _time_layout("dollars", span),
     )
@@ -457,12 +487,16 @@ def _dollars(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         ).fetchall()
         names = [r[0] for r in rows]
         data = [_bar("dollars", names, [r[1] / NANODOLLARS for r in rows], 0)] if rows else []
+        (calls, groups) = conn.execute(
+            f"SELECT count(*), count(DISTINCT {key}) FROM llm_calls"
+        ).fetchone()
+        shown = f" (the {len(rows)} that spent most of {groups:,})" if groups > len(rows) else ""
         by.append(
             Figure(
                 f"dollars-by-{label}",
                 "Dollars",
                 f"Dollars by {label}",
-                f"What each {label} spent, over {sum(r[4] for r in rows):,} calls.",
+                f"What each {label} spent{shown}, over {calls:,} calls.",
                 data,
                 {"yaxis": {"title": {"text": "dollars"}}},
             )
@@ -568,13 +602,19 @@ def _network(conn: sqlite3.Connection) -> list[Figure]:
     queries = [
         "SELECT from_id, to_id, sum(amount) FROM scrip_transfers WHERE kind = 'transfer'"
         " GROUP BY 1, 2",
-        "SELECT buyer_id, seller_id, sum(price) FROM escrow_listings WHERE status = 'sold'"
-        " AND buyer_id IS NOT NULL GROUP BY 1, 2",
+        # sold_to is the buyer (buyer_id is a listing's optional "only this buyer" restriction)
+        "SELECT sold_to, seller_id, sum(price) FROM escrow_listings WHERE status = 'sold'"
+        " GROUP BY 1, 2",
+        # a program's price is paid only by an invocation that succeeded (others are refunded)
         "SELECT invoker_id, owner_id, sum(price) FROM invocations WHERE price > 0"
-        " AND invoker_id != owner_id GROUP BY 1, 2",
+        " AND status = 'ok' AND invoker_id != owner_id GROUP BY 1, 2",
         "SELECT lender_id, debtor_id, sum(principal) FROM debts WHERE accepted_at IS NOT NULL"
         " GROUP BY 1, 2",
-        "SELECT debtor_id, lender_id, sum(repaid) FROM debts WHERE repaid > 0 GROUP BY 1, 2",
+        # repayments go to the debt's creditor then (the debt can be sold), as its events say
+        "SELECT principal_id, counterparty_id, sum(amount) FROM events"
+        " WHERE kind = 'debt_repaid' GROUP BY 1, 2",
+        "SELECT counterparty_id, principal_id, sum(amount) FROM events"
+        " WHERE kind = 'debt_collected' GROUP BY 1, 2",
         "SELECT buyer_id, seller_id, sum(price * quantity) FROM exchange_fills GROUP BY 1, 2",
     ]
     flows: dict[tuple[str, str], int] = {}
@@ -626,16 +666,19 @@ def _network(conn: sqlite3.Connection) -> list[Figure]:
 
 def _markets(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
     figures = []
+    (sold,) = conn.execute("SELECT count(*) FROM escrow_listings WHERE status = 'sold'").fetchone()
     rows = conn.execute(
-        "SELECT closed_at, price, artifact_id, seller_id, buyer_id FROM escrow_listings"
-        " WHERE status = 'sold' ORDER BY closed_at LIMIT 5000"
+        "SELECT closed_at, price, artifact_id, seller_id, sold_to FROM escrow_listings"
+        " WHERE status = 'sold' AND id % ? = 0 ORDER BY closed_at",
+        (_stride(sold),),
     ).fetchall()
     figures.append(
         Figure(
             "escrow",
             "Markets",
             "Escrow sales",
-            f"{len(rows):,} artifacts sold through genesis_escrow, at their prices.",
+            f"{sold:,} artifacts sold through genesis_escrow, at their prices"
+            f"{_sampled(len(rows), sold)}.",
             [
                 {
                     "type": "scatter",
@@ -651,12 +694,18 @@ def _markets(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
             _time_layout("price (scrip)", span),
         )
     )
+    (bid_count,) = conn.execute("SELECT count(*) FROM oracle_bids").fetchone()
     bids = conn.execute(
-        "SELECT placed_at, amount, bidder_id FROM oracle_bids ORDER BY placed_at LIMIT 5000"
+        "SELECT placed_at, amount, bidder_id FROM oracle_bids WHERE id % ? = 0 ORDER BY placed_at",
+        (_stride(bid_count),),
     ).fetchall()
+    rounds, round_minted = conn.execute(
+        "SELECT count(DISTINCT round_at), coalesce(sum(minted), 0) FROM oracle_results"
+    ).fetchone()
+    # payouts summed per time bin, drawn at the bin's last round (a run of days has thousands)
     results = conn.execute(
-        "SELECT round_at, sum(paid), sum(minted) FROM oracle_results GROUP BY round_at"
-        " ORDER BY round_at"
+        f"SELECT max(round_at), sum(paid), sum(minted) FROM oracle_results"
+        f" GROUP BY {span.bin_sql('round_at')} ORDER BY 1"
     ).fetchall()
     data = []
     if bids:
@@ -680,8 +729,8 @@ def _markets(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
             "oracle",
             "Markets",
             "Oracle bids and payouts",
-            f"{len(bids):,} bids on genesis_oracle; {len(results):,} rounds resolved, minting"
-            f" {sum(r[2] for r in results):,} scrip.",
+            f"{bid_count:,} bids on genesis_oracle{_sampled(len(bids), bid_count)}; {rounds:,}"
+            f" rounds resolved, minting {int(round_minted):,} scrip (payouts summed per time bin).",
             data,
             _time_layout("scrip", span),
         )
@@ -692,14 +741,15 @@ def _markets(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         " GROUP BY task_id ORDER BY task_id LIMIT 50"
     ).fetchall()
     tasks = [r[0] for r in rows]
+    (rewards,) = conn.execute("SELECT coalesce(sum(reward), 0) FROM task_submissions").fetchone()
     figures.append(
         Figure(
             "tasks",
             "Markets",
             "Task results",
             f"Submissions per task: solved (paid), failed, or neither (already solved, taken,"
-            f" closed, abandoned, still running); {sum(r[4] or 0 for r in rows):,} scrip paid in"
-            " rewards.",
+            f" closed, abandoned, still running); {rewards:,} scrip paid in rewards"
+            f"{'' if len(rows) < 50 else ' (the first 50 tasks drawn)'}.",
             [
                 _bar("solved", tasks, [r[1] for r in rows], 2),
                 _bar("failed", tasks, [r[2] for r in rows], 3),
@@ -711,16 +761,25 @@ def _markets(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         )
     )
     rows = conn.execute(
-        "SELECT artifact_id, count(*), coalesce(sum(CASE WHEN invoker_id != owner_id THEN price"
-        " ELSE 0 END), 0) FROM invocations GROUP BY artifact_id ORDER BY 3 DESC, 2 DESC LIMIT 30"
+        "SELECT artifact_id, count(*), coalesce(sum(CASE WHEN invoker_id != owner_id"
+        " AND status = 'ok' THEN price ELSE 0 END), 0) FROM invocations GROUP BY artifact_id"
+        " ORDER BY 3 DESC, 2 DESC LIMIT 30"
     ).fetchall()
+    invoked, programs = conn.execute(
+        "SELECT count(*), count(DISTINCT artifact_id) FROM invocations"
+    ).fetchone()
+    most = (
+        f" (the {len(rows)} that earned most, of {programs:,}, drawn)"
+        if programs > len(rows)
+        else ""
+    )
     figures.append(
         Figure(
             "tools",
             "Markets",
             "Tool invocations and revenue by tool",
-            f"{sum(r[1] for r in rows):,} invocations of agents' programs; revenue is what"
-            " others paid their owners.",
+            f"{invoked:,} invocations of agents' programs{most};"
+            " revenue is the price others paid their owners for invocations that succeeded.",
             [
                 _bar(
                     "revenue (scrip)", [r[0] for r in rows], [r[2] for r in rows], 2, offsetgroup=1
@@ -755,7 +814,7 @@ def _exchange(conn: sqlite3.Connection, span: _Span) -> Figure:
         conn.execute("SELECT side, count(*) FROM exchange_orders GROUP BY side").fetchall()
     )
     for i, (side, symbol) in enumerate((("bid", "triangle-up"), ("ask", "triangle-down"))):
-        step = max(1, counts.get(side, 0) // 2000)  # at most about 2,000 markers a side
+        step = _stride(counts.get(side, 0))  # about 2,000 markers a side at most
         rows = conn.execute(
             "SELECT created_at, price, good, quantity, trader_id FROM exchange_orders"
             " WHERE side = ? AND id % ? = 0 ORDER BY id",
@@ -774,7 +833,7 @@ def _exchange(conn: sqlite3.Connection, span: _Span) -> Figure:
                 )
             )
     (fills,) = conn.execute("SELECT count(*) FROM exchange_fills").fetchone()
-    step = max(1, fills // 2000)
+    step = _stride(fills)
     goods = [r[0] for r in conn.execute("SELECT DISTINCT good FROM exchange_fills ORDER BY 1")]
     for i, good in enumerate(goods):
         rows = conn.execute(
@@ -828,7 +887,20 @@ def _robonomics(conn: sqlite3.Connection) -> list[Figure]:
 
 
 def read_figures(conn: sqlite3.Connection) -> list[Figure]:
-    """Every figure of the report, in the order of its questions (some may have no data)."""
+    """Every figure of the report, in the order of its questions (some may have no data).
+
+    All of them are read in one read transaction: one snapshot of a database that a run may
+    be writing, so that balances and the supply cannot disagree by a commit in between."""
+    if conn.in_transaction:
+        return _read_figures(conn)
+    conn.execute("BEGIN")
+    try:
+        return _read_figures(conn)
+    finally:
+        conn.rollback()
+
+
+def _read_figures(conn: sqlite3.Connection) -> list[Figure]:
     span = _span(conn)
     if span is None:
         return []
@@ -845,14 +917,22 @@ def read_figures(conn: sqlite3.Connection) -> list[Figure]:
 
 
 def latest_events(
-    conn: sqlite3.Connection, after: int = 0, limit: int = 50
+    conn: sqlite3.Connection, after: int = 0, limit: int = 50, most: int = 500
 ) -> list[dict[str, Any]]:
-    """The newest events after ``after`` (a seq), oldest first: the live view's stream."""
-    rows = conn.execute(
-        "SELECT seq, at, kind, principal_id, counterparty_id, amount, artifact_id FROM events"
-        " WHERE seq > ? ORDER BY seq DESC LIMIT ?",
-        (after, limit),
-    ).fetchall()
+    """The live view's stream, oldest first: the newest ``limit`` events when ``after`` is 0
+    (a page just opened), else every event after seq ``after``, up to ``most`` at a time (the
+    page asks again at once for the rest; none is skipped). An ``after`` past the newest
+    event (the database was made anew) starts over with the newest."""
+    (newest,) = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+    columns = "seq, at, kind, principal_id, counterparty_id, amount, artifact_id"
+    if after <= 0 or after > newest:
+        rows = conn.execute(
+            f"SELECT {columns} FROM events ORDER BY seq DESC LIMIT ?", (limit,)
+        ).fetchall()[::-1]
+    else:
+        rows = conn.execute(
+            f"SELECT {columns} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, most)
+        ).fetchall()
     return [
         {
             "seq": seq,
@@ -863,7 +943,7 @@ def latest_events(
             "amount": amount,
             "artifact": artifact,
         }
-        for seq, at, kind, principal, counterparty, amount, artifact in reversed(rows)
+        for seq, at, kind, principal, counterparty, amount, artifact in rows
     ]
 
 

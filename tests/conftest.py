@@ -90,9 +90,12 @@ def full_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     policy = ZeroIntelligencePolicy(seed=11)
 
     def answer(request: CompletionRequest) -> Completion:
-        # The baseline's choice, billed as a model's reply: 400 prompt tokens (300 cached).
+        # The baseline's choice, billed as a model's reply: 400 prompt tokens (300 cached), or
+        # fewer for a short prompt (the oracle's judge): never more than was reserved, or the
+        # model would be stopped for the run as overbilled.
         text = json.dumps(policy.choose(request.observation))
-        usage = Usage(400, min(100, request.max_tokens or 100), cached_tokens=300)
+        prompt = min(400, sum(len(m.content.encode()) for m in request.messages))
+        usage = Usage(prompt, min(100, request.max_tokens or 100), cached_tokens=prompt * 3 // 4)
         return Completion(text, usage, request.model)
 
     robonomics = yaml.safe_load((REPO / "config.yaml").read_text())["robonomics"]

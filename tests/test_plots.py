@@ -11,12 +11,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from agent_ecology.cli import main
 from agent_ecology.dashboard import Dashboard
 from agent_ecology.pages import render_page
 from agent_ecology.plots import Figure, ReportError, open_readonly, read_figures
+from agent_ecology.store import head_revision, migrate
 
 
 def figures_of(db: Path) -> dict[str, Figure]:
@@ -59,12 +61,33 @@ def test_every_question_of_a_trading_run_has_a_plot_with_its_data(full_db: Path)
     assert agents == 5 and all(len(t["x"]) == agents for t in figures["states"].data)
     for i in range(agents):
         assert sum(t["x"][i] for t in figures["states"].data) == pytest.approx(1.0)
-    # The money network holds every transfer.
-    ((transferred,),) = query(
-        full_db, "SELECT coalesce(sum(amount), 0) FROM scrip_transfers WHERE kind = 'transfer'"
-    )
-    z = figures["network"].data[0]["z"]
-    assert sum(map(sum, z)) >= transferred > 0
+    # The money network holds every payment between principals, each once, read from the
+    # ledger's own views and events: transfers, escrow sales (to their buyer), the revenue of
+    # programs, exchange fills, loans and their repayments.
+    network = figures["network"].data[0]
+    cell = {
+        (payer, payee): v
+        for payer, row in zip(network["y"], network["z"], strict=True)
+        for payee, v in zip(network["x"], row, strict=True)
+        if v
+    }
+    expected: dict[tuple[str, str], int] = {}
+    for payer, payee, amount in query(
+        full_db,
+        "SELECT from_id, to_id, amount FROM scrip_transfers WHERE kind = 'transfer'"
+        " UNION ALL SELECT buyer_id, seller_id, price FROM escrow_sales"
+        " UNION ALL SELECT buyer_id, seller_id, price * quantity FROM exchange_fills"
+        " UNION ALL SELECT principal_id, counterparty_id, amount FROM events"
+        "  WHERE kind IN ('debt_accepted', 'debt_repaid')"
+        " UNION ALL SELECT counterparty_id, principal_id, amount FROM events"
+        "  WHERE kind = 'debt_collected'",
+    ):
+        expected[(payer, payee)] = expected.get((payer, payee), 0) + amount
+    tools = sum(v for _, v in query(full_db, "SELECT id, revenue FROM programs"))
+    assert sum(cell.values()) == sum(expected.values()) + tools
+    for pair, amount in expected.items():
+        assert cell[pair] >= amount, pair  # (a pair may also have paid for tools)
+    assert any(kind == "transfer" for (kind,) in query(full_db, "SELECT kind FROM scrip_transfers"))
 
 
 def test_the_market_plots_count_what_the_ledger_holds(full_db: Path) -> None:
@@ -80,15 +103,12 @@ def test_the_market_plots_count_what_the_ledger_holds(full_db: Path) -> None:
         counts = expected[status if status in ("solved", "failed") else "neither"]
         counts[task] = counts.get(task, 0) + n
     assert {k: {t: n for t, n in v.items() if n} for k, v in tasks.items()} == expected
-    # Tools: invocations and what others paid, per program.
+    # Tools: invocations per program, and the revenue the ledger credited its owner.
     tools = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in figures["tools"].data}
-    for artifact, n, revenue in query(
-        full_db,
-        "SELECT artifact_id, count(*), sum(CASE WHEN invoker_id != owner_id THEN price ELSE 0"
-        " END) FROM invocations GROUP BY 1",
-    ):
-        assert tools["invocations"][artifact] == n
-        assert tools["revenue (scrip)"][artifact] == revenue
+    invoked = dict(query(full_db, "SELECT artifact_id, count(*) FROM invocations GROUP BY 1"))
+    assert tools["invocations"] == invoked
+    revenue = dict(query(full_db, "SELECT id, revenue FROM programs WHERE invocations > 0"))
+    assert tools["revenue (scrip)"] == revenue
     # Escrow sales, oracle bids, exchange orders: one marker each.
     ((sold,),) = query(full_db, "SELECT count(*) FROM escrow_listings WHERE status = 'sold'")
     assert sold > 0 and len(figures["escrow"].data[0]["y"]) == sold
@@ -139,12 +159,15 @@ def test_the_report_is_one_file_that_needs_no_network(
     assert {f["id"] for f in figures} == set(figures_of(full_db))
 
 
-def test_a_caption_cannot_end_the_embedded_data_early() -> None:
-    hostile = Figure("x", "S", "t", "</script><script>alert(1)</script>", [{"y": [1]}])
-    page = render_page([hostile], "title")
-    assert "</script><script>alert(1)" not in page
+def test_no_string_can_change_how_the_page_is_parsed() -> None:
+    hostile = "</script><script>alert(1)</script> <!--<script> & \u2028"
+    figure = Figure("x", "S", "t", hostile, [{"y": [1.5, float("nan"), float("inf")]}])
+    page = render_page([figure], "title")
     embedded = page.split('id="figures">', 1)[1].split("</script>", 1)[0]
-    assert json.loads(embedded)[0]["caption"] == hostile.caption
+    assert "<" not in embedded  # nothing in the data can end the element or open a comment
+    (parsed,) = json.loads(embedded)  # and it is JSON (NaN, which JSON lacks, becomes null)
+    assert parsed["caption"] == hostile
+    assert parsed["data"][0]["y"] == [1.5, None, None]
 
 
 def test_report_errors_say_what_was_wrong(
@@ -162,6 +185,14 @@ def test_report_errors_say_what_was_wrong(
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot read {junk} as a world database (")
     assert "agent-ecology init" in err
+    old = tmp_path / "old.db"
+    anyio.run(migrate, old, "0008")
+    assert main(["report", "--db", str(old)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {old} is at schema revision '0008', this version reads '{head_revision()}':"
+        f" migrate it with `agent-ecology init --db {old}` (a run does it too), or use the"
+        " agent-ecology that wrote it\n"
+    )
     folder = tmp_path / "no" / "such" / "folder" / "r.html"
     assert main(["report", "--db", str(full_db), "-o", str(folder)]) == 1
     assert capsys.readouterr().err.startswith(f"error: cannot write the report to {folder} (")
@@ -208,10 +239,20 @@ def test_the_dashboard_serves_the_page_the_figures_and_the_events(full_db: Path)
         ((last,),) = query(full_db, "SELECT max(seq) FROM events")
         status, events = get(server.url + f"api/events?after={last - 3}")
         assert [e["seq"] for e in events] == [last - 2, last - 1, last]
-        assert get(server.url + "api/events?after=x") == (
-            400,
-            {"error": "after must be an event seq (an integer)"},
-        )
+        for bad in ("x", "-1", "99999999999999999999"):
+            assert get(server.url + f"api/events?after={bad}") == (
+                400,
+                {"error": "after must be an event seq (a whole number, 0 or more)"},
+            )
+        # A database made anew (seqs start over): the stream starts over with the newest.
+        status, events = get(server.url + f"api/events?after={last + 1000}")
+        assert [e["seq"] for e in events][-1] == last and len(events) == 50
+        # Another name for this address (DNS rebinding) is not answered.
+        rebound = urllib.request.Request(server.url + "api/figures", headers={"Host": "evil.test"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=10)
+        refused.value.close()
+        assert refused.value.code == 421
         assert get(server.url + "nothing")[0] == 404
     finally:
         server.stop()
