@@ -554,6 +554,26 @@ def _actions(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
     for i, kind in enumerate(kinds):
         counts = {a: n for a, k, n in per_agent_rows if k == kind}
         per_agent.append(_bar(kind, agents, [counts.get(a, 0) for a in agents], i))
+    # Per agent per time bin, by kind: a heatmap of turns, each cell's kinds in its hover text.
+    cells: dict[tuple[str, int], dict[str, int]] = {}
+    for agent, b, kind, n in conn.execute(
+        f"SELECT agent_id, {span.bin_sql('at')} AS b, coalesce(action, '(unparsed)'), count(*)"
+        " FROM agent_turns GROUP BY 1, 2, 3"
+    ):
+        cells.setdefault((agent, b), {})[kind] = n
+    bins = sorted({b for _, b in cells})
+    grid = {
+        "type": "heatmap",
+        "x": [span.bin_time(b) for b in bins],
+        "y": agents,
+        "z": [[sum(cells.get((a, b), {}).values()) for b in bins] for a in agents],
+        "text": [
+            [", ".join(f"{k} {n}" for k, n in sorted(cells.get((a, b), {}).items())) for b in bins]
+            for a in agents
+        ],
+        "hovertemplate": "%{y} at %{x}: %{z} turns (%{text})<extra></extra>",
+        "colorscale": "Blues",
+    }
     refusals = conn.execute(
         "SELECT coalesce(code, '(none)'), count(*) FROM agent_turns WHERE NOT ok"
         " GROUP BY 1 ORDER BY 2 DESC"
@@ -577,6 +597,15 @@ def _actions(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
             "What each agent did with its turns." + note,
             per_agent if agents else [],
             {"barmode": "stack", "yaxis": {"title": {"text": "turns"}}},
+        ),
+        Figure(
+            "actions-by-agent-over-time",
+            "Actions",
+            "Actions per agent over time",
+            f"Turns of each agent per time bin ({_duration(span.width)}); hover a cell for its"
+            " actions by kind." + note,
+            [grid] if bins and agents else [],
+            _time_layout("agent", span),
         ),
         Figure(
             "refusals",

@@ -54,6 +54,9 @@ def test_every_question_of_a_trading_run_has_a_plot_with_its_data(full_db: Path)
     ((turns,),) = query(full_db, "SELECT count(*) FROM agent_turns")
     assert sum(sum(t["y"]) for t in figures["actions"].data) == turns
     assert sum(sum(t["y"]) for t in figures["actions-by-agent"].data) == turns
+    (grid,) = figures["actions-by-agent-over-time"].data
+    per_agent = dict(query(full_db, "SELECT agent_id, count(*) FROM agent_turns GROUP BY 1"))
+    assert {a: sum(row) for a, row in zip(grid["y"], grid["z"], strict=True)} == per_agent
     refused = query(full_db, "SELECT count(*) FROM agent_turns WHERE NOT ok")[0][0]
     assert sum(sum(t["y"]) for t in figures["refusals"].data) == refused
     # The states of each agent are shares that add up to one.
