@@ -27,6 +27,7 @@ from typing import Any
 
 from agent_ecology.store import head_revision
 
+HEAT = [[0, "#f7fbff"], [1, "#08306b"]]  # a heatmap's colours: nothing white, most dark blue
 BINS = 120  # time bins of a counting plot
 MAX_SERIES = 12  # per-agent lines in one plot (the richest and the poorest beyond that)
 NANODOLLARS = 1_000_000_000
@@ -572,7 +573,7 @@ def _actions(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
             for a in agents
         ],
         "hovertemplate": "%{y} at %{x}: %{z} turns (%{text})<extra></extra>",
-        "colorscale": "Blues",
+        "colorscale": HEAT,  # none white, more darker
     }
     refusals = conn.execute(
         "SELECT coalesce(code, '(none)'), count(*) FROM agent_turns WHERE NOT ok"
@@ -676,7 +677,7 @@ def _network(conn: sqlite3.Connection) -> list[Figure]:
                     "x": names,
                     "y": names,
                     "z": z,
-                    "colorscale": [[0, "#f7fbff"], [1, "#08306b"]],
+                    "colorscale": HEAT,
                     "hovertemplate": "%{y} paid %{x}: %{z} scrip<extra></extra>",
                 }
             ]
@@ -684,7 +685,11 @@ def _network(conn: sqlite3.Connection) -> list[Figure]:
             else [],
             {
                 "xaxis": {"title": {"text": "paid to"}},
-                "yaxis": {"title": {"text": "paid by"}, "autorange": "reversed"},
+                "yaxis": {
+                    "title": {"text": "paid by"},
+                    "autorange": "reversed",
+                    "automargin": True,  # long names (programs' accounts) are not cut
+                },
             },
         )
     ]
