@@ -684,7 +684,7 @@ def _network(conn: sqlite3.Connection) -> list[Figure]:
             if flows
             else [],
             {
-                "xaxis": {"title": {"text": "paid to"}},
+                "xaxis": {"title": {"text": "paid to"}, "automargin": True},
                 "yaxis": {
                     "title": {"text": "paid by"},
                     "autorange": "reversed",
