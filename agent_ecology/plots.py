@@ -533,10 +533,25 @@ def _dollars(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
 
 
 def _actions(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
-    rows = conn.execute(
-        f"SELECT coalesce(action, '(unparsed)'), {span.bin_sql('at')} AS b, count(*)"
-        " FROM agent_turns GROUP BY 1, b ORDER BY 1, b"
+    # One pass over the turns (they are most of a long run's events): counts per agent, time
+    # bin, action and refusal code, from which all four figures are summed.
+    groups = conn.execute(
+        f"SELECT agent_id, {span.bin_sql('at')} AS b, coalesce(action, '(unparsed)'),"
+        " CASE WHEN ok THEN NULL ELSE coalesce(code, '(none)') END, count(*)"
+        " FROM agent_turns GROUP BY 1, 2, 3, 4"
     ).fetchall()
+    by_kind_bin: dict[tuple[str, int], int] = {}
+    by_agent_kind: dict[tuple[str, str], int] = {}
+    cells: dict[tuple[str, int], dict[str, int]] = {}
+    by_code: dict[str, int] = {}
+    for agent, b, kind, code, n in groups:
+        by_kind_bin[(kind, b)] = by_kind_bin.get((kind, b), 0) + n
+        by_agent_kind[(agent, kind)] = by_agent_kind.get((agent, kind), 0) + n
+        cell = cells.setdefault((agent, b), {})
+        cell[kind] = cell.get(kind, 0) + n
+        if code is not None:
+            by_code[code] = by_code.get(code, 0) + n
+    rows = sorted((k, b, n) for (k, b), n in by_kind_bin.items())
     kinds = sorted({r[0] for r in rows})
     over_time = [
         _bar(
@@ -548,21 +563,12 @@ def _actions(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         for i, kind in enumerate(kinds)
     ]
     agents, note = _shown(conn)
-    per_agent_rows = conn.execute(
-        "SELECT agent_id, coalesce(action, '(unparsed)'), count(*) FROM agent_turns GROUP BY 1, 2"
-    ).fetchall()
     per_agent = []
     for i, kind in enumerate(kinds):
-        counts = {a: n for a, k, n in per_agent_rows if k == kind}
-        per_agent.append(_bar(kind, agents, [counts.get(a, 0) for a in agents], i))
+        per_agent.append(_bar(kind, agents, [by_agent_kind.get((a, kind), 0) for a in agents], i))
     # Per agent per time bin, by kind: a heatmap of turns, each cell's kinds in its hover text.
-    cells: dict[tuple[str, int], dict[str, int]] = {}
-    for agent, b, kind, n in conn.execute(
-        f"SELECT agent_id, {span.bin_sql('at')} AS b, coalesce(action, '(unparsed)'), count(*)"
-        " FROM agent_turns GROUP BY 1, 2, 3"
-    ):
-        cells.setdefault((agent, b), {})[kind] = n
-    bins = sorted({b for _, b in cells})
+    drawn = set(agents)
+    bins = sorted({b for a, b in cells if a in drawn})
     grid = {
         "type": "heatmap",
         "x": [span.bin_time(b) for b in bins],
@@ -575,10 +581,7 @@ def _actions(conn: sqlite3.Connection, span: _Span) -> list[Figure]:
         "hovertemplate": "%{y} at %{x}: %{z} turns (%{text})<extra></extra>",
         "colorscale": HEAT,  # none white, more darker
     }
-    refusals = conn.execute(
-        "SELECT coalesce(code, '(none)'), count(*) FROM agent_turns WHERE NOT ok"
-        " GROUP BY 1 ORDER BY 2 DESC"
-    ).fetchall()
+    refusals = sorted(by_code.items(), key=lambda r: (-r[1], r[0]))
     total = sum(n for _, _, n in rows)
     refused = sum(n for _, n in refusals)
     return [
