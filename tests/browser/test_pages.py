@@ -70,6 +70,13 @@ def drawn(driver: Any) -> dict[str, dict[str, int]]:
     return {p["id"]: p for p in driver.execute_script(DRAWN)}
 
 
+def every_plot_drawn(plots: dict[str, dict[str, int]], figures: list[dict[str, Any]]) -> None:
+    """A plot for each figure with data, in order, and each shows marks."""
+    assert list(plots) == [f["id"] for f in figures if f["data"]]
+    for shown in plots.values():
+        assert shown["lines"] + shown["points"] + shown["heatmaps"] > 0, shown
+
+
 def no_javascript_errors(driver: Any) -> None:
     logged = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert logged == [], logged
@@ -233,8 +240,7 @@ def test_the_report_of_a_shipped_config_run_opens_with_its_plots(tmp_path: Path)
     with chromium(tmp_path / "profile") as driver:
         driver.get(page.as_uri())
         plots = drawn(driver)
-        assert list(plots) == [f["id"] for f in figures if f["data"]]
-        assert all(p["lines"] + p["points"] + p["heatmaps"] > 0 for p in plots.values()), plots
+        every_plot_drawn(plots, figures)
         # What did not happen is said in words, not drawn as an empty plot.
         empty = driver.find_element("id", "empty").text
         for figure in figures:
@@ -311,8 +317,7 @@ def test_a_report_of_100000_events_is_drawn_in_under_5_s(long_db: Path, tmp_path
     with chromium(tmp_path / "profile") as driver:
         driver.get(page.as_uri())
         plots = drawn(driver)
-        assert list(plots) == [f["id"] for f in figures if f["data"]]
-        assert all(p["lines"] + p["points"] + p["heatmaps"] > 0 for p in plots.values()), plots
+        every_plot_drawn(plots, figures)
         drawn_s = int(driver.execute_script("return document.body.dataset.drawnMs")) / 1000
         no_javascript_errors(driver)
         screenshot(driver, tmp_path / "report.png")
