@@ -206,12 +206,16 @@ def test_the_report_of_a_database_being_written_is_read_without_blocking_it(
 ) -> None:
     db = tmp_path / "world.db"
     shutil.copyfile(full_db, db)
+    ((before,),) = query(db, "SELECT scrip FROM principals WHERE id = 'alice'")
     writer = sqlite3.connect(db)
-    writer.execute("PRAGMA journal_mode=WAL")
-    writer.execute("BEGIN IMMEDIATE")  # a writer holds its lock while the report reads
-    writer.execute("UPDATE principals SET scrip = scrip WHERE id = 'alice'")
+    # The run left its database in WAL mode, where a writer holding the exclusive lock with
+    # a change not yet committed blocks no reader (in rollback-journal mode it would).
+    assert writer.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("UPDATE principals SET scrip = scrip + 1000 WHERE id = 'alice'")
     try:
-        assert figures_of(db)["scrip"].points > 0
+        scrip = {t["name"]: t["y"][-1] for t in figures_of(db)["scrip"].data}
+        assert scrip["alice"] == before  # the last commit, not the change in flight
     finally:
         writer.rollback()
         writer.close()
