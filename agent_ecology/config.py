@@ -359,6 +359,12 @@ class LLMSettings(Strict):
     )
     retry_backoff_max: PositiveFloat = 30.0
     max_connections: PositiveInt = 1000
+    http_client: Literal["auto", "lean", "sdk"] = Field(
+        default="auto",
+        description="How requests are sent: lean (a small HTTP/1.1 client, the SDK's request"
+        " byte for byte at a tenth of its CPU), sdk (the openai SDK), auto (lean unless a"
+        " proxy is configured in the environment).",
+    )
     structured_output: StructuredOutput = Field(
         default="auto",
         description="Constrain replies to the action schema: auto, json_schema, grammar,"

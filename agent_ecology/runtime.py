@@ -102,6 +102,7 @@ def choose_provider(
             api_key_env=settings.llm.api_key_env,
             max_tokens_param=settings.llm.max_tokens_param,
             structured_output=settings.llm.structured_output,
+            http=settings.llm.http_client,
             per_model={
                 model: price.structured_output
                 for model, price in settings.llm.prices.items()

@@ -84,7 +84,7 @@ if str(ROOT) not in sys.path:
 LATENCY = 0.2
 NOOP = '{"action": "noop"}'
 INSTANT_KINDS = ("floor", "noop", "zi")
-LOOPBACK_KINDS = ("wire", "sdk", "runtime")
+LOOPBACK_KINDS = ("wire", "lean", "sdk", "runtime_sdk", "runtime")
 TARGET_FRACTION = 0.90
 TARGET_CPU_MS = 2.0
 TARGET_KB_PER_AGENT = 100.0
@@ -267,7 +267,7 @@ def _settings_data(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
         "llm": {"provider": "baseline", "model": "bench"},
         "run": {"metrics_interval": 1e6, "grace": 1},
     }
-    if spec["kind"] == "runtime":
+    if spec["kind"] in ("runtime", "runtime_sdk"):
         for agent in agents:
             agent["max_tokens"] = 20
         data["llm"] = {
@@ -278,6 +278,7 @@ def _settings_data(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
             "prices": {"bench": {"input": 0.01, "output": 0.01, "max_output_tokens": 100}},
             "max_retries": 0,
             "max_connections": max(n, 10),
+            "http_client": "sdk" if spec["kind"] == "runtime_sdk" else "auto",
         }
     return data
 
@@ -325,7 +326,7 @@ async def child_runtime(spec: dict[str, Any]) -> dict[str, Any]:
             handle_signals=False,
             environ=environ,
         )
-        if kind == "runtime" and not runtime.billed:
+        if kind in ("runtime", "runtime_sdk") and not runtime.billed:
             raise RuntimeError(f"expected the billed OpenAI provider, got {runtime.provider.name}")
         loops = runtime.loops
 
@@ -403,7 +404,10 @@ async def child_sdk(spec: dict[str, Any]) -> dict[str, Any]:
 
     n = spec["agents"]
     provider = OpenAICompatibleProvider(
-        api_key=spec["key"], base_url=spec["base_url"], max_connections=max(n, 10)
+        api_key=spec["key"],
+        base_url=spec["base_url"],
+        max_connections=max(n, 10),
+        http="sdk" if spec["kind"] == "sdk" else "lean",
     )
     messages = tuple(Message(role, text) for role, text in _bench_messages(spec))  # type: ignore[arg-type]
     done = errors = 0
@@ -486,6 +490,8 @@ CHILDREN = {
     "zi": child_runtime,
     "wire": child_wire,
     "sdk": child_sdk,
+    "lean": child_sdk,
+    "runtime_sdk": child_runtime,
     "runtime": child_runtime,
 }
 
@@ -558,6 +564,7 @@ def serve(key: str, latency: float) -> None:
             body = super()._record(raw)
             with self._lock:  # keep no history: a long run would hold every request body
                 self._requests.clear()
+                self._heads.clear()
             return body
 
     reply = Reply(NOOP, prompt_tokens=50, completion_tokens=5)
@@ -678,7 +685,7 @@ class Bench:
             for n in args.agents:
                 for kind in INSTANT_KINDS + (LOOPBACK_KINDS if args.loopback else ()):
                     extra = {}
-                    if kind in ("wire", "sdk"):
+                    if kind in ("wire", "sdk", "lean"):
                         extra["prompt_chars"] = results["noop"].get(n, {}).get("prompt_chars")
                     runs = [self.child(self.spec(kind, n, **extra)) for _ in range(args.rounds)]
                     results[kind][n] = self.median(runs)
@@ -791,7 +798,13 @@ def report(
                 "\nbaseline action mix (all sizes, whole runs): "
                 + ", ".join(f"{k} {v / total:.0%}" for k, v in mix.most_common())
             )
-    names = {"wire": "raw HTTP (no SDK)", "sdk": "SDK alone", "runtime": "runtime"}
+    names = {
+        "wire": "raw HTTP (no SDK)",
+        "lean": "lean client alone",
+        "sdk": "SDK alone",
+        "runtime_sdk": "runtime (SDK)",
+        "runtime": "runtime (lean)",
+    }
     rows = _size_rows(results, agents, names, _loopback_cells)
     if rows:
         out.append(f"\n### Loopback server, {LATENCY * 1000:.0f} ms per answer\n")
@@ -862,7 +875,7 @@ def _verdicts(
     summary: dict[str, Any] = {}
     big = max(agents)
     # Concurrency at the largest size.
-    wire, sdk, rt = (results.get(k, {}).get(big) for k in LOOPBACK_KINDS)
+    wire, _lean, sdk, _rt_sdk, rt = (results.get(k, {}).get(big) for k in LOOPBACK_KINDS)
     if _ok(rt):
         assert rt is not None
         frac = rt["attempts_per_s"] / (big / LATENCY)
@@ -1028,7 +1041,7 @@ def main() -> None:
             if args.profile_dir is not None:
                 args.profile_dir.mkdir(parents=True, exist_ok=True)
                 extra["profile_dir"] = str(args.profile_dir.resolve())
-            if kind in ("wire", "sdk"):
+            if kind in ("wire", "sdk", "lean"):
                 extra["prompt_chars"] = 3200  # about the runtime's prompt (noop runs report it)
             bench.child(bench.spec(kind, int(n or 100), **extra), echo=True)
         finally:

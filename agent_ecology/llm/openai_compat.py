@@ -18,11 +18,19 @@ Design:
   several SDK clients of at most 32 connections each (the HTTP pool's bookkeeping is linear
   in its size, per request), and each call goes to the one with the most free connections,
   so a call never waits for a connection while fewer than ``max_connections`` are in use.
-* **The client's own ``post()``.** The request goes through ``AsyncOpenAI.post`` with a
-  plain JSON body: the same URL, headers, authentication, timeouts and error types as
-  ``chat.completions.create``, without that method's per-call introspection of the
-  parameters' types, which cost about a third of the SDK's CPU per call (2.2 -> 1.6 ms at
-  1,000 concurrent calls, ``benchmarks/agents.py``). The body is read and checked here.
+* **The lean client by default.** With ``http="lean"`` (and ``auto`` unless a proxy is set in
+  the environment) the request goes through :mod:`agent_ecology.llm.http11`: the SDK's own
+  URL, headers (taken from an ``AsyncOpenAI`` client: its user agent, platform headers,
+  organization and project) and JSON body, byte for byte (tests/llm/test_http11.py compares
+  them), over a stack of keep-alive connections, with the same errors as below. At 1,000
+  concurrent calls it costs about 0.07 ms of CPU a call against the SDK's 0.9
+  (``benchmarks/agents.py``). Unlike the SDK it does not follow redirects: a 3xx is
+  reported with where it points, to put in ``llm.base_url``.
+* **The SDK's own ``post()``** (``http="sdk"``). The request goes through
+  ``AsyncOpenAI.post`` with a plain JSON body: the same URL, headers, authentication,
+  timeouts and error types as ``chat.completions.create``, without that method's per-call
+  introspection of the parameters' types, which cost about a third of the SDK's CPU per
+  call (2.2 -> 1.6 ms at 1,000 concurrent calls). The body is read and checked here.
 * **Only our errors leave.** Every failure becomes a
   :class:`~agent_ecology.llm.errors.ProviderError`; no ``openai`` or ``httpx`` exception
   escapes :meth:`OpenAICompatibleProvider.complete`. The mapping:
@@ -54,16 +62,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx2
 import openai
 
+from agent_ecology.llm import http11
 from agent_ecology.llm.errors import (
     ConnectionLost,
     MalformedResponse,
@@ -88,6 +100,8 @@ _KEEPALIVE_EXPIRY: Final = 30.0
 #: 1000 concurrent calls to a 200 ms server took 10-17 s of client CPU; shards of 32 bring
 #: that to about 3 s, most of it the SDK's own per-call work (about 2 ms a call).
 _CONNECTIONS_PER_SHARD: Final = 32
+#: The ways to send a request (``http=``): our own HTTP/1.1 client, or the SDK's.
+HTTP_CLIENTS: Final = ("auto", "lean", "sdk")
 
 
 LADDER: Final = ("json_schema", "grammar", "json_object", "json_object_only", "off")
@@ -162,6 +176,7 @@ class OpenAICompatibleProvider:
         structured_output: str = "auto",
         per_model: Mapping[str, str] | None = None,
         say: Callable[[str], None] | None = None,
+        http: str = "auto",
     ) -> None:
         if not api_key:
             raise ValueError(
@@ -172,6 +187,8 @@ class OpenAICompatibleProvider:
             raise ValueError("timeout and connect_timeout must be positive (seconds)")
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if http not in HTTP_CLIENTS:
+            raise ValueError(f"http {http!r} is none of {', '.join(HTTP_CLIENTS)}")
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
@@ -194,9 +211,22 @@ class OpenAICompatibleProvider:
         )
         """Whether a request's schema is sent (so it counts in the call's worst case)."""
         http_timeout = httpx2.Timeout(timeout, connect=min(connect_timeout, timeout))
-        shards = math.ceil(max_connections / _CONNECTIONS_PER_SHARD)
+        if http == "auto":
+            http = "sdk" if _proxied(base_url) else "lean"
+        self.http = http
+        """The client requests go through: ``lean`` (:mod:`agent_ecology.llm.http11`) or
+        ``sdk`` (the openai SDK's ``post()``)."""
+        self._origin: http11.Origin | None = None
+        self._head: bytes | None = None
+        # lean: one SDK client, never used to send: it resolves base_url ($OPENAI_BASE_URL)
+        # and makes the headers (its user agent, platform headers, organization, project).
+        max_connections_sdk = 1 if http == "lean" else max_connections
+        shards = math.ceil(max_connections_sdk / _CONNECTIONS_PER_SHARD)
         # Shard sizes that add up to max_connections exactly (they differ by at most one).
-        sizes = [max_connections // shards + (i < max_connections % shards) for i in range(shards)]
+        sizes = [
+            max_connections_sdk // shards + (i < max_connections_sdk % shards)
+            for i in range(shards)
+        ]
         # One TLS context for all shards: building one costs ~35 ms (it loads the trust store).
         tls = httpx2.create_ssl_context()
         try:
@@ -222,6 +252,19 @@ class OpenAICompatibleProvider:
             raise ValueError(f"cannot create the OpenAI client: {exc}") from exc
         self._free = sizes  # connections of each shard not carrying a call now
         self._base_url = str(self._clients[0].base_url).rstrip("/")
+        if http == "lean":
+            url = urlsplit(self._base_url)
+            self._target = (url.path.rstrip("/") or "") + "/chat/completions"
+            try:
+                self._origin = http11.Origin(
+                    url,
+                    max_connections=max_connections,
+                    connect_timeout=min(connect_timeout, timeout),
+                    keepalive_expiry=_KEEPALIVE_EXPIRY,
+                    tls=tls,
+                )
+            except ValueError:
+                self._origin = None  # an unsupported scheme: said on the first call
 
     @property
     def name(self) -> str:
@@ -283,27 +326,34 @@ class OpenAICompatibleProvider:
         if self.say is not None:
             self.say(line)
 
+    def _payload(self, request: CompletionRequest, rung: int) -> tuple[dict[str, object], bool]:
+        """The request body, and whether it constrains the output (so that an error naming
+        the format is a refusal of it)."""
+        payload: dict[str, object] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            payload[self._max_tokens_param] = request.max_tokens
+        response_format = _response_format(LADDER[rung], request.schema)
+        if response_format is not None:
+            payload["response_format"] = response_format
+        constrained = response_format is not None
+        if LADDER[rung] == "grammar" and request.schema is not None:
+            payload["grammar"] = schema_grammar(request.schema)
+            constrained = True
+        return payload, constrained
+
     async def _attempt(self, request: CompletionRequest, rung: int) -> Completion:
+        if self.http == "lean":
+            return await self._lean_attempt(request, rung)
         # The shard with the most free connections: it has one whenever fewer than
         # max_connections calls are in flight in all, so no call waits needlessly.
         shard = max(range(len(self._clients)), key=self._free.__getitem__)
-        max_tokens = openai.omit if request.max_tokens is None else request.max_tokens
         self._free[shard] -= 1
         try:
             async with asyncio.timeout(self._timeout):
-                payload: dict[str, object] = {
-                    "model": request.model,
-                    "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-                }
-                if max_tokens is not openai.omit:
-                    payload[self._max_tokens_param] = max_tokens
-                response_format = _response_format(LADDER[rung], request.schema)
-                if response_format is not None:
-                    payload["response_format"] = response_format
-                constrained = response_format is not None
-                if LADDER[rung] == "grammar" and request.schema is not None:
-                    payload["grammar"] = schema_grammar(request.schema)
-                    constrained = True
+                payload, constrained = self._payload(request, rung)
                 # The client's own post(): the same request, headers, errors and timeouts as
                 # chat.completions.create, without its per-call introspection of the
                 # parameters' types (a third of the SDK's CPU per call); we read the body.
@@ -318,10 +368,12 @@ class OpenAICompatibleProvider:
                 " later, or raise the timeout for slow local models"
             ) from exc
         except openai.APIStatusError as exc:
-            detail = _server_message(exc)
+            detail = _server_message(exc.body, exc.response.reason_phrase)
             if constrained and _names_the_format(exc.status_code, detail):
                 raise _FormatRefused(exc.status_code, detail) from exc
-            raise self._status_error(exc, request) from exc
+            raise self._status_error(
+                exc.status_code, detail, exc.response.headers, request
+            ) from exc
         except openai.APITimeoutError as exc:  # before APIConnectionError: it is a subclass
             raise self._timeout_error(exc) from exc
         except openai.APIConnectionError as exc:
@@ -341,19 +393,99 @@ class OpenAICompatibleProvider:
             self._free[shard] += 1
         return self._parse(body, raw.status_code, request)
 
+    async def _lean_attempt(self, request: CompletionRequest, rung: int) -> Completion:
+        """One attempt through :mod:`~agent_ecology.llm.http11`: the SDK's request (URL,
+        headers, body), its errors and timeouts, without its per-call machinery."""
+        if self._origin is None:
+            raise ProviderUnreachable(
+                f"cannot use {self._base_url} (UnsupportedProtocol: the URL's scheme is not"
+                " http or https); llm.base_url must start with http:// or https://"
+            )
+        if self._head is None:
+            self._head = self._lean_headers()
+        payload, constrained = self._payload(request, rung)
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        progress = http11.Progress()
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._origin.post(self._target, self._head, body, progress)
+        except TimeoutError as exc:
+            if progress.phase == "waiting":
+                raise ProviderUnreachable(
+                    f"all {self._max_connections} connections to {self._base_url} stayed busy"
+                    f" for {self._timeout:g} s, so the request was never sent; retry, or allow"
+                    " more connections"
+                ) from exc
+            if progress.phase == "connecting":
+                raise ProviderUnreachable(
+                    f"could not connect to {self._base_url} within {self._timeout:g} s;"
+                    " check that the server is running and reachable, then retry"
+                ) from exc
+            raise ProviderTimeout(
+                f"no complete answer from {self._base_url} within the {self._timeout:g} s timeout"
+                " (whole attempt); the server may be overloaded or the answer too long; retry"
+                " later, or raise the timeout for slow local models"
+            ) from exc
+        except http11.ConnectFailed as exc:
+            if exc.timed_out:
+                raise ProviderUnreachable(
+                    f"could not connect to {self._base_url} within {self._connect_timeout:g} s;"
+                    " check that the server is running and reachable, then retry"
+                ) from exc
+            raise ProviderUnreachable(
+                f"cannot connect to {self._base_url} ({_truncate(str(exc))}); check that the"
+                " server is running and that llm.base_url is right (host, port, http/https)"
+            ) from exc
+        except http11.Undecodable as exc:
+            raise MalformedResponse(
+                f"the answer from {self._base_url} could not be read ({_truncate(str(exc))});"
+                " check that base_url points at an OpenAI-compatible API"
+            ) from exc
+        except http11.Lost as exc:
+            raise ConnectionLost(
+                f"the connection to {self._base_url} was lost before a full answer arrived"
+                f" ({_truncate(str(exc))}); the request may have been processed; retry"
+            ) from exc
+        status = response.status
+        if not 200 <= status < 300:
+            detail = _server_message(_error_body(response.body), response.reason)
+            location = response.headers.get("location")
+            if 300 <= status < 400 and location:
+                detail = f"{detail}; it redirects to {_truncate(location)}: set llm.base_url there"
+            if constrained and _names_the_format(status, detail):
+                raise _FormatRefused(status, detail)
+            raise self._status_error(status, detail, response.headers, request)
+        return self._parse(response.body, status, request)
+
+    def _lean_headers(self) -> bytes:
+        """The SDK's own headers for a chat completion (made in the event loop, as the SDK
+        makes them: they name the async library), as header lines."""
+        client = self._clients[0]
+        headers: dict[str, object] = {
+            **client.default_headers,
+            **client.auth_headers,
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "X-Stainless-Retry-Count": "0",
+            "X-Stainless-Read-Timeout": str(float(self._timeout)),
+        }
+        lines = [
+            f"{name}: {value}\r\n" for name, value in headers.items() if isinstance(value, str)
+        ]
+        return "".join(lines).encode("latin-1")
+
     async def aclose(self) -> None:
         """Close the HTTP clients and their pooled connections."""
+        if self._origin is not None:
+            self._origin.close()
         for client in self._clients:
             await client.close()
 
     # --- error mapping --------------------------------------------------------------------
 
     def _status_error(
-        self, exc: openai.APIStatusError, request: CompletionRequest
+        self, status: int, detail: str, headers: Mapping[str, str], request: CompletionRequest
     ) -> ProviderError:
-        status = exc.status_code
-        detail = _server_message(exc)
-        headers = exc.response.headers
         if status == 429:
             retry_after = parse_retry_after(headers)
             wait = f"wait {retry_after:g} s" if retry_after is not None else "wait"
@@ -540,9 +672,33 @@ def _finite_float(value: str | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _server_message(exc: openai.APIStatusError) -> str:
+def _proxied(base_url: str | None) -> bool:
+    """Whether the environment names a proxy for ``base_url`` (the SDK's httpx honours
+    ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``; the lean client does not)."""
+    url = urlsplit(base_url or _environ_base_url())
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(url.hostname or "")
+
+
+def _environ_base_url() -> str:
+    return os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+
+
+def _error_body(raw: bytes) -> object:
+    """An error answer's body as the SDK hands it to its exceptions: the JSON's ``error``
+    object when it has one, else the JSON, else the text."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    try:
+        body: object = json.loads(text)
+    except ValueError:
+        return text
+    return body.get("error", body) if isinstance(body, dict) else body
+
+
+def _server_message(body: object, reason_phrase: str) -> str:
     """The server's own explanation: ``error.message`` when the body has one, else the body."""
-    body = exc.body
     if isinstance(body, dict):
         message = body.get("message")
         if isinstance(message, str) and message:
@@ -553,8 +709,7 @@ def _server_message(exc: openai.APIStatusError) -> str:
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return _truncate(error["message"])
     if body is None or body == "":
-        text = exc.response.reason_phrase or "no details"
-        return _truncate(text)
+        return _truncate(reason_phrase or "no details")
     return _detail(body)
 
 

@@ -232,6 +232,7 @@ class ChatServer:
         self.api_key = api_key
         self._lock = threading.Lock()
         self._requests: list[RequestBody] = []
+        self._heads: list[tuple[str, str, dict[str, str], bytes]] = []
         self._connection_count = 0
         self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
@@ -262,6 +263,13 @@ class ChatServer:
         """
         with self._lock:
             return list(self._requests)
+
+    @property
+    def raw_requests(self) -> list[tuple[str, str, dict[str, str], bytes]]:
+        """``(method, path, headers, body bytes)`` of every request received, oldest first;
+        header names in lower case."""
+        with self._lock:
+            return list(self._heads)
 
     @property
     def request_count(self) -> int:
@@ -397,6 +405,8 @@ class ChatServer:
                 await writer.wait_closed()
 
     async def _answer(self, request: _Request) -> _Response | None:
+        with self._lock:
+            self._heads.append((request.method, request.path, dict(request.headers), request.body))
         if request.path != _CHAT_PATH:
             message = f"Unknown request URL: {request.method} {request.path}."
             return _Response(404, _error_body(message, "invalid_request_error", "unknown_url"))

@@ -30,6 +30,20 @@ KEY = "sk-test-key-0123456789"
 MODEL = "test-model"
 
 
+_CLIENT = {"http": "lean"}
+
+
+@pytest.fixture(autouse=True, params=["lean", "sdk"])
+def http_client(request: pytest.FixtureRequest) -> str:
+    """Every test here runs with both ways of sending: the lean HTTP/1.1 client and the SDK."""
+    _CLIENT["http"] = request.param
+    return str(request.param)
+
+
+def make_provider(**kwargs: object) -> OpenAICompatibleProvider:
+    return OpenAICompatibleProvider(http=_CLIENT["http"], **kwargs)  # type: ignore[arg-type]
+
+
 def make_request(max_tokens: int | None = 50, text: str = "Hi there.") -> CompletionRequest:
     return CompletionRequest(
         agent_id="alice",
@@ -47,7 +61,7 @@ def server() -> Iterator[ChatServer]:
 
 @pytest.fixture
 async def provider(server: ChatServer) -> AsyncIterator[OpenAICompatibleProvider]:
-    llm = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+    llm = make_provider(api_key=KEY, base_url=server.base_url, timeout=5.0)
     async with aclosing(llm):
         yield llm
 
@@ -112,7 +126,7 @@ async def test_assistant_messages_are_sent_with_their_role(
 
 async def test_fifty_concurrent_calls_all_succeed() -> None:
     with ChatServer(api_key=KEY, latency=0.05) as server:
-        provider = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+        provider = make_provider(api_key=KEY, base_url=server.base_url, timeout=5.0)
         async with aclosing(provider):
             results = await asyncio.gather(
                 *(provider.complete(make_request(text=f"n{i}")) for i in range(50))
@@ -129,7 +143,7 @@ async def test_calls_beyond_max_connections_wait_for_a_free_connection(
     max_connections: int,
 ) -> None:
     with ChatServer(latency=0.05) as server:
-        provider = OpenAICompatibleProvider(
+        provider = make_provider(
             api_key=KEY, base_url=server.base_url, max_connections=max_connections
         )
         async with aclosing(provider):
@@ -141,21 +155,21 @@ async def test_calls_beyond_max_connections_wait_for_a_free_connection(
 
 
 async def test_name_shows_the_base_url(server: ChatServer) -> None:
-    provider = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url)
+    provider = make_provider(api_key=KEY, base_url=server.base_url)
     async with aclosing(provider):
         assert provider.name == f"openai-compatible ({server.base_url})"
 
 
 async def test_name_without_base_url_is_api_openai_com(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    provider = OpenAICompatibleProvider(api_key=KEY)
+    provider = make_provider(api_key=KEY)
     async with aclosing(provider):
         assert provider.name == "openai-compatible (api.openai.com)"
 
 
 def test_an_empty_api_key_is_refused_with_the_variable_named() -> None:
     with pytest.raises(ValueError, match="MY_KEY"):
-        OpenAICompatibleProvider(api_key="", api_key_env="MY_KEY")
+        make_provider(api_key="", api_key_env="MY_KEY")
 
 
 # --- one attempt per call -----------------------------------------------------------------------
@@ -271,7 +285,7 @@ async def test_400_is_rejected_with_the_server_message(
 async def test_wrong_api_key_is_rejected_pointing_at_the_key_variable(
     server: ChatServer,
 ) -> None:
-    provider = OpenAICompatibleProvider(
+    provider = make_provider(
         api_key="sk-wrong-key-999999", base_url=server.base_url, api_key_env="AE_OPENAI_KEY"
     )
     async with aclosing(provider):
@@ -316,7 +330,7 @@ async def test_a_rejection_points_at_the_setting_to_fix(
 
 
 async def test_a_base_url_without_v1_gets_404_pointing_at_base_url(server: ChatServer) -> None:
-    provider = OpenAICompatibleProvider(api_key=KEY, base_url=f"http://127.0.0.1:{server.port}")
+    provider = make_provider(api_key=KEY, base_url=f"http://127.0.0.1:{server.port}")
     async with aclosing(provider):
         with pytest.raises(RequestRejected) as caught:
             await provider.complete(make_request())
@@ -438,7 +452,7 @@ async def test_a_minimal_completion_without_optional_fields_is_accepted(
 
 async def test_a_hanging_server_times_out_quickly(server: ChatServer) -> None:
     server.enqueue(Hang(2.0))
-    provider = OpenAICompatibleProvider(api_key=KEY, base_url=server.base_url, timeout=0.2)
+    provider = make_provider(api_key=KEY, base_url=server.base_url, timeout=0.2)
     async with aclosing(provider):
         started = time.monotonic()
         with pytest.raises(ProviderTimeout) as caught:
@@ -456,7 +470,7 @@ async def test_nothing_listening_is_unreachable() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as placeholder:
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
-        provider = OpenAICompatibleProvider(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1")
+        provider = make_provider(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1")
         async with aclosing(provider):
             with pytest.raises(ProviderUnreachable) as caught:
                 await provider.complete(make_request())
@@ -478,7 +492,7 @@ async def test_a_connection_dropped_after_sending_is_retryable_with_unknown_cost
 
 
 async def test_an_unsupported_scheme_is_unreachable_pointing_at_base_url() -> None:
-    provider = OpenAICompatibleProvider(api_key=KEY, base_url="ftp://127.0.0.1:1/v1")
+    provider = make_provider(api_key=KEY, base_url="ftp://127.0.0.1:1/v1")
     async with aclosing(provider):
         with pytest.raises(ProviderUnreachable, match="http:// or https://"):
             await provider.complete(make_request())
@@ -533,7 +547,7 @@ def test_chat_server_requires_a_bearer_token_and_uses_no_behaviour() -> None:
 
 
 async def test_the_cap_can_be_sent_as_max_completion_tokens(server: ChatServer) -> None:
-    llm = OpenAICompatibleProvider(
+    llm = make_provider(
         api_key=KEY, base_url=server.base_url, max_tokens_param="max_completion_tokens"
     )
     async with aclosing(llm):
