@@ -304,11 +304,14 @@ class AgentLoop:
 
     async def _think_and_act(self, number: int) -> tuple[Outcome, Thought | None, bool]:
         svc, me = self.services, self.agent_id
-        account = self._account or await svc.ledger.account(me)
+        # One read for all of it (one hop to the reader thread, one transaction).
+        view = await svc.ledger.turn_view(
+            me, with_account=self._account is None, programs=8 if svc.programs else 0
+        )
+        account = self._account or view.account
+        assert account is not None
         self._account = None
-        own = await svc.ledger.artifact_index(me, limit=20)
-        for_sale = await svc.ledger.listings(open_to=me, limit=5)
-        programs = await svc.ledger.programs(for_agent=me, limit=8) if svc.programs else []
+        own, for_sale, programs = view.own_artifacts, view.for_sale, view.programs
         world = svc.observer.observe(me)
         obs = Observation(
             agent_id=me,

@@ -192,6 +192,29 @@ class Ledger:
         now = self.clock.now()
         return [h.resource for h in flow if h.bucket.is_in_debt(now)]
 
+    async def turn_view(
+        self,
+        agent_id: str,
+        *,
+        with_account: bool = True,
+        artifacts: int = 20,
+        for_sale: int = 5,
+        programs: int = 8,
+    ) -> records.TurnView:
+        """What a turn reads before it thinks (:class:`~records.TurnView`), in one read: the
+        same as :meth:`account`, :meth:`artifact_index` of its own, :meth:`listings` open to
+        it and :meth:`programs` for it (none when ``programs`` is 0), at one instant."""
+        return await self._hot.read(
+            partial(
+                queries.turn_view,
+                agent_id=agent_id,
+                with_account=with_account,
+                artifacts=artifacts,
+                for_sale=for_sale,
+                programs_limit=programs,
+            )
+        )
+
     async def artifact(self, artifact_id: str) -> records.Artifact:
         """One artifact; :class:`UnknownArtifact` if there is none with that id."""
         return await self._hot.read(partial(queries.artifact, artifact_id=artifact_id))

@@ -497,3 +497,32 @@ def task_tally(conn: sqlite3.Connection, since: float) -> records.TaskTally:
         tasks_solved=int(solved[0]),
         outcomes=tuple((str(a), str(b), int(c)) for a, b, c in rows),
     )
+
+
+def turn_view(
+    conn: sqlite3.Connection,
+    *,
+    agent_id: str,
+    with_account: bool,
+    artifacts: int,
+    for_sale: int,
+    programs_limit: int,
+) -> records.TurnView:
+    return records.TurnView(
+        account=account(conn, agent_id) if with_account else None,
+        own_artifacts=artifact_index(conn, agent_id, artifacts),
+        for_sale=listings(
+            conn,
+            status=ListingStatus.ACTIVE,
+            seller=None,
+            open_to=agent_id,
+            max_price=None,
+            after=0,
+            limit=for_sale,
+        ),
+        programs=programs(
+            conn, owner_id=None, frozen=None, ids=None, for_agent=agent_id, limit=programs_limit
+        )
+        if programs_limit
+        else [],
+    )

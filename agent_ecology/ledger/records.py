@@ -410,3 +410,15 @@ class TaskTally:
     @property
     def solutions(self) -> int:
         return sum(n for s, _r, n in self.outcomes if s == "solved")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnView:
+    """What an agent's turn reads before it thinks, read in one transaction: its account
+    (None when the caller has a fresh one), its own artifacts, the listings open to it and
+    others' programs."""
+
+    account: Account | None
+    own_artifacts: list[ArtifactInfo]
+    for_sale: list[Listing]
+    programs: list[Program]

@@ -485,3 +485,32 @@ async def test_callers_are_answered_when_the_writer_thread_dies(ledger: Ledger) 
             ledger.submit(ops.Transfer(src="alice", dst="bob", amount=1)), timeout=10
         )
     assert await ledger.scrip("alice") == 100  # nothing of the failed batch was committed
+
+
+async def test_a_turn_view_is_the_separate_reads_in_one(full_db: Path, tmp_path: Path) -> None:
+    """On a real run's database (artifacts, listings, programs): what one read returns for a
+    turn equals the four reads it replaces, for every agent."""
+    import shutil
+
+    copy = tmp_path / "world.db"
+    shutil.copy(full_db, copy)
+    ledger = await Ledger.open(copy, clock=ManualClock(1e6))
+    try:
+        agents = [r.agent_id for r in await ledger.agents()]
+        assert agents
+        seen_artifacts = seen_programs = 0
+        for agent in agents:
+            view = await ledger.turn_view(agent)
+            assert view.account == await ledger.account(agent)
+            assert view.own_artifacts == await ledger.artifact_index(agent, limit=20)
+            assert view.for_sale == await ledger.listings(open_to=agent, limit=5)
+            assert view.programs == await ledger.programs(for_agent=agent, limit=8)
+            seen_artifacts += len(view.own_artifacts)
+            seen_programs += len(view.programs)
+            bare = await ledger.turn_view(agent, with_account=False, programs=0)
+            assert bare.account is None and bare.programs == []
+            assert bare.own_artifacts == view.own_artifacts
+        # The comparisons compared something (open listings at the end vary from run to run).
+        assert seen_artifacts and seen_programs
+    finally:
+        await ledger.close()

@@ -333,19 +333,25 @@ class EndTurn(Operation[EndTurnDetails]):
             check_non_negative(amount, f"charge of {name}")
 
     def apply(self, tx: Tx) -> EndTurnDetails:
-        _agent_row(tx, self.agent_id)
-        balances: dict[str, float] = {}
-        for name, amount in self.charges:
-            if tx.resource_kind(name) != "flow":
-                raise InvalidRequest(f"turns are charged to flow resources; {name} is stock")
-            bucket = buckets.spend(tx.bucket(self.agent_id, name), float(amount), tx.now)
-            tx.put_bucket(self.agent_id, name, bucket)
-            balances[name] = bucket.balance
-        tx.conn.execute(
+        # The fewest statements on the hot path (every turn ends here): the agent's row is
+        # checked by the update itself, a resource's kind only when its bucket is missing.
+        updated = tx.conn.execute(
             "UPDATE agent_state SET turns = max(turns, ?), last_result = ?, updated_at = ?"
             " WHERE agent_id = ?",
             (self.turn, self.result, tx.now, self.agent_id),
-        )
+        ).rowcount
+        if not updated:
+            _agent_row(tx, self.agent_id)  # raises: says why there is no such agent
+        balances: dict[str, float] = {}
+        for name, amount in self.charges:
+            held = tx.find_bucket(self.agent_id, name)
+            if held is None:
+                if tx.resource_kind(name) != "flow":
+                    raise InvalidRequest(f"turns are charged to flow resources; {name} is stock")
+                held = tx.bucket(self.agent_id, name)  # raises: says why it is not held
+            bucket = buckets.spend(held, float(amount), tx.now)
+            tx.put_bucket(self.agent_id, name, bucket)
+            balances[name] = bucket.balance
         tx.event(
             EventKind.TURN,
             by=self.agent_id,

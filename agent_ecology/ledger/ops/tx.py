@@ -163,13 +163,20 @@ class Tx:
         return float(row[0])
 
     def bucket(self, principal: str, resource: str) -> Bucket:
+        found = self.find_bucket(principal, resource)
+        if found is None:
+            self._holder(principal, resource)
+        return found
+
+    def find_bucket(self, principal: str, resource: str) -> Bucket | None:
+        """``principal``'s bucket of ``resource``; None when it holds none."""
         row = self.conn.execute(
             "SELECT balance, updated_at, rate, capacity FROM flow_buckets"
             " WHERE principal_id = ? AND resource = ?",
             (principal, resource),
         ).fetchone()
         if row is None:
-            self._holder(principal, resource)
+            return None
         return Bucket(float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
     def put_bucket(self, principal: str, resource: str, bucket: Bucket) -> None:
