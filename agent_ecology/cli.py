@@ -205,7 +205,11 @@ async def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     roster = load_roster(settings, count=args.agents)
     calibration = await calibrate_for(settings, len(roster))
-    runtime = Runtime(settings, roster=roster, calibration=calibration)
+    if args.shards is not None and args.shards > 1:
+        from agent_ecology.shards import run_shards
+
+        return await run_shards(args, settings, roster, calibration)
+    runtime = Runtime(settings, roster=roster, calibration=calibration, shard=args.shard)
     dashboard = None
     if args.dashboard is not None:
         from agent_ecology.dashboard import Dashboard
@@ -506,6 +510,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="the dashboard's address (default 127.0.0.1; 0.0.0.0 in a container with -p)",
     )
+    shards = p_run.add_mutually_exclusive_group()
+    shards.add_argument(
+        "--shards",
+        type=_shard_count,
+        default=None,
+        metavar="N",
+        help="run the agents in N processes against the one database (each with its own"
+        " event loop and HTTP connections; the oracle and the world's schedules run in one)",
+    )
+    shards.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="be process K of N (0 <= K < N) of a sharded run: its agents are the roster's"
+        " K-th, (K+N)-th, ...; start the N anywhere that reaches the database",
+    )
     p_run.set_defaults(handler=_run)
 
     p_init = sub.add_parser("init", help="create or migrate the world database and print balances")
@@ -597,6 +618,29 @@ def _event_count(text: str) -> int:
     if value > 1_000_000:
         raise argparse.ArgumentTypeError(f"at most 1000000 events are shown, got {value}")
     return value
+
+
+def _shard_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 256")
+    return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, slash, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not slash or not 0 <= shard[0] < shard[1] <= 256:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not K/N with 0 <= K < N <= 256 (for example 0/4 ... 3/4)"
+        )
+    return shard
 
 
 def _port(text: str) -> int:

@@ -511,6 +511,16 @@ class RunSettings(Strict):
     grace: NonNegativeFloat = Field(
         default=5.0, description="Seconds in-flight turns get to finish when the run stops."
     )
+    lease_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=6.0,
+        description="Sharded runs: how long the leader lease lasts unrenewed (it is renewed"
+        " every third of it), so how soon another shard takes the world's duties over from"
+        " one that was killed.",
+    )
+    shard_poll: Annotated[float, Field(gt=0, le=10)] = Field(
+        default=0.05,
+        description="Sharded runs: seconds between reads of what the other shards committed.",
+    )
 
 
 class Settings(Strict):

@@ -22,15 +22,17 @@ on their own. The progress line and the end-of-run report and summary are
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
@@ -51,7 +53,7 @@ from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.exchange import PriceBoard
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer
-from agent_ecology.ledger import NANODOLLARS, AgentRecord, Ledger, ops
+from agent_ecology.ledger import NANODOLLARS, AgentRecord, Event, Ledger, LedgerError, ops
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.programs import Programs
@@ -74,6 +76,8 @@ if TYPE_CHECKING:
 __all__ = ["RunReport", "Runtime", "choose_provider"]
 
 _log = logging.getLogger("agent_ecology.runtime")
+#: The most events a shard takes from the others per poll.
+_POLL_BATCH = 5000
 
 
 def choose_provider(
@@ -149,7 +153,20 @@ class Runtime:
         calibration: Plan | None = None,
         sandbox: Sandbox | None = None,
         tasks: Mapping[str, TaskSpec] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            raise ValueError(f"shard {shard[0]}/{shard[1]}: K/N needs 0 <= K < N")
+        self.shard = shard
+        """``(k, n)``: run only the agents at positions k, k + n, ... of the roster, and the
+        world's duties only while this process holds the leader lease; None: everything."""
+        self.holder = (
+            f"shard {shard[0]}/{shard[1]} pid {os.getpid()} {secrets.token_hex(4)}"
+            if shard is not None
+            else ""
+        )
+        self.leading = anyio.Event()
+        """Set while (and once) this process runs the world's duties (at once when unsharded)."""
         self.settings = settings
         self.sandbox = sandbox
         self.clock = clock or SystemClock()
@@ -234,8 +251,18 @@ class Runtime:
     ) -> RunReport:
         settings, clock = self.settings, self.clock
         authority = settings.world.system_principal
-        abandoned = await ledger.submit(ops.AbandonCalls(authority=authority))
-        dropped = await ledger.submit(ops.AbandonInvocations(authority=authority))
+        everyone = [spec.id for spec in self.roster]
+        ids = everyone if self.shard is None else everyone[self.shard[0] :: self.shard[1]]
+        # A shard closes only its own agents' calls and invocations: the other shards' are in
+        # flight. The leader closes the world's own (the oracle's judge) when it takes over.
+        mine = None if self.shard is None else tuple(ids)
+        abandoned = await ledger.submit(ops.AbandonCalls(authority=authority, agents=mine))
+        dropped = await ledger.submit(ops.AbandonInvocations(authority=authority, agents=mine))
+        if self.shard is not None:
+            self._say(
+                f"shard {self.shard[0]}/{self.shard[1]}: {len(ids)} of {len(everyone)} agents;"
+                " the world's duties run in the shard that holds the leader lease"
+            )
         self._say(f"world database: {settings.world.database}")
         for line in world_lines:
             self._say(line)
@@ -285,7 +312,6 @@ class Runtime:
                 ],
             )
 
-        ids = [spec.id for spec in self.roster]
         records = {r.agent_id: r for r in await ledger.agents() if r.agent_id in set(ids)}
         budget = self.budget = Budget(
             settings.llm.prices,
@@ -332,7 +358,7 @@ class Runtime:
         observer = WorldObserver(
             clock,
             budget,
-            neighbours=ids[:50],
+            neighbours=everyone[:50],
             oracle_interval=settings.oracle.interval,
             robots=self.robonomics.robot_view if self.robonomics is not None else None,
             tasks=board.open_for,
@@ -398,10 +424,10 @@ class Runtime:
                 tg.start_soon(self._deadline, self._started_at + duration)
             tg.start_soon(background.run)
             tg.start_soon(self._watch_budget, budget)
-            tg.start_soon(oracle.run)
-            tg.start_soon(expiry.run)
-            if ticks is not None:
-                tg.start_soon(ticks.run)
+            duties = [oracle.run, expiry.run] + ([ticks.run] if ticks is not None else [])
+            tg.start_soon(self._lead, ledger, duties, tuple(everyone))
+            if self.shard is not None:
+                tg.start_soon(self._follow_others, ledger, (bus.publish, prices.on_events))
             tg.start_soon(
                 partial(
                     show_progress,
@@ -545,6 +571,89 @@ class Runtime:
             for loop in self.loops.values():
                 agents.start_soon(live, loop)
             agents.start_soon(reaper)
+
+    # --- shards ------------------------------------------------------------------------------
+
+    async def _lead(
+        self,
+        ledger: Ledger,
+        duties: Sequence[Callable[[], Coroutine[Any, Any, None]]],
+        agents: tuple[str, ...],
+    ) -> None:
+        """Run the world's duties: at once when unsharded; in a shard, while it holds the
+        leader lease (asked for every third of ``run.lease_seconds``; a shard that stops
+        renewing, killed or stalled, is replaced by the first to ask after it expires)."""
+        if self.shard is None:
+            self.leading.set()
+            async with anyio.create_task_group() as tg:
+                for duty in duties:
+                    tg.start_soon(duty)
+            return
+        seconds = self.settings.run.lease_seconds
+        authority = self.settings.world.system_principal
+        claim = ops.ClaimLease(name="leader", holder=self.holder, seconds=seconds)
+        try:
+            while not self.stop_event.is_set():
+                lease = await ledger.submit(claim)
+                if lease.details["held"]:
+                    self._say(f"{self.holder} leads: it runs the oracle and the world's schedules")
+                    # What a leader before it left open: the world's own calls and invocations.
+                    await ledger.submit(ops.AbandonCalls(authority=authority, except_agents=agents))
+                    await ledger.submit(
+                        ops.AbandonInvocations(authority=authority, except_agents=agents)
+                    )
+                    self.leading.set()
+                    async with anyio.create_task_group() as tg:
+                        for duty in duties:
+                            tg.start_soon(duty)
+                        while not self.stop_event.is_set():
+                            await self._pause(seconds / 3)
+                            if self.stop_event.is_set():
+                                break
+                            if not (await ledger.submit(claim)).details["held"]:
+                                self._say(f"{self.holder} lost the leader lease; it follows now")
+                                break
+                        tg.cancel_scope.cancel()
+                else:
+                    await self._pause(seconds / 3)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self.leading.is_set():
+                    with contextlib.suppress(LedgerError):
+                        await ledger.submit(ops.ReleaseLease(name="leader", holder=self.holder))
+
+    async def _pause(self, seconds: float) -> None:
+        await self.clock.sleep_until(self.clock.now() + seconds, wake=self.stop_event)
+
+    async def _follow_others(
+        self, ledger: Ledger, publish: Sequence[Callable[[Sequence[Event]], None]]
+    ) -> None:
+        """Hand what other shards commit to this shard's event bus and price board, in order:
+        the events table is read every ``run.shard_poll`` seconds. An event is taken as
+        another's only one poll after it was read and not heard from this process's own
+        writer (whose listeners are told a moment after the commit)."""
+        latest = await ledger.events(limit=1, newest_first=True)
+        cursor = latest[0].seq if latest else 0
+        own: set[int] = set()
+
+        def heard(events: Sequence[Event]) -> None:
+            own.update(e.seq for e in events)
+
+        ledger.subscribe(heard)
+        waiting: list[Event] = []
+        try:
+            while not self.stop_event.is_set():
+                await anyio.sleep(self.settings.run.shard_poll)
+                foreign = [e for e in waiting if e.seq not in own]
+                own.difference_update(e.seq for e in waiting)
+                if foreign:
+                    for listener in publish:
+                        listener(foreign)
+                waiting = await ledger.events(after=cursor, limit=_POLL_BATCH)
+                if waiting:
+                    cursor = waiting[-1].seq
+        finally:
+            ledger.unsubscribe(heard)
 
     async def _deadline(self, when: float) -> None:
         await self.clock.sleep_until(when, wake=self.stop_event)

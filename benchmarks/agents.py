@@ -88,6 +88,9 @@ LOOPBACK_KINDS = ("wire", "lean", "sdk", "runtime_sdk", "runtime")
 TARGET_FRACTION = 0.90
 TARGET_CPU_MS = 2.0
 TARGET_KB_PER_AGENT = 100.0
+TARGET_CALL_MS = 1.5
+TARGET_NOOP = 5000
+TARGET_SHARD_FRACTION = 0.50
 RESULT = "RESULT "
 
 
@@ -200,7 +203,10 @@ class _Window:
 
     async def measure(self) -> dict[str, Any]:
         spec = self.spec
-        await asyncio.sleep(spec["warmup"])
+        if spec.get("window_at"):  # shards: every process measures the same wall-clock window
+            await asyncio.sleep(max(0.0, spec["window_at"] - time.time()))
+        else:
+            await asyncio.sleep(spec["warmup"])
         if spec.get("profile") == "cprofile":
             import cProfile
 
@@ -252,7 +258,7 @@ class _Window:
 
 def _settings_data(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
     n = spec["agents"]
-    (folder / "genesis").mkdir()
+    (folder / "genesis").mkdir(exist_ok=True)
     agents: list[dict[str, Any]] = [{"id": f"a{i:04d}"} for i in range(n)]
     data: dict[str, Any] = {
         "world": {"database": str(folder / "world.db"), "genesis": str(folder / "genesis")},
@@ -307,8 +313,11 @@ async def child_runtime(spec: dict[str, Any]) -> dict[str, Any]:
 
     began = time.perf_counter()
     kind = spec["kind"]
+    shard = tuple(spec["shard"]) if spec.get("shard") else None
     with tempfile.TemporaryDirectory(prefix="agents-bench-") as d:
-        settings = parse_settings(_settings_data(spec, Path(d)))
+        # Shards share the folder (and world) the parent made; a lone runtime has its own.
+        folder = Path(spec["folder"]) if spec.get("folder") else Path(d)
+        settings = parse_settings(_settings_data(spec, folder))
         provider: Any = None
         environ: dict[str, str] = {}
         if kind in ("noop", "soak"):
@@ -325,6 +334,7 @@ async def child_runtime(spec: dict[str, Any]) -> dict[str, Any]:
             progress=False,
             handle_signals=False,
             environ=environ,
+            shard=shard,
         )
         if kind in ("runtime", "runtime_sdk") and not runtime.billed:
             raise RuntimeError(f"expected the billed OpenAI provider, got {runtime.provider.name}")
@@ -657,6 +667,77 @@ class Bench:
         )
         return result
 
+    def sharded(self, n: int, shards: int) -> dict[str, Any]:
+        """The loopback runtime at ``n`` agents in ``shards`` processes on one database (made
+        here first, as ``run --shards`` does), all measuring the same wall-clock window;
+        their calls and CPU summed."""
+        import asyncio as _asyncio
+
+        from agent_ecology.config import parse_settings
+        from agent_ecology.world import open_world
+
+        started = time.perf_counter()
+        print(f"  shards {shards} x {n:<5} ...", end="", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="agents-shards-") as d:
+            base = self.spec("runtime", n, folder=d)
+            settings = parse_settings(_settings_data(base, Path(d)))
+
+            async def prepare() -> None:
+                ledger, _ = await open_world(settings)
+                await ledger.close()
+
+            _asyncio.run(prepare())
+            # Room for every shard to start (more processes than cores start slower).
+            base["window_at"] = time.time() + 4.0 + 1.5 * shards
+            procs = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        json.dumps({**base, "shard": [k, shards]}),
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    cwd=ROOT,
+                )
+                for k in range(shards)
+            ]
+            results = []
+            for proc in procs:
+                out, err = proc.communicate(timeout=base["seconds"] + 180)
+                line = next(
+                    (ln for ln in reversed(out.splitlines()) if ln.startswith(RESULT)), None
+                )
+                if proc.returncode != 0 or line is None:
+                    tail = " | ".join((err or out).strip().splitlines()[-3:])
+                    print(f" failed: {tail}", file=sys.stderr)
+                    return {"error": tail or f"exit {proc.returncode}"}
+                results.append(json.loads(line[len(RESULT) :]))
+        window = max(r["window_s"] for r in results)
+        calls = sum(r["attempts"] for r in results)
+        cpu = sum(r["cpu_s"] for r in results)
+        out_r: dict[str, Any] = {
+            "shards": shards,
+            "agents": n,
+            "window_s": window,
+            "attempts_per_s": calls / window,
+            "actions_per_s": sum(r["actions"] for r in results) / window,
+            "cpu_ms_per_action": 1000 * cpu / calls if calls else float("nan"),
+            "cpu_util": cpu / window,
+            "server_cpu_util": statistics.mean(r.get("server_cpu_util", 0.0) for r in results),
+            "loadavg_1m": os.getloadavg()[0],
+            "per_shard_calls_per_s": [r["attempts"] / r["window_s"] for r in results],
+        }
+        print(
+            f" {out_r['attempts_per_s']:9.0f}/s  {out_r['cpu_ms_per_action']:6.3f} ms CPU"
+            f"  ({time.perf_counter() - started:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return out_r
+
     def median(self, runs: list[dict[str, Any]]) -> dict[str, Any]:
         good = [r for r in runs if "error" not in r]
         if not good:
@@ -689,13 +770,16 @@ class Bench:
                         extra["prompt_chars"] = results["noop"].get(n, {}).get("prompt_chars")
                     runs = [self.child(self.spec(kind, n, **extra)) for _ in range(args.rounds)]
                     results[kind][n] = self.median(runs)
+            if args.loopback and args.shards:
+                n = max(args.agents)
+                results["shards"] = {k: self.sharded(n, k) for k in args.shards}
             if args.soak_agents:
                 n = args.soak_agents
                 spec = self.spec("soak", n, soak_turns=args.soak_turns, soak_cap=args.soak_cap)
                 results["soak"][n] = self.child(spec)
         finally:
             self.stop_server()
-        return {k: v for k, v in results.items() if v}
+        return {k: v for k, v in results.items() if v}  # "shards" is keyed by shard count
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -824,6 +908,42 @@ def report(
                 rows,
             )
         )
+    sharded = {k: r for k, r in results.get("shards", {}).items()}
+    if sharded:
+        n = max(agents)
+        out.append(
+            f"\n### Shards: the loopback runtime at {n} agents in N processes on one database\n"
+        )
+        rows = []
+        for k, r in sorted(sharded.items()):
+            if "error" in r:
+                rows.append([str(k), "error: " + r["error"][:60]] + [""] * 5)
+                continue
+            rows.append(
+                [
+                    str(k),
+                    _f(r["attempts_per_s"], ",.0f"),
+                    _f(r["attempts_per_s"] / (n / LATENCY), ".1%"),
+                    _f(r["cpu_ms_per_action"], ".3f"),
+                    _f(r["cpu_util"], ".2f"),
+                    _f(r.get("server_cpu_util"), ".2f"),
+                    " / ".join(f"{c:,.0f}" for c in r["per_shard_calls_per_s"]),
+                ]
+            )
+        out.append(
+            _table(
+                [
+                    "shards",
+                    "calls/s",
+                    "of ideal",
+                    "CPU ms/call",
+                    "cores busy (ours)",
+                    "server cores",
+                    "calls/s per shard",
+                ],
+                rows,
+            )
+        )
     soak = {n: r for n, r in results.get("soak", {}).items()}
     if soak:
         out.append("\n### Memory over a longer run (instant provider, noop)\n")
@@ -891,6 +1011,55 @@ def _verdicts(
             + ("met" if met else f"MISSED by {(TARGET_FRACTION - frac) * 100:.1f} points")
             + (f" [same machine, same server: {', '.join(ref)}]" if ref else "")
             + ("" if big >= 1000 else " (the target is stated for 1,000 agents)")
+        )
+    # This issue's targets: CPU per billed call, noop throughput, the shard curve.
+    if _ok(rt):
+        assert rt is not None
+        per_call = rt["cpu_ms_per_action"]
+        summary["cpu_ms_per_billed_call"] = per_call
+        lines.append(
+            f"our CPU per billed call at {big} agents (loopback runtime, HTTP client included):"
+            f" {per_call:.3f} ms (target <= {TARGET_CALL_MS:g} ms): "
+            + (
+                "met"
+                if per_call <= TARGET_CALL_MS
+                else f"MISSED by {per_call - TARGET_CALL_MS:.3f} ms"
+            )
+            + (
+                f" [runtime on the SDK: {_rt_sdk['cpu_ms_per_action']:.3f} ms]"
+                if _rt_sdk is not None and "error" not in _rt_sdk
+                else ""
+            )
+        )
+    noop_big = results.get("noop", {}).get(big)
+    if _ok(noop_big):
+        assert noop_big is not None
+        rate = noop_big["actions_per_s"]
+        summary["noop_actions_per_s"] = rate
+        lines.append(
+            f"noop actions per second at {big} agents: {rate:,.0f} (target >= {TARGET_NOOP:,}): "
+            + (
+                "met"
+                if rate >= TARGET_NOOP
+                else f"MISSED by {TARGET_NOOP - rate:,.0f} ({rate / TARGET_NOOP:.0%} of it)"
+            )
+        )
+    sharded = {k: r for k, r in results.get("shards", {}).items() if _ok(r)}
+    if sharded:
+        best = max(sharded, key=lambda k: sharded[k]["attempts_per_s"])
+        frac = sharded[best]["attempts_per_s"] / (big / LATENCY)
+        summary["shards_best_fraction"] = frac
+        curve = ", ".join(
+            f"{k}: {r['attempts_per_s'] / (big / LATENCY):.1%}" for k, r in sorted(sharded.items())
+        )
+        lines.append(
+            f"shards at {big} agents: best {frac:.1%} of ideal with {best} ({curve})"
+            f" (target >= {TARGET_SHARD_FRACTION:.0%}): "
+            + (
+                "met"
+                if frac >= TARGET_SHARD_FRACTION
+                else f"MISSED by {(TARGET_SHARD_FRACTION - frac) * 100:.1f} points"
+            )
         )
     # CPU per action, instant noop, worst size.
     noop = {n: r for n, r in results.get("noop", {}).items() if _ok(r)}
@@ -992,6 +1161,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs per configuration (median)")
     parser.add_argument("--no-loopback", dest="loopback", action="store_false")
     parser.add_argument(
+        "--shards",
+        default=None,
+        help="shard counts for the loopback runtime at the largest size (default 1,2,4;"
+        " 0: none; --quick: none)",
+    )
+    parser.add_argument(
         "--soak",
         default=None,
         metavar="N:TURNS",
@@ -1023,6 +1198,8 @@ def main() -> None:
     ]
     args.seconds = args.seconds if args.seconds is not None else (2.0 if quick else 5.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if quick else 2.0)
+    shards = args.shards if args.shards is not None else ("0" if quick else "1,2,4")
+    args.shards = [int(x) for x in shards.split(",") if int(x) > 0]
     soak = args.soak if args.soak is not None else ("0" if quick else "100:1100")
     agents_s, _, turns_s = soak.partition(":")
     args.soak_agents, args.soak_turns = int(agents_s or 0), int(turns_s or 1100)

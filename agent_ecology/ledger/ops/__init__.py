@@ -61,6 +61,7 @@ from agent_ecology.ledger.ops.exchange import (
     ExchangeOrder,
     good_name,
 )
+from agent_ecology.ledger.ops.leases import ClaimLease, LeaseDetails, ReleaseLease
 from agent_ecology.ledger.ops.llm import (
     LLM_BUDGET,
     MAX_CHARGE_ND,
@@ -126,6 +127,7 @@ __all__ = [
     "AbandonSubmissions",
     "AddNote",
     "Burn",
+    "ClaimLease",
     "DebtAccept",
     "DebtCollect",
     "DebtForgive",
@@ -146,6 +148,7 @@ __all__ = [
     "FinishInvocation",
     "FinishSubmission",
     "FreezeArtifact",
+    "LeaseDetails",
     "ListTasks",
     "Mint",
     "Operation",
@@ -155,6 +158,7 @@ __all__ = [
     "ReanchorBuckets",
     "RecordMetrics",
     "Release",
+    "ReleaseLease",
     "ReportOverbilling",
     "ReserveCall",
     "SetApiLimit",

@@ -17,7 +17,7 @@ from agent_ecology.ledger.errors import BudgetExhausted, InvalidRequest
 from agent_ecology.ledger.kinds import CallStatus, EventKind
 from agent_ecology.ledger.ops.base import Operation, operation
 from agent_ecology.ledger.ops.checks import Count, PrincipalId, Rule, Text, whole
-from agent_ecology.ledger.ops.tx import Tx
+from agent_ecology.ledger.ops.tx import Tx, scope_sql
 
 LLM_BUDGET = "llm_budget"
 """The stock resource (dollars) that is each agent's share of the world's API budget."""
@@ -296,11 +296,19 @@ class AbandonCalls(Operation[AbandonCallsDetails]):
     """
 
     authority: PrincipalId
+    agents: tuple[str, ...] | None = None
+    """Only the calls of these agents (a shard closes its own agents' calls, not those that
+    other shards have in flight); None: every call."""
+    except_agents: tuple[str, ...] = ()
+    """Not the calls of these (the leader of a sharded run closes the calls of the world's
+    own principals, such as the oracle's judge: every call but the agents')."""
 
     def apply(self, tx: Tx) -> AbandonCallsDetails:
         tx.require_system(self.authority, "close abandoned LLM calls")
+        scope, params = scope_sql("agent_id", self.agents, self.except_agents)
         rows = tx.conn.execute(
-            "SELECT call_id, reserved_nd FROM llm_calls WHERE status = ?", (CallStatus.RESERVED,)
+            "SELECT id, reserved_nd FROM llm_calls WHERE status = ?" + scope,
+            (CallStatus.RESERVED, *params),
         ).fetchall()
         if not rows:
             return {"calls": 0, "charged_nd": 0}
@@ -309,11 +317,11 @@ class AbandonCalls(Operation[AbandonCallsDetails]):
             "UPDATE api_budget SET reserved_nd = reserved_nd - ?, spent_nd = spent_nd + ?",
             (total, total),
         )
-        tx.conn.execute(
+        tx.conn.executemany(
             "UPDATE llm_calls SET status = ?, cost_nd = reserved_nd, finished_at = ?,"
             " error = 'left open by an interrupted run; charged its worst case'"
-            " WHERE status = ?",
-            (CallStatus.ABANDONED, tx.now, CallStatus.RESERVED),
+            " WHERE id = ? AND status = ?",
+            [(CallStatus.ABANDONED, tx.now, r[0], CallStatus.RESERVED) for r in rows],
         )
         # The agents' llm_budget stock stays used by the reservation: it becomes the charge.
         tx.event(

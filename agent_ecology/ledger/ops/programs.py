@@ -49,7 +49,7 @@ from agent_ecology.ledger.ops.checks import (
     Text,
     whole,
 )
-from agent_ecology.ledger.ops.tx import Tx
+from agent_ecology.ledger.ops.tx import Tx, scope_sql
 
 Fuel = Annotated[int, Rule(whole(0, "a whole number of instructions >= 0"))]
 
@@ -609,12 +609,17 @@ class AbandonInvocations(Operation[AbandonDetails]):
     memory back; it did nothing, so nothing else is undone."""
 
     authority: PrincipalId
+    agents: tuple[str, ...] | None = None
+    """Only invocations by these (a shard's own agents); None: all."""
+    except_agents: tuple[str, ...] = ()
+    """Not those by these (the leader of a sharded run: every invoker but the agents)."""
 
     def apply(self, tx: Tx) -> AbandonDetails:
         tx.require_system(self.authority, "abandon invocations")
+        scope, params = scope_sql("invoker_id", self.agents, self.except_agents)
         rows = tx.conn.execute(
-            "SELECT id, invoker_id, pay, memory_bytes FROM invocations WHERE status = ?",
-            (InvocationStatus.RUNNING,),
+            "SELECT id, invoker_id, pay, memory_bytes FROM invocations WHERE status = ?" + scope,
+            (InvocationStatus.RUNNING, *params),
         ).fetchall()
         for invocation_id, invoker, pay, memory in rows:
             if pay:

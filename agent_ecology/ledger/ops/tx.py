@@ -285,3 +285,19 @@ class Tx:
             "SELECT 1 FROM resources WHERE name = ? AND kind = 'stock'", (DISK,)
         ).fetchone()
         return row is not None
+
+
+def scope_sql(
+    column: str, only: tuple[str, ...] | None, never: tuple[str, ...]
+) -> tuple[str, list[str]]:
+    """`` AND column IN (...) AND column NOT IN (...)`` for ``only`` (None: no limit) and
+    ``never``, with its parameters."""
+    sql = ""
+    params: list[str] = []
+    if only is not None:
+        sql += f" AND {column} IN ({', '.join('?' * len(only)) or 'NULL'})"
+        params.extend(only)
+    if never:
+        sql += f" AND {column} NOT IN ({', '.join('?' * len(never))})"
+        params.extend(never)
+    return sql, params
