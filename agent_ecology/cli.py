@@ -204,7 +204,12 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     roster = load_roster(settings, count=args.agents)
-    calibration = await calibrate_for(settings, len(roster))
+    if args.calibration is not None:  # a shard started by `run --shards`: the parent measured
+        from agent_ecology.calibrate import Plan
+
+        calibration: Plan | None = Plan(**json.loads(args.calibration))
+    else:
+        calibration = await calibrate_for(settings, len(roster))
     if args.shards is not None and args.shards > 1:
         from agent_ecology.shards import run_shards
 
@@ -527,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="be process K of N (0 <= K < N) of a sharded run: its agents are the roster's"
         " K-th, (K+N)-th, ...; start the N anywhere that reaches the database",
     )
+    # The parent of `run --shards N` hands its compute calibration to its shards, so that
+    # they neither measure at once (each slowing the others) nor rescale the buckets again.
+    p_run.add_argument("--calibration", default=None, help=argparse.SUPPRESS)
     p_run.set_defaults(handler=_run)
 
     p_init = sub.add_parser("init", help="create or migrate the world database and print balances")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import sys
@@ -38,9 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["child_argv", "run_shards"]
 
 
-def child_argv(args: argparse.Namespace, k: int, n: int) -> list[str]:
+def child_argv(
+    args: argparse.Namespace, k: int, n: int, calibration: Plan | None = None
+) -> list[str]:
     """The command line of shard ``k`` of ``n``: this run's options, less the sharding and
-    the dashboard (the parent serves it)."""
+    the dashboard (the parent serves it), with the parent's compute calibration."""
     argv = [sys.executable, "-m", "agent_ecology.launch", "run", "--config", str(args.config)]
     if args.db is not None:
         argv += ["--db", str(args.db)]
@@ -48,6 +52,8 @@ def child_argv(args: argparse.Namespace, k: int, n: int) -> list[str]:
         argv += ["--duration", repr(args.duration)]
     if args.agents is not None:
         argv += ["--agents", str(args.agents)]
+    if calibration is not None:
+        argv += ["--calibration", json.dumps(dataclasses.asdict(calibration))]
     return [*argv, "--shard", f"{k}/{n}"]
 
 
@@ -80,7 +86,7 @@ async def run_shards(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     children = [
         await asyncio.create_subprocess_exec(
-            *child_argv(args, k, n),
+            *child_argv(args, k, n, calibration),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
