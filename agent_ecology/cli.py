@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="K/N",
         help="be process K of N (0 <= K < N) of a sharded run: its agents are the roster's"
-        " K-th, (K+N)-th, ...; start the N anywhere that reaches the database",
+        " K-th, (K+N)-th, ...; start the N on the database's host (SQLite) after"
+        " `agent-ecology init`",
     )
     # The parent of `run --shards N` hands its compute calibration to its shards, so that
     # they neither measure at once (each slowing the others) nor rescale the buckets again.

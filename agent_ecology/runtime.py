@@ -53,7 +53,15 @@ from agent_ecology.config import ConfigError, Settings
 from agent_ecology.genesis import Genesis
 from agent_ecology.genesis.exchange import PriceBoard
 from agent_ecology.genesis.scoring import LLMJudge, OfflineScorer
-from agent_ecology.ledger import NANODOLLARS, AgentRecord, Event, Ledger, LedgerError, ops
+from agent_ecology.ledger import (
+    NANODOLLARS,
+    AgentRecord,
+    Event,
+    Ledger,
+    LedgerError,
+    LedgerUnavailable,
+    ops,
+)
 from agent_ecology.llm import LLMCaller, Provider, RetryPolicy, ZeroIntelligencePolicy
 from agent_ecology.llm.budget import Budget, Overbilling
 from agent_ecology.programs import Programs
@@ -97,22 +105,25 @@ def choose_provider(
     if settings.llm.provider == "openai" and key is not None:
         from agent_ecology.llm.openai_compat import OpenAICompatibleProvider
 
-        provider = OpenAICompatibleProvider(
-            api_key=key.get_secret_value(),
-            base_url=settings.llm.base_url,
-            timeout=settings.llm.timeout,
-            connect_timeout=settings.llm.connect_timeout,
-            max_connections=settings.llm.max_connections,
-            api_key_env=settings.llm.api_key_env,
-            max_tokens_param=settings.llm.max_tokens_param,
-            structured_output=settings.llm.structured_output,
-            http=settings.llm.http_client,
-            per_model={
-                model: price.structured_output
-                for model, price in settings.llm.prices.items()
-                if price.structured_output is not None
-            },
-        )
+        try:
+            provider = OpenAICompatibleProvider(
+                api_key=key.get_secret_value(),
+                base_url=settings.llm.base_url,
+                timeout=settings.llm.timeout,
+                connect_timeout=settings.llm.connect_timeout,
+                max_connections=settings.llm.max_connections,
+                api_key_env=settings.llm.api_key_env,
+                max_tokens_param=settings.llm.max_tokens_param,
+                structured_output=settings.llm.structured_output,
+                http=settings.llm.http_client,
+                per_model={
+                    model: price.structured_output
+                    for model, price in settings.llm.prices.items()
+                    if price.structured_output is not None
+                },
+            )
+        except ValueError as exc:  # a key or base_url that cannot be sent: said, not a traceback
+            raise ConfigError("config.yaml", [f"llm: {exc}"]) from None
         return provider, True, None
     if settings.llm.provider == "openai":
         notice = (
@@ -133,6 +144,26 @@ def choose_provider(
             " llm.provider: local to think with a model that runs here."
         )
     return ZeroIntelligencePolicy(seed), False, notice
+
+
+class _Follower:
+    """Where a shard reads the others' events from, and the seqs its own writer committed
+    (heard from the writer, so that they are not taken for another's)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.cursor = 0
+        self.own: set[int] = set()
+        ledger.subscribe(self.heard)
+
+    def heard(self, events: Sequence[Event]) -> None:
+        self.own.update(e.seq for e in events)
+
+    @classmethod
+    async def start(cls, ledger: Ledger) -> _Follower:
+        follower = cls(ledger)  # listening first: nothing of ours falls between
+        latest = await ledger.events(limit=1, newest_first=True)
+        follower.cursor = latest[0].seq if latest else 0
+        return follower
 
 
 class Runtime:
@@ -258,7 +289,9 @@ class Runtime:
         mine = None if self.shard is None else tuple(ids)
         abandoned = await ledger.submit(ops.AbandonCalls(authority=authority, agents=mine))
         dropped = await ledger.submit(ops.AbandonInvocations(authority=authority, agents=mine))
+        follower = None
         if self.shard is not None:
+            follower = await _Follower.start(ledger)
             self._say(
                 f"shard {self.shard[0]}/{self.shard[1]}: {len(ids)} of {len(everyone)} agents;"
                 " the world's duties run in the shard that holds the leader lease"
@@ -285,7 +318,7 @@ class Runtime:
             authority=authority,
             folder=self.tasks_folder,
         )
-        for line in await board.open():
+        for line in await board.open(mine):
             self._say(line)
         self.board = board
         self._say(f"agents think with: {self.provider.name}")
@@ -426,8 +459,10 @@ class Runtime:
             tg.start_soon(self._watch_budget, budget)
             duties = [oracle.run, expiry.run] + ([ticks.run] if ticks is not None else [])
             tg.start_soon(self._lead, ledger, duties, tuple(everyone))
-            if self.shard is not None:
-                tg.start_soon(self._follow_others, ledger, (bus.publish, prices.on_events))
+            if follower is not None:
+                tg.start_soon(
+                    self._follow_others, ledger, (bus.publish, prices.on_events), follower
+                )
             tg.start_soon(
                 partial(
                     show_progress,
@@ -580,9 +615,14 @@ class Runtime:
         duties: Sequence[Callable[[], Coroutine[Any, Any, None]]],
         agents: tuple[str, ...],
     ) -> None:
-        """Run the world's duties: at once when unsharded; in a shard, while it holds the
-        leader lease (asked for every third of ``run.lease_seconds``; a shard that stops
-        renewing, killed or stalled, is replaced by the first to ask after it expires)."""
+        """Run the world's duties: at once when unsharded; in a shard, only while it holds the
+        leader lease (asked for every third of ``run.lease_seconds``).
+
+        A leader steps down (cancels its duties) unless a renewal has succeeded within two
+        thirds of the lease, timed from before it asked, so a stalled leader stops before
+        another can take the lease; a shard that stops renewing (killed, stalled) is replaced
+        by the first to ask after the lease expires.
+        """
         if self.shard is None:
             self.leading.set()
             async with anyio.create_task_group() as tg:
@@ -592,68 +632,96 @@ class Runtime:
         seconds = self.settings.run.lease_seconds
         authority = self.settings.world.system_principal
         claim = ops.ClaimLease(name="leader", holder=self.holder, seconds=seconds)
+        held = False
         try:
             while not self.stop_event.is_set():
-                lease = await ledger.submit(claim)
-                if lease.details["held"]:
-                    self._say(f"{self.holder} leads: it runs the oracle and the world's schedules")
-                    # What a leader before it left open: the world's own calls and invocations.
-                    await ledger.submit(ops.AbandonCalls(authority=authority, except_agents=agents))
-                    await ledger.submit(
-                        ops.AbandonInvocations(authority=authority, except_agents=agents)
-                    )
-                    self.leading.set()
-                    async with anyio.create_task_group() as tg:
-                        for duty in duties:
-                            tg.start_soon(duty)
-                        while not self.stop_event.is_set():
-                            await self._pause(seconds / 3)
-                            if self.stop_event.is_set():
-                                break
-                            if not (await ledger.submit(claim)).details["held"]:
-                                self._say(f"{self.holder} lost the leader lease; it follows now")
-                                break
-                        tg.cancel_scope.cancel()
-                else:
+                asked = time.monotonic()
+                held = await self._claim(ledger, claim, seconds * 2 / 3)
+                if not held:
                     await self._pause(seconds / 3)
+                    continue
+                self._say(f"{self.holder} leads: it runs the oracle and the world's schedules")
+                # What a leader before it left open: the world's own calls and invocations.
+                await ledger.submit(ops.AbandonCalls(authority=authority, except_agents=agents))
+                await ledger.submit(
+                    ops.AbandonInvocations(authority=authority, except_agents=agents)
+                )
+                if self.robonomics is not None:
+                    await self.robonomics.reload()  # tick on from the last tick saved
+                self.leading.set()
+                async with anyio.create_task_group() as tg:
+                    for duty in duties:
+                        tg.start_soon(duty)
+                    while not self.stop_event.is_set():
+                        await self._pause(seconds / 3)
+                        if self.stop_event.is_set():
+                            break
+                        left = asked + seconds * 2 / 3 - time.monotonic()
+                        renewing = time.monotonic()
+                        if not await self._claim(ledger, claim, left):
+                            self._say(
+                                f"{self.holder} could not renew the leader lease in time; it"
+                                " stops the world's duties and follows"
+                            )
+                            held = False
+                            break
+                        asked = renewing
+                    tg.cancel_scope.cancel()
+                self.leading = anyio.Event()
         finally:
             with anyio.CancelScope(shield=True):
-                if self.leading.is_set():
+                if held:
                     with contextlib.suppress(LedgerError):
                         await ledger.submit(ops.ReleaseLease(name="leader", holder=self.holder))
+
+    async def _claim(self, ledger: Ledger, claim: ops.ClaimLease, within: float) -> bool:
+        """Whether ``claim`` was granted within ``within`` seconds (a ledger that cannot
+        answer in time, or at all, is a no)."""
+        if within <= 0:
+            return False
+        with anyio.move_on_after(within):
+            try:
+                return bool((await ledger.submit(claim)).details["held"])
+            except LedgerUnavailable as exc:
+                self._say(f"{self.holder}: the leader lease could not be asked for ({exc})")
+                return False
+        return False
 
     async def _pause(self, seconds: float) -> None:
         await self.clock.sleep_until(self.clock.now() + seconds, wake=self.stop_event)
 
     async def _follow_others(
-        self, ledger: Ledger, publish: Sequence[Callable[[Sequence[Event]], None]]
+        self,
+        ledger: Ledger,
+        publish: Sequence[Callable[[Sequence[Event]], None]],
+        follower: _Follower,
     ) -> None:
         """Hand what other shards commit to this shard's event bus and price board, in order:
-        the events table is read every ``run.shard_poll`` seconds. An event is taken as
-        another's only one poll after it was read and not heard from this process's own
-        writer (whose listeners are told a moment after the commit)."""
-        latest = await ledger.events(limit=1, newest_first=True)
-        cursor = latest[0].seq if latest else 0
-        own: set[int] = set()
-
-        def heard(events: Sequence[Event]) -> None:
-            own.update(e.seq for e in events)
-
-        ledger.subscribe(heard)
+        the events table is read every ``run.shard_poll`` seconds from where ``follower``
+        started (at the start of the run, before any of this shard's writes). An event is
+        taken as another's only one poll after it was read and not heard from this process's
+        own writer (whose listeners are told a moment after the commit)."""
         waiting: list[Event] = []
+        reloaded = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 await anyio.sleep(self.settings.run.shard_poll)
-                foreign = [e for e in waiting if e.seq not in own]
-                own.difference_update(e.seq for e in waiting)
+                foreign = [e for e in waiting if e.seq not in follower.own]
+                follower.own.difference_update(e.seq for e in waiting)
                 if foreign:
                     for listener in publish:
                         listener(foreign)
-                waiting = await ledger.events(after=cursor, limit=_POLL_BATCH)
+                robots = self.robonomics
+                if robots is not None and not self.leading.is_set():
+                    period = self.settings.robonomics.tick_period
+                    if time.monotonic() - reloaded >= period:  # the robots as the leader left them
+                        reloaded = time.monotonic()
+                        await robots.reload()
+                waiting = await ledger.events(after=follower.cursor, limit=_POLL_BATCH)
                 if waiting:
-                    cursor = waiting[-1].seq
+                    follower.cursor = waiting[-1].seq
         finally:
-            ledger.unsubscribe(heard)
+            ledger.unsubscribe(follower.heard)
 
     async def _deadline(self, when: float) -> None:
         await self.clock.sleep_until(when, wake=self.stop_event)

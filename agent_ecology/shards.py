@@ -10,8 +10,10 @@ one that holds the ``leader`` lease runs the oracle and the world's schedules
 (:meth:`agent_ecology.runtime.Runtime._follow_others`). SQLite serializes the children's
 write transactions; each still commits its own operations in groups.
 
-On several hosts, start ``run --shard K/N`` on each (after ``agent-ecology init`` made the
-database) with the same config: nothing here is needed.
+``run --shard K/N`` processes may also be started by hand (after ``agent-ecology init``
+made the database), with the same config. With SQLite they must all run on the database's
+own host: SQLite's locks do not hold over a network file system (several hosts need the
+PostgreSQL ledger, not built yet).
 """
 
 from __future__ import annotations
@@ -109,11 +111,12 @@ async def run_shards(
                 await child.wait()
         if dashboard is not None:
             dashboard.stop()
-    codes = [child.returncode or 0 for child in children]
+    # A child killed by a signal has returncode -N: reported as a shell does, 128 + N.
+    codes = [abs(c) + 128 if (c := child.returncode or 0) < 0 else c for child in children]
     failed = [f"{k}/{n} ended with {code}" for k, code in enumerate(codes) if code]
     if failed:
         print(f"shards: {'; '.join(failed)}", file=sys.stderr, flush=True)
-    return max(codes, key=abs)
+    return max(codes)
 
 
 async def _relay(child: asyncio.subprocess.Process, prefix: str) -> None:

@@ -70,6 +70,9 @@ def _shard(world: Path, k: int, n: int, *args: str) -> subprocess.Popen[str]:
 def test_a_killed_leader_is_replaced_and_resumes_when_started_again(world: Path) -> None:
     config = yaml.safe_load((world / "config.yaml").read_text())
     config.setdefault("run", {})["lease_seconds"] = 1.0
+    # Numbers instead of `auto`: nothing to measure at each of the four starts.
+    config["resources"]["flow"]["compute"].update(rate=0.15, capacity=1.5)
+    config["sandbox"]["fuel_per_second"] = 5e9
     (world / "config.yaml").write_text(yaml.safe_dump(config))
     init = subprocess.run(
         [sys.executable, "-m", "agent_ecology.launch", "init", "--config", "config.yaml"],

@@ -87,8 +87,13 @@ class _Connection:
         self.idle_since = 0.0
 
     def usable(self, now: float, expiry: float) -> bool:
+        # Bytes that came while idle (a "408 Request Timeout" before a close, or junk after
+        # a body) would be read as the next answer: such a connection is not reused.
+        # StreamReader has no public count of what it holds; its buffer is the only one.
+        buffered = len(getattr(self.reader, "_buffer", b""))
         return (
-            not self.reader.at_eof()
+            not buffered
+            and not self.reader.at_eof()
             and not self.writer.is_closing()
             and now - self.idle_since < expiry
         )
@@ -123,7 +128,11 @@ class Origin:
         self._closed = False
         default_port = 443 if url.scheme == "https" else 80
         shown = self.host if ":" not in self.host else f"[{self.host}]"
-        self.authority = shown if self.port == default_port else f"{shown}:{self.port}"
+        authority = shown if self.port == default_port else f"{shown}:{self.port}"
+        try:
+            self._host_line = b"Host: " + authority.encode("idna") + b"\r\n"
+        except UnicodeError as exc:
+            raise ValueError(f"the host {self.host!r} cannot be written in HTTP ({exc})") from None
 
     async def post(self, target: str, head: bytes, body: bytes, progress: Progress) -> Response:
         """Send ``POST target`` with the header lines ``head`` (each ending in CRLF, without
@@ -139,9 +148,8 @@ class Origin:
                     (
                         b"POST ",
                         target.encode("ascii"),
-                        b" HTTP/1.1\r\nHost: ",
-                        self.authority.encode("idna"),
-                        b"\r\n",
+                        b" HTTP/1.1\r\n",
+                        self._host_line,
                         head,
                         b"Content-Length: ",
                         str(len(body)).encode("ascii"),

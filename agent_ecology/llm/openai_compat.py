@@ -187,6 +187,11 @@ class OpenAICompatibleProvider:
             raise ValueError("timeout and connect_timeout must be positive (seconds)")
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if not api_key.isascii() or not api_key.isprintable():
+            raise ValueError(
+                f"the API key in {api_key_env} has characters an HTTP header cannot carry"
+                " (non-ASCII or control characters); check that it was copied whole"
+            )
         if http not in HTTP_CLIENTS:
             raise ValueError(f"http {http!r} is none of {', '.join(HTTP_CLIENTS)}")
         self._timeout = timeout
@@ -263,8 +268,10 @@ class OpenAICompatibleProvider:
                     keepalive_expiry=_KEEPALIVE_EXPIRY,
                     tls=tls,
                 )
-            except ValueError:
-                self._origin = None  # an unsupported scheme: said on the first call
+            except ValueError as exc:
+                if url.scheme in ("http", "https"):
+                    raise ValueError(f"base_url {self._base_url!r}: {exc}") from None
+                self._origin = None  # an unsupported scheme: said on the first call, as the SDK
 
     @property
     def name(self) -> str:

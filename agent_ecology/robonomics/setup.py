@@ -122,6 +122,13 @@ class Loop:
         self.world = configured
         return report.lines
 
+    async def reload(self) -> None:
+        """Read the saved loop again: what another process of a sharded run ticked since (a
+        shard that takes the lead ticks on from there; the others see the robots as saved)."""
+        saved = await load(self.ledger, params_from(self.settings.robonomics))
+        if saved is not None:
+            self.world = saved
+
     async def tick(self) -> list[LogLine]:
         """One tick, saved (mints and state) before it returns; its log lines."""
         world = self.world

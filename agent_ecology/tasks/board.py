@@ -188,9 +188,10 @@ class TaskBoard:
         self._standings: list[TaskStanding] = []
         self._solved: dict[str, set[str]] = {}
 
-    async def open(self) -> list[str]:
+    async def open(self, agents: tuple[str, ...] | None = None) -> list[str]:
         """Check the checkers compile, list the tasks in the ledger, close submissions an
-        interrupted run left open; the lines to say."""
+        interrupted run left open (only those of ``agents`` when given: a shard's own);
+        the lines to say."""
         lines = []
         if self.programs is not None:
             problems = []
@@ -198,7 +199,9 @@ class TaskBoard:
                 problems += await self._check_spec(spec)
             if problems:
                 raise ConfigError(str(self.folder or "genesis/tasks"), problems)
-        abandoned = await self.ledger.submit(ops.AbandonSubmissions(authority=self.authority))
+        abandoned = await self.ledger.submit(
+            ops.AbandonSubmissions(authority=self.authority, agents=agents)
+        )
         if abandoned.details["abandoned"]:
             lines.append(
                 f"closed {abandoned.details['abandoned']} task submission(s) left running by an"

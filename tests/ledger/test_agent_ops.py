@@ -143,3 +143,28 @@ async def test_subscribers_see_each_committed_event_once_in_order(ledger: Ledger
         ("transfer", "bob", 2),
     ]
     assert seen[0].seq < seen[1].seq
+
+
+async def test_abandoning_can_be_limited_to_some_agents_or_all_but_some(ledger: Ledger) -> None:
+    """A shard closes only its own agents' open calls; the leader only the world's own."""
+    await ledger.submit(ops.SetApiLimit(limit_nd=NANODOLLARS, authority="world"))
+    for call, agent in (("a1", "alice"), ("b1", "bob"), ("c1", "carol")):
+        await ledger.submit(
+            ops.ReserveCall(call_id=call, agent_id=agent, model="m", attempt=1, reserve_nd=100)
+        )
+    mine = await ledger.submit(ops.AbandonCalls(authority="world", agents=("alice",)))
+    assert mine.details == {"calls": 1, "charged_nd": 100}
+    others = await ledger.submit(
+        ops.AbandonCalls(authority="world", except_agents=("alice", "bob", "carol"))
+    )
+    assert others.details == {"calls": 0, "charged_nd": 0}
+    none = await ledger.submit(ops.AbandonCalls(authority="world", agents=()))
+    assert none.details["calls"] == 0
+    status = {c.call_id: c.status for c in await ledger.llm_calls()}
+    assert status == {"a1": "abandoned", "b1": "reserved", "c1": "reserved"}
+    budget = await ledger.api_budget()
+    assert (budget.spent_nd, budget.reserved_nd) == (100, 200)
+    rest = await ledger.submit(ops.AbandonCalls(authority="world", except_agents=("bob",)))
+    assert rest.details["calls"] == 1  # carol's
+    status = {c.call_id: c.status for c in await ledger.llm_calls()}
+    assert status == {"a1": "abandoned", "b1": "reserved", "c1": "abandoned"}

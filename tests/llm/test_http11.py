@@ -341,3 +341,28 @@ async def test_a_request_cut_short_while_every_connection_is_busy_says_so(
     answer = await busy
     assert answer.status == 200 and json.loads(answer.body)["choices"][0]["message"]["content"]
     origin.close()
+
+
+async def test_bytes_that_come_while_a_connection_is_idle_do_not_answer_the_next_call() -> None:
+    # The server answers, then (unasked) writes a 408 and keeps the connection open: the
+    # next call must not read that 408 as its answer.
+    stray = _response(b'{"error": {"message": "idle too long"}}', status="408 Request Timeout")
+    async with raw_server(lambda i: _response(COMPLETION) + stray) as (base_url, per_connection):
+        provider = OpenAICompatibleProvider(api_key=KEY, base_url=base_url, http="lean")
+        async with aclosing(provider):
+            assert (await provider.complete(request())).text == "ok"
+            await asyncio.sleep(0.05)  # the stray bytes arrive
+            assert (await provider.complete(request())).text == "ok"
+    assert per_connection[1:] == [1]  # the second call went on a new connection
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"api_key": "sk-\u2026copied"}, "cannot carry"),
+        ({"api_key": "sk-line\nbreak"}, "cannot carry"),
+    ],
+)
+def test_what_http_cannot_carry_is_refused_when_made(kwargs: dict[str, str], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        OpenAICompatibleProvider(http="lean", **kwargs)  # type: ignore[arg-type]

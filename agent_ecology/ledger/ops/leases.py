@@ -4,9 +4,12 @@ A sharded run (``agent-ecology run --shards N``) has duties that must run exactl
 the world (the oracle's resolutions, the exchange's expiry, robonomics' ticks). Every shard
 asks for the ``leader`` lease every few seconds with :class:`ClaimLease`; the one that holds
 it renews it, the others are told who holds it and until when; if the holder stops renewing
-(it was killed), the first to ask after ``expires_at`` takes it over. The clock is the
-ledger's, so every shard judges expiry by the same clock. Claims append no event: renewing
-is not a change of the world, and who holds what is in the ``leases`` table.
+(it was killed), the first to ask after ``expires_at`` takes it over. Times are each
+claimant's ledger clock (the system clock): the shards of one SQLite database share a host,
+so they share it. A holder stops its duties unless it renewed within two thirds of the lease
+(:meth:`agent_ecology.runtime.Runtime._lead`), so two never run them at once while a stalled
+one has not noticed. Claims append no event: renewing is not a change of the world, and
+who holds what is in the ``leases`` table.
 """
 
 from __future__ import annotations

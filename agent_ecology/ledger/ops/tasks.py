@@ -46,7 +46,7 @@ from agent_ecology.ledger.ops.programs import (
     program,
     refuse_in_compute_debt,
 )
-from agent_ecology.ledger.ops.tx import Tx
+from agent_ecology.ledger.ops.tx import Tx, scope_sql
 
 Cases = Annotated[int, Rule(whole(1, "a whole number of cases >= 1"))]
 Passed = Annotated[int, Rule(whole(0, "a whole number of cases >= 0"))]
@@ -456,12 +456,17 @@ class AbandonSubmissions(Operation[AbandonSubmissionsDetails]):
     memory come back; nothing was paid or minted for it."""
 
     authority: PrincipalId
+    agents: tuple[str, ...] | None = None
+    """Only submissions by these (a shard's own agents: the other shards' are running);
+    None: all."""
 
     def apply(self, tx: Tx) -> AbandonSubmissionsDetails:
         tx.require_system(self.authority, "abandon task submissions")
+        scope, params = scope_sql("submitter_id", self.agents, ())
         rows = tx.conn.execute(
-            "SELECT id, submitter_id, pay, memory_bytes FROM task_submissions WHERE status = ?",
-            (SubmissionStatus.RUNNING,),
+            "SELECT id, submitter_id, pay, memory_bytes FROM task_submissions WHERE status = ?"
+            + scope,
+            (SubmissionStatus.RUNNING, *params),
         ).fetchall()
         for submission_id, submitter, pay, memory in rows:
             if pay:
