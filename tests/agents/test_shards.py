@@ -3,8 +3,10 @@ leader lease deciding who runs the world's duties, events crossing between them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +16,6 @@ import pytest
 
 from agent_ecology.clock import SystemClock
 from agent_ecology.config import Settings
-from agent_ecology.ledger import Ledger
 from agent_ecology.llm import ScriptedProvider
 from agent_ecology.runtime import Runtime
 from agent_ecology.world import open_world
@@ -112,8 +113,10 @@ async def test_shards_split_the_roster_share_events_and_one_leads(tmp_path: Path
                 await anyio.sleep(0.05)
         assert first.leading.is_set() != second.leading.is_set()  # one leader, not two
         leader = first if first.leading.is_set() else second
-        ledger = leader.ledger
-        assert isinstance(ledger, Ledger)
+        # The database says so too: the lease is the leader's, under its own name.
+        with contextlib.closing(sqlite3.connect(tmp_path / "world.db")) as conn:
+            holders = conn.execute("SELECT name, holder FROM leases").fetchall()
+        assert holders == [("leader", leader.holder)]
         # Each agent is run by one shard only: no other shard's provider saw it.
         assert {r.agent_id for r in here.requests} == {"alice", "carol"}
         assert {r.agent_id for r in there.requests} == {"bob"}
